@@ -1,0 +1,105 @@
+"""Whisper's frontend: decode any audio file to 16 kHz mono, cut it into 30 s windows,
+and turn each window into the log-mel spectrogram the encoder reads.
+
+Padding convention (chosen on purpose, matches Hugging Face `WhisperFeatureExtractor`):
+the *waveform* is padded (or trimmed) to exactly 30 s before the STFT, so the last frames
+of a short clip see real zeros, and the encoder input is a pure function of one window.
+openai-whisper and faster-whisper instead compute the mel of the unpadded audio and pad the
+mel; the two agree except in the frames next to the end of the speech.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SAMPLE_RATE = 16_000
+N_FFT = 400  # 25 ms window
+HOP_LENGTH = 160  # 10 ms hop
+CHUNK_SECONDS = 30
+N_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE  # 480,000 samples in one window
+N_FRAMES = N_SAMPLES // HOP_LENGTH  # 3,000 mel frames in one window
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode an audio file (wav, flac, mp3, ogg, m4a, ...) to mono float32 at `sample_rate`.
+
+    PyAV bundles FFmpeg, so every container FFmpeg reads works without a system install;
+    its resampler does the down-mix and the rate conversion in one pass.
+    """
+    import av  # imported here: decoding is the only place that needs FFmpeg
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"audio file not found: {path}")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise ValueError(f"{path} has no audio stream")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            pieces = []
+            for frame in container.decode(container.streams.audio[0]):
+                pieces += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+            pieces += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    except av.FFmpegError as error:
+        raise ValueError(f"cannot decode audio file {path}: {error}") from error
+    if not pieces or sum(len(p) for p in pieces) == 0:
+        raise ValueError(f"audio file {path} contains no samples")
+    return np.concatenate(pieces).astype(np.float32, copy=False)
+
+
+def pad_or_trim(audio: torch.Tensor, length: int = N_SAMPLES) -> torch.Tensor:
+    """Zero-pad or cut the last axis to `length` samples (one 30 s window by default)."""
+    if audio.shape[-1] > length:
+        return audio[..., :length]
+    return torch.nn.functional.pad(audio, (0, length - audio.shape[-1]))
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    # Slaney's scale: linear below 1 kHz (3 mels per 200 Hz), logarithmic above.
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = 3.0 * hz / 200.0
+    log_region = hz >= 1000.0
+    return np.where(log_region, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), mel)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    hz = 200.0 * mel / 3.0
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), hz)
+
+
+@lru_cache(maxsize=None)
+def mel_filters(n_mels: int) -> np.ndarray:
+    """Triangular Slaney-normalised mel filterbank, (n_mels, N_FFT // 2 + 1), 0 Hz to 8 kHz.
+
+    Computed rather than downloaded; equal to librosa.filters.mel(sr=16000, n_fft=400).
+    """
+    fft_hz = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+    edges_hz = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), n_mels + 2))
+    widths = np.diff(edges_hz)  # (n_mels + 1,)
+    ramps = edges_hz[:, None] - fft_hz[None, :]  # (n_mels + 2, n_freqs)
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]  # equal area per filter
+    return weights.astype(np.float32)
+
+
+def log_mel_spectrogram(audio: torch.Tensor | np.ndarray, n_mels: int = 80) -> torch.Tensor:
+    """Whisper's log-mel features of waveforms already cut to 30 s: (..., N_SAMPLES) -> (..., n_mels, 3000).
+
+    The dynamic range is clamped to 8 (log10 units) below each window's own maximum and
+    scaled to roughly [-1, 1], as the model was trained.
+    """
+    if n_mels not in (80, 128):
+        raise ValueError(f"n_mels must be 80 or 128, got {n_mels}")
+    audio = torch.as_tensor(audio, dtype=torch.float32)
+    window = torch.hann_window(N_FFT, device=audio.device)
+    stft = torch.stft(audio, N_FFT, HOP_LENGTH, window=window, return_complex=True)
+    power = stft[..., :-1].abs() ** 2  # drop the frame centred past the end: 3001 -> 3000
+    filters = torch.from_numpy(mel_filters(n_mels)).to(audio.device)
+    log_spec = torch.clamp(filters @ power, min=1e-10).log10()
+    floor = log_spec.amax(dim=(-2, -1), keepdim=True) - 8.0
+    return (torch.maximum(log_spec, floor) + 4.0) / 4.0

@@ -1,0 +1,133 @@
+"""Whisper's tokenizer: byte-level BPE (GPT-2 style) through tiktoken, built from the
+checkpoint's own vocabulary, plus Whisper's special tokens at their exact ids.
+
+Vocabulary layout (ids in order): the BPE ranks (50256 English-only, 50257 multilingual),
+then <|endoftext|>, <|startoftranscript|>, one token per language, <|translate|>,
+<|transcribe|>, <|startoflm|>, <|startofprev|>, <|nospeech|>, <|notimestamps|>, and the
+1501 timestamps <|0.00|> ... <|30.00|>. Only the number of languages varies (99, or 100 from
+large-v3 on, which added Cantonese), and it follows from the model's vocabulary size.
+"""
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+import tiktoken
+
+# Whisper's language order fixes the language token ids: <|en|> is sot + 1, and so on.
+LANGUAGES = (
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id",
+    "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg",
+    "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br",
+    "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so",
+    "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt",
+    "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
+)  # fmt: skip
+N_TIMESTAMPS = 1501  # 0.00 s to 30.00 s in steps of 20 ms
+TASKS = ("transcribe", "translate")
+
+# GPT-2's pre-tokenizer: contractions, letters, digits, other symbols, whitespace.
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def special_token_names(n_languages: int) -> list[str]:
+    """Whisper's special tokens in id order, starting at the first id after the BPE ranks."""
+    return [
+        "<|endoftext|>",
+        "<|startoftranscript|>",
+        *(f"<|{code}|>" for code in LANGUAGES[:n_languages]),
+        "<|translate|>",
+        "<|transcribe|>",
+        "<|startoflm|>",
+        "<|startofprev|>",
+        "<|nospeech|>",
+        "<|notimestamps|>",
+        *(f"<|{i * 0.02:.2f}|>" for i in range(N_TIMESTAMPS)),
+    ]
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """GPT-2 stores bytes as printable characters: printable Latin-1 bytes stand for
+    themselves, the other 68 bytes are shifted to code points 256 and up, in byte order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    alphabet = {chr(b): b for b in printable}
+    shifted = (b for b in range(256) if b not in alphabet.values())
+    alphabet.update({chr(256 + i): b for i, b in enumerate(shifted)})
+    return alphabet
+
+
+def read_vocabulary(folder: Path) -> dict[str, int]:
+    """The BPE vocabulary (token text -> id) of a checkpoint folder: tokenizer.json or vocab.json."""
+    if (folder / "tokenizer.json").is_file():
+        tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        specials = {t["content"] for t in tokenizer.get("added_tokens", [])}
+        return {text: i for text, i in tokenizer["model"]["vocab"].items() if text not in specials}
+    if (folder / "vocab.json").is_file():
+        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        return {text: i for text, i in vocab.items() if not (text.startswith("<|") and text.endswith("|>"))}
+    raise FileNotFoundError(f"no tokenizer.json or vocab.json in {folder}")
+
+
+class Tokenizer:
+    """Text <-> ids for one Whisper vocabulary, with named special-token ids."""
+
+    def __init__(self, vocabulary: dict[str, int], n_vocab: int):
+        alphabet = _byte_level_alphabet()
+        ranks = {bytes(alphabet[ch] for ch in text): i for text, i in vocabulary.items()}
+        if sorted(ranks.values()) != list(range(len(ranks))):
+            raise ValueError("BPE vocabulary ids are not contiguous from 0")
+        self.n_languages = n_vocab - len(ranks) - 8 - N_TIMESTAMPS
+        if not 0 < self.n_languages <= len(LANGUAGES):
+            raise ValueError(f"vocabulary of {len(ranks)} BPE tokens does not fit a Whisper model with n_vocab={n_vocab}")
+        names = special_token_names(self.n_languages)
+        self.special = {name: len(ranks) + i for i, name in enumerate(names)}
+        self.encoding = tiktoken.Encoding("whisper", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens=self.special)
+        self.eot = self.special["<|endoftext|>"]
+        self.sot = self.special["<|startoftranscript|>"]
+        self.no_timestamps = self.special["<|notimestamps|>"]
+        self.timestamp_begin = self.special["<|0.00|>"]
+        self.languages = LANGUAGES[: self.n_languages]
+        self.multilingual = len(ranks) > 50256  # English-only GPT-2 ranks stop at 50255
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, n_vocab: int) -> "Tokenizer":
+        return cls(read_vocabulary(Path(folder)), n_vocab)
+
+    def encode(self, text: str) -> list[int]:
+        """Plain text to BPE ids; special-token text is encoded as ordinary characters."""
+        return self.encoding.encode_ordinary(text)
+
+    def decode(self, ids: list[int]) -> str:
+        """Ids to text, dropping every special token."""
+        return self.encoding.decode([i for i in ids if i < self.eot])
+
+    def language_token(self, language: str) -> int:
+        if language not in self.languages:
+            raise ValueError(f"unknown language {language!r}; this model knows {', '.join(self.languages)}")
+        return self.special[f"<|{language}|>"]
+
+    def sot_sequence(self, language: str | None = "en", task: str = "transcribe", timestamps: bool = False) -> list[int]:
+        """The decoder's prompt: <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>]."""
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+        tokens = [self.sot]
+        if self.multilingual:
+            if language is None:
+                raise ValueError("a multilingual model's prompt needs a language (or detect it first)")
+            tokens += [self.language_token(language), self.special[f"<|{task}|>"]]
+        return tokens if timestamps else tokens + [self.no_timestamps]
+
+    @cached_property
+    def non_speech_tokens(self) -> tuple[int, ...]:
+        """Ids of symbols Whisper never emits as speech (the suppress list used when a
+        checkpoint does not carry one): brackets, music notes, speaker-turn marks, ..."""
+        symbols = list('"#()*+/:;<=>@[\\]^_`{|}~「」『』')
+        symbols += "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪".split()
+        # Multi-byte symbols whose first byte is a token of its own: suppress that byte.
+        partial = set("♩♪♫♬♭♮♯")
+        ids = {self.encode(" -")[0], self.encode(" '")[0]}
+        for symbol in symbols + sorted(partial):
+            for tokens in (self.encode(symbol), self.encode(" " + symbol)):
+                if len(tokens) == 1 or symbol in partial:
+                    ids.add(tokens[0])
+        return tuple(sorted(ids))
