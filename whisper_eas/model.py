@@ -143,11 +143,17 @@ class AudioEncoder(nn.Module):
         return x.transpose(1, 2) + self.positional_embedding
 
     def forward(self, mel: Tensor, *, eas: EASConfig | None = None, attention: str | Sequence[str] = "sdpa") -> EncoderOutput:
+        return self.transform(self.stem(mel), eas=eas, attention=attention)
+
+    def transform(self, x: Tensor, *, eas: EASConfig | None = None, attention: str | Sequence[str] = "sdpa") -> EncoderOutput:
+        """The blocks, the EAS stage and the final norm: (B, n_audio_ctx, D) -> (B, k, D)."""
         backends = self.layer_backends(attention)
         if eas is not None:
             eas.check_layers(len(self.blocks))
-        scoring = eas.scoring_blocks() if eas is not None else range(0)
-        x, kept, received = self.stem(mel), None, []
+        # Scores matter only if some token is dropped; with k = T the stage keeps all (s = 0 is the baseline).
+        drops = eas is not None and eas.n_keep(x.shape[1]) < x.shape[1]
+        scoring = eas.scoring_blocks() if drops else range(0)
+        kept, received = None, []
         for index, block in enumerate(self.blocks):
             x, scores = block(x, backend=backends[index], eas=eas if index in scoring else None)
             if scores is not None:

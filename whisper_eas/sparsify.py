@@ -135,6 +135,8 @@ class Sparsifier(nn.Module):
         """x (B, T, D) and per-scoring-block (B, H, T) scores -> kept x (B, k, D) and kept indices (B, k)."""
         batch, n_tokens, width = x.shape
         n_keep = config.n_keep(n_tokens)
+        if n_keep == n_tokens:  # nothing to drop, nothing to rank
+            return x, torch.arange(n_tokens, device=x.device).expand(batch, n_tokens)
         if config.aggregate == "random":
             # One seeded draw shared by every row, so a row's keep set does not depend on its batch.
             generator = torch.Generator().manual_seed(config.seed)

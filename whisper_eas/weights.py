@@ -193,6 +193,8 @@ def read_ct2_variables(parts: list[Path]) -> dict[str, np.ndarray]:
             name = take_string()
             shape = [take("I") for _ in range(take("B"))]
             dtype, n_bytes = CT2_DTYPES[take("B")], take("I")
+            if position + n_bytes > len(data):
+                raise ValueError(f"variable {name} needs {n_bytes} bytes, the file ends first")
             raw = data[position : position + n_bytes]
             position += n_bytes
             if dtype == "bfloat16":  # numpy has no bfloat16: go through torch
@@ -203,7 +205,7 @@ def read_ct2_variables(parts: list[Path]) -> dict[str, np.ndarray]:
         for _ in range(take("I")):
             alias, target = take_string(), take_string()
             variables[alias] = variables[target]
-    except (struct.error, KeyError, UnicodeDecodeError) as error:
+    except (struct.error, KeyError, UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"corrupt or truncated CTranslate2 model {parts[0]}: {error}") from error
     return variables
 

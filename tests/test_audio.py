@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+from conftest import DATA, FIXTURES
+from transformers import WhisperFeatureExtractor
+
+from whisper_eas.audio import N_FRAMES, N_SAMPLES, SAMPLE_RATE, load_audio, log_mel_spectrogram, mel_filters, pad_or_trim
+
+
+@pytest.mark.parametrize("n_mels", [80, 128])
+@pytest.mark.parametrize("clip", [FIXTURES[0], DATA / "jfk.flac"], ids=lambda p: p.name)
+def test_log_mel_matches_transformers(clip, n_mels):
+    # Our convention = HF's: pad the waveform to 30 s, then STFT.
+    audio = load_audio(clip)
+    extractor = WhisperFeatureExtractor(feature_size=n_mels)
+    reference = extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features[0]
+    ours = log_mel_spectrogram(pad_or_trim(torch.from_numpy(audio)), n_mels).numpy()
+    assert ours.shape == (n_mels, N_FRAMES)
+    assert np.abs(ours - reference).max() <= 1e-4
+    # Against HF's float64 numpy path too, an implementation independent of torch.stft.
+    reference64 = extractor._np_extract_fbank_features(pad_or_trim(torch.from_numpy(audio)).numpy()[None], "cpu")[0]
+    assert np.abs(ours - reference64).max() <= 1e-4
+
+
+@pytest.mark.parametrize("n_mels", [80, 128])
+def test_mel_filters_match_slaney_filterbank(n_mels):
+    extractor = WhisperFeatureExtractor(feature_size=n_mels)
+    assert np.abs(mel_filters(n_mels) - extractor.mel_filters.T).max() < 1e-7
+
+
+def test_load_audio_resamples_and_downmixes():
+    import av
+
+    with av.open(str(DATA / "jfk.flac")) as container:
+        stream = container.streams.audio[0]
+        assert (stream.rate, stream.channels) == (44100, 2)
+    audio = load_audio(DATA / "jfk.flac")
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert abs(len(audio) / SAMPLE_RATE - 11.0) < 0.01
+    assert 0.05 < np.abs(audio).max() <= 1.5
+
+
+def test_lossless_16k_flac_is_read_exactly():
+    import soundfile
+
+    reference, rate = soundfile.read(DATA / "1272-128104-0000.flac", dtype="float32")
+    assert rate == SAMPLE_RATE
+    np.testing.assert_array_equal(load_audio(DATA / "1272-128104-0000.flac"), reference)
+
+
+def test_mp3_decodes_close_to_its_lossless_twin():
+    mp3, flac = load_audio(DATA / "1272-128104-0000.mp3"), load_audio(DATA / "1272-128104-0000.flac")
+    assert abs(len(mp3) - len(flac)) < 0.05 * SAMPLE_RATE
+
+
+def test_pad_or_trim():
+    assert pad_or_trim(torch.ones(10)).shape == (N_SAMPLES,)
+    assert pad_or_trim(torch.ones(2, N_SAMPLES + 5)).shape == (2, N_SAMPLES)
+    assert pad_or_trim(torch.ones(10))[10:].abs().sum() == 0
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_audio(tmp_path / "nope.wav")
+
+
+def test_corrupt_file(tmp_path):
+    bad = tmp_path / "bad.flac"
+    bad.write_bytes(b"fLaC" + bytes(range(256)) * 10)
+    with pytest.raises(ValueError, match="cannot decode"):
+        load_audio(bad)
+
+
+def test_text_file_is_not_audio(tmp_path):
+    text = tmp_path / "notes.mp3"
+    text.write_text("this is not audio\n" * 100)
+    with pytest.raises(ValueError, match="cannot decode|no audio"):
+        load_audio(text)
+
+
+def test_empty_audio(tmp_path):
+    import soundfile
+
+    empty = tmp_path / "empty.wav"
+    soundfile.write(empty, np.zeros(0, dtype=np.float32), SAMPLE_RATE)
+    with pytest.raises(ValueError, match="no samples"):
+        load_audio(empty)
+
+
+def test_bad_n_mels():
+    with pytest.raises(ValueError, match="n_mels"):
+        log_mel_spectrogram(torch.zeros(N_SAMPLES), 64)

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+from conftest import DATA, FIXTURES, MANIFEST
+
+from whisper_eas import DecodingOptions, Whisper, greedy_decode, load_audio, transcribe
+from whisper_eas.evaluate import word_error_rate
+
+
+def test_golden_transcript(tiny):
+    assert transcribe(tiny, DATA / "jfk.flac").text == (
+        "And so my fellow Americans ask not what your country can do for you, ask what you can do for your country."
+    )
+
+
+@pytest.mark.parametrize("name, ceiling", [("tiny.en", 0.06), ("base", 0.05)])
+def test_fixture_wer(models, name, ceiling):
+    results = transcribe(models[name], [str(f) for f in FIXTURES])
+    wer = word_error_rate([r["text"] for r in MANIFEST], [r.text for r in results])
+    assert wer <= ceiling, f"{name}: WER {wer:.3f}"
+
+
+def test_batch_equals_single(tiny):
+    batched = transcribe(tiny, [str(f) for f in FIXTURES], batch_size=4)
+    for clip, result in zip(FIXTURES, batched):
+        assert transcribe(tiny, str(clip)).tokens == result.tokens, clip.name
+
+
+def test_language_detection_and_translate(base):
+    results = transcribe(base, [str(f) for f in FIXTURES[:3]])
+    assert [r.language for r in results] == ["en"] * 3
+    assert transcribe(base, DATA / "jfk.flac", language="en", task="translate").text  # runs, English in, English out
+
+
+def test_english_only_model_refuses_other_languages(tiny):
+    with pytest.raises(ValueError, match="English-only"):
+        transcribe(tiny, DATA / "jfk.flac", language="fr")
+
+
+def test_unknown_language_and_task(base):
+    with pytest.raises(ValueError, match="unknown language 'xx'"):
+        transcribe(base, DATA / "jfk.flac", language="xx")
+    with pytest.raises(ValueError, match="unknown task"):
+        DecodingOptions(task="summarize")
+
+
+def test_max_length_is_reported(tiny):
+    result = transcribe(tiny, DATA / "jfk.flac", max_new_tokens=3)
+    assert len(result.tokens) == 3 and result.hit_max_length == 1
+
+
+def test_long_audio_is_transcribed_window_by_window(tiny):
+    long = np.concatenate([load_audio(DATA / "jfk.flac")] * 3)  # 33 s: two windows
+    result = transcribe(tiny, long)
+    assert result.windows == 2 and result.kept_tokens == [1500, 1500]
+    assert result.text.count("fellow Americans") == 3
+
+
+def test_bad_waveforms(tiny):
+    with pytest.raises(ValueError, match="empty audio"):
+        transcribe(tiny, np.zeros(0, dtype=np.float32))
+    with pytest.raises(ValueError, match="mono"):
+        transcribe(tiny, np.zeros((2, 16000), dtype=np.float32))
+    with pytest.raises(ValueError, match="batch_size"):
+        transcribe(tiny, DATA / "jfk.flac", batch_size=0)
+
+
+def test_bare_model_has_no_tokenizer(tiny):
+    bare = Whisper(tiny.dims)
+    with pytest.raises(ValueError, match="no tokenizer"):
+        greedy_decode(bare, torch.zeros(1, 1500, 384))

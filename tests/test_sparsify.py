@@ -1,0 +1,185 @@
+"""EAS: settings, Eq. 1, the scorers, the sparsifier stage, backends and batches."""
+
+import math
+from fractions import Fraction
+
+import pytest
+import torch
+from conftest import DATA, FIXTURES
+
+from whisper_eas import EASConfig, load_audio, log_mel_spectrogram, pad_or_trim, transcribe
+from whisper_eas.decoding import greedy_decode
+from whisper_eas.sparsify import aggregate_importance
+
+
+def mel_of(model, *clips):
+    return torch.stack([log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(c))), model.dims.n_mels) for c in clips])
+
+
+@pytest.fixture(scope="module")
+def base_mel(base):
+    return mel_of(base, FIXTURES[0])
+
+
+def test_layer_convention(base, base_mel):
+    """`layer=i` drops tokens before blocks[i] (0-based), scored by the attention of blocks[i-1]."""
+    lengths = []
+    hooks = [b.register_forward_hook(lambda m, args, out: lengths.append(args[0].shape[1])) for b in base.encoder.blocks]
+    try:
+        with torch.inference_mode():
+            base.encoder(base_mel, eas=EASConfig(layer=2, sparsity=0.5))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert lengths == [1500, 1500, 750, 750, 750, 750]  # inputs of blocks[0..5]
+    assert EASConfig(layer=2, sparsity=0.5).scoring_blocks() == range(1, 2)
+
+
+def test_sparsifier_is_a_visible_stage(base):
+    assert "(sparsifier): Sparsifier(top-k by received self-attention" in str(base)
+    assert not list(base.encoder.sparsifier.parameters())
+
+
+def eq1_importance(model, mel, layer):
+    """Eq. 1 computed directly from the weights of blocks[layer-1]: I_t = 1/(H T) sum_{h,t'} A[h,t',t]."""
+    encoder = model.encoder
+    x = encoder.stem(mel)
+    for block in encoder.blocks[: layer - 1]:
+        x, _ = block(x, backend="eager")
+    attn, h = encoder.blocks[layer - 1].attn, encoder.blocks[layer - 1].attn_ln(x)
+    q, k = attn.split_heads(attn.query(h)), attn.split_heads(attn.key(h))
+    probs = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, H, T, T)
+    return probs.sum(dim=(1, 2)) / (probs.shape[1] * probs.shape[2]), x
+
+
+@pytest.mark.parametrize("layer", [1, 3])
+def test_importance_equals_eq1(base, base_mel, layer):
+    with torch.inference_mode():
+        expected, x = eq1_importance(base, base_mel, layer)
+        _, received = base.encoder.blocks[layer - 1](x, backend="sdpa", eas=EASConfig(layer, 0.5))
+        importance = aggregate_importance(torch.stack([received]), "mean")
+        encoded = base.encoder(base_mel, eas=EASConfig(layer, 0.5))
+    assert (importance - expected).abs().max() < 1e-7
+    assert torch.allclose(importance.sum(dim=-1), torch.ones(1))  # each query row sums to 1
+    top = expected.topk(750).indices.sort().values
+    assert torch.equal(encoded.kept, top)
+
+
+@pytest.mark.parametrize("scorer", ["chunked", "strided", "binarized"])
+def test_sdpa_scorers_against_eager(base, base_mel, scorer):
+    with torch.inference_mode():
+        expected, x = eq1_importance(base, base_mel, 2)
+        config = EASConfig(2, 0.5, scorer=scorer, chunk_size=97)
+        _, received = base.encoder.blocks[1](x, backend="sdpa", eas=config)
+        importance = aggregate_importance(torch.stack([received]), "mean")
+    if scorer == "chunked":  # exact, in bounded memory
+        assert (importance - expected).abs().max() <= 1e-6
+    else:  # approximate: most of the kept set agrees
+        overlap = len(set(importance.topk(750).indices[0].tolist()) & set(expected.topk(750).indices[0].tolist())) / 750
+        assert overlap > 0.6, f"{scorer} keeps {overlap:.0%} of the exact set"
+
+
+def test_sparsity_zero_is_the_baseline(base):
+    clips = [FIXTURES[0], DATA / "jfk.flac"]
+    baseline = transcribe(base, [str(c) for c in clips])
+    sparse = transcribe(base, [str(c) for c in clips], eas=EASConfig(2, 0.0))
+    assert [r.tokens for r in baseline] == [r.tokens for r in sparse]
+    mel = mel_of(base, *clips)
+    with torch.inference_mode():
+        plain, zero = base.encoder(mel), base.encoder(mel, eas=EASConfig(2, 0.0))
+        assert torch.equal(zero.kept, torch.arange(1500).expand(2, -1))
+        tokens = torch.tensor([base.tokenizer.sot_sequence("en") + baseline[0].tokens[:10]] * 2)
+        logits_plain = base.decoder(tokens, base.decoder.new_cache(plain.features))
+        logits_zero = base.decoder(tokens, base.decoder.new_cache(zero.features))
+    difference = (logits_plain - logits_zero).abs().max().item()
+    assert difference <= 1e-5, f"max abs logit difference {difference:.2e}"
+    assert torch.equal(plain.features, zero.features)  # no scoring block runs when nothing is dropped
+
+
+@pytest.mark.parametrize("layer", range(1, 7))
+def test_eager_sdpa_parity_every_layer(base, base_mel, layer):
+    config = EASConfig(layer, 0.5)
+    with torch.inference_mode():
+        eager = base.encoder(base_mel, eas=config, attention="eager")
+        sdpa = base.encoder(base_mel, eas=config, attention="sdpa")
+        chunked = base.encoder(base_mel, eas=EASConfig(layer, 0.5, scorer="chunked"), attention="sdpa")
+    assert torch.equal(eager.kept, sdpa.kept) and torch.equal(eager.kept, chunked.kept)
+    worst = (eager.features - sdpa.features).abs().max().item()
+    scale = eager.features.abs().max().item()
+    assert worst <= 1e-4 * scale, f"layer {layer}: max abs difference {worst:.2e} (features up to {scale:.1f})"
+
+
+def test_kept_indices_increasing_and_batch_equals_rows(base):
+    clips = FIXTURES[:3]
+    mel = mel_of(base, *clips)
+    for config in (EASConfig(2, 0.6), EASConfig(3, 0.3, aggregate="max"), EASConfig(4, 0.5, cross_layer=True), EASConfig(1, 0.5, aggregate="random")):
+        with torch.inference_mode():
+            batch = base.encoder(mel, eas=config)
+            rows = [base.encoder(mel[i : i + 1], eas=config) for i in range(len(clips))]
+        assert batch.kept.shape == (3, config.n_keep(1500))
+        assert (batch.kept.diff(dim=-1) > 0).all()
+        for i, row in enumerate(rows):
+            assert torch.equal(batch.kept[i], row.kept[0]), config
+            assert (batch.features[i] - row.features[0]).abs().max() < 1e-4
+    assert transcribe(base, [str(c) for c in clips], eas=EASConfig(2, 0.5), batch_size=3)[2].tokens == \
+        transcribe(base, str(clips[2]), eas=EASConfig(2, 0.5)).tokens  # fmt: skip
+
+
+def test_cross_attention_runs_on_kept_tokens(base, base_mel):
+    with torch.inference_mode():
+        encoded = base.encoder(base_mel, eas=EASConfig(2, 0.5))
+        cache = base.decoder.new_cache(encoded.features)
+    for k, v in cache.cross_kv:
+        assert k.shape[-2] == v.shape[-2] == 750
+    results = greedy_decode(base, encoded.features)
+    assert "Quilter" in results[0].text
+
+
+@pytest.mark.parametrize("tokens", [1, 7, 100, 1499, 1500])
+@pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.25, 0.3, 1 / 3, 0.5, 0.6, 0.7, 0.9, 0.95])
+def test_keep_count_formula(tokens, sparsity):
+    exact = math.floor((1 - Fraction(str(sparsity)) if sparsity != 1 / 3 else Fraction(2, 3)) * tokens)
+    if exact < 1:
+        with pytest.raises(ValueError, match="keeps no token"):
+            EASConfig(1, sparsity).n_keep(tokens)
+    else:
+        assert EASConfig(1, sparsity).n_keep(tokens) == exact
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"layer": 0, "sparsity": 0.5}, "layer must be an integer >= 1"),
+        ({"layer": 1.5, "sparsity": 0.5}, "layer must be an integer"),
+        ({"layer": 1, "sparsity": -0.1}, r"sparsity must be in \[0, 1\)"),
+        ({"layer": 1, "sparsity": 1.0}, r"sparsity must be in \[0, 1\)"),
+        ({"layer": 1, "sparsity": 0.5, "aggregate": "median"}, "unknown EAS aggregate 'median'"),
+        ({"layer": 1, "sparsity": 0.5, "scorer": "psychic"}, "unknown EAS scorer 'psychic'"),
+    ],
+)
+def test_invalid_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        EASConfig(**kwargs)
+
+
+def test_layer_beyond_encoder_and_k_below_one(tiny):
+    mel = torch.zeros(1, 80, 3000)
+    with pytest.raises(ValueError, match="layer 5 is out of range: this encoder has blocks 1..4"):
+        tiny.encoder(mel, eas=EASConfig(5, 0.5))
+    with pytest.raises(ValueError, match="keeps no token"):
+        EASConfig(1, 0.9999).n_keep(1500)
+
+
+def test_unknown_backend(tiny):
+    with pytest.raises(ValueError, match="unknown attention backend 'flash3'"):
+        tiny.encoder(torch.zeros(1, 80, 3000), attention="flash3")
+    with pytest.raises(ValueError, match="4 encoder blocks"):
+        tiny.encoder(torch.zeros(1, 80, 3000), attention=["sdpa", "eager"])
+
+
+def test_per_layer_backends(tiny):
+    mel = mel_of(tiny, FIXTURES[1])
+    with torch.inference_mode():
+        mixed = tiny.encoder(mel, attention=["eager", "sdpa", "eager", "sdpa"]).features
+        plain = tiny.encoder(mel).features
+    assert (mixed - plain).abs().max() < 1e-3
