@@ -128,27 +128,30 @@ def copy_hf(source, destination, tensors_edit=None):
     save_file(tensors, destination / "model.safetensors")
 
 
-def test_missing_tensor_is_named(hf_folder, tmp_path):
-    copy_hf(hf_folder["tiny.en"], tmp_path / "m", lambda t: t.pop("model.encoder.layers.2.fc1.weight"))
-    with pytest.raises(ValueError, match=r"missing: encoder\.blocks\.2\.mlp\.0\.weight"):
-        load_model(tmp_path / "m")
+def _drop_fc1(tensors):
+    tensors.pop("model.encoder.layers.2.fc1.weight")
 
 
-def test_misshaped_tensor_is_named(hf_folder, tmp_path):
-    def edit(tensors):
-        tensors["model.decoder.layers.1.fc2.bias"] = torch.zeros(7)
+def _shrink_fc2_bias(tensors):
+    tensors["model.decoder.layers.1.fc2.bias"] = torch.zeros(7)
 
+
+def _add_extra(tensors):
+    tensors["model.encoder.extra.weight"] = torch.zeros(3)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_drop_fc1, r"missing: encoder\.blocks\.2\.mlp\.0\.weight"),
+        (_shrink_fc2_bias, r"mis-shaped: decoder\.blocks\.1\.mlp\.2\.bias \(7,\)"),
+        (_add_extra, r"unexpected: model\.encoder\.extra\.weight"),
+    ],
+    ids=["missing", "mis-shaped", "unexpected"],
+)
+def test_bad_tensors_are_named(hf_folder, tmp_path, edit, message):
     copy_hf(hf_folder["tiny.en"], tmp_path / "m", edit)
-    with pytest.raises(ValueError, match=r"mis-shaped: decoder\.blocks\.1\.mlp\.2\.bias \(7,\)"):
-        load_model(tmp_path / "m")
-
-
-def test_unexpected_tensor_is_named(hf_folder, tmp_path):
-    def edit(tensors):
-        tensors["model.encoder.extra.weight"] = torch.zeros(3)
-
-    copy_hf(hf_folder["tiny.en"], tmp_path / "m", edit)
-    with pytest.raises(ValueError, match=r"unexpected: model\.encoder\.extra\.weight"):
+    with pytest.raises(ValueError, match=message):
         load_model(tmp_path / "m")
 
 
