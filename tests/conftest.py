@@ -15,7 +15,6 @@ FIXTURES = [DATA / record["audio"] for record in MANIFEST]
 @pytest.fixture(scope="session", autouse=True)
 def deterministic():
     torch.manual_seed(0)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")
