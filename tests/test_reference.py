@@ -8,7 +8,10 @@ from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneratio
 
 from whisper_eas import load_audio, transcribe
 
-TOLERANCE = 1e-4  # max abs logit difference, fp32
+# fp32 roundoff only: our CPU weights are stored transposed (model.store_weights_transposed),
+# so sums run in another order than transformers'; logits reach ~30, differences ~1e-4.
+TOLERANCE = 1e-4  # absolute, plus RELATIVE_TOLERANCE x the largest |logit|
+RELATIVE_TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module", params=[("tiny.en", "eager"), ("tiny.en", "sdpa"), ("base", "eager"), ("base", "sdpa")], ids=str)
@@ -42,7 +45,8 @@ def test_logits_equal_transformers_at_every_step(setup, clip):
     ours_logits, reference_logits = torch.stack(steps), torch.cat(generated.logits)[: len(steps)]
     assert len(steps) == len(sequence) - len(prompt) - 1 >= 5
     worst = (ours_logits - reference_logits).abs().max().item()
-    assert worst <= TOLERANCE, f"max abs logit difference {worst:.3e} over {len(steps)} steps"
+    allowed = TOLERANCE + RELATIVE_TOLERANCE * reference_logits.abs().max().item()
+    assert worst <= allowed, f"max abs logit difference {worst:.3e} (allowed {allowed:.1e}) over {len(steps)} steps"
 
 
 def test_greedy_transcripts_equal_transformers(setup):
