@@ -49,8 +49,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return np.concatenate(pieces).astype(np.float32, copy=False)
 
 
-def pad_or_trim(audio: torch.Tensor, length: int = N_SAMPLES) -> torch.Tensor:
+def pad_or_trim(audio: torch.Tensor | np.ndarray, length: int = N_SAMPLES) -> torch.Tensor:
     """Zero-pad or cut the last axis to `length` samples (one 30 s window by default)."""
+    audio = torch.as_tensor(audio)
     if audio.shape[-1] > length:
         return audio[..., :length]
     return torch.nn.functional.pad(audio, (0, length - audio.shape[-1]))

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from .audio import SAMPLE_RATE, load_audio, log_mel_spectrogram, pad_or_trim
-from .decoding import DecodingOptions, greedy_decode
+from .audio import SAMPLE_RATE, load_audio
+from .decoding import DecodingOptions
 from .sparsify import AGGREGATES, EASConfig
-from .transcribe import windows_of
+from .transcribe import transcribe_windows, windows_of
 
 NORMALIZER = "whisper_normalizer.english.EnglishTextNormalizer"
 DEFAULT_SPARSITIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -145,21 +145,10 @@ class StageTimer:
             torch.cuda.synchronize(self.device)
 
 
-@torch.inference_mode()
 def run_utterance(model, waveform, eas: EASConfig | None, attention: str, timer: StageTimer):
     """One utterance, all its 30 s windows as one batch, timed by stage -> decoding results, k."""
-    device, dtype = model.decoder.token_embedding.weight.device, model.decoder.token_embedding.weight.dtype
-    timer.start()
-    samples = torch.stack([pad_or_trim(torch.from_numpy(w)) for w in windows_of(waveform)]).to(device)
-    mel = log_mel_spectrogram(samples, model.dims.n_mels).to(dtype)
-    timer.lap("mel")
-    x = model.encoder.stem(mel)
-    timer.lap("stem")
-    encoded = model.encoder.transform(x, eas=eas, attention=attention)
-    timer.lap("encoder")
-    results = greedy_decode(model, encoded.features, DecodingOptions(language="en" if model.tokenizer.multilingual else None))
-    timer.lap("decoder")
-    return results, encoded.features.shape[1]
+    options = DecodingOptions(language="en" if model.tokenizer.multilingual else None)
+    return transcribe_windows(model, windows_of(waveform), eas=eas, options=options, attention=attention, timer=timer)
 
 
 def evaluate(model, utterances: list[Utterance], eas: EASConfig | None, attention: str = "sdpa", progress: bool = True) -> dict:

@@ -48,14 +48,26 @@ def windows_of(waveform: np.ndarray) -> list[np.ndarray]:
 
 @torch.inference_mode()
 def transcribe_windows(
-    model: Whisper, windows: list[np.ndarray], *, eas: EASConfig | None, options: DecodingOptions, attention="sdpa"
+    model: Whisper, windows: list[np.ndarray], *, eas: EASConfig | None, options: DecodingOptions, attention="sdpa", timer=None
 ):
-    """Encoder + greedy decoding for one batch of windows -> (results, kept count per window)."""
+    """Encoder + greedy decoding for one batch of windows -> (results, kept count per window).
+
+    `timer` (optional, e.g. `evaluate.StageTimer`) gets `start()` and then `lap(stage)` after
+    the mel frontend, the conv stem, the encoder and the decoder (the paper's Fig. 4 split)."""
+    lap = timer.lap if timer is not None else lambda stage: None
+    if timer is not None:
+        timer.start()
     device, dtype = model.decoder.token_embedding.weight.device, model.decoder.token_embedding.weight.dtype
     samples = torch.stack([pad_or_trim(torch.from_numpy(w)) for w in windows]).to(device)
     mel = log_mel_spectrogram(samples, model.dims.n_mels).to(dtype)
-    encoded = model.encoder(mel, eas=eas, attention=attention)
-    return greedy_decode(model, encoded.features, options), encoded.features.shape[1]
+    lap("mel")
+    x = model.encoder.stem(mel)
+    lap("stem")
+    encoded = model.encoder.transform(x, eas=eas, attention=attention)
+    lap("encoder")
+    results = greedy_decode(model, encoded.features, options)
+    lap("decoder")
+    return results, encoded.features.shape[1]
 
 
 def transcribe(
