@@ -44,7 +44,7 @@ def detect_language(model: Whisper, audio_features: Tensor) -> list[str]:
     tokenizer = model.tokenizer
     cache = model.decoder.new_cache(audio_features)
     prompt = torch.full((audio_features.shape[0], 1), tokenizer.sot, device=audio_features.device)
-    logits = model.decoder(prompt, cache)[:, -1]
+    logits = model.decoder(prompt, cache, last_only=True)[:, -1]
     language_ids = torch.tensor([tokenizer.language_token(code) for code in tokenizer.languages], device=logits.device)
     return [tokenizer.languages[i] for i in logits[:, language_ids].argmax(dim=-1).tolist()]
 
@@ -72,7 +72,7 @@ def greedy_decode(model: Whisper, audio_features: Tensor, options: DecodingOptio
     suppress = torch.tensor(model.suppress_tokens, dtype=torch.long, device=device)
     begin_suppress = torch.tensor(model.begin_suppress_tokens, dtype=torch.long, device=device)
     cache = model.decoder.new_cache(audio_features)
-    logits = model.decoder(prompts, cache, options.attention)[:, -1]
+    logits = model.decoder(prompts, cache, options.attention, last_only=True)[:, -1]
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     generated = []
     for step in range(max_new):
@@ -84,7 +84,7 @@ def greedy_decode(model: Whisper, audio_features: Tensor, options: DecodingOptio
         finished |= next_tokens == tokenizer.eot
         if finished.all() or step == max_new - 1:
             break
-        logits = model.decoder(next_tokens[:, None], cache, options.attention)[:, -1]
+        logits = model.decoder(next_tokens[:, None], cache, options.attention, last_only=True)[:, -1]
 
     results = []
     for row, tokens in enumerate(torch.stack(generated, dim=1).tolist()):

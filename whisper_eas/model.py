@@ -201,13 +201,16 @@ class TextDecoder(nn.Module):
         cross_kv = [block.cross_attn.project_kv(audio_features) for block in self.blocks]
         return KVCache(cross_kv, self.positional_embedding.shape[0])
 
-    def forward(self, tokens: Tensor, cache: KVCache, attention: str = "sdpa") -> Tensor:
-        """tokens (B, T) following the cache's tokens -> float32 logits (B, T, n_vocab)."""
+    def forward(self, tokens: Tensor, cache: KVCache, attention: str = "sdpa", last_only: bool = False) -> Tensor:
+        """tokens (B, T) following the cache's tokens -> float32 logits (B, T, n_vocab),
+        or (B, 1, n_vocab) for the last position only (all greedy decoding needs)."""
         start = cache.length
         x = self.token_embedding(tokens) + self.positional_embedding[start : start + tokens.shape[1]]
         for index, block in enumerate(self.blocks):
             x, _ = block(x, backend=attention, cache=cache, index=index)
         cache.length = start + tokens.shape[1]
+        if last_only:
+            x = x[:, -1:]
         # The output projection is tied to the token embedding.
         return (self.ln(x) @ self.token_embedding.weight.T).float()
 
