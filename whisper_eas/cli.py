@@ -85,8 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(run=run_convert)
 
     from .evaluate import add_commands  # eval, search
+    from .report import add_command as add_report_command
 
     add_commands(commands)
+    add_report_command(commands)
     return parser
 
 
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as error:
         print(f"whisper-eas: error: {error}", file=sys.stderr)
         return 2
     return 0

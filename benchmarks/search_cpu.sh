@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The architecture searches committed under benchmarks/results/, as run on the project's
+# CPU machine (2 threads, fp32, batch 1, nothing else running). One base configuration takes
+# ~5 min on the 300 utterances there, so the grids are thinned from the paper's
+# layers x {0.1..0.9} to the paper's region of interest (s = 0.5, 0.6 at early layers).
+# Every call appends to the same file, which resumes: add layers or sparsities to fill in.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=../shared/data/librispeech-dev-clean
+RESULTS=benchmarks/results
+search() { whisper-eas search --data $DATA --subset $DATA/subset300.txt "$@"; }
+
+search --model tiny.en --layers 1,2,3 --sparsities 0.5 --output $RESULTS/search_tiny.en_dev300.jsonl
+search --model tiny.en --layers 1,3 --sparsities 0.6 --output $RESULTS/search_tiny.en_dev300.jsonl
+search --model base --layers 1,2,3,4 --sparsities 0.5 --output $RESULTS/search_base_dev300.jsonl
+search --model base --layers 1,3 --sparsities 0.6 --output $RESULTS/search_base_dev300.jsonl
+# Table 2: drop at the last layer, importance aggregated over all layers; only WER matters,
+# so 50 utterances.
+search --model base --limit 50 --layers 6 --cross-layer --aggregates mean,max,min,geometric_mean,random \
+    --sparsities 0.5,0.7 --output $RESULTS/table2_base_dev50.jsonl

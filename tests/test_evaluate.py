@@ -1,0 +1,288 @@
+"""Evaluation loop: datasets in both layouts, the normalised WER, Pareto front and Eq. 3,
+resumable search files, and the report. No model is needed except where named."""
+
+import json
+import shutil
+
+import pytest
+from conftest import DATA, MANIFEST
+
+import whisper_eas.evaluate as evaluate
+from whisper_eas import EASConfig
+from whisper_eas.evaluate import config_key, pareto_front, read_dataset, read_results, run_search, select, word_error_rate
+from whisper_eas.report import label, markdown, write_report
+
+
+def point(key, wer, rtf):
+    return {"key": key, "wer": wer, "rtf": rtf}
+
+
+# --- Pareto front and Eq. 3 ---------------------------------------------------------------
+
+
+def test_pareto_front_drops_only_strictly_dominated_points():
+    points = [point("a", 0.05, 0.20), point("b", 0.06, 0.10), point("c", 0.07, 0.15), point("d", 0.05, 0.20), point("e", 0.06, 0.25)]
+    # c is beaten by b on both axes, e by a; a and d tie exactly and both stay.
+    assert [p["key"] for p in pareto_front(points)] == ["a", "b", "d"]
+
+
+def test_pareto_front_keeps_ties_on_one_axis():
+    # Same RTF, different WER: the worse one is not *strictly* beaten on RTF, so both stay (Eq. 3 wording).
+    points = [point("a", 0.05, 0.10), point("b", 0.06, 0.10)]
+    assert [p["key"] for p in pareto_front(points)] == ["a", "b"]
+
+
+def test_eq3_selects_fastest_admissible_front_points():
+    baseline = point("baseline", 0.050, 0.30)
+    points = [
+        baseline,
+        point("fast-but-bad", 0.080, 0.10),  # accuracy 0.92 < 0.99 * 0.95 = 0.9405: not admissible
+        point("ok-1", 0.058, 0.15),  # accuracy 0.942 >= 0.9405
+        point("ok-2", 0.055, 0.18),
+        point("ok-3", 0.052, 0.20),
+        point("ok-4", 0.051, 0.25),
+        point("dominated", 0.059, 0.16),  # beaten by ok-1 on both
+    ]
+    assert [p["key"] for p in select(points, baseline)] == ["ok-1", "ok-2", "ok-3"]
+    assert [p["key"] for p in select(points, baseline, top=10)] == ["ok-1", "ok-2", "ok-3", "ok-4", "baseline"]
+
+
+def test_eq3_boundary_is_inclusive():
+    baseline = point("baseline", 0.0, 0.30)
+    edge = point("edge", 0.01, 0.10)  # accuracy exactly 0.99 of 1.0
+    assert select([baseline, edge], baseline)[0]["key"] == "edge"
+
+
+def test_eq3_baseline_that_is_itself_optimal():
+    """Every sparsified point is dominated or inadmissible: the baseline is the only choice."""
+    baseline = point("baseline", 0.05, 0.10)
+    points = [baseline, point("slower", 0.06, 0.12), point("worse", 0.30, 0.09)]
+    assert [p["key"] for p in select(points, baseline)] == ["baseline"]
+    # Eq. 3 is strict on both axes: an equally accurate but slower point is not dominated.
+    tie = point("equal-wer-slower", 0.05, 0.12)
+    assert [p["key"] for p in select(points + [tie], baseline)] == ["baseline", "equal-wer-slower"]
+
+
+def test_eq3_ties_in_rtf_break_on_wer_then_key():
+    baseline = point("baseline", 0.05, 0.30)
+    points = [baseline, point("b", 0.050, 0.20), point("a", 0.050, 0.20), point("c", 0.051, 0.20)]
+    assert [p["key"] for p in select(points, baseline)] == ["a", "b", "c"]
+
+
+# --- WER ----------------------------------------------------------------------------------
+
+
+def test_normaliser_is_applied_to_both_sides():
+    # Case, punctuation, "Mr." vs "mister", spelled-out numbers, British spelling: all equal after normalising.
+    references = ["MISTER QUILTER IS THE APOSTLE OF THE MIDDLE CLASSES", "HE PAID TWENTY FIVE POUNDS FOR THE COLOUR"]
+    hypotheses = ["Mr. Quilter is the apostle of the middle classes.", "He paid 25 pounds for the color!"]
+    assert word_error_rate(references, hypotheses) == 0.0
+    assert word_error_rate(hypotheses, references) == 0.0
+
+
+def test_wer_counts_real_errors_over_all_reference_words():
+    assert word_error_rate(["the cat sat", "on the mat"], ["the cat sat", "on a mat"]) == pytest.approx(1 / 6)
+
+
+# --- datasets -----------------------------------------------------------------------------
+
+
+def librispeech_tree(root, records):
+    """Lay fixture clips out as SPEAKER/CHAPTER/ID.flac with SPEAKER-CHAPTER.trans.txt."""
+    for record in records:
+        speaker, chapter, _ = record["id"].split("-")
+        folder = root / speaker / chapter
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(DATA / record["audio"], folder / f"{record['id']}.flac")
+        with (folder / f"{speaker}-{chapter}.trans.txt").open("a") as file:
+            file.write(f"{record['id']} {record['text']}\n")
+    return root
+
+
+LIBRISPEECH = [r for r in MANIFEST if r["audio"].endswith(".flac") and r["id"].count("-") == 2]
+
+
+def test_librispeech_tree_and_manifest_read_the_same_utterances(tmp_path):
+    tree = read_dataset(librispeech_tree(tmp_path / "tree", LIBRISPEECH))
+    manifest = read_dataset(DATA / "manifest.jsonl")
+    assert len(tree) == len(LIBRISPEECH) >= 5
+    by_id = {u.id: u for u in manifest}
+    for utterance in tree:
+        assert utterance.text == by_id[utterance.id].text
+        assert utterance.audio.read_bytes() == by_id[utterance.id].audio.read_bytes()
+    assert read_dataset(DATA) == manifest  # a folder holding manifest.jsonl
+
+
+def test_subset_and_limit_keep_the_subset_order(tmp_path):
+    root = librispeech_tree(tmp_path / "tree", LIBRISPEECH)
+    wanted = [LIBRISPEECH[2]["id"], LIBRISPEECH[0]["id"], LIBRISPEECH[1]["id"]]
+    (tmp_path / "subset.txt").write_text("\n".join(wanted) + "\n")
+    assert [u.id for u in read_dataset(root, tmp_path / "subset.txt", limit=2)] == wanted[:2]
+
+
+def test_missing_audio_transcript_and_subset_ids_are_reported(tmp_path, capsys):
+    root = librispeech_tree(tmp_path / "tree", LIBRISPEECH)
+    missing_audio = next(root.rglob(f"{LIBRISPEECH[0]['id']}.flac"))
+    missing_audio.unlink()
+    untranscribed = missing_audio.parent / "9999.flac"
+    shutil.copy(DATA / LIBRISPEECH[1]["audio"], untranscribed)
+    (tmp_path / "subset.txt").write_text("0000-0000-0000\n" + LIBRISPEECH[1]["id"] + "\n")
+    with pytest.raises(ValueError) as error:
+        read_dataset(root, tmp_path / "subset.txt")
+    message = str(error.value)
+    assert "3 problem(s)" in message
+    assert f"{LIBRISPEECH[0]['id']}.flac is missing" in message
+    assert "9999.flac: no transcript line" in message
+    assert "subset id 0000-0000-0000" in message
+    kept = read_dataset(root, tmp_path / "subset.txt", skip_missing=True)
+    assert [u.id for u in kept] == [LIBRISPEECH[1]["id"]]
+    assert "skipping 3 dataset problem(s)" in capsys.readouterr().err
+
+
+def test_manifest_problems_are_reported(tmp_path):
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "a", "audio": "nope.flac", "text": "x"}) + "\n" + json.dumps({"id": "b"}) + "\n")
+    with pytest.raises(ValueError, match=r"(?s)audio file .*nope.flac is missing.*needs 'id', 'audio' and 'text'"):
+        read_dataset(tmp_path / "manifest.jsonl")
+
+
+def test_not_a_dataset(tmp_path):
+    with pytest.raises(FileNotFoundError, match="dataset not found"):
+        read_dataset(tmp_path / "absent")
+    with pytest.raises(ValueError, match="neither a JSONL manifest nor a LibriSpeech tree"):
+        read_dataset(tmp_path)
+
+
+# --- resumable search ---------------------------------------------------------------------
+
+CONFIGS = [None, EASConfig(1, 0.5), EASConfig(2, 0.5), EASConfig(3, 0.6)]
+HEADER = {"type": "header", "identity": {"model": "m", "data": "d", "utterances": 2}, "date": "2026-01-01", "commit": "x"}
+
+
+def fake_evaluate(model, utterances, eas, attention="sdpa", progress=True):
+    """Deterministic stand-in for a model run: the numbers depend only on the configuration."""
+    sparsity = eas.sparsity if eas else 0.0
+    layer = eas.layer if eas else 0
+    return {"eas": None if eas is None else {"layer": layer, "sparsity": sparsity}, "wer": 0.05 + 0.01 * layer * sparsity,
+            "rtf": 0.2 - 0.1 * sparsity, "hypotheses": {"u1": f"text {layer} {sparsity}"}}  # fmt: skip
+
+
+def test_resume_after_interruption_gives_the_uninterrupted_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
+    uninterrupted = tmp_path / "uninterrupted.jsonl"
+    run_search(None, [], CONFIGS, uninterrupted, HEADER, "sdpa")
+
+    calls = []
+
+    def interrupted_evaluate(model, utterances, eas, attention="sdpa", progress=True):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the third configuration
+        calls.append(eas)
+        return fake_evaluate(model, utterances, eas)
+
+    resumed = tmp_path / "resumed.jsonl"
+    monkeypatch.setattr(evaluate, "evaluate", interrupted_evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(None, [], CONFIGS, resumed, HEADER, "sdpa")
+    assert len(read_results(resumed)[1]) == 2  # what finished is on disk
+
+    rerun = []
+    monkeypatch.setattr(evaluate, "evaluate", lambda m, u, eas, a="sdpa", p=True: rerun.append(eas) or fake_evaluate(m, u, eas))
+    run_search(None, [], CONFIGS, resumed, HEADER, "sdpa")
+    assert rerun == CONFIGS[2:]  # only the unfinished configurations ran again
+    assert resumed.read_text() == uninterrupted.read_text()
+
+
+def test_changed_settings_are_refused_not_mixed(tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
+    output = tmp_path / "results.jsonl"
+    run_search(None, [], CONFIGS[:2], output, HEADER, "sdpa")
+    before = output.read_text()
+    changed = {**HEADER, "identity": {**HEADER["identity"], "model": "other", "utterances": 3}}
+    with pytest.raises(ValueError, match=r"different settings \(model, utterances\)"):
+        run_search(None, [], CONFIGS, output, changed, "sdpa")
+    assert output.read_text() == before
+
+
+def test_config_keys_are_distinct_and_stable():
+    keys = {config_key(c) for c in CONFIGS + [EASConfig(1, 0.5, scorer="chunked"), EASConfig(1, 0.5, cross_layer=True)]}
+    assert len(keys) == 6
+    assert config_key(EASConfig(1, 0.5)) == config_key(EASConfig(1, 0.5))
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def record(eas, wer, rtf, tokens=30.0):
+    return {
+        "type": "result", "key": config_key(eas), "eas": None if eas is None else eas.__dict__, "wer": wer,
+        "accuracy": 1 - wer, "rtf": rtf, "audio_seconds": 20.0, "tokens_per_utterance": tokens, "hit_max_length": 0,
+        "kept_tokens": 1500 if eas is None else eas.n_keep(1500),
+        "seconds": {"mel": 0.1, "stem": 0.2, "encoder": 1.0, "decoder": 2.0, "total": 3.3}, "hypotheses": {"a": "", "b": ""},
+    }  # fmt: skip
+
+
+def results_file(path):
+    header = {**HEADER, "identity": {"model": "base", "data": str(path.parent / "nowhere"), "utterances": 2,
+              "device": "cpu", "dtype": "float32", "attention": "sdpa", "normalizer": "N"},
+              "device_name": "CPU", "threads": 2, "torch": "2.x"}  # fmt: skip
+    rows = [record(None, 0.050, 0.30), record(EASConfig(1, 0.5), 0.052, 0.20), record(EASConfig(2, 0.6), 0.09, 0.15),
+            record(EASConfig(3, 0.5), 0.0505, 0.25)]  # fmt: skip
+    rows += [record(EASConfig(6, s, aggregate, cross_layer=True), w, 0.3)
+             for s, wers in ((0.5, (0.051, 0.2, 0.3)), (0.7, (0.06, 0.5, 0.04)))
+             for aggregate, w in zip(("mean", "max", "random"), wers)]  # fmt: skip
+    path.write_text("".join(json.dumps(line) + "\n" for line in [header, *rows]))
+    return path
+
+
+def test_report_markdown_has_table1_all_rows_and_table2(tmp_path):
+    header, results = read_results(results_file(tmp_path / "r.jsonl"))
+    text = markdown(header, results)
+    assert "| Baseline | 5.000 | 0.3000 |" in text
+    assert "| (1, 0.5) | 5.200 (0.998) | 0.2000 (1.500×) |" in text  # Eq. 3's first choice
+    assert "| (3, 0.5) | 5.050 (0.999) | 0.2500 (1.200×) |" in text
+    assert "(2, 0.6) |" not in text.split("## All configurations")[0]  # 9 % WER is not admissible
+    assert text.split("## All configurations")[1].count("\n| (6, 0.") == 6  # every cross-layer run is listed
+    assert "| sparsity | mean | max | random |" in text
+    assert "| 0.5 | **5.10** | 20.00 | 30.00 |" in text
+    assert "| 0.7 | 6.00 | 50.00 | **4.00** |" in text
+    assert label(results[4]) == "(6, 0.5) cross-layer"
+
+
+def test_report_writes_plots_and_notes_missing_example(tmp_path):
+    pytest.importorskip("matplotlib")
+    folder = write_report(results_file(tmp_path / "r.jsonl"))
+    assert folder == tmp_path / "r"
+    for name in ("report.md", "fig2_pareto.png", "fig4_time_breakdown.png", "fig5_tokens.png"):
+        assert (folder / name).stat().st_size > 1000, name
+    assert "No kept-tokens picture" in (folder / "report.md").read_text()
+
+
+def test_report_kept_tokens_picture(tmp_path, base):
+    """With the model and an example clip, the picture of kept tokens is drawn."""
+    pytest.importorskip("matplotlib")
+    from whisper_eas.report import plot_kept_tokens
+
+    summary = plot_kept_tokens(base, DATA / MANIFEST[0]["audio"], EASConfig(2, 0.5), tmp_path / "kept.png")
+    assert (tmp_path / "kept.png").stat().st_size > 1000
+    assert summary.startswith("(2, 0.5): kept 750 of 1500 tokens")
+
+
+def test_report_errors_are_clear(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="holds no search results"):
+        write_report(empty)
+    only_eas = tmp_path / "only.jsonl"
+    header, rows = read_results(results_file(tmp_path / "r.jsonl"))
+    only_eas.write_text("".join(json.dumps(line) + "\n" for line in [header, *rows[1:]]))
+    with pytest.raises(ValueError, match="no baseline row"):
+        write_report(only_eas, plots=False)
+
+
+def test_report_command(tmp_path, capsys):
+    from whisper_eas.cli import main
+
+    assert main(["report", str(results_file(tmp_path / "r.jsonl")), "--no-plots", "--output", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "report.md").is_file()
+    assert main(["report", str(tmp_path / "absent.jsonl")]) == 2
+    assert "results file not found" in capsys.readouterr().err
