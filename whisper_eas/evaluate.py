@@ -195,9 +195,20 @@ def environment(args: argparse.Namespace, utterances: list[Utterance]) -> dict:
                                 cwd=Path(__file__).parent, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
     return {"type": "header", "identity": identity, "date": datetime.date.today().isoformat(), "commit": commit,
             "device_name": device_name, "threads": torch.get_num_threads(), "torch": torch.__version__}  # fmt: skip
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux /proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def read_results(path: Path) -> tuple[dict | None, list[dict]]:
