@@ -1,0 +1,277 @@
+"""whisper-eas against the Whisper implementations people use, side by side, in one run.
+
+Same clips (default: the first 100 of dev-clean subset300, all shorter than 30 s), same
+weights (the bundled OpenAI checkpoints: CTranslate2 files for faster-whisper, their
+Hugging Face conversion for transformers, our state dict for openai-whisper, whose module
+names ours follow), greedy, no timestamps, language fixed to English, fp32.
+
+Each (system, model, batch) runs in a fresh process: it loads its model, decodes the audio
+files (untimed: I/O is not inference), transcribes one batch to warm up, then times every
+batch end to end (features + encoder + decoding + detokenising). The parent computes
+WER with the same normaliser for all (`whisper_eas.evaluate.word_error_rate`), RTF, speed-ups
+against transformers SDPA and against our EAS-off baseline at the same batch size, tokens
+per utterance and peak memory (CPU: the process's peak resident set, which includes the
+Python runtime and the weights; CUDA: torch's peak allocation, torch-based systems only).
+
+    pip install -e ".[bench]"
+    python benchmarks/peers.py --models base,tiny.en --batch-sizes 1,8 \
+        --eas base=3:0.5,tiny.en=3:0.3 --output benchmarks/results/peers_cpu
+
+Batch > 1 runs only for systems that batch files together: whisper-eas and transformers.
+(faster-whisper's batched pipeline batches VAD chunks of one file; openai-whisper's
+`transcribe` takes one file.)
+"""
+
+import argparse
+import datetime
+import json
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+
+DATA = Path(__file__).resolve().parents[2] / "shared/data/librispeech-dev-clean"
+SYSTEMS = ("whisper-eas", "whisper-eas+EAS", "transformers-eager", "transformers-sdpa",
+           "faster-whisper-fp32", "faster-whisper-int8", "openai-whisper")  # fmt: skip
+BATCHED = ("whisper-eas", "whisper-eas+EAS", "transformers-eager", "transformers-sdpa")
+
+
+# --- one system in one process ------------------------------------------------------------
+
+
+def ct2_folder(name: str) -> Path:
+    """A faster-whisper folder for a bundled model: model.bin (its parts joined) and tokenizer files."""
+    from whisper_eas.loading import BUNDLED, _package_path, cache_root
+
+    bundle = BUNDLED[name]
+    parts = [_package_path(package, file) for package, file in bundle.parts]
+    vocabulary = _package_path(*bundle.vocabulary)
+    if len(parts) == 1:
+        return parts[0].parent
+    folder = cache_root() / f"ct2-{name}"
+    if not (folder / "model.bin").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "model.bin.tmp", "wb") as joined:
+            for part in parts:
+                with open(part, "rb") as source:
+                    shutil.copyfileobj(source, joined)
+        for file in vocabulary.iterdir():
+            if file.suffix == ".json":
+                shutil.copy(file, folder / file.name)
+        (folder / "model.bin.tmp").rename(folder / "model.bin")
+    return folder
+
+
+def make_runner(system: str, name: str, eas: str | None, device: str):
+    """-> run(list of waveforms) -> list of (text, number of text tokens)."""
+    english_only = name.endswith(".en")
+    if system.startswith("whisper-eas"):
+        from whisper_eas import EASConfig, load_model, transcribe
+
+        model = load_model(name, device=device)
+        config = None
+        if system.endswith("EAS"):
+            layer, sparsity = eas.split(":")
+            config = EASConfig(int(layer), float(sparsity))
+
+        def run(waves):
+            results = transcribe(model, waves, eas=config, language=None if english_only else "en", batch_size=len(waves))
+            return [(r.text, len(r.tokens)) for r in results]
+
+        return run
+    if system.startswith("transformers"):
+        from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizerFast
+
+        from whisper_eas.loading import resolve
+
+        folder = resolve(name)
+        implementation = system.split("-")[1]
+        model = WhisperForConditionalGeneration.from_pretrained(folder, attn_implementation=implementation).to(device).eval()
+        extractor = WhisperFeatureExtractor.from_pretrained(folder)
+        tokenizer = WhisperTokenizerFast.from_pretrained(folder)
+        eot = model.generation_config.eos_token_id
+        language = {} if english_only else {"language": "en", "task": "transcribe"}
+
+        def run(waves):
+            features = extractor(waves, sampling_rate=16000, return_tensors="pt").input_features.to(device)
+            with torch.inference_mode():
+                sequences = model.generate(features, max_new_tokens=224, num_beams=1, do_sample=False, return_timestamps=False, **language)
+            texts = tokenizer.batch_decode(sequences, skip_special_tokens=True)
+            return [(text.strip(), int((row < eot).sum())) for text, row in zip(texts, sequences)]
+
+        return run
+    if system.startswith("faster-whisper"):
+        from faster_whisper import WhisperModel
+
+        compute_type = "float32" if system.endswith("fp32") else "int8"
+        model = WhisperModel(str(ct2_folder(name)), device=device, compute_type=compute_type, cpu_threads=torch.get_num_threads())
+
+        def run(waves):
+            outputs = []
+            for wave in waves:
+                segments, _ = model.transcribe(wave, language="en", beam_size=1, best_of=1, temperature=0.0, without_timestamps=True,
+                                               condition_on_previous_text=False, vad_filter=False)  # fmt: skip
+                segments = list(segments)
+                outputs.append((" ".join(s.text.strip() for s in segments), sum(len(s.tokens) for s in segments)))
+            return outputs
+
+        return run
+    if system == "openai-whisper":
+        import whisper
+
+        from whisper_eas import load_model
+
+        ours = load_model(name)
+        model = whisper.model.Whisper(whisper.model.ModelDimensions(**vars(ours.dims)))
+        model.load_state_dict({k: v.contiguous() for k, v in ours.state_dict().items()})  # same module names as ours
+        model = model.to(device).eval()
+        del ours
+
+        def run(waves):
+            outputs = []
+            for wave in waves:
+                result = whisper.transcribe(model, wave, language="en", temperature=0.0, without_timestamps=True,
+                                            condition_on_previous_text=False, fp16=False, verbose=None)  # fmt: skip
+                outputs.append((result["text"].strip(), sum(len(s["tokens"]) for s in result["segments"])))
+            return outputs
+
+        return run
+    raise ValueError(f"unknown system {system!r}; choose from {SYSTEMS}")
+
+
+def child(args) -> None:
+    from whisper_eas import load_audio
+    from whisper_eas.evaluate import read_dataset
+
+    utterances = read_dataset(args.data, args.subset, args.limit)
+    waves = [load_audio(u.audio) for u in utterances]
+    run = make_runner(args.system, args.model_name, args.eas_config, args.device)
+    batches = [waves[i : i + args.batch] for i in range(0, len(waves), args.batch)]
+    run(batches[0])  # warm-up
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    outputs, seconds = [], 0.0
+    for batch in batches:
+        start = time.perf_counter()
+        outputs += run(batch)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds += time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"seconds": seconds, "peak_memory_bytes": peak, "texts": [t for t, _ in outputs], "tokens": [n for _, n in outputs],
+                      "ids": [u.id for u in utterances], "references": [u.text for u in utterances],
+                      "audio_seconds": sum(len(w) for w in waves) / 16000}))  # fmt: skip
+
+
+# --- the parent: run all, compare, write -------------------------------------------------
+
+
+def versions() -> dict:
+    found = {}
+    for package in ("torch", "transformers", "faster-whisper", "ctranslate2", "openai-whisper", "whisper-eas"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="base,tiny.en")
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--batch-sizes", default="1,8")
+    parser.add_argument("--eas", default="base=3:0.5,tiny.en=3:0.3", help="model=layer:sparsity,... (the search's choice)")
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--subset", default=str(DATA / "subset300.txt"))
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--output", help="path prefix for .json and .md")
+    # internal: one system in a child process
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--system", help=argparse.SUPPRESS)
+    parser.add_argument("--model-name", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--eas-config", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+
+    from whisper_eas.evaluate import cpu_name, word_error_rate
+
+    eas = dict(item.split("=") for item in args.eas.split(",") if item)
+    rows = []
+    for name in args.models.split(","):
+        for batch in (int(b) for b in args.batch_sizes.split(",")):
+            for system in args.systems.split(","):
+                if batch > 1 and system not in BATCHED:
+                    continue
+                command = [sys.executable, __file__, "--child", "--system", system, "--model-name", name, "--batch", str(batch),
+                           "--data", args.data, "--subset", args.subset, "--limit", str(args.limit), "--device", args.device]  # fmt: skip
+                if system.endswith("EAS"):
+                    command += ["--eas-config", eas[name]]
+                print(f"{name} batch {batch}: {system} ...", file=sys.stderr, flush=True)
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(done.stderr[-3000:], file=sys.stderr)
+                    rows.append({"model": name, "batch": batch, "system": system, "error": done.stderr.strip().splitlines()[-1]})
+                    continue
+                measured = json.loads(done.stdout.strip().splitlines()[-1])
+                row = {"model": name, "batch": batch, "system": system + (f" {eas[name]}" if system.endswith("EAS") else ""),
+                       "rtf": measured["seconds"] / measured["audio_seconds"], "wer": word_error_rate(measured["references"], measured["texts"]),
+                       "tokens_per_utterance": sum(measured["tokens"]) / len(measured["tokens"]),
+                       "peak_memory_mib": measured["peak_memory_bytes"] / 2**20, "seconds": measured["seconds"],
+                       "audio_seconds": measured["audio_seconds"], "utterances": len(measured["ids"])}  # fmt: skip
+                rows.append(row)
+                print(f"  RTF {row['rtf']:.4f}  WER {100 * row['wer']:.2f} %", file=sys.stderr, flush=True)
+    for row in rows:
+        if "rtf" not in row:
+            continue
+        same = {r["system"].split(" ")[0]: r for r in rows if r["model"] == row["model"] and r["batch"] == row["batch"] and "rtf" in r}
+        for reference in ("transformers-sdpa", "whisper-eas"):
+            if reference in same:
+                row[f"speedup_vs_{reference}"] = same[reference]["rtf"] / row["rtf"]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
+    result = {"date": datetime.date.today().isoformat(), "commit": commit, "device": device, "threads": torch.get_num_threads(),
+              "python": platform.python_version(), "versions": versions(), "data": args.data, "subset": args.subset,
+              "limit": args.limit, "dtype": "float32", "normalizer": "whisper_normalizer.english.EnglishTextNormalizer",
+              "rows": rows}  # fmt: skip
+    text = markdown(result)
+    print(text)
+    if args.output:
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+        output.with_suffix(".md").write_text(text)
+
+
+def markdown(result: dict) -> str:
+    v = result["versions"]
+    lines = [f"# whisper-eas and its peers ({result['device']}, {result['threads']} threads, {result['dtype']})", "",
+             f"{result['date']}, commit `{result['commit']}`; first {result['limit']} utterances of `{Path(result['subset']).name}` "
+             f"(dev-clean); greedy, no timestamps, English. WER after `{result['normalizer']}`. RTF = time / audio "
+             "duration (lower is faster); speed-up = the reference's RTF / this RTF, at the same batch size.", "",
+             f"Versions: torch {v['torch']}, transformers {v['transformers']}, faster-whisper {v['faster-whisper']} "
+             f"(ctranslate2 {v['ctranslate2']}), openai-whisper {v['openai-whisper']}.", "",
+             "| model | batch | system | RTF | × transformers SDPA | × whisper-eas (EAS off) | WER % | tokens/utt | peak memory MiB |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in result["rows"]:
+        if "rtf" not in r:
+            lines.append(f"| {r['model']} | {r['batch']} | {r['system']} | failed: {r['error']} | | | | | |")
+            continue
+        lines.append(f"| {r['model']} | {r['batch']} | {r['system']} | {r['rtf']:.4f} | {r.get('speedup_vs_transformers-sdpa', float('nan')):.2f}× | "
+                     f"{r.get('speedup_vs_whisper-eas', float('nan')):.2f}× | {100 * r['wer']:.2f} | {r['tokens_per_utterance']:.1f} | "
+                     f"{r['peak_memory_mib']:.0f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
