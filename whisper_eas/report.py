@@ -145,6 +145,19 @@ def _pyplot():
     return plt
 
 
+def _save(figure, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=130)
+    _pyplot().close(figure)
+
+
+def _label_axes(axes, xlabel: str, ylabel: str, title: str) -> None:
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize=10)
+    axes.legend(fontsize=8)
+
+
 def plot_pareto(results: list[dict], path: Path, title: str) -> None:
     """Fig. 2: every configuration in (RTF, WER); the baseline's bar up to the 99 % line."""
     plt = _pyplot()
@@ -171,13 +184,8 @@ def plot_pareto(results: list[dict], path: Path, title: str) -> None:
                  edgecolors="red", linewidths=1.5, label="Eq. 3 top-3", zorder=5)  # fmt: skip
     wers = [100 * r["wer"] for r in results]
     axes.set_ylim(0, min(max(wers) * 1.05, max(3 * limit, 100 * baseline["wer"] + 10)))  # loops can reach 100 %+
-    axes.set_xlabel("real-time factor (lower is faster)")
-    axes.set_ylabel("WER %")
-    axes.set_title(title, fontsize=10)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=130)
-    plt.close(figure)
+    _label_axes(axes, "real-time factor (lower is faster)", "WER %", title)
+    _save(figure, path)
 
 
 def _by_layer(results: list[dict]) -> dict[int, list[dict]]:
@@ -214,9 +222,7 @@ def plot_time_breakdown(results: list[dict], path: Path, title: str) -> None:
     panels[0][0].set_ylabel("seconds per utterance")
     panels[0][-1].legend(fontsize=7)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=130)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def plot_tokens(results: list[dict], path: Path, title: str) -> None:
@@ -225,13 +231,8 @@ def plot_tokens(results: list[dict], path: Path, title: str) -> None:
     figure, axes = plt.subplots(figsize=(5.5, 3.6))
     for layer, records in _by_layer(results).items():
         axes.plot([_sparsity(r) for r in records], [r["tokens_per_utterance"] for r in records], marker="o", label=f"layer {layer}")
-    axes.set_xlabel("sparsity")
-    axes.set_ylabel("tokens per utterance")
-    axes.set_title(title, fontsize=10)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=130)
-    plt.close(figure)
+    _label_axes(axes, "sparsity", "tokens per utterance", title)
+    _save(figure, path)
 
 
 def plot_kept_tokens(model, audio_path: Path, eas: EASConfig, path: Path) -> str:
@@ -263,9 +264,7 @@ def plot_kept_tokens(model, audio_path: Path, eas: EASConfig, path: Path) -> str
     bottom.set_yticks([])
     bottom.set_ylabel("kept", rotation=0, ha="right", va="center")
     bottom.set_xlabel("seconds (dashed line: end of the audio; the rest is padding)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=130)
-    plt.close(figure)
+    _save(figure, path)
     return summary
 
 
