@@ -252,7 +252,7 @@ def test_report_writes_plots_and_notes_missing_example(tmp_path):
     pytest.importorskip("matplotlib")
     folder = write_report(results_file(tmp_path / "r.jsonl"))
     assert folder == tmp_path / "r"
-    for name in ("report.md", "fig2_pareto.png", "fig4_time_breakdown.png", "fig5_tokens.png"):
+    for name in ("report.md", "fig2_pareto.png", "fig4_time_breakdown.png", "fig5_tokens.png", "speedup.png"):
         assert (folder / name).stat().st_size > 1000, name
     assert "No kept-tokens picture" in (folder / "report.md").read_text()
 

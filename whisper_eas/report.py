@@ -7,6 +7,7 @@ Writes, into a folder beside the results (or `--output`):
 - `fig2_pareto.png`: WER vs RTF, the Pareto front, the 99 % accuracy line, top-3 circled.
 - `fig4_time_breakdown.png`: time per utterance by stage vs sparsity, one panel per layer.
 - `fig5_tokens.png`: tokens generated per utterance vs sparsity.
+- `speedup.png`: end-to-end speed-up over the baseline vs sparsity.
 - `kept_tokens.png`: which audio tokens the top configuration keeps, over one utterance's
   log-mel spectrogram (needs the model and the audio; skipped with a note otherwise).
 
@@ -235,6 +236,18 @@ def plot_tokens(results: list[dict], path: Path, title: str) -> None:
     _save(figure, path)
 
 
+def plot_speedup(results: list[dict], path: Path, title: str) -> None:
+    """End-to-end speed-up over the baseline vs sparsity, one line per layer."""
+    plt = _pyplot()
+    baseline = _baseline(results)
+    figure, axes = plt.subplots(figsize=(5.5, 3.6))
+    for layer, records in _by_layer(results).items():
+        axes.plot([_sparsity(r) for r in records], [baseline["rtf"] / r["rtf"] for r in records], marker="o", label=f"layer {layer}")
+    axes.axhline(1.0, color="0.6", linewidth=0.8)
+    _label_axes(axes, "sparsity", "speed-up over the baseline (×)", title)
+    _save(figure, path)
+
+
 def plot_kept_tokens(model, audio_path: Path, eas: EASConfig, path: Path) -> str:
     """The log-mel spectrogram of one utterance with the audio tokens EAS keeps marked below it.
 
@@ -295,7 +308,9 @@ def write_report(results_path: str | Path, output: str | Path | None = None, exa
         plot_pareto(results, folder / "fig2_pareto.png", title)
         plot_time_breakdown(results, folder / "fig4_time_breakdown.png", title)
         plot_tokens(results, folder / "fig5_tokens.png", title)
-        text += "\n## Figures\n\n![Fig. 2](fig2_pareto.png)\n\n![Fig. 4](fig4_time_breakdown.png)\n\n![Fig. 5](fig5_tokens.png)\n"
+        plot_speedup(results, folder / "speedup.png", title)
+        text += ("\n## Figures\n\n![Fig. 2](fig2_pareto.png)\n\n![Fig. 4](fig4_time_breakdown.png)\n\n![Fig. 5](fig5_tokens.png)\n"
+                 "\n![speed-up](speedup.png)\n")
         chosen = select(results, _baseline(results)) or [r for r in results if _is_main_grid(r)]
         audio = _example_audio(header, results, example)
         if chosen and audio is not None and audio.is_file():
