@@ -73,7 +73,8 @@ def markdown(header: dict, results: list[dict]) -> str:
     chosen = select(results, baseline)
     for record in chosen:
         ratio = record["accuracy"] / baseline["accuracy"]
-        lines.append(f"| {label(record)} | {100 * record['wer']:.3f} ({ratio:.3f}) | "
+        name = "Baseline (itself a choice: the grid's s = 0)" if record["eas"] is None else label(record)
+        lines.append(f"| {name} | {100 * record['wer']:.3f} ({ratio:.3f}) | "
                      f"{record['rtf']:.4f} ({baseline['rtf'] / record['rtf']:.3f}×) |")  # fmt: skip
     if not chosen:
         lines.append("| (no configuration meets the 99 % constraint) | | |")
