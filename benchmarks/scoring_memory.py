@@ -26,10 +26,16 @@ SHAPES = {"tiny": (384, 6), "base": (512, 8), "small": (768, 12), "large-v3": (1
 VARIANTS = ("sdpa (no scoring)", "exact (eager)", "chunked", "strided", "binarized")
 
 
-def run_block(width: int, heads: int, batch: int, variant: str, device: str) -> None:
+def setup(width: int, heads: int, batch: int, variant: str, device: str):
+    """A block of the model's shape, a (batch, 1500, width) input, and the EAS setting to score with."""
     block = ResidualAttentionBlock(width, heads).to(device).eval()
     x = torch.randn(batch, 1500, width, device=device)
     eas = None if variant.startswith("sdpa") else EASConfig(1, 0.5, scorer=variant.split()[0])
+    return block, x, eas
+
+
+def run_block(width: int, heads: int, batch: int, variant: str, device: str) -> None:
+    block, x, eas = setup(width, heads, batch, variant, device)
     with torch.inference_mode():
         block(x, backend="sdpa", eas=eas)
 
@@ -50,10 +56,7 @@ def measure(width: int, heads: int, batch: int, variant: str, device: str) -> in
 
 def child(spec: str) -> None:
     width, heads, batch, variant = spec.split(",", 3)
-    width, heads, batch = int(width), int(heads), int(batch)
-    block = ResidualAttentionBlock(width, heads).eval()
-    x = torch.randn(batch, 1500, width)
-    eas = None if variant.startswith("sdpa") else EASConfig(1, 0.5, scorer=variant.split()[0])
+    block, x, eas = setup(int(width), int(heads), int(batch), variant, "cpu")
     with torch.inference_mode():
         block(x[:1, :16], backend="sdpa", eas=eas)  # load kernels before the baseline reading
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

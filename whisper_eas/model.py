@@ -251,4 +251,3 @@ def store_weights_transposed(model: nn.Module) -> nn.Module:
         if isinstance(module, (nn.Linear, nn.Embedding)):
             module.weight.data = module.weight.data.T.contiguous().T
     return model
-
