@@ -1,8 +1,8 @@
 """Scaled dot-product attention, written once, with a per-call backend.
 
-`"eager"` is the reference: it materialises the (B, H, Tq, Tk) probabilities, computes the
-softmax in float32 whatever the model dtype, and is the only backend that can return them
-(EAS needs them in its scoring block). `"sdpa"` calls PyTorch's fused kernels (flash /
+`"eager"` is the reference: it materialises the (B, H, Tq, Tk) probabilities and computes the
+softmax in float32 whatever the model dtype. (The EAS scoring block, which needs the
+probabilities themselves, computes them a chunk of queries at a time: `sparsify.py`.) `"sdpa"` calls PyTorch's fused kernels (flash /
 memory-efficient on CUDA, a fused CPU kernel otherwise) and never builds the full matrix.
 """
 
@@ -29,23 +29,16 @@ def causal_mask(n_queries: int, n_keys: int, device: torch.device) -> Tensor:
     return torch.arange(n_keys, device=device)[None, :] <= query_pos
 
 
-def attention(
-    q: Tensor, k: Tensor, v: Tensor, *, causal: bool, backend: str, need_weights: bool = False
-) -> tuple[Tensor, Tensor | None]:
-    """q (B, H, Tq, D), k and v (B, H, Tk, D) -> output (B, H, Tq, D) and, when asked, the
-    post-softmax probabilities (B, H, Tq, Tk) in float32."""
-    if need_weights and backend != "eager":
-        raise ValueError("only the 'eager' attention backend returns attention probabilities")
+def attention(q: Tensor, k: Tensor, v: Tensor, *, causal: bool, backend: str) -> Tensor:
+    """q (B, H, Tq, D), k and v (B, H, Tk, D) -> output (B, H, Tq, D)."""
     n_queries, n_keys = q.shape[-2], k.shape[-2]
     mask = causal_mask(n_queries, n_keys, q.device) if causal and n_queries > 1 else None
 
     if backend == "sdpa":
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
     check_backend(backend)
     scores = (q @ k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    probs = scores.softmax(dim=-1)
-    out = probs.to(v.dtype) @ v
-    return out, (probs if need_weights else None)
+    return scores.softmax(dim=-1).to(v.dtype) @ v

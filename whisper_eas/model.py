@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import attention, check_backend
-from .sparsify import EASConfig, Sparsifier, received_attention
+from .sparsify import EASConfig, Sparsifier, scored_attention
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,10 @@ class MultiHeadAttention(nn.Module):
         """Attend from x (B, T, D) to keys/values (B, H, S, Dh). With `eas`, also return the
         attention each key receives (B, H, S), computed by the configured scorer."""
         q = self.split_heads(self.query(x))
-        need_probs = eas is not None and eas.needs_probabilities
-        out, probs = attention(q, k, v, causal=causal, backend="eager" if need_probs else backend, need_weights=need_probs)
-        received = received_attention(q, k, probs, eas) if eas is not None else None
+        if eas is None:
+            out, received = attention(q, k, v, causal=causal, backend=backend), None
+        else:  # the EAS scoring block (encoder self-attention: never causal)
+            out, received = scored_attention(q, k, v, eas, backend)
         batch, _, length, _ = out.shape
         return self.out(out.transpose(1, 2).reshape(batch, length, -1)), received
 

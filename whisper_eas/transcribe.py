@@ -84,7 +84,7 @@ def transcribe(
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
     `eas` enables Early Attentive Sparsification; `attention` is the encoder's backend, one
-    string or one per block (the EAS scoring block runs eagerly when its scorer needs it).
+    string or one per block (the EAS scoring block computes its probabilities eagerly when its scorer needs them).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
