@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig
-from whisper_eas.model import ModelDims, Whisper, store_weights_transposed
+from whisper_eas.model import ModelDims, Whisper
 
 SIZES = {  # ModelDims(n_mels, n_audio_ctx, audio width, heads, layers, n_vocab, n_text_ctx, text width, heads, layers)
     "tiny": ModelDims(80, 1500, 384, 6, 4, 51865, 448, 384, 6, 4),
@@ -76,8 +76,6 @@ def main() -> None:
     for size in args.sizes.split(","):
         dims = SIZES[size]
         model = Whisper(dims).to(device=device, dtype=dtype).eval()
-        if device.type == "cpu":
-            store_weights_transposed(model)  # as load_model does on CPU
         mel = torch.randn(args.batch, dims.n_mels, 2 * dims.n_audio_ctx, device=device, dtype=dtype)
         timings = {"off": [], "eas": []}
         for config in (None, eas):  # warm-up both paths

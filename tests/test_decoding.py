@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -69,3 +71,23 @@ def test_bare_model_has_no_tokenizer(tiny):
     bare = Whisper(tiny.dims)
     with pytest.raises(ValueError, match="no tokenizer"):
         greedy_decode(bare, torch.zeros(1, 1500, 384))
+
+
+def test_linear_kernel_matches_f_linear_and_keeps_gradients():
+    """model.linear runs CPU float32 inference on oneDNN; with gradients on it must fall back."""
+    from whisper_eas.model import Linear
+
+    torch.manual_seed(0)
+    layer = Linear(512, 2048)
+    x = torch.randn(2, 7, 512)
+    with torch.inference_mode():
+        expected = torch.nn.functional.linear(x.double(), layer.weight.double(), layer.bias.double())
+        for rows in (x, x[:, -1:], x.transpose(0, 1)):  # contiguous, a slice, a transposed view
+            got = layer(rows)
+            want = expected if rows is x else (expected[:, -1:] if rows.shape[1] == 1 else expected.transpose(0, 1))
+            assert (got.double() - want).abs().max() < 1e-5
+    x.requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the oneDNN op has no backward: torch warns when one reaches it
+        layer(x).sum().backward()
+    assert torch.allclose(x.grad, layer.weight.detach().sum(dim=0).expand_as(x), atol=1e-5)

@@ -8,8 +8,8 @@ from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneratio
 
 from whisper_eas import load_audio, transcribe
 
-# fp32 roundoff only: our CPU weights are stored transposed (model.store_weights_transposed),
-# so sums run in another order than transformers'; logits reach ~30, differences ~1e-4.
+# fp32 roundoff only: on CPU our linear layers run on oneDNN (model.linear), which sums in
+# another order than transformers' MKL products; logits reach ~30, differences ~1e-4.
 TOLERANCE = 1e-4  # absolute, plus RELATIVE_TOLERANCE x the largest |logit|
 RELATIVE_TOLERANCE = 1e-5
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .model import ModelDims, Whisper, store_weights_transposed
+from .model import ModelDims, Whisper
 from .tokenizer import Tokenizer
 from .weights import Checkpoint, empty_model, hf_config, read_checkpoint, read_ct2, save_hf_folder
 
@@ -247,8 +247,6 @@ def load_model(
     model = empty_model(checkpoint.dims)
     model.load_state_dict(checkpoint.state_dict, strict=True, assign=True)
     model = model.to(device=device, dtype=dtype).eval()
-    if device.type == "cpu":
-        store_weights_transposed(model)
     tokenizer = Tokenizer.from_folder(vocabulary_for(checkpoint), checkpoint.dims.n_vocab)
     fallback = default_suppress(tokenizer)
     model.tokenizer = tokenizer
