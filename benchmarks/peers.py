@@ -5,17 +5,21 @@ weights (the bundled OpenAI checkpoints: CTranslate2 files for faster-whisper, t
 Hugging Face conversion for transformers, our state dict for openai-whisper, whose module
 names ours follow), greedy, no timestamps, language fixed to English, fp32.
 
-Each (system, model, batch) runs in a fresh process: it loads its model, decodes the audio
-files (untimed: I/O is not inference), transcribes one batch to warm up, then times every
-batch end to end (features + encoder + decoding + detokenising). The parent computes
-WER with the same normaliser for all (`whisper_eas.evaluate.word_error_rate`), RTF, speed-ups
-against transformers SDPA and against our EAS-off baseline at the same batch size, tokens
-per utterance and peak memory (CPU: the process's peak resident set, which includes the
-Python runtime and the weights; CUDA: torch's peak allocation, torch-based systems only).
+Each system runs in its own worker process: it loads its model, decodes the audio files
+(untimed: I/O is not inference) and transcribes the first batch to warm up. Then the parent
+has the workers take turns: batch i runs on every system before batch i + 1 starts, the
+first system rotating, so that the machine's drift (other tenants, clock changes) reaches
+every system alike and the ratios stay fair. Only one worker computes at a time. A batch is
+timed end to end (features + encoder + decoding + detokenising). The parent computes WER
+with the same normaliser for all (`whisper_eas.evaluate.word_error_rate`), RTF, speed-ups
+against transformers SDPA, faster-whisper float32 and our EAS-off baseline at the same batch
+size, tokens per utterance and peak memory (CPU: the worker's peak resident set, which
+includes the Python runtime and the weights, and for openai-whisper our copy of the weights
+it loads from; CUDA: torch's peak allocation, torch-based systems only).
 
     pip install -e ".[bench]"
     python benchmarks/peers.py --models base,tiny.en --batch-sizes 1,8 \
-        --eas base=3:0.5,tiny.en=3:0.3 --output benchmarks/results/peers_cpu
+        --eas base=3:0.3,base=4:0.5,tiny.en=3:0.3 --output benchmarks/results/peers_cpu
 
 Batch > 1 runs only for systems that batch files together: whisper-eas and transformers.
 (faster-whisper's batched pipeline batches VAD chunks of one file; openai-whisper's
@@ -30,6 +34,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -40,6 +45,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared/data/librispeech-dev-clean"
 SYSTEMS = ("whisper-eas", "whisper-eas+EAS", "transformers-eager", "transformers-sdpa",
            "faster-whisper-fp32", "faster-whisper-int8", "openai-whisper")  # fmt: skip
 BATCHED = ("whisper-eas", "whisper-eas+EAS", "transformers-eager", "transformers-sdpa")
+REFERENCES = ("transformers-sdpa", "faster-whisper-fp32", "whisper-eas")  # speed-ups are against these
+MARKER = "@peers "
 
 
 # --- one system in one process ------------------------------------------------------------
@@ -145,7 +152,13 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
     raise ValueError(f"unknown system {system!r}; choose from {SYSTEMS}")
 
 
-def child(args) -> None:
+def emit(record: dict) -> None:
+    """One result line for the parent; the marker keeps stray library output out of the protocol."""
+    print(MARKER + json.dumps(record), flush=True)
+
+
+def worker(args) -> None:
+    """Load one system, warm it up, then time the batches the parent names on stdin, one at a time."""
     from whisper_eas import load_audio
     from whisper_eas.evaluate import read_dataset
 
@@ -153,21 +166,93 @@ def child(args) -> None:
     waves = [load_audio(u.audio) for u in utterances]
     run = make_runner(args.system, args.model_name, args.eas_config, args.device)
     batches = [waves[i : i + args.batch] for i in range(0, len(waves), args.batch)]
+    cuda = args.device.startswith("cuda")
     run(batches[0])  # warm-up
-    if args.device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    outputs, seconds = [], 0.0
-    for batch in batches:
+    emit({"ready": len(batches)})
+    for line in sys.stdin:
+        if line.strip() == "done":
+            break
+        batch = batches[int(line)]
         start = time.perf_counter()
-        outputs += run(batch)
-        if args.device.startswith("cuda"):
+        outputs = run(batch)
+        if cuda:
             torch.cuda.synchronize()
-        seconds += time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated() if args.device.startswith("cuda") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": seconds, "peak_memory_bytes": peak, "texts": [t for t, _ in outputs], "tokens": [n for _, n in outputs],
-                      "ids": [u.id for u in utterances], "references": [u.text for u in utterances],
-                      "audio_seconds": sum(len(w) for w in waves) / 16000}))  # fmt: skip
+        emit({"seconds": time.perf_counter() - start, "texts": [t for t, _ in outputs], "tokens": [n for _, n in outputs]})
+    peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    emit({"peak_memory_bytes": peak, "ids": [u.id for u in utterances], "references": [u.text for u in utterances],
+          "audio_seconds": sum(len(w) for w in waves) / 16000})  # fmt: skip
+
+
+class Worker:
+    """The parent's handle on one worker process; stderr goes to a file, read if it fails."""
+
+    def __init__(self, command: list[str]):
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+
+    def receive(self) -> dict:
+        for line in self.process.stdout:
+            if line.startswith(MARKER):
+                return json.loads(line[len(MARKER) :])
+        self.process.wait()
+        self.log.seek(0)
+        error = self.log.read().strip()
+        print(error[-3000:], file=sys.stderr)
+        raise RuntimeError(error.splitlines()[-1] if error else f"worker exited with status {self.process.returncode}")
+
+    def send(self, line: str) -> None:
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+
+def compare(systems: list[str], name: str, batch: int, args) -> list[dict]:
+    """Start one worker per system, then time batch i on every system before batch i + 1,
+    rotating who goes first: machine drift (other tenants, clocks) hits all systems alike."""
+    workers, failed = {}, []
+    for system in systems:
+        label = system.split("@")[0]
+        command = [sys.executable, __file__, "--worker", "--system", label, "--model-name", name, "--batch", str(batch),
+                   "--data", args.data, "--subset", args.subset, "--limit", str(args.limit), "--device", args.device]  # fmt: skip
+        if "@" in system:
+            command += ["--eas-config", system.split("@")[1]]
+        print(f"{name} batch {batch}: starting {system} ...", file=sys.stderr, flush=True)
+        worker = Worker(command)
+        try:
+            n_batches = worker.receive()["ready"]  # loaded and warm, one at a time
+            workers[system] = worker
+        except RuntimeError as error:
+            failed.append({"model": name, "batch": batch, "system": system, "error": str(error)})
+    measured = {system: {"seconds": 0.0, "texts": [], "tokens": []} for system in workers}
+    for index in range(n_batches if workers else 0):
+        order = list(workers)
+        order = order[index % len(order) :] + order[: index % len(order)]
+        for system in order:
+            workers[system].send(str(index))
+            result = workers[system].receive()
+            measured[system]["seconds"] += result["seconds"]
+            measured[system]["texts"] += result["texts"]
+            measured[system]["tokens"] += result["tokens"]
+        print(f"  batch {index + 1}/{n_batches}", file=sys.stderr, end="\r", flush=True)
+    for system, worker in workers.items():
+        worker.send("done")
+        measured[system].update(worker.receive())
+        worker.process.wait()
+    return [row_of(name, batch, system, m) for system, m in measured.items()] + failed
+
+
+def row_of(name: str, batch: int, system: str, measured: dict) -> dict:
+    from whisper_eas.evaluate import word_error_rate
+
+    row = {"model": name, "batch": batch, "system": system.replace("@", " "),
+           "rtf": measured["seconds"] / measured["audio_seconds"], "wer": word_error_rate(measured["references"], measured["texts"]),
+           "tokens_per_utterance": sum(measured["tokens"]) / len(measured["tokens"]),
+           "peak_memory_mib": measured["peak_memory_bytes"] / 2**20, "seconds": measured["seconds"],
+           "audio_seconds": measured["audio_seconds"], "utterances": len(measured["ids"])}  # fmt: skip
+    print(f"{name} batch {batch}: {row['system']}: RTF {row['rtf']:.4f}  WER {100 * row['wer']:.2f} %", file=sys.stderr, flush=True)
+    return row
 
 
 # --- the parent: run all, compare, write -------------------------------------------------
@@ -188,54 +273,43 @@ def main() -> None:
     parser.add_argument("--models", default="base,tiny.en")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--batch-sizes", default="1,8")
-    parser.add_argument("--eas", default="base=3:0.5,tiny.en=3:0.3", help="model=layer:sparsity,... (the search's choice)")
+    parser.add_argument("--eas", default="base=3:0.3,tiny.en=3:0.3",
+                        help="model=layer:sparsity,... (the search's choices; repeat a model for several)")
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--subset", default=str(DATA / "subset300.txt"))
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output", help="path prefix for .json and .md")
-    # internal: one system in a child process
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    # internal: one system in a worker process
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--system", help=argparse.SUPPRESS)
     parser.add_argument("--model-name", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--eas-config", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        return child(args)
+    if args.worker:
+        return worker(args)
 
-    from whisper_eas.evaluate import cpu_name, word_error_rate
+    from whisper_eas.evaluate import cpu_name
 
-    eas = dict(item.split("=") for item in args.eas.split(",") if item)
+    eas: dict[str, list[str]] = {}
+    for item in filter(None, args.eas.split(",")):
+        name, config = item.split("=")
+        eas.setdefault(name, []).append(config)
     rows = []
     for name in args.models.split(","):
         for batch in (int(b) for b in args.batch_sizes.split(",")):
+            systems = []
             for system in args.systems.split(","):
                 if batch > 1 and system not in BATCHED:
                     continue
-                command = [sys.executable, __file__, "--child", "--system", system, "--model-name", name, "--batch", str(batch),
-                           "--data", args.data, "--subset", args.subset, "--limit", str(args.limit), "--device", args.device]  # fmt: skip
-                if system.endswith("EAS"):
-                    command += ["--eas-config", eas[name]]
-                print(f"{name} batch {batch}: {system} ...", file=sys.stderr, flush=True)
-                done = subprocess.run(command, capture_output=True, text=True)
-                if done.returncode != 0:
-                    print(done.stderr[-3000:], file=sys.stderr)
-                    rows.append({"model": name, "batch": batch, "system": system, "error": done.stderr.strip().splitlines()[-1]})
-                    continue
-                measured = json.loads(done.stdout.strip().splitlines()[-1])
-                row = {"model": name, "batch": batch, "system": system + (f" {eas[name]}" if system.endswith("EAS") else ""),
-                       "rtf": measured["seconds"] / measured["audio_seconds"], "wer": word_error_rate(measured["references"], measured["texts"]),
-                       "tokens_per_utterance": sum(measured["tokens"]) / len(measured["tokens"]),
-                       "peak_memory_mib": measured["peak_memory_bytes"] / 2**20, "seconds": measured["seconds"],
-                       "audio_seconds": measured["audio_seconds"], "utterances": len(measured["ids"])}  # fmt: skip
-                rows.append(row)
-                print(f"  RTF {row['rtf']:.4f}  WER {100 * row['wer']:.2f} %", file=sys.stderr, flush=True)
+                systems += [f"{system}@{c}" for c in eas.get(name, [])] if system.endswith("EAS") else [system]
+            rows += compare(systems, name, batch, args)
     for row in rows:
         if "rtf" not in row:
             continue
         same = {r["system"].split(" ")[0]: r for r in rows if r["model"] == row["model"] and r["batch"] == row["batch"] and "rtf" in r}
-        for reference in ("transformers-sdpa", "whisper-eas"):
+        for reference in REFERENCES:
             if reference in same:
                 row[f"speedup_vs_{reference}"] = same[reference]["rtf"] / row["rtf"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
@@ -261,14 +335,15 @@ def markdown(result: dict) -> str:
              "duration (lower is faster); speed-up = the reference's RTF / this RTF, at the same batch size.", "",
              f"Versions: torch {v['torch']}, transformers {v['transformers']}, faster-whisper {v['faster-whisper']} "
              f"(ctranslate2 {v['ctranslate2']}), openai-whisper {v['openai-whisper']}.", "",
-             "| model | batch | system | RTF | × transformers SDPA | × whisper-eas (EAS off) | WER % | tokens/utt | peak memory MiB |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| model | batch | system | RTF | × transformers SDPA | × faster-whisper fp32 | × whisper-eas (EAS off) | WER % | tokens/utt | peak memory MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in result["rows"]:
         if "rtf" not in r:
-            lines.append(f"| {r['model']} | {r['batch']} | {r['system']} | failed: {r['error']} | | | | | |")
+            lines.append(f"| {r['model']} | {r['batch']} | {r['system']} | failed: {r['error']} | | | | | | |")
             continue
-        lines.append(f"| {r['model']} | {r['batch']} | {r['system']} | {r['rtf']:.4f} | {r.get('speedup_vs_transformers-sdpa', float('nan')):.2f}× | "
-                     f"{r.get('speedup_vs_whisper-eas', float('nan')):.2f}× | {100 * r['wer']:.2f} | {r['tokens_per_utterance']:.1f} | "
+        speedups = " | ".join(f"{r[f'speedup_vs_{ref}']:.2f}×" if f"speedup_vs_{ref}" in r else "" for ref in REFERENCES)
+        lines.append(f"| {r['model']} | {r['batch']} | {r['system']} | {r['rtf']:.4f} | {speedups} | "
+                     f"{100 * r['wer']:.2f} | {r['tokens_per_utterance']:.1f} | "
                      f"{r['peak_memory_mib']:.0f} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
