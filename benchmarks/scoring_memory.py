@@ -1,68 +1,85 @@
-"""Peak memory of the EAS scoring step: the eager block that materialises the B x H x T x T
-attention tensor, against the chunked scorer that runs the block under SDPA and recomputes
-the column means of softmax(QK^T / sqrt(d)) one query chunk at a time.
+"""Peak memory and time of the EAS scoring block, per scorer, against the same block with no
+scoring under SDPA and under the eager backend (which materialises the B x H x T x T
+attention tensor, as a scorer reading whole probability matrices would).
 
 Measured on one encoder block of the given model's shape (weights random: memory does not
 depend on their values). CUDA: torch.cuda.max_memory_allocated around the call. CPU: each
 measurement runs in a fresh process and reports the growth of its resident-set high-water
-mark (ru_maxrss) across the call, so allocator caching cannot hide a peak.
+mark (ru_maxrss) across the call, so allocator caching cannot hide a peak. Seconds: a second
+call, timed after the memory reading (CPU: wall clock; CUDA: synchronised).
 
-    python benchmarks/scoring_memory.py --output benchmarks/results/scoring_memory_cpu
+    python benchmarks/scoring_memory.py --output benchmarks/results/scoring_memory_base_cpu
 """
 
 import argparse
+import datetime
 import json
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 from whisper_eas import EASConfig
+from whisper_eas.evaluate import cpu_name
 from whisper_eas.model import ResidualAttentionBlock
 
 SHAPES = {"tiny": (384, 6), "base": (512, 8), "small": (768, 12), "large-v3": (1280, 20)}  # (width, heads)
-VARIANTS = ("sdpa (no scoring)", "exact (eager)", "chunked", "strided", "binarized")
+VARIANTS = {  # name -> (the block's attention backend, EAS scorer or None for no scoring)
+    "sdpa, no scoring": ("sdpa", None),
+    "eager, no scoring": ("eager", None),
+    "exact": ("sdpa", "exact"),
+    "chunked": ("sdpa", "chunked"),
+    "strided": ("sdpa", "strided"),
+    "binarized": ("sdpa", "binarized"),
+}
 
 
 def setup(width: int, heads: int, batch: int, variant: str, device: str):
-    """A block of the model's shape, a (batch, 1500, width) input, and the EAS setting to score with."""
+    """A block of the model's shape, a (batch, 1500, width) input, and a call running the variant."""
     block = ResidualAttentionBlock(width, heads).to(device).eval()
     x = torch.randn(batch, 1500, width, device=device)
-    eas = None if variant.startswith("sdpa") else EASConfig(1, 0.5, scorer=variant.split()[0])
-    return block, x, eas
+    backend, scorer = VARIANTS[variant]
+    eas = None if scorer is None else EASConfig(1, 0.5, scorer=scorer)
+
+    @torch.inference_mode()
+    def call(rows=x):
+        block(rows, backend=backend, eas=eas)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    return call, x
 
 
-def run_block(width: int, heads: int, batch: int, variant: str, device: str) -> None:
-    block, x, eas = setup(width, heads, batch, variant, device)
-    with torch.inference_mode():
-        block(x, backend="sdpa", eas=eas)
-
-
-def measure(width: int, heads: int, batch: int, variant: str, device: str) -> int:
-    """Extra bytes at the peak of one scoring-block call."""
+def measure(width: int, heads: int, batch: int, variant: str, device: str) -> tuple[int, float]:
+    """Extra bytes at the peak of one scoring-block call, and the seconds of the next call."""
     if device.startswith("cuda"):
-        run_block(width, heads, batch, variant, device)  # warm-up: kernels, workspaces
-        torch.cuda.synchronize()
+        call, _ = setup(width, heads, batch, variant, device)
+        call()  # warm-up: kernels, workspaces
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
-        run_block(width, heads, batch, variant, device)
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - before
+        call()
+        peak = torch.cuda.max_memory_allocated() - before
+        start = time.perf_counter()
+        call()
+        return peak, time.perf_counter() - start
     command = [sys.executable, __file__, "--child", f"{width},{heads},{batch},{variant}"]
-    return int(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1])
+    peak, seconds = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-2:]
+    return int(peak), float(seconds)
 
 
 def child(spec: str) -> None:
     width, heads, batch, variant = spec.split(",", 3)
-    block, x, eas = setup(int(width), int(heads), int(batch), variant, "cpu")
-    with torch.inference_mode():
-        block(x[:1, :16], backend="sdpa", eas=eas)  # load kernels before the baseline reading
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        block(x, backend="sdpa", eas=eas)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print((after - before) * 1024)  # ru_maxrss is in KiB on Linux
+    call, x = setup(int(width), int(heads), int(batch), variant, "cpu")
+    call(x[:1, :16])  # load kernels before the baseline reading
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    call()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    call()
+    print((after - before) * 1024, time.perf_counter() - start)  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
@@ -80,19 +97,22 @@ def main() -> None:
     for batch in [int(b) for b in args.batches.split(",")]:
         attention_tensor = batch * heads * 1500 * 1500 * 4
         for variant in VARIANTS:
-            peak = measure(width, heads, batch, variant, args.device)
-            rows.append({"batch": batch, "variant": variant, "peak_extra_bytes": peak, "bhtt_fp32_bytes": attention_tensor})
-            print(f"B={batch} {variant:18s} peak +{peak / 2**20:8.1f} MiB  (B*H*T*T fp32 = {attention_tensor / 2**20:.0f} MiB)")
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
-    result = {"model_shape": args.model, "width": width, "heads": heads, "tokens": 1500, "device": device_name,
-              "torch": torch.__version__, "chunk_size": EASConfig(1, 0.5).chunk_size, "rows": rows}  # fmt: skip
+            peak, seconds = measure(width, heads, batch, variant, args.device)
+            rows.append({"batch": batch, "variant": variant, "peak_extra_bytes": peak, "seconds": seconds, "bhtt_fp32_bytes": attention_tensor})
+            print(f"B={batch} {variant:18s} peak +{peak / 2**20:8.1f} MiB  {seconds:.3f} s  (B*H*T*T fp32 = {attention_tensor / 2**20:.0f} MiB)")
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    result = {"date": datetime.date.today().isoformat(), "commit": commit, "model_shape": args.model, "width": width, "heads": heads,
+              "tokens": 1500, "device": device_name, "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "chunk_size": EASConfig(1, 0.5).chunk_size, "rows": rows}  # fmt: skip
     if args.output:
         output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-        lines = [f"# Peak memory of the EAS scoring block ({args.model} shape, T = 1500, {device_name}, fp32)", "",
-                 "| batch | scoring | peak extra MiB | B·H·T·T fp32 MiB |", "|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {r['batch']} | {r['variant']} | {r['peak_extra_bytes'] / 2**20:.1f} | {r['bhtt_fp32_bytes'] / 2**20:.0f} |"
+        lines = [f"# Peak memory and time of the EAS scoring block ({args.model} shape, T = 1500, {device_name}, fp32)", "",
+                 f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}, query chunk {result['chunk_size']}.", "",
+                 "| batch | block | peak extra MiB | seconds | B·H·T·T fp32 MiB |", "|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {r['batch']} | {r['variant']} | {r['peak_extra_bytes'] / 2**20:.1f} | {r['seconds']:.3f} | {r['bhtt_fp32_bytes'] / 2**20:.0f} |"
                   for r in rows]  # fmt: skip
         output.with_suffix(".md").write_text("\n".join(lines) + "\n")
 

@@ -22,3 +22,7 @@ search --model tiny.en --layers 4 --sparsities 0.5 --output $RESULTS/search_tiny
 # so 50 utterances.
 search --model base --limit 50 --layers 6 --cross-layer --aggregates mean,max,min,geometric_mean,random \
     --sparsities 0.5,0.7 --output $RESULTS/table2_base_dev50.jsonl
+# Later (oneDNN linear layers and the one-pass exact scorer made every configuration faster,
+# so RTFs above are from older code): the baseline and layer 4 re-measured at one commit, with
+# higher sparsities at layer 4, the gentlest admissible layer above.
+search --model base --layers 4 --sparsities 0.5,0.6,0.7 --output $RESULTS/search_base_dev300_layer4.jsonl

@@ -16,12 +16,14 @@ import argparse
 import datetime
 import json
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
 import torch
 
 from whisper_eas import EASConfig
+from whisper_eas.evaluate import cpu_name
 from whisper_eas.model import ModelDims, Whisper
 
 SIZES = {  # ModelDims(n_mels, n_audio_ctx, audio width, heads, layers, n_vocab, n_text_ctx, text width, heads, layers)
@@ -92,8 +94,9 @@ def main() -> None:
         rows.append(row)
         print(f"{size}: off {row['off_total_s']:.3f} s, EAS {args.eas} {row['eas_total_s']:.3f} s, {row['speedup']:.2f}x", flush=True)
         del model
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    result = {"date": datetime.date.today().isoformat(), "device": name, "threads": torch.get_num_threads(), "dtype": args.dtype,
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    result = {"date": datetime.date.today().isoformat(), "commit": commit, "device": name, "threads": torch.get_num_threads(), "dtype": args.dtype,
               "batch": args.batch, "decoder_tokens": args.tokens, "eas": args.eas, "repeats": args.repeats,
               "torch": torch.__version__, "rows": rows}  # fmt: skip
     if args.output:
@@ -101,6 +104,7 @@ def main() -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
         lines = [f"# EAS {args.eas} vs off on random weights ({name}, {args.dtype}, batch {args.batch}, {args.tokens} decoder steps)", "",
+                 f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}; medians of {args.repeats} runs.", "",
                  "| size | off: encoder s | off: decoder s | EAS: encoder s | EAS: decoder s | end-to-end speed-up |",
                  "|---|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {r['size']} | {r['off_encoder_s']:.3f} | {r['off_decoder_s']:.3f} | {r['eas_encoder_s']:.3f} | "

@@ -1,9 +1,10 @@
 """Scaled dot-product attention, written once, with a per-call backend.
 
 `"eager"` is the reference: it materialises the (B, H, Tq, Tk) probabilities and computes the
-softmax in float32 whatever the model dtype. (The EAS scoring block, which needs the
-probabilities themselves, computes them a chunk of queries at a time: `sparsify.py`.) `"sdpa"` calls PyTorch's fused kernels (flash /
+softmax in float32 whatever the model dtype. `"sdpa"` calls PyTorch's fused kernels (flash /
 memory-efficient on CUDA, a fused CPU kernel otherwise) and never builds the full matrix.
+(The EAS scoring block, which needs the probabilities themselves, computes them a chunk of
+queries at a time: `sparsify.attend_in_chunks`.)
 """
 
 import math

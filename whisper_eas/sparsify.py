@@ -90,8 +90,9 @@ def attend_in_chunks(q: Tensor, k: Tensor, v: Tensor | None, chunk_size: int) ->
     q (B, H, Tq, D), k and v (B, H, Tk, D) -> the attention output (B, H, Tq, D), or None when
     `v` is None, and R (B, H, Tk) float32: the probabilities' mean over queries. Output and R
     come from the same probabilities, computed once (softmax in float32, as the eager backend).
-    Why chunks: the full (B, H, T, T) matrix at T = 1500 is 72 MB per row and head group; making it
-    costs more in fresh memory than in arithmetic (measured 0.3 s vs 0.02 s for SDPA, base, CPU)."""
+    Why chunks: at T = 1500 the whole (B, H, T, T) matrix is 72 MB per batch row for base's
+    8 heads, and on CPU writing it to fresh memory costs far more than the arithmetic
+    (`benchmarks/scoring_memory.py` times the eager, whole-matrix block against this)."""
     scale = 1.0 / math.sqrt(q.shape[-1])
     key_t = k.transpose(-1, -2)
     received = torch.zeros(k.shape[:-1], dtype=torch.float32, device=k.device)
