@@ -290,12 +290,18 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    from whisper_eas.evaluate import cpu_name
+    from whisper_eas.evaluate import device_name, git_commit
 
     eas: dict[str, list[str]] = {}
     for item in filter(None, args.eas.split(",")):
-        name, config = item.split("=")
+        name, _, config = item.partition("=")
+        layer, _, sparsity = config.partition(":")
+        if not (layer.isdigit() and sparsity.replace(".", "", 1).isdigit()):
+            parser.error(f"--eas wants model=layer:sparsity items, e.g. base=3:0.3; got {item!r}")
         eas.setdefault(name, []).append(config)
+    unknown = set(args.systems.split(",")) - set(SYSTEMS)
+    if unknown:
+        parser.error(f"unknown system(s) {', '.join(sorted(unknown))}; choose from {', '.join(SYSTEMS)}")
     rows = []
     for name in args.models.split(","):
         for batch in (int(b) for b in args.batch_sizes.split(",")):
@@ -312,9 +318,7 @@ def main() -> None:
         for reference in REFERENCES:
             if reference in same:
                 row[f"speedup_vs_{reference}"] = same[reference]["rtf"] / row["rtf"]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
-    result = {"date": datetime.date.today().isoformat(), "commit": commit, "device": device, "threads": torch.get_num_threads(),
+    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(), "device": device_name(args.device), "threads": torch.get_num_threads(),
               "python": platform.python_version(), "versions": versions(), "data": args.data, "subset": args.subset,
               "limit": args.limit, "dtype": "float32", "normalizer": "whisper_normalizer.english.EnglishTextNormalizer",
               "rows": rows}  # fmt: skip

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig
-from whisper_eas.evaluate import cpu_name
+from whisper_eas.evaluate import device_name, git_commit
 from whisper_eas.model import ResidualAttentionBlock
 
 SHAPES = {"tiny": (384, 6), "base": (512, 8), "small": (768, 12), "large-v3": (1280, 20)}  # (width, heads)
@@ -100,16 +100,15 @@ def main() -> None:
             peak, seconds = measure(width, heads, batch, variant, args.device)
             rows.append({"batch": batch, "variant": variant, "peak_extra_bytes": peak, "seconds": seconds, "bhtt_fp32_bytes": attention_tensor})
             print(f"B={batch} {variant:18s} peak +{peak / 2**20:8.1f} MiB  {seconds:.3f} s  (B*H*T*T fp32 = {attention_tensor / 2**20:.0f} MiB)")
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    device, commit = device_name(args.device), git_commit()
     result = {"date": datetime.date.today().isoformat(), "commit": commit, "model_shape": args.model, "width": width, "heads": heads,
-              "tokens": 1500, "device": device_name, "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "tokens": 1500, "device": device, "threads": torch.get_num_threads(), "torch": torch.__version__,
               "chunk_size": EASConfig(1, 0.5).chunk_size, "rows": rows}  # fmt: skip
     if args.output:
         output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-        lines = [f"# Peak memory and time of the EAS scoring block ({args.model} shape, T = 1500, {device_name}, fp32)", "",
+        lines = [f"# Peak memory and time of the EAS scoring block ({args.model} shape, T = 1500, {device}, fp32)", "",
                  f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}, query chunk {result['chunk_size']}.", "",
                  "| batch | block | peak extra MiB | seconds | B·H·T·T fp32 MiB |", "|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {r['batch']} | {r['variant']} | {r['peak_extra_bytes'] / 2**20:.1f} | {r['seconds']:.3f} | {r['bhtt_fp32_bytes'] / 2**20:.0f} |"

@@ -16,14 +16,13 @@ import argparse
 import datetime
 import json
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import torch
 
 from whisper_eas import EASConfig
-from whisper_eas.evaluate import cpu_name
+from whisper_eas.evaluate import device_name, git_commit
 from whisper_eas.model import ModelDims, Whisper
 
 SIZES = {  # ModelDims(n_mels, n_audio_ctx, audio width, heads, layers, n_vocab, n_text_ctx, text width, heads, layers)
@@ -94,8 +93,7 @@ def main() -> None:
         rows.append(row)
         print(f"{size}: off {row['off_total_s']:.3f} s, EAS {args.eas} {row['eas_total_s']:.3f} s, {row['speedup']:.2f}x", flush=True)
         del model
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    name, commit = device_name(args.device), git_commit()
     result = {"date": datetime.date.today().isoformat(), "commit": commit, "device": name, "threads": torch.get_num_threads(), "dtype": args.dtype,
               "batch": args.batch, "decoder_tokens": args.tokens, "eas": args.eas, "repeats": args.repeats,
               "torch": torch.__version__, "rows": rows}  # fmt: skip

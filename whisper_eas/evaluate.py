@@ -190,14 +190,21 @@ def environment(args: argparse.Namespace, utterances: list[Utterance]) -> dict:
     identity = {"model": args.model, "data": str(Path(args.data).resolve()), "utterances": len(utterances),
                 "ids_sha256": ids, "device": args.device, "dtype": args.dtype, "attention": args.attention,
                 "normalizer": NORMALIZER}  # fmt: skip
+    return {"type": "header", "identity": identity, "date": datetime.date.today().isoformat(), "commit": git_commit(),
+            "device_name": device_name(args.device), "threads": torch.get_num_threads(), "torch": torch.__version__}  # fmt: skip
+
+
+def git_commit() -> str:
+    """The checkout's short commit hash, which results record; "unknown" outside a git checkout."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=True).stdout.strip()  # fmt: skip
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
-    return {"type": "header", "identity": identity, "date": datetime.date.today().isoformat(), "commit": commit,
-            "device_name": device_name, "threads": torch.get_num_threads(), "torch": torch.__version__}  # fmt: skip
+        return "unknown"
+
+
+def device_name(device: str) -> str:
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu_name()
 
 
 def cpu_name() -> str:
