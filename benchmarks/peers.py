@@ -290,7 +290,7 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    from whisper_eas.evaluate import device_name, git_commit
+    from whisper_eas.evaluate import device_name, git_commit, write_results
 
     eas: dict[str, list[str]] = {}
     for item in filter(None, args.eas.split(",")):
@@ -325,10 +325,7 @@ def main() -> None:
     text = markdown(result)
     print(text)
     if args.output:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-        output.with_suffix(".md").write_text(text)
+        write_results(args.output, result, text)
 
 
 def markdown(result: dict) -> str:

@@ -10,7 +10,6 @@ WER per scorer comes from `whisper-eas eval --eas-scorer ...` (see the README).
 """
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from tqdm import tqdm
 
 from whisper_eas import EASConfig, load_audio, load_model
 from whisper_eas.audio import log_mel_spectrogram, pad_or_trim
-from whisper_eas.evaluate import read_dataset
+from whisper_eas.evaluate import read_dataset, write_results
 from whisper_eas.sparsify import SCORERS
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/librispeech-dev-clean"
@@ -70,15 +69,12 @@ def main() -> None:
     # The overlap expected by chance: a random keep set of k shares k/T of the exact one.
     result = {"model": args.model, "utterances": len(utterances), "data": args.data, "subset": args.subset,
               "chance_overlap": {f"{s}": 1 - s for _, s in configs}, "rows": rows}  # fmt: skip
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"# Kept-set overlap with the exact scorer ({args.model}, {len(utterances)} dev-clean utterances)", "",
              "overlap = |K ∩ K_exact| / k per utterance; a random keep set would score 1 − s on average.", "",
              "| layer | sparsity | scorer | mean | min | max |", "|---|---|---|---|---|---|"]  # fmt: skip
     lines += [f"| {r['layer']} | {r['sparsity']} | {r['scorer']} | {r['mean_overlap']:.3f} | {r['min_overlap']:.3f} | "
               f"{r['max_overlap']:.3f} |" for r in rows]  # fmt: skip
-    output.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_results(args.output, result, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -13,17 +13,15 @@ call, timed after the memory reading (CPU: wall clock; CUDA: synchronised).
 
 import argparse
 import datetime
-import json
 import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 from whisper_eas import EASConfig
-from whisper_eas.evaluate import device_name, git_commit
+from whisper_eas.evaluate import device_name, git_commit, write_results
 from whisper_eas.model import ResidualAttentionBlock
 
 SHAPES = {"tiny": (384, 6), "base": (512, 8), "small": (768, 12), "large-v3": (1280, 20)}  # (width, heads)
@@ -105,15 +103,12 @@ def main() -> None:
               "tokens": 1500, "device": device, "threads": torch.get_num_threads(), "torch": torch.__version__,
               "chunk_size": EASConfig(1, 0.5).chunk_size, "rows": rows}  # fmt: skip
     if args.output:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
         lines = [f"# Peak memory and time of the EAS scoring block ({args.model} shape, T = 1500, {device}, fp32)", "",
                  f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}, query chunk {result['chunk_size']}.", "",
                  "| batch | block | peak extra MiB | seconds | B·H·T·T fp32 MiB |", "|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {r['batch']} | {r['variant']} | {r['peak_extra_bytes'] / 2**20:.1f} | {r['seconds']:.3f} | {r['bhtt_fp32_bytes'] / 2**20:.0f} |"
                   for r in rows]  # fmt: skip
-        output.with_suffix(".md").write_text("\n".join(lines) + "\n")
+        write_results(args.output, result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

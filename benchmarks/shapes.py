@@ -14,15 +14,13 @@ On CPU (2 threads) large encoders take seconds per window; pass fewer sizes and 
 
 import argparse
 import datetime
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from whisper_eas import EASConfig
-from whisper_eas.evaluate import device_name, git_commit
+from whisper_eas.evaluate import device_name, git_commit, write_results
 from whisper_eas.model import ModelDims, Whisper
 
 SIZES = {  # ModelDims(n_mels, n_audio_ctx, audio width, heads, layers, n_vocab, n_text_ctx, text width, heads, layers)
@@ -98,16 +96,13 @@ def main() -> None:
               "batch": args.batch, "decoder_tokens": args.tokens, "eas": args.eas, "repeats": args.repeats,
               "torch": torch.__version__, "rows": rows}  # fmt: skip
     if args.output:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
         lines = [f"# EAS {args.eas} vs off on random weights ({name}, {args.dtype}, batch {args.batch}, {args.tokens} decoder steps)", "",
                  f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}; medians of {args.repeats} runs.", "",
                  "| size | off: encoder s | off: decoder s | EAS: encoder s | EAS: decoder s | end-to-end speed-up |",
                  "|---|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {r['size']} | {r['off_encoder_s']:.3f} | {r['off_decoder_s']:.3f} | {r['eas_encoder_s']:.3f} | "
                   f"{r['eas_decoder_s']:.3f} | {r['speedup']:.2f}× |" for r in rows]  # fmt: skip
-        output.with_suffix(".md").write_text("\n".join(lines) + "\n")
+        write_results(args.output, result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

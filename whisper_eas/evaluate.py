@@ -203,6 +203,14 @@ def git_commit() -> str:
         return "unknown"
 
 
+def write_results(prefix: str | Path, result: dict, markdown: str) -> None:
+    """A benchmark's results as PREFIX.json (for programs) and PREFIX.md (for people)."""
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    prefix.with_suffix(".md").write_text(markdown)
+
+
 def device_name(device: str) -> str:
     return torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu_name()
 
