@@ -54,7 +54,7 @@ MARKER = "@peers "
 
 def ct2_folder(name: str) -> Path:
     """A faster-whisper folder for a bundled model: model.bin (its parts joined) and tokenizer files."""
-    from whisper_eas.loading import BUNDLED, _package_path, cache_root
+    from whisper_eas.hub import BUNDLED, _package_path, cache_root
 
     bundle = BUNDLED[name]
     parts = [_package_path(package, file) for package, file in bundle.parts]
@@ -88,14 +88,15 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
             config = EASConfig(int(layer), float(sparsity))
 
         def run(waves):
-            results = transcribe(model, waves, eas=config, language=None if english_only else "en", batch_size=len(waves))
+            results = transcribe(model, waves, eas=config, language=None if english_only else "en",
+                                 batch_size=len(waves), timestamps=False)
             return [(r.text, len(r.tokens)) for r in results]
 
         return run
     if system.startswith("transformers"):
         from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizerFast
 
-        from whisper_eas.loading import resolve
+        from whisper_eas.hub import resolve
 
         folder = resolve(name)
         implementation = system.split("-")[1]
@@ -136,7 +137,7 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
 
         ours = load_model(name)
         model = whisper.model.Whisper(whisper.model.ModelDimensions(**vars(ours.dims)))
-        model.load_state_dict({k: v.contiguous() for k, v in ours.state_dict().items()})  # same module names as ours
+        model.load_state_dict({k: v.contiguous() for k, v in ours.network.state_dict().items()})  # same module names as ours
         model = model.to(device).eval()
         del ours
 
@@ -244,7 +245,7 @@ def compare(systems: list[str], name: str, batch: int, args) -> list[dict]:
 
 
 def row_of(name: str, batch: int, system: str, measured: dict) -> dict:
-    from whisper_eas.evaluate import word_error_rate
+    from whisper_eas.research.metrics import word_error_rate
 
     row = {"model": name, "batch": batch, "system": system.replace("@", " "),
            "rtf": measured["seconds"] / measured["audio_seconds"], "wer": word_error_rate(measured["references"], measured["texts"]),

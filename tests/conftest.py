@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from whisper_eas import load_model
-from whisper_eas.loading import resolve
+from whisper_eas.hub import resolve
 
 DATA = Path(__file__).parent / "data"
 MANIFEST = [json.loads(line) for line in (DATA / "manifest.jsonl").read_text().splitlines()]

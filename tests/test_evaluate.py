@@ -7,10 +7,12 @@ import shutil
 import pytest
 from conftest import DATA, MANIFEST
 
-import whisper_eas.evaluate as evaluate
+import whisper_eas.research.search as evaluate
 from whisper_eas import EASConfig
-from whisper_eas.evaluate import config_key, pareto_front, read_dataset, read_results, run_search, select, word_error_rate
-from whisper_eas.report import label, markdown, write_report
+from whisper_eas.research.datasets import read_dataset
+from whisper_eas.research.metrics import word_error_rate
+from whisper_eas.research.report import label, markdown, write_report
+from whisper_eas.research.search import config_key, pareto_front, read_results, run_search, select
 
 
 def point(key, wer, rtf):
@@ -216,7 +218,7 @@ def record(eas, wer, rtf, tokens=30.0):
     return {
         "type": "result", "key": config_key(eas), "eas": None if eas is None else eas.__dict__, "wer": wer,
         "accuracy": 1 - wer, "rtf": rtf, "audio_seconds": 20.0, "tokens_per_utterance": tokens, "hit_max_length": 0,
-        "kept_tokens": 1500 if eas is None else eas.n_keep(1500),
+        "kept_tokens": 1500 if eas is None else sum(eas.n_keep(1500)),
         "seconds": {"mel": 0.1, "stem": 0.2, "encoder": 1.0, "decoder": 2.0, "total": 3.3}, "hypotheses": {"a": "", "b": ""},
     }  # fmt: skip
 
@@ -260,7 +262,7 @@ def test_report_writes_plots_and_notes_missing_example(tmp_path):
 def test_report_kept_tokens_picture(tmp_path, base):
     """With the model and an example clip, the picture of kept tokens is drawn."""
     pytest.importorskip("matplotlib")
-    from whisper_eas.report import plot_kept_tokens
+    from whisper_eas.research.report import plot_kept_tokens
 
     summary = plot_kept_tokens(base, DATA / MANIFEST[0]["audio"], EASConfig(2, 0.5), tmp_path / "kept.png")
     assert (tmp_path / "kept.png").stat().st_size > 1000

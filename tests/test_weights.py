@@ -8,9 +8,9 @@ import torch
 from conftest import DATA
 
 from whisper_eas import convert, load_model, transcribe
-from whisper_eas.loading import BUNDLED, _package_path, resolve
+from whisper_eas.hub import BUNDLED, _package_path, resolve
 from whisper_eas.model import ModelDims, Whisper
-from whisper_eas.weights import empty_model, hf_config, read_checkpoint, read_ct2, save_hf_folder
+from whisper_eas.checkpoints import empty_model, hf_config, read_checkpoint, read_ct2, save_hf_folder
 
 # Real configs of the sizes we have no weights for (from their HF config.json files).
 SIZES = {
@@ -55,7 +55,7 @@ def test_random_weights_of_every_shape_load_in_transformers_and_agree(name, tmp_
     tokens = torch.tensor([[50258, 50259, 50360, 50364, 400, 500], [50258, 50260, 50360, 50364, 401, 501]])
     with torch.inference_mode():
         expected = reference(input_features=mel, decoder_input_ids=tokens).logits
-        cache = loaded.decoder.new_cache(loaded.encoder(mel, attention="eager").features)
+        cache = loaded.decoder.new_cache(loaded.encoder(mel, backends="eager"))
         actual = loaded.decoder(tokens, cache, "eager")
     assert (actual - expected).abs().max() < 1e-4
 
@@ -79,8 +79,8 @@ def test_ct2_parts_equal_whole_file(tmp_path):
 def test_ct2_folder_loads_directly_and_transcribes(tiny):
     folder = _package_path(*BUNDLED["tiny.en"].vocabulary)
     direct = load_model(folder)
-    for name, tensor in tiny.state_dict().items():
-        assert torch.equal(tensor, direct.state_dict()[name]), name
+    for name, tensor in tiny.network.state_dict().items():
+        assert torch.equal(tensor, direct.network.state_dict()[name]), name
 
 
 def test_convert_cli_round_trip_and_openai_pt(tiny, tmp_path):
@@ -92,11 +92,11 @@ def test_convert_cli_round_trip_and_openai_pt(tiny, tmp_path):
     # OpenAI .pt: {"dims", "model_state_dict"} with openai/whisper's names (= ours).
     from dataclasses import asdict
 
-    torch.save({"dims": asdict(tiny.dims), "model_state_dict": tiny.state_dict()}, tmp_path / "tiny.en.pt")
+    torch.save({"dims": asdict(tiny.dims), "model_state_dict": tiny.network.state_dict()}, tmp_path / "tiny.en.pt")
     from_pt = load_model(tmp_path / "tiny.en.pt")
     assert from_pt.suppress_tokens == tiny.suppress_tokens  # derived from the vocabulary, equal to the stored list + controls
-    for name, tensor in tiny.state_dict().items():
-        assert torch.equal(tensor, reloaded.state_dict()[name]) and torch.equal(tensor, from_pt.state_dict()[name]), name
+    for name, tensor in tiny.network.state_dict().items():
+        assert torch.equal(tensor, reloaded.network.state_dict()[name]) and torch.equal(tensor, from_pt.network.state_dict()[name]), name
     assert transcribe(from_pt, DATA / "jfk.flac").text == transcribe(tiny, DATA / "jfk.flac").text
 
 
@@ -113,7 +113,7 @@ def test_sharded_safetensors(tiny, hf_folder, tmp_path):
     shutil.copy(hf_folder["tiny.en"] / "config.json", tmp_path)
     shutil.copy(hf_folder["tiny.en"] / "tokenizer.json", tmp_path)
     sharded = load_model(tmp_path)
-    assert all(torch.equal(t, sharded.state_dict()[n]) for n, t in tiny.state_dict().items())
+    assert all(torch.equal(t, sharded.network.state_dict()[n]) for n, t in tiny.network.state_dict().items())
 
 
 def copy_hf(source, destination, tensors_edit=None):
@@ -186,7 +186,7 @@ def test_hub_offline_gives_clear_error(monkeypatch, tmp_path):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(RuntimeError, match="cannot fetch 'openai/whisper-small'.*offline"):
+    with pytest.raises(ConnectionError, match="cannot fetch 'openai/whisper-small'.*offline"):
         resolve("small")
 
 

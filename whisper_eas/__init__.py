@@ -2,19 +2,24 @@
 
     from whisper_eas import load_model, transcribe, EASConfig
     model = load_model("tiny.en")
-    print(transcribe(model, "speech.flac", eas=EASConfig(layer=2, sparsity=0.5)).text)
+    result = transcribe(model, "speech.flac", eas=EASConfig.recommended("tiny.en"))
+    print(result.text, result.segments[0].start)
+
+The core (this package's top-level modules) never imports the research harness
+(`whisper_eas.research`) or the command line (`whisper_eas.cli`).
 """
 
 from .audio import load_audio, log_mel_spectrogram, pad_or_trim
-from .decoding import DecodingOptions, greedy_decode
-from .loading import convert, load_model
+from .decoding import DecodingOptions, DecodingResult, WhisperModel, decode
+from .hub import convert, load_model
 from .model import ModelDims, Whisper
 from .sparsify import EASConfig
 from .tokenizer import Tokenizer
-from .transcribe import Transcription, transcribe
+from .transcribe import Safeguards, Segment, Transcription, transcribe
 
 __all__ = [
-    "DecodingOptions", "EASConfig", "ModelDims", "Tokenizer", "Transcription", "Whisper", "convert",
-    "greedy_decode", "load_audio", "load_model", "log_mel_spectrogram", "pad_or_trim", "transcribe",
+    "DecodingOptions", "DecodingResult", "EASConfig", "ModelDims", "Safeguards", "Segment",
+    "Tokenizer", "Transcription", "Whisper", "WhisperModel", "convert", "decode", "load_audio",
+    "load_model", "log_mel_spectrogram", "pad_or_trim", "transcribe",
 ]  # fmt: skip
-__version__ = "0.1.0"
+__version__ = "0.2.0"

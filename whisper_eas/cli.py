@@ -1,80 +1,276 @@
-"""The `whisper-eas` command: transcribe files, convert checkpoints (and, from evaluate.py,
-evaluate and search)."""
+"""whisper-eas: transcribe audio with a small pure-PyTorch Whisper, with Early Attentive
+Sparsification (EAS); convert checkpoints; evaluate, search and report (research harness).
+
+examples:
+  whisper-eas transcribe talk.mp3                          # tiny.en, text on stdout
+  whisper-eas transcribe a.flac b.m4a --model base --eas --output-format srt --output-dir subs
+  whisper-eas transcribe talk.mp3 --eas-layer 2 --eas-sparsity 0.5   # the paper's fixed budget
+  whisper-eas eval --data ../shared/data/librispeech-dev-clean --limit 50 --model base --eas \\
+      --output results.jsonl
+  whisper-eas search --data DEV --subset subset300.txt --model base --eas-layers 1,2,3 \\
+      --eas-sparsities 0.3,0.5 --output search.jsonl
+  whisper-eas report search.jsonl
+"""
 
 import argparse
 import json
 import sys
 from pathlib import Path
 
+from . import __version__
 from .attention import BACKENDS
-from .sparsify import AGGREGATES, SCORERS, EASConfig
+from .sparsify import AGGREGATES, BUDGETS, PADDING_CHOICES, SCORERS, EASConfig
+from .tokenizer import TASKS
+
+OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+
+
+class UsageError(ValueError):
+    """Bad input from the user: one line on stderr, exit status 2 (no traceback)."""
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="tiny.en", help="name (tiny.en, base, large-v3, ...), hub id, folder or .pt file")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--dtype", default="float32", help="float32, float16 or bfloat16")
-
-
-def add_eas_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("Early Attentive Sparsification (off unless --eas-layer is given)")
-    group.add_argument("--eas-layer", type=int, help="drop tokens after this encoder block (1-based)")
-    group.add_argument("--eas-sparsity", type=float, help="fraction of audio tokens to drop, in [0, 1)")
-    group.add_argument("--eas-aggregate", default="mean", choices=AGGREGATES)
-    group.add_argument("--eas-scorer", default="exact", choices=SCORERS)
-    group.add_argument("--eas-cross-layer", action="store_true", help="aggregate scores of blocks 1..layer")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--attention", default="sdpa", choices=BACKENDS, help="encoder attention backend")
 
 
-def eas_from_arguments(args: argparse.Namespace) -> EASConfig | None:
-    if args.eas_layer is None and args.eas_sparsity is None:
+def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> None:
+    group = parser.add_argument_group(
+        "Early Attentive Sparsification (off unless --eas or --eas-layer is given)"
+    )
+    group.add_argument("--eas", action="store_true", help="the setting the search chose for --model (EASConfig.recommended)")
+    if search:
+        group.add_argument("--eas-layers", help="comma-separated 1-based layers (default: all)")
+        group.add_argument("--eas-sparsities", help="comma-separated (default: 0.0,0.1,...,0.9)")
+        group.add_argument("--eas-aggregates", default="mean", help=f"comma-separated, of {','.join(AGGREGATES)}")
+        group.add_argument("--eas-padding-tokens-list", help="speech budget: comma-separated padding counts")
+    else:
+        group.add_argument("--eas-layer", type=int, help="drop tokens after this encoder block (1-based)")
+        group.add_argument("--eas-sparsity", type=float, help="window budget: fraction of the 1500 tokens to drop")
+        group.add_argument("--eas-aggregate", default="mean", choices=AGGREGATES)
+    group.add_argument("--eas-budget", default=None, choices=BUDGETS, help="keep budget (default: window, or speech with --eas)")
+    group.add_argument("--eas-padding-tokens", type=int, default=300, help="speech budget: padding tokens kept")
+    group.add_argument("--eas-speech-sparsity", type=float, default=0.0, help="speech budget: fraction of speech tokens dropped")
+    group.add_argument("--eas-padding-choice", default="attention", choices=PADDING_CHOICES)
+    group.add_argument("--eas-scorer", default="exact", choices=SCORERS, help="how tokens are scored")
+    group.add_argument("--eas-cross-layer", action="store_true", help="aggregate scores of blocks 1..layer")
+
+
+def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig | None:
+    """--eas alone gives the recommended setting; explicit flags override it."""
+    explicit = args.eas_layer is not None or args.eas_sparsity is not None or args.eas_budget is not None
+    if not args.eas and not explicit:
         return None
-    if args.eas_layer is None or args.eas_sparsity is None:
-        raise ValueError("EAS needs both --eas-layer and --eas-sparsity")
-    return EASConfig(args.eas_layer, args.eas_sparsity, args.eas_aggregate, args.eas_scorer, args.eas_cross_layer)
-
-
-def run_transcribe(args: argparse.Namespace) -> None:
-    from .loading import load_model
-    from .transcribe import transcribe
-
-    eas = eas_from_arguments(args)
-    for path in args.files:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"audio file not found: {path}")
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
-    results = transcribe(
-        model, list(args.files), eas=eas, language=args.language, task=args.task,
-        max_new_tokens=args.max_new_tokens, attention=args.attention, batch_size=args.batch_size,
+    base = EASConfig.recommended(model_name) if args.eas else None
+    layer = args.eas_layer if args.eas_layer is not None else (base.layer if base else None)
+    budget = args.eas_budget or (base.budget if base else "window")
+    if layer is None:
+        raise UsageError("EAS needs --eas-layer (or --eas for the recommended setting)")
+    if budget == "window" and args.eas_sparsity is None:
+        raise UsageError("the window budget needs both --eas-layer and --eas-sparsity")
+    return EASConfig(
+        layer, args.eas_sparsity or 0.0, args.eas_aggregate, args.eas_scorer, args.eas_cross_layer,
+        budget=budget, speech_sparsity=args.eas_speech_sparsity,
+        padding_tokens=args.eas_padding_tokens, padding_choice=args.eas_padding_choice,
     )  # fmt: skip
-    for path, result in zip(args.files, results):
-        if args.output_format == "json":
-            record = {"file": path, "text": result.text, "tokens": result.tokens, "language": result.language,
-                      "windows": result.windows, "kept_tokens": result.kept_tokens}  # fmt: skip
-            print(json.dumps(record, ensure_ascii=False))
-        else:
-            print(result.text if len(args.files) == 1 else f"{path}\t{result.text}")
 
 
-def run_convert(args: argparse.Namespace) -> None:
-    from .loading import convert
+def set_threads(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+
+
+# --- transcribe ---------------------------------------------------------------------------
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from .hub import load_model
+    from .outputs import WRITERS, record_of
+    from .transcribe import Safeguards, transcribe_files, waveform_of
+    from .decoding import DecodingOptions
+
+    set_threads(args)
+    formats = list(OUTPUT_FORMATS) if args.output_format == "all" else [args.output_format]
+    if args.output_dir is None and len(formats) > 1:
+        raise UsageError("--output-format all needs --output-dir")
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    eas = eas_from_arguments(args, args.model)
+    options = DecodingOptions(
+        task=args.task, language=args.language, timestamps=not args.without_timestamps,
+        max_new_tokens=args.max_new_tokens,
+    )  # fmt: skip
+    safeguards = Safeguards() if args.fallback else Safeguards(temperatures=(0.0,))
+
+    # Decode every file first: a bad one gets its error line and the others go on.
+    waveforms, failed = {}, 0
+    for path in args.files:
+        try:
+            waveforms[path] = waveform_of(path)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"whisper-eas: error: {error}", file=sys.stderr)
+            failed += 1
+    paths = list(waveforms)
+    total_seconds = sum(len(w) for w in waveforms.values()) / 16_000
+    bar = progress_bar(total_seconds, args.quiet)
+    try:
+        for index, result in transcribe_files(
+            model, [waveforms[p] for p in paths], eas=eas, options=options,
+            condition_on_previous_text=not args.no_condition, initial_prompt=args.initial_prompt,
+            safeguards=safeguards, backends=args.attention, batch_size=args.batch_size,
+            progress=bar.update if bar else None,
+        ):  # fmt: skip
+            path = paths[index]
+            if args.output_dir is not None:
+                folder = Path(args.output_dir)
+                folder.mkdir(parents=True, exist_ok=True)
+                for name in formats:
+                    (folder / f"{Path(path).stem}.{name}").write_text(WRITERS[name](result, path), encoding="utf-8")
+            elif formats[0] == "json":
+                print(json.dumps(record_of(result, path), ensure_ascii=False), flush=True)
+            elif formats[0] == "txt":
+                print(result.text if len(args.files) == 1 else f"{path}\t{result.text}", flush=True)
+            else:
+                print(WRITERS[formats[0]](result, path), end="", flush=True)
+    finally:
+        if bar is not None:
+            bar.close()
+    return 2 if failed else 0  # every good file was still transcribed
+
+
+def progress_bar(total_seconds: float, quiet: bool):
+    """A tqdm bar over audio seconds on stderr, only for a person watching long work."""
+    if quiet or not sys.stderr.isatty() or total_seconds < 60:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=round(total_seconds, 1), unit="s", unit_scale=True, file=sys.stderr, desc="audio")
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from .hub import convert
 
     destination = convert(args.source, args.destination, args.tokenizer)
     print(f"wrote a Hugging Face Whisper folder to {destination}")
+    return 0
+
+
+# --- research harness ---------------------------------------------------------------------
+
+
+def parse_list(text: str, kind=float) -> list:
+    try:
+        return [kind(item) for item in text.split(",") if item.strip()]
+    except ValueError as error:
+        raise UsageError(f"cannot parse the list {text!r}: {error}") from error
+
+
+def load_for_research(args):
+    import torch
+
+    from .hub import load_model
+    from .research.datasets import read_dataset
+    from .research.search import environment
+
+    set_threads(args)
+    utterances = read_dataset(args.data, args.subset, args.limit, args.skip_missing)
+    torch.manual_seed(0)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    header = environment(args.model, args.data, utterances, args.device, args.dtype, args.attention)
+    return model, utterances, header
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from .research.search import config_key, run_search
+
+    eas = eas_from_arguments(args, args.model)
+    model, utterances, header = load_for_research(args)
+    records = run_search(model, utterances, [eas], Path(args.output), header, args.attention)
+    record = next(r for r in records if r["key"] == config_key(eas))
+    print(json.dumps({k: v for k, v in record.items() if k != "hypotheses"}, indent=2))
+    return 0
+
+
+def run_search_command(args: argparse.Namespace) -> int:
+    from .research.search import DEFAULT_SPARSITIES, run_search, select
+
+    aggregates = parse_list(args.eas_aggregates, str)
+    for aggregate in aggregates:
+        if aggregate not in AGGREGATES:
+            raise UsageError(f"unknown aggregate {aggregate!r} in --eas-aggregates; choose from {AGGREGATES}")
+    model, utterances, header = load_for_research(args)
+    n_layers = model.dims.n_audio_layer
+    layers = parse_list(args.eas_layers, int) if args.eas_layers else list(range(1, n_layers + 1))
+    configs: list[EASConfig | None] = [None]
+    if args.eas_budget == "speech":
+        paddings = parse_list(args.eas_padding_tokens_list, int) if args.eas_padding_tokens_list else [args.eas_padding_tokens]
+        configs += [
+            EASConfig(layer, budget="speech", speech_sparsity=args.eas_speech_sparsity, padding_tokens=p,
+                      padding_choice=args.eas_padding_choice, aggregate=a, scorer=args.eas_scorer,
+                      cross_layer=args.eas_cross_layer)
+            for layer in layers for a in aggregates for p in paddings
+        ]  # fmt: skip
+    else:
+        sparsities = parse_list(args.eas_sparsities) if args.eas_sparsities else list(DEFAULT_SPARSITIES)
+        configs += [
+            EASConfig(layer, s, aggregate=a, scorer=args.eas_scorer, cross_layer=args.eas_cross_layer)
+            for layer in layers for a in aggregates for s in sparsities
+        ]  # fmt: skip
+    for eas in configs[1:]:
+        eas.check_layers(n_layers)
+    records = run_search(model, utterances, configs, Path(args.output), header, args.attention)
+    baseline = next(r for r in records if r["key"] == "baseline")
+    for rank, record in enumerate(select(records, baseline), 1):
+        print(f"#{rank} {record['key']}: WER {100 * record['wer']:.2f} %, RTF {record['rtf']:.4f} "
+              f"({baseline['rtf'] / record['rtf']:.2f}x)")  # fmt: skip
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .research.report import write_report
+
+    folder = write_report(args.results, args.output, args.example, plots=not args.no_plots)
+    print(f"wrote {folder / 'report.md'}")
+    return 0
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="JSONL manifest (or its folder) or LibriSpeech tree")
+    parser.add_argument("--subset", help="file of utterance ids to use, one per line")
+    parser.add_argument("--limit", type=int, help="use the first N utterances")
+    parser.add_argument("--skip-missing", action="store_true", help="warn about missing audio/transcripts instead of failing")
+    parser.add_argument("--output", required=True, help="results JSONL (appended; reruns resume)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="whisper-eas", description=__doc__)
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="whisper-eas", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"whisper-eas {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of any error")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    transcribe = commands.add_parser("transcribe", help="transcribe audio files")
+    transcribe = commands.add_parser("transcribe", help="transcribe audio files", formatter_class=formatter)
     transcribe.add_argument("files", nargs="+", help="audio files (wav, flac, mp3, ogg, m4a, ...)")
     add_model_arguments(transcribe)
     transcribe.add_argument("--language", help="language code; default English for .en models, detected otherwise")
-    transcribe.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
-    transcribe.add_argument("--output-format", default="txt", choices=["txt", "json"])
-    transcribe.add_argument("--batch-size", type=int, default=8, help="30 s windows per forward pass")
+    transcribe.add_argument("--task", default="transcribe", choices=TASKS)
+    transcribe.add_argument("--output-format", default="txt", choices=[*OUTPUT_FORMATS, "all"])
+    transcribe.add_argument("--output-dir", help="write one file per input and format here")
+    transcribe.add_argument("--batch-size", type=int, default=8, help="files decoded side by side")
     transcribe.add_argument("--max-new-tokens", type=int, help="per window; default 224")
+    transcribe.add_argument("--without-timestamps", action="store_true", help="fixed 30 s windows, no timestamp tokens")
+    transcribe.add_argument("--no-condition", action="store_true", help="do not prompt a window with the text before it")
+    transcribe.add_argument("--initial-prompt", help="text to prompt the first window with")
+    transcribe.add_argument("--no-fallback", dest="fallback", action="store_false", help="no temperature fallback")
+    transcribe.add_argument("--quiet", action="store_true", help="no progress bar")
     add_eas_arguments(transcribe)
     transcribe.set_defaults(run=run_transcribe)
 
@@ -84,22 +280,43 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--tokenizer", help="folder with tokenizer.json or vocab.json (for .pt files)")
     convert.set_defaults(run=run_convert)
 
-    from .evaluate import add_commands  # eval, search
-    from .report import add_command as add_report_command
+    for name, run, help_text, search in (
+        ("eval", run_eval, "WER and RTF of one configuration", False),
+        ("search", run_search_command, "the EAS grid, resumable; prints Eq. 3's choice", True),
+    ):
+        command = commands.add_parser(name, help=help_text, formatter_class=formatter)
+        add_dataset_arguments(command)
+        add_model_arguments(command)
+        add_eas_arguments(command, search=search)
+        command.set_defaults(run=run)
 
-    add_commands(commands)
-    add_report_command(commands)
+    report = commands.add_parser("report", help="Markdown tables and PNG plots from a results file")
+    report.add_argument("results", help="results JSONL written by `eval` or `search`")
+    report.add_argument("--output", help="folder for report.md and the PNGs (default: beside the results, same name)")
+    report.add_argument("--example", help="audio file for the kept-tokens picture (default: the first utterance)")
+    report.add_argument("--no-plots", action="store_true", help="Markdown only (no matplotlib needed)")
+    report.set_defaults(run=run_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "search":  # the search has no single --eas-layer / --eas-sparsity
+        args.eas_layer = args.eas_sparsity = None
+        args.eas_aggregate = "mean"
+        if args.eas:
+            parser.error("search takes --eas-layers/--eas-sparsities, not --eas")
     try:
-        args.run(args)
-    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as error:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("whisper-eas: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, ImportError) as error:  # bad input; a bug keeps its traceback
+        if args.debug:
+            raise
         print(f"whisper-eas: error: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

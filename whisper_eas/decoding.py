@@ -1,94 +1,239 @@
-"""Greedy decoding with a KV cache: the prompt, language detection, suppression rules, and
-a batched loop where each row stops at its own end-of-text.
+"""Decoding one batch of 30 s windows with a KV cache: the prompt, language detection, the
+suppression and timestamp rules, greedy or temperature sampling, and the statistics the
+fallback rules read (average log-probability, compression ratio, no-speech probability).
 
-Rules, as in the checkpoints' generation configs (and Hugging Face / openai-whisper):
-`suppress_tokens` are never emitted; `begin_suppress_tokens` (a blank, end-of-text) not as
-the first token. Only no-timestamps transcription is implemented.
+Rules, as openai-whisper's and transformers' logits processors apply them:
+- `suppress_tokens` are never emitted; `begin_suppress_tokens` (a blank, end-of-text) not first;
+- timestamps (when on): the first token is a timestamp <= 1.0 s; timestamps come in pairs
+  (a lone timestamp is followed by another or by end-of-text, a pair by text); they never
+  decrease, and a segment cannot end where it started; a timestamp is forced when the
+  timestamps' total probability beats every single text token.
 """
 
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from .attention import check_backend
-from .model import Whisper
-from .tokenizer import TASKS
+from .model import EncoderOutput, Whisper
+from .tokenizer import TASKS, Tokenizer
+
+MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp of a window
+SECONDS_PER_TIMESTAMP = 0.02
+
+
+@dataclass
+class WhisperModel:
+    """A loaded checkpoint: the network, its tokenizer, and the checkpoint's generation
+    settings (what `load_model` returns; decoding reads all three)."""
+
+    network: Whisper
+    tokenizer: Tokenizer
+    suppress_tokens: tuple[int, ...]  # never emitted (non-speech symbols and control tokens)
+    begin_suppress_tokens: tuple[int, ...]  # not emitted first
+    name: str = "custom"
+
+    @property
+    def dims(self):
+        return self.network.dims
+
+    @property
+    def device(self) -> torch.device:
+        return self.network.decoder.token_embedding.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.network.decoder.token_embedding.weight.dtype
 
 
 @dataclass(frozen=True)
 class DecodingOptions:
     task: str = "transcribe"  # or "translate" (multilingual models)
     language: str | None = None  # None: English for English-only models, detected otherwise
+    timestamps: bool = False  # timestamp tokens (segments), or <|notimestamps|>
+    temperature: float = 0.0  # 0: greedy; else sampling from softmax(logits / temperature)
     max_new_tokens: int | None = None  # None: half the text context (224), as openai-whisper
-    attention: str = "sdpa"  # decoder attention backend
+    backend: str = "sdpa"  # decoder attention backend
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {TASKS}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        check_backend(self.attention)
+        if not 0.0 <= self.temperature:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        check_backend(self.backend)
 
 
 @dataclass
 class DecodingResult:
-    tokens: list[int]  # text tokens, without the prompt and end-of-text
+    tokens: list[int]  # sampled tokens (text, and timestamps when on), no prompt, no end-of-text
     text: str
     language: str | None
-    hit_max_length: bool  # stopped by the length limit, not by end-of-text (a repetition loop, usually)
+    avg_logprob: float  # sum of the chosen tokens' log-probabilities / (len(tokens) + 1)
+    no_speech_prob: float  # probability of <|nospeech|> right after <|startoftranscript|>
+    temperature: float
+    hit_max_length: bool  # stopped by the length limit, not by end-of-text (usually a loop)
+    compression_ratio: float = field(init=False)
+
+    def __post_init__(self):
+        self.compression_ratio = compression_ratio(self.text)
 
 
-def detect_language(model: Whisper, audio_features: Tensor) -> list[str]:
-    """Most likely language per row, from the decoder's logits after <|startoftranscript|>."""
-    tokenizer = model.tokenizer
-    cache = model.decoder.new_cache(audio_features)
-    prompt = torch.full((audio_features.shape[0], 1), tokenizer.sot, device=audio_features.device)
-    logits = model.decoder(prompt, cache, last_only=True)[:, -1]
-    language_ids = torch.tensor([tokenizer.language_token(code) for code in tokenizer.languages], device=logits.device)
-    return [tokenizer.languages[i] for i in logits[:, language_ids].argmax(dim=-1).tolist()]
+def compression_ratio(text: str) -> float:
+    """len(text) / len(compressed text) in bytes: repetition loops compress well (> 2.4)."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def all_suppressed(model: WhisperModel) -> list[int]:
+    """The checkpoint's suppress list plus the control tokens no transcript contains."""
+    special = model.tokenizer.special
+    controls = ("<|translate|>", "<|transcribe|>", "<|startoftranscript|>", "<|startofprev|>",
+                "<|startoflm|>", "<|nospeech|>")  # fmt: skip
+    return sorted({*model.suppress_tokens, *(special[name] for name in controls)})
 
 
 @torch.inference_mode()
-def greedy_decode(model: Whisper, audio_features: Tensor, options: DecodingOptions = DecodingOptions()) -> list[DecodingResult]:
-    """Decode each row of `audio_features` (B, k, D) greedily."""
+def detect_language(model: WhisperModel, audio: EncoderOutput, backend: str = "sdpa") -> list[str]:
+    """Most likely language per row, from the decoder's logits after <|startoftranscript|>."""
     tokenizer = model.tokenizer
-    if tokenizer is None:
-        raise ValueError("this model has no tokenizer: load it with load_model()")
-    batch, device = audio_features.shape[0], audio_features.device
+    cache = model.network.decoder.new_cache(audio)
+    prompt = torch.full((audio.features.shape[0], 1), tokenizer.sot, device=audio.features.device)
+    logits = model.network.decoder(prompt, cache, backend, last_only=True)[:, -1]
+    codes = tokenizer.languages
+    ids = torch.tensor([tokenizer.language_token(code) for code in codes], device=logits.device)
+    return [codes[i] for i in logits[:, ids].argmax(dim=-1).tolist()]
+
+
+def apply_timestamp_rules(logits: Tensor, generated: Tensor, timestamp_begin: int, eot: int) -> None:
+    """Mask `logits` (B, V) in place so that the next tokens keep timestamps well formed.
+    `generated` (B, n) holds the tokens sampled so far (no prompt)."""
+    n_generated = generated.shape[1]
+    if n_generated == 0:  # the window opens with a timestamp, at most 1.0 s in
+        logits[:, :timestamp_begin] = -torch.inf
+        last_allowed = timestamp_begin + round(MAX_INITIAL_TIMESTAMP / SECONDS_PER_TIMESTAMP)
+        logits[:, last_allowed + 1 :] = -torch.inf
+        return
+    is_timestamp = generated >= timestamp_begin
+    last = is_timestamp[:, -1]
+    penultimate = is_timestamp[:, -2] if n_generated > 1 else torch.ones_like(last)
+    logits[last & penultimate, timestamp_begin:] = -torch.inf  # a pair closed: text (or eot) next
+    logits[last & ~penultimate, :eot] = -torch.inf  # a lone timestamp: its partner or eot next
+
+    # Never decreasing; a segment's end must lie past its start (no zero-length loops).
+    latest = torch.where(is_timestamp, generated, -1).amax(dim=1)  # (B,), -1 where none yet
+    bound = torch.where(last & ~penultimate, latest, latest + 1)
+    vocab = torch.arange(logits.shape[1], device=logits.device)
+    too_early = (vocab[None] >= timestamp_begin) & (vocab[None] < bound[:, None])
+    logits.masked_fill_(too_early & (latest[:, None] >= 0), -torch.inf)
+
+    # Force a timestamp when all timestamps together are likelier than any one text token.
+    logprobs = logits.float().log_softmax(dim=-1)
+    timestamp_mass = logprobs[:, timestamp_begin:].logsumexp(dim=-1)
+    best_text = logprobs[:, :timestamp_begin].amax(dim=-1)
+    logits[timestamp_mass > best_text, :timestamp_begin] = -torch.inf
+
+
+def build_prompts(
+    model: WhisperModel, previous: list[list[int]], languages: list[str | None], options: DecodingOptions
+) -> tuple[Tensor, list[int], list[int]]:
+    """Left-padded prompts (B, T): [<|startofprev|> previous text] + the start sequence.
+    Returns the prompts, each row's padding count and the column of its <|startoftranscript|>."""
+    tokenizer = model.tokenizer
+    max_previous = model.dims.n_text_ctx // 2 - 1
+    rows = []
+    for prior, language in zip(previous, languages):
+        head = [tokenizer.special["<|startofprev|>"], *prior[-max_previous:]] if prior else []
+        rows.append(head + tokenizer.sot_sequence(language, options.task, options.timestamps))
+    width = max(len(row) for row in rows)
+    padding = [width - len(row) for row in rows]
+    prompts = [[tokenizer.eot] * n + row for n, row in zip(padding, rows)]
+    sot_columns = [n + row.index(tokenizer.sot) for n, row in zip(padding, rows)]
+    return torch.tensor(prompts, device=model.device), padding, sot_columns
+
+
+def resolve_languages(model: WhisperModel, audio: EncoderOutput, options: DecodingOptions) -> list:
+    tokenizer, batch = model.tokenizer, audio.features.shape[0]
     if not tokenizer.multilingual:
         if options.language not in (None, "en"):
-            raise ValueError(f"this is an English-only model; language {options.language!r} is not available")
-        languages = [None] * batch
-    elif options.language is None:
-        languages = detect_language(model, audio_features)
-    else:
-        tokenizer.language_token(options.language)  # validates the code
-        languages = [options.language] * batch
-    prompts = torch.tensor([tokenizer.sot_sequence(lang, options.task) for lang in languages], device=device)
+            raise ValueError(
+                f"this is an English-only model; language {options.language!r} is not available"
+            )
+        return [None] * batch
+    if options.language is None:
+        return detect_language(model, audio, options.backend)
+    tokenizer.language_token(options.language)  # validates the code
+    return [options.language] * batch
+
+
+@torch.inference_mode()
+def decode(
+    model: WhisperModel,
+    audio: EncoderOutput | Tensor,
+    options: DecodingOptions = DecodingOptions(),
+    previous: list[list[int]] | None = None,
+    languages: list[str | None] | None = None,
+    generator: torch.Generator | None = None,
+) -> list[DecodingResult]:
+    """Decode each row of the encoder's output; `previous` holds each row's prior text tokens
+    (the <|startofprev|> prompt), `languages` each row's language (else from `options`)."""
+    if not isinstance(model, WhisperModel):
+        raise TypeError("decode needs the WhisperModel that load_model returns (network + tokenizer)")
+    if isinstance(audio, Tensor):
+        audio = EncoderOutput(audio, None)
+    tokenizer, decoder = model.tokenizer, model.network.decoder
+    batch, device = audio.features.shape[0], audio.features.device
+    languages = languages or resolve_languages(model, audio, options)
+    prompts, padding, sot_columns = build_prompts(model, previous or [[]] * batch, languages, options)
     max_new = options.max_new_tokens or model.dims.n_text_ctx // 2
     max_new = min(max_new, model.dims.n_text_ctx - prompts.shape[1])
 
-    suppress = torch.tensor(model.suppress_tokens, dtype=torch.long, device=device)
+    suppress = torch.tensor(all_suppressed(model), dtype=torch.long, device=device)
     begin_suppress = torch.tensor(model.begin_suppress_tokens, dtype=torch.long, device=device)
-    cache = model.decoder.new_cache(audio_features)
-    logits = model.decoder(prompts, cache, options.attention, last_only=True)[:, -1]
+    no_speech = tokenizer.special["<|nospeech|>"]
+    cache = decoder.new_cache(audio)
+    cache.pad_rows(padding)
+    rows = torch.arange(batch, device=device)
+    at = torch.stack([torch.tensor(sot_columns, device=device), torch.full_like(rows, prompts.shape[1] - 1)], 1)
+    first = decoder(prompts, cache, options.backend, at=at)  # (B, 2, V): after sot, and last
+    no_speech_probs = first[:, 0].softmax(dim=-1)[:, no_speech].tolist()
+    logits = first[:, 1]
+
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    generated = []
+    sum_logprobs = torch.zeros(batch, dtype=torch.float32, device=device)
+    generated = torch.zeros(batch, 0, dtype=torch.long, device=device)
     for step in range(max_new):
         logits[:, suppress] = -torch.inf
         if step == 0:
             logits[:, begin_suppress] = -torch.inf
-        next_tokens = logits.argmax(dim=-1).masked_fill(finished, tokenizer.eot)
-        generated.append(next_tokens)
+        if options.timestamps:
+            logits[:, tokenizer.no_timestamps] = -torch.inf
+            apply_timestamp_rules(logits, generated, tokenizer.timestamp_begin, tokenizer.eot)
+        logprobs = logits.log_softmax(dim=-1)
+        if options.temperature == 0:
+            next_tokens = logits.argmax(dim=-1)
+        else:
+            probs = (logits / options.temperature).softmax(dim=-1)
+            next_tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        next_tokens = next_tokens.masked_fill(finished, tokenizer.eot)
+        sum_logprobs += torch.where(finished, 0.0, logprobs[rows, next_tokens])
+        generated = torch.cat([generated, next_tokens[:, None]], dim=1)
         finished |= next_tokens == tokenizer.eot
         if finished.all() or step == max_new - 1:
             break
-        logits = model.decoder(next_tokens[:, None], cache, options.attention, last_only=True)[:, -1]
+        logits = decoder(next_tokens[:, None], cache, options.backend, last_only=True)[:, -1]
 
     results = []
-    for row, tokens in enumerate(torch.stack(generated, dim=1).tolist()):
+    for row, tokens in enumerate(generated.tolist()):
         ended = tokenizer.eot in tokens
-        text_tokens = tokens[: tokens.index(tokenizer.eot)] if ended else tokens
-        results.append(DecodingResult(text_tokens, tokenizer.decode(text_tokens).strip(), languages[row], not ended))
+        tokens = tokens[: tokens.index(tokenizer.eot)] if ended else tokens
+        results.append(DecodingResult(
+            tokens=tokens, text=tokenizer.decode(tokens).strip(), language=languages[row],
+            avg_logprob=sum_logprobs[row].item() / (len(tokens) + 1),
+            no_speech_prob=no_speech_probs[row], temperature=options.temperature,
+            hit_max_length=not ended,
+        ))  # fmt: skip
     return results

@@ -11,6 +11,7 @@ Data flow for one 30 s window, with EAS at `layer=i`:
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import torch
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import attention, check_backend
-from .sparsify import EASConfig, Sparsifier, scored_attention
+from .sparsify import EASConfig, Sparsifier, received_attention
 
 
 @dataclass(frozen=True)
@@ -37,17 +38,34 @@ class ModelDims:
     n_text_layer: int
 
 
-# oneDNN's fp32 matrix products beat the default BLAS (MKL) on this project's CPU (AMD EPYC,
-# AVX-512, 2 threads): the encoder's 1500-row products run at ~200 vs ~150 GFLOP/s, and a
-# decoding step's one-row products, bound by reading the weights from memory, are faster too
-# (a 512 x 512 weight: 63 vs 106 us). The op is the one torch.compile's CPU backend emits for
-# linear layers; it has no backward, so it serves inference only.
-_ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+# CPU float32 linear layers run on oneDNN by default (set `use_onednn_linear = False` to use
+# torch's default BLAS). Measured on this project's CPU (AMD EPYC, AVX-512, 2 threads): the
+# encoder's 1500-row products run at ~200 vs ~150 GFLOP/s on MKL, and a decoding step's
+# one-row products, bound by reading the weights, are faster too (512 x 512: 63 vs 106 us).
+# Numerics: fp32 throughout, only the summation order differs from F.linear (~1e-6 relative).
+# The op is the one torch.compile's CPU backend emits; it is private and has no backward, so
+# it serves inference only, and is checked once against F.linear before first use.
+use_onednn_linear = True
+
+
+@lru_cache(maxsize=None)
+def onednn_linear_works() -> bool:
+    """Whether torch.ops.mkldnn._linear_pointwise exists here with the signature we call."""
+    try:
+        x, weight, bias = torch.randn(3, 8), torch.randn(4, 8), torch.randn(4)
+        with torch.inference_mode():
+            got = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        return torch.allclose(got, F.linear(x, weight, bias), atol=1e-5)
+    except (AttributeError, RuntimeError, TypeError):
+        return False
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias, on oneDNN for CPU float32 inference, else `F.linear`."""
-    if _ONEDNN_LINEAR and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled():
+    if (
+        use_onednn_linear and x.device.type == "cpu" and x.dtype == torch.float32
+        and not torch.is_grad_enabled() and onednn_linear_works()
+    ):  # fmt: skip
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return F.linear(x, weight, bias)
 
@@ -86,21 +104,27 @@ class MultiHeadAttention(nn.Module):
         batch, length, width = x.shape
         return x.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2)  # (B, H, T, Dh)
 
+    def merge_heads(self, x: Tensor) -> Tensor:
+        batch, _, length, _ = x.shape
+        return x.transpose(1, 2).reshape(batch, length, -1)  # (B, T, D)
+
     def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
         return self.split_heads(self.key(source)), self.split_heads(self.value(source))
 
     def forward(
-        self, x: Tensor, k: Tensor, v: Tensor, *, causal: bool, backend: str, eas: EASConfig | None = None
-    ) -> tuple[Tensor, Tensor | None]:
-        """Attend from x (B, T, D) to keys/values (B, H, S, Dh). With `eas`, also return the
-        attention each key receives (B, H, S), computed by the configured scorer."""
+        self, x: Tensor, k: Tensor, v: Tensor, *, causal: bool, key_mask: Tensor | None, backend: str
+    ) -> Tensor:
+        """Attend from x (B, T, D) to keys/values (B, H, S, Dh)."""
         q = self.split_heads(self.query(x))
-        if eas is None:
-            out, received = attention(q, k, v, causal=causal, backend=backend), None
-        else:  # the EAS scoring block (encoder self-attention: never causal)
-            out, received = scored_attention(q, k, v, eas, backend)
-        batch, _, length, _ = out.shape
-        return self.out(out.transpose(1, 2).reshape(batch, length, -1)), received
+        out = attention(q, k, v, causal=causal, key_mask=key_mask, backend=backend)
+        return self.out(self.merge_heads(out))
+
+    def forward_scored(self, x: Tensor, eas: EASConfig) -> tuple[Tensor, Tensor]:
+        """Self-attention of x (B, T, D) that also returns the attention each token receives
+        (B, H, T): the EAS scoring block's attention (encoder, never masked or causal)."""
+        k, v = self.project_kv(x)
+        out, received = received_attention(self.split_heads(self.query(x)), k, v, eas)
+        return self.out(self.merge_heads(out)), received
 
 
 class ResidualAttentionBlock(nn.Module):
@@ -116,17 +140,35 @@ class ResidualAttentionBlock(nn.Module):
         self.mlp_ln = LayerNorm(n_state)
 
     def forward(
-        self, x: Tensor, *, backend: str, cache: "KVCache | None" = None, index: int = 0, eas: EASConfig | None = None
-    ) -> tuple[Tensor, Tensor | None]:
+        self,
+        x: Tensor,
+        *,
+        backend: str,
+        key_mask: Tensor | None = None,
+        cache: "KVCache | None" = None,
+        index: int = 0,
+    ) -> Tensor:
+        """Encoder (no cache): self-attention over x's valid tokens (`key_mask`). Decoder: this
+        step's keys/values go into the cache, then self- and cross-attention read it."""
         h = self.attn_ln(x)
         k, v = self.attn.project_kv(h)
-        if cache is not None:  # decoder: append this step's keys/values, attend to all so far
+        if cache is None:
+            x = x + self.attn(h, k, v, causal=False, key_mask=key_mask, backend=backend)
+        else:
             k, v = cache.append(index, k, v)
-        attended, received = self.attn(h, k, v, causal=cache is not None, backend=backend, eas=eas)
-        x = x + attended
-        if self.cross_attn is not None:
+            x = x + self.attn(h, k, v, causal=True, key_mask=cache.self_mask(k.shape[-2]), backend=backend)
             cross_k, cross_v = cache.cross_kv[index]
-            x = x + self.cross_attn(self.cross_attn_ln(x), cross_k, cross_v, causal=False, backend=backend)[0]
+            cross = self.cross_attn(
+                self.cross_attn_ln(x), cross_k, cross_v, causal=False, key_mask=cache.cross_mask,
+                backend=backend,
+            )  # fmt: skip
+            x = x + cross
+        return x + self.mlp(self.mlp_ln(x))
+
+    def forward_scored(self, x: Tensor, eas: EASConfig) -> tuple[Tensor, Tensor]:
+        """The encoder block EAS scores: its output and the attention each token receives."""
+        attended, received = self.attn.forward_scored(self.attn_ln(x), eas)
+        x = x + attended
         return x + self.mlp(self.mlp_ln(x)), received
 
 
@@ -134,6 +176,11 @@ class ResidualAttentionBlock(nn.Module):
 class EncoderOutput:
     features: Tensor  # (B, k, D): k = n_audio_ctx without EAS
     kept: Tensor | None  # (B, k) indices into the 1500 positions, increasing; None without EAS
+    mask: Tensor | None = None  # (B, k) valid tokens, when rows keep different counts
+
+    def kept_counts(self) -> list[int]:
+        batch, k = self.features.shape[:2]
+        return self.mask.sum(dim=1).tolist() if self.mask is not None else [k] * batch
 
 
 class AudioEncoder(nn.Module):
@@ -149,59 +196,86 @@ class AudioEncoder(nn.Module):
         self.sparsifier = Sparsifier()
         self.ln_post = LayerNorm(dims.n_audio_state)
 
-    def layer_backends(self, attention: str | Sequence[str]) -> list[str]:
-        backends = [attention] * len(self.blocks) if isinstance(attention, str) else list(attention)
-        if len(backends) != len(self.blocks):
-            raise ValueError(f"got {len(backends)} attention backends for {len(self.blocks)} encoder blocks")
-        return [check_backend(b) for b in backends]
+    def layer_backends(self, backends: str | Sequence[str]) -> list[str]:
+        per_block = [backends] * len(self.blocks) if isinstance(backends, str) else list(backends)
+        if len(per_block) != len(self.blocks):
+            raise ValueError(f"got {len(per_block)} attention backends for {len(self.blocks)} encoder blocks")
+        return [check_backend(b) for b in per_block]
 
     def stem(self, mel: Tensor) -> Tensor:
-        """(B, n_mels, 2 * n_audio_ctx) -> (B, n_audio_ctx, D) with positions added."""
-        expected = (self.dims.n_mels, 2 * self.dims.n_audio_ctx)
-        if mel.ndim != 3 or tuple(mel.shape[1:]) != expected:
-            raise ValueError(f"encoder expects mel of shape (batch, {expected[0]}, {expected[1]}), got {tuple(mel.shape)}")
+        """The two convolutions and the positions: (B, n_mels, 3000) -> (B, 1500, D)."""
         x = F.gelu(self.conv2(F.gelu(self.conv1(mel))))
         return x.transpose(1, 2) + self.positional_embedding
 
-    def forward(self, mel: Tensor, *, eas: EASConfig | None = None, attention: str | Sequence[str] = "sdpa") -> EncoderOutput:
-        return self.transform(self.stem(mel), eas=eas, attention=attention)
-
-    def transform(self, x: Tensor, *, eas: EASConfig | None = None, attention: str | Sequence[str] = "sdpa") -> EncoderOutput:
-        """The blocks, the EAS stage and the final norm: (B, n_audio_ctx, D) -> (B, k, D)."""
-        backends = self.layer_backends(attention)
+    def forward(
+        self,
+        mel: Tensor,
+        *,
+        eas: EASConfig | None = None,
+        n_speech: list[int] | None = None,
+        backends: str | Sequence[str] = "sdpa",
+    ) -> EncoderOutput:
+        """mel (B, n_mels, 2 * n_audio_ctx) -> features (B, k, D). With `eas`, tokens are
+        dropped after block `eas.layer`; `n_speech` (per row: audio tokens holding speech, the
+        rest is padding) feeds the `speech` keep budget."""
+        expected = (self.dims.n_mels, 2 * self.dims.n_audio_ctx)
+        if mel.ndim != 3 or tuple(mel.shape[1:]) != expected:
+            raise ValueError(
+                f"encoder expects mel of shape (batch, {expected[0]}, {expected[1]}), got {tuple(mel.shape)}"
+            )
+        per_block = self.layer_backends(backends)
+        x = self.stem(mel)
+        kept, mask, received = None, None, []
         if eas is not None:
             eas.check_layers(len(self.blocks))
-        # Scores matter only if some token is dropped; with k = T the stage keeps all (s = 0 is the baseline).
-        drops = eas is not None and eas.n_keep(x.shape[1]) < x.shape[1]
-        scoring = eas.scoring_blocks() if drops else range(0)
-        kept, received = None, []
+            if not eas.drops_anything(x.shape[1], n_speech):  # s = 0 is the baseline exactly
+                kept, eas = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1), None
+        scored = eas.scoring_blocks() if eas is not None else range(0)
         for index, block in enumerate(self.blocks):
-            x, scores = block(x, backend=backends[index], eas=eas if index in scoring else None)
-            if scores is not None:
+            if index in scored:
+                x, scores = block.forward_scored(x, eas)
                 received.append(scores)
+            else:
+                x = block(x, backend=per_block[index], key_mask=mask)
             if eas is not None and index == eas.layer - 1:
-                x, kept = self.sparsifier(x, received, eas)  # the EAS stage: T -> k tokens
-        return EncoderOutput(self.ln_post(x), kept)
+                x, kept, mask = self.sparsifier(x, received, eas, n_speech)  # the EAS stage
+        return EncoderOutput(self.ln_post(x), kept, mask)
 
 
 class KVCache:
     """Decoder state for one batch: cross-attention K/V per layer, computed once from the
     (possibly sparsified) encoder output, and self-attention K/V preallocated for the whole
-    text context and filled in place as tokens arrive (no per-step concatenation)."""
+    text context and filled in place as tokens arrive (no per-step concatenation).
 
-    def __init__(self, cross_kv: list[tuple[Tensor, Tensor]], n_text_ctx: int):
+    Rows may start with prompts of different lengths: they are left-padded, `valid` marks the
+    real positions (the padding receives no attention) and `offsets` shifts each row's
+    positional embedding so that its first real token sits at position 0, as if alone."""
+
+    def __init__(self, cross_kv: list[tuple[Tensor, Tensor]], cross_mask: Tensor | None, n_text_ctx: int):
         self.cross_kv = cross_kv
+        self.cross_mask = cross_mask
         batch, n_head, _, head_dim = cross_kv[0][0].shape
         shape = (len(cross_kv), batch, n_head, n_text_ctx, head_dim)
         like = cross_kv[0][0]
         self.self_k = torch.zeros(shape, dtype=like.dtype, device=like.device)
         self.self_v = torch.zeros(shape, dtype=like.dtype, device=like.device)
-        self.length = 0  # tokens already in the cache
+        self.valid = torch.ones(batch, n_text_ctx, dtype=torch.bool, device=like.device)
+        self.offsets = torch.zeros(batch, 1, dtype=torch.long, device=like.device)
+        self.padded = False  # any row left-padded: self-attention needs the mask
+        self.length = 0  # positions already in the cache
+
+    def pad_rows(self, n_padding: list[int]) -> None:
+        """Mark the first n_padding[row] positions of each row as padding (call before the prompt)."""
+        for row, n in enumerate(n_padding):
+            self.valid[row, :n] = False
+        self.offsets = torch.tensor(n_padding, device=self.valid.device)[:, None]
+        self.padded = any(n > 0 for n in n_padding)
+
+    def self_mask(self, n_keys: int) -> Tensor | None:
+        return self.valid[:, :n_keys] if self.padded else None
 
     def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         end = self.length + k.shape[-2]
-        if end > self.self_k.shape[-2]:
-            raise ValueError(f"decoder context overflow: {end} tokens > {self.self_k.shape[-2]} positions")
         self.self_k[layer, :, :, self.length : end] = k
         self.self_v[layer, :, :, self.length : end] = v
         return self.self_k[layer, :, :, :end], self.self_v[layer, :, :, :end]
@@ -218,44 +292,46 @@ class TextDecoder(nn.Module):
         )
         self.ln = LayerNorm(dims.n_text_state)
 
-    def new_cache(self, audio_features: Tensor) -> KVCache:
-        cross_kv = [block.cross_attn.project_kv(audio_features) for block in self.blocks]
-        return KVCache(cross_kv, self.positional_embedding.shape[0])
+    def new_cache(self, audio: "EncoderOutput | Tensor") -> KVCache:
+        """A cache for decoding against `audio` (an EncoderOutput, or features (B, k, D))."""
+        features, mask = (audio.features, audio.mask) if isinstance(audio, EncoderOutput) else (audio, None)
+        cross_kv = [block.cross_attn.project_kv(features) for block in self.blocks]
+        return KVCache(cross_kv, mask, self.positional_embedding.shape[0])
 
-    def forward(self, tokens: Tensor, cache: KVCache, attention: str = "sdpa", last_only: bool = False) -> Tensor:
-        """tokens (B, T) following the cache's tokens -> float32 logits (B, T, n_vocab),
-        or (B, 1, n_vocab) for the last position only (all greedy decoding needs)."""
-        start = cache.length
-        x = self.token_embedding(tokens) + self.positional_embedding[start : start + tokens.shape[1]]
+    def forward(
+        self,
+        tokens: Tensor,
+        cache: KVCache,
+        backend: str = "sdpa",
+        last_only: bool = False,
+        at: Tensor | None = None,
+    ) -> Tensor:
+        """tokens (B, T) following the cache's tokens -> float32 logits (B, T, n_vocab); only
+        the last position's (B, 1, n_vocab) with `last_only`, or those at the columns `at`
+        (B, n) -> (B, n, n_vocab): the output projection is the largest product of a step."""
+        start, n_ctx = cache.length, self.positional_embedding.shape[0]
+        end = start + tokens.shape[1]
+        if end > n_ctx:
+            raise ValueError(f"decoder context overflow: {end} tokens > {n_ctx} positions")
+        positions = (torch.arange(start, end, device=tokens.device)[None] - cache.offsets).clamp_min(0)
+        x = self.token_embedding(tokens) + self.positional_embedding[positions]
         for index, block in enumerate(self.blocks):
-            x, _ = block(x, backend=attention, cache=cache, index=index)
-        cache.length = start + tokens.shape[1]
+            x = block(x, backend=backend, cache=cache, index=index)
+        cache.length = end
         if last_only:
             x = x[:, -1:]
+        elif at is not None:
+            x = x.gather(1, at[..., None].expand(-1, -1, x.shape[-1]))
         # The output projection is tied to the token embedding.
         return linear(self.ln(x), self.token_embedding.weight).float()
 
 
 class Whisper(nn.Module):
-    """The network. `load_model` also attaches the checkpoint's tokenizer and suppress lists,
-    which decoding reads; a bare `Whisper(dims)` (random weights) has none."""
+    """The network: encoder and decoder. The tokenizer and generation settings that decoding
+    needs travel beside it, in `decoding.WhisperModel` (what `load_model` returns)."""
 
     def __init__(self, dims: ModelDims):
         super().__init__()
         self.dims = dims
         self.encoder = AudioEncoder(dims)
         self.decoder = TextDecoder(dims)
-        self.tokenizer = None
-        self.suppress_tokens: tuple[int, ...] = ()
-        self.begin_suppress_tokens: tuple[int, ...] = ()
-
-    @property
-    def is_multilingual(self) -> bool:
-        return self.dims.n_vocab >= 51865
-
-    @property
-    def num_languages(self) -> int:
-        # Vocabulary layout: BPE ranks, then 8 fixed specials, the languages, 1501 timestamps.
-        n_ranks = 50257 if self.is_multilingual else 50256
-        return self.dims.n_vocab - n_ranks - 8 - 1501
-

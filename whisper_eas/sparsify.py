@@ -8,12 +8,21 @@ Layer convention, pinned here and in tests/test_sparsify.py: `layer=i` (1-based)
 *after* `blocks[i-1]`, i.e. before `blocks[i]`, scored by the self-attention of `blocks[i-1]`.
 `layer=L` (the last block) shortens only the decoder's cross-attention.
 
-Axes: the scoring block's post-softmax attention is A[b, h, t', t] (batch, head, query, key).
-Every scorer first averages over queries t': R[b, h, t] is the attention token t *receives*
-in head h. The aggregate then reduces the head axis, and in cross-layer mode the stacked
-layer axis too (scores from blocks 1..i): `mean` gives Eq. 1, I_t = 1/(H T) sum_{h,t'} A[h,t',t];
-`max`/`min` take the extreme head (and layer); `geometric_mean` is exp(mean(log R)); `random`
-ignores attention and keeps a seeded random set (the paper's control).
+The paper's path: the scoring block's post-softmax attention A[b, h, t', t] (batch, head,
+query, key) is averaged over queries and heads, I_t = 1/(H T) sum_{h,t'} A[h,t',t] (Eq. 1),
+and the top k tokens are kept in time order.
+
+The keep budget (how many tokens, and which part of the window they may come from):
+- `window`, the paper's: k = floor((1 - s) * 1500) of the whole window.
+- `speech`: the window's own audio length gives n = ceil(samples / 320) speech tokens; keep
+  ceil((1 - speech_sparsity) * n) of them and `padding_tokens` of the 1500 - n padding tokens,
+  each part by importance. With speech_sparsity = 0 no speech token is ever dropped, so a
+  window full of speech runs unsparsified: safe by construction.
+  (`padding_choice="first"`: the padding tokens right after the speech instead of the
+  most-attended ones, the truncation control.)
+
+Ablations, not the paper's default (Table 2 and our controls): `aggregate` max / min /
+geometric_mean / random, the `chunked` / `strided` / `binarized` scorers, `cross_layer`.
 """
 
 import math
@@ -22,10 +31,19 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .attention import attention
+from .attention import attention, attention_with_received
 
+BUDGETS = ("window", "speech")
 AGGREGATES = ("mean", "max", "min", "geometric_mean", "random")
 SCORERS = ("exact", "chunked", "strided", "binarized")
+PADDING_CHOICES = ("attention", "first")
+SAMPLES_PER_TOKEN = 320  # 16 kHz: hop 160 samples per mel frame, stride-2 conv -> 20 ms a token
+
+# The settings the search chose (benchmarks/eas_any_audio.py; README "EAS on any audio").
+RECOMMENDED = {
+    "tiny.en": dict(layer=2, budget="speech", padding_tokens=300),
+    "base": dict(layer=2, budget="speech", padding_tokens=300),
+}
 
 
 @dataclass(frozen=True)
@@ -33,31 +51,49 @@ class EASConfig:
     """Where and how hard to sparsify, and how to score tokens.
 
     layer: 1-based encoder block after which tokens are dropped (1 <= layer <= n_audio_layer).
-    sparsity: fraction s in [0, 1) of tokens to drop; k = floor((1 - s) * T) are kept.
-    aggregate: how per-head received attention becomes one score (see module docstring).
-    scorer: `exact` computes the scoring block's attention eagerly, `chunk_size` queries at
-        a time, and reads its output and the scores from the same probabilities (memory
-        B*H*chunk*T); `chunked` runs the block under its backend (SDPA) and recomputes the
-        same scores in query chunks (exact, QK^T computed twice); `strided` uses every
-        `query_stride`-th query (approximate); `binarized` uses sign(q), sign(k)
-        (SpeechPrune phase 2, approximate).
+    budget: `window` (the paper's fixed fraction) or `speech` (see module docstring).
+    sparsity: `window` budget: fraction s in [0, 1) of the window's tokens to drop.
+    speech_sparsity, padding_tokens, padding_choice: the `speech` budget.
+    aggregate: how per-head received attention becomes one score (`mean` is Eq. 1).
+    scorer: `exact` computes the scoring block's attention `chunk_size` queries at a time and
+        reads its output and the scores from the same probabilities; ablations: `chunked`
+        runs the block under SDPA and recomputes the scores (same result), `strided` uses every
+        `query_stride`-th query, `binarized` uses sign(q), sign(k) (SpeechPrune phase 2).
     cross_layer: aggregate scores of blocks 1..layer instead of block `layer` alone (Sec. 6.2).
     """
 
     layer: int
-    sparsity: float
+    sparsity: float = 0.0
     aggregate: str = "mean"
     scorer: str = "exact"
     cross_layer: bool = False
+    budget: str = "window"
+    speech_sparsity: float = 0.0
+    padding_tokens: int = 300
+    padding_choice: str = "attention"
     chunk_size: int = 128
     query_stride: int = 4
     seed: int = 0
 
     def __post_init__(self):
         if isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < 1:
-            raise ValueError(f"EAS layer must be an integer >= 1 (1-based block index), got {self.layer!r}")
-        if not isinstance(self.sparsity, (int, float)) or not 0.0 <= self.sparsity < 1.0:
-            raise ValueError(f"EAS sparsity must be in [0, 1), got {self.sparsity!r}")
+            raise ValueError(
+                f"EAS layer must be an integer >= 1 (1-based block index), got {self.layer!r}"
+            )
+        for name in ("sparsity", "speech_sparsity"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"EAS {name} must be a number in [0, 1), got {value!r}")
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"EAS {name} must be in [0, 1), got {value!r}")
+        if self.budget not in BUDGETS:
+            raise ValueError(f"unknown EAS budget {self.budget!r}; choose one of {BUDGETS}")
+        if not isinstance(self.padding_tokens, int) or self.padding_tokens < 0:
+            raise ValueError(f"EAS padding_tokens must be an integer >= 0, got {self.padding_tokens!r}")
+        if self.padding_choice not in PADDING_CHOICES:
+            raise ValueError(
+                f"unknown EAS padding choice {self.padding_choice!r}; choose one of {PADDING_CHOICES}"
+            )
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"unknown EAS aggregate {self.aggregate!r}; choose one of {AGGREGATES}")
         if self.scorer not in SCORERS:
@@ -65,17 +101,35 @@ class EASConfig:
         if self.chunk_size < 1 or self.query_stride < 1:
             raise ValueError("EAS chunk_size and query_stride must be >= 1")
 
+    @classmethod
+    def recommended(cls, model_name: str = "base") -> "EASConfig":
+        """The setting the search chose for `model_name` (tiny.en or base; other models get
+        base's, which keeps every speech token and so cannot harm a full window)."""
+        return cls(**RECOMMENDED.get(model_name, RECOMMENDED["base"]))
+
     def check_layers(self, n_layers: int) -> None:
         if self.layer > n_layers:
-            raise ValueError(f"EAS layer {self.layer} is out of range: this encoder has blocks 1..{n_layers}")
+            raise ValueError(
+                f"EAS layer {self.layer} is out of range: this encoder has blocks 1..{n_layers}"
+            )
 
-    def n_keep(self, n_tokens: int) -> int:
-        """k = floor((1 - s) * T). The epsilon absorbs binary rounding: (1 - 0.9) * 1500
-        is 149.99999999999997 in floating point, and the intended k is 150."""
-        k = math.floor((1.0 - self.sparsity) * n_tokens + 1e-9)
-        if k < 1:
-            raise ValueError(f"EAS sparsity {self.sparsity} keeps no token of {n_tokens} (k = {k} < 1)")
-        return k
+    def n_keep(self, n_tokens: int, n_speech: int | None = None) -> tuple[int, int]:
+        """(speech tokens kept, padding tokens kept) of a window with n_speech speech tokens.
+
+        The window budget does not split the window: it returns (k, 0) with k = floor((1 - s) T);
+        the epsilon absorbs binary rounding ((1 - 0.9) * 1500 is 149.99999999999997)."""
+        if self.budget == "window":
+            k = math.floor((1.0 - self.sparsity) * n_tokens + 1e-9)
+            if k < 1:
+                raise ValueError(f"EAS sparsity {self.sparsity} keeps no token of {n_tokens}")
+            return k, 0
+        n_speech = n_tokens if n_speech is None else min(max(n_speech, 1), n_tokens)
+        speech = math.ceil((1.0 - self.speech_sparsity) * n_speech - 1e-9)
+        return max(speech, 1), min(self.padding_tokens, n_tokens - n_speech)
+
+    def drops_anything(self, n_tokens: int, n_speech: list[int] | None) -> bool:
+        rows = n_speech if n_speech is not None else [None]
+        return any(sum(self.n_keep(n_tokens, n)) < n_tokens for n in rows)
 
     def scoring_blocks(self) -> range:
         """0-based indices of the blocks whose attention is scored."""
@@ -84,48 +138,34 @@ class EASConfig:
         return range(self.layer) if self.cross_layer else range(self.layer - 1, self.layer)
 
 
-def attend_in_chunks(q: Tensor, k: Tensor, v: Tensor | None, chunk_size: int) -> tuple[Tensor | None, Tensor]:
-    """softmax(q k^T / sqrt(D)) one chunk of queries at a time, so only (B, H, chunk, Tk) is held.
-
-    q (B, H, Tq, D), k and v (B, H, Tk, D) -> the attention output (B, H, Tq, D), or None when
-    `v` is None, and R (B, H, Tk) float32: the probabilities' mean over queries. Output and R
-    come from the same probabilities, computed once (softmax in float32, as the eager backend).
-    Why chunks: at T = 1500 the whole (B, H, T, T) matrix is 72 MB per batch row for base's
-    8 heads, and on CPU writing it to fresh memory costs far more than the arithmetic
-    (`benchmarks/scoring_memory.py` times the eager, whole-matrix block against this)."""
-    scale = 1.0 / math.sqrt(q.shape[-1])
-    key_t = k.transpose(-1, -2)
-    received = torch.zeros(k.shape[:-1], dtype=torch.float32, device=k.device)
-    outputs = []
-    for q_chunk in q.split(chunk_size, dim=-2):
-        probs = (q_chunk @ key_t).float().mul_(scale).softmax(dim=-1)  # (B, H, chunk, Tk)
-        received += probs.sum(dim=-2)
-        if v is not None:
-            outputs.append(probs.to(v.dtype) @ v)
-    return (torch.cat(outputs, dim=-2) if v is not None else None), received / q.shape[-2]
+def speech_tokens(n_samples: int) -> int:
+    """Audio tokens that hold a window's samples (the rest of the 1500 are zero padding)."""
+    return math.ceil(n_samples / SAMPLES_PER_TOKEN)
 
 
-def scored_attention(q: Tensor, k: Tensor, v: Tensor, config: EASConfig, backend: str) -> tuple[Tensor, Tensor]:
-    """The scoring block's self-attention: its output (B, H, T, D) and R[b, h, t], the attention
-    token t receives in head h averaged over queries, (B, H, T) float32, by the configured scorer."""
-    if config.scorer == "exact":
-        return attend_in_chunks(q, k, v, config.chunk_size)
-    out = attention(q, k, v, causal=False, backend=backend)
+def received_attention(q: Tensor, k: Tensor, v: Tensor, config: EASConfig) -> tuple[Tensor, Tensor]:
+    """The scoring block's self-attention output (B, H, T, D) and R[b, h, t], the attention
+    token t receives in head h averaged over queries, (B, H, T) float32."""
+    if config.scorer == "exact":  # the paper's path: one pass gives the output and the scores
+        return attention_with_received(q, k, v, config.chunk_size)
+    # Ablations: the block runs under SDPA, the scores are computed (or approximated) apart.
+    out = attention(q, k, v, backend="sdpa")
     if config.scorer == "chunked":
-        return out, attend_in_chunks(q, k, None, config.chunk_size)[1]
+        return out, attention_with_received(q, k, None, config.chunk_size)[1]
     if config.scorer == "strided":
-        return out, attend_in_chunks(q[..., :: config.query_stride, :], k, None, config.chunk_size)[1]
+        strided = q[..., :: config.query_stride, :]
+        return out, attention_with_received(strided, k, None, config.chunk_size)[1]
     # binarized: sign activations rescaled by their mean magnitude (XNOR-Net style), so the
     # softmax keeps roughly the temperature of the real scores.
     q_bin = q.sign() * q.abs().mean(dim=-1, keepdim=True)
     k_bin = k.sign() * k.abs().mean(dim=-1, keepdim=True)
-    return out, attend_in_chunks(q_bin, k_bin, None, config.chunk_size)[1]
+    return out, attention_with_received(q_bin, k_bin, None, config.chunk_size)[1]
 
 
 def aggregate_importance(received: Tensor, aggregate: str) -> Tensor:
     """(n_layers, B, H, T) received attention -> (B, T) importance; reduces layers and heads."""
     per_row = received.transpose(0, 1).flatten(1, 2)  # (B, n_layers * H, T)
-    if aggregate == "mean":
+    if aggregate == "mean":  # Eq. 1
         return per_row.mean(dim=1)
     if aggregate == "max":
         return per_row.amax(dim=1)
@@ -136,6 +176,13 @@ def aggregate_importance(received: Tensor, aggregate: str) -> Tensor:
     raise ValueError(f"aggregate {aggregate!r} does not reduce attention scores")
 
 
+def top_in_order(importance: Tensor, k: int, offset: int = 0) -> Tensor:
+    """Indices (+ offset) of the k most important entries of a 1-D tensor, in time order."""
+    if k <= 0:
+        return importance.new_zeros(0, dtype=torch.long)
+    return importance.topk(k, sorted=False).indices.sort().values + offset
+
+
 class Sparsifier(nn.Module):
     """The EAS stage: top-k tokens by importance, kept in time order, gathered.
 
@@ -143,20 +190,45 @@ class Sparsifier(nn.Module):
     `blocks` list (and every weight name) stays as in Whisper.
     """
 
-    def forward(self, x: Tensor, received: list[Tensor], config: EASConfig) -> tuple[Tensor, Tensor]:
-        """x (B, T, D) and per-scoring-block (B, H, T) scores -> kept x (B, k, D) and kept indices (B, k)."""
+    def forward(
+        self, x: Tensor, received: list[Tensor], config: EASConfig, n_speech: list[int] | None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """x (B, T, D) and per-scoring-block (B, H, T) scores -> kept x (B, k, D), kept indices
+        (B, k), and a key mask (B, k) when rows keep different counts (None when all keep k:
+        rows that keep fewer are padded with their token 0, masked out downstream)."""
         batch, n_tokens, width = x.shape
-        n_keep = config.n_keep(n_tokens)
-        if n_keep == n_tokens:  # nothing to drop, nothing to rank
-            return x, torch.arange(n_tokens, device=x.device).expand(batch, n_tokens)
         if config.aggregate == "random":
             # One seeded draw shared by every row, so a row's keep set does not depend on its batch.
             generator = torch.Generator().manual_seed(config.seed)
             importance = torch.rand(1, n_tokens, generator=generator).to(x.device).expand(batch, -1)
         else:
             importance = aggregate_importance(torch.stack(received), config.aggregate)
-        kept = importance.topk(n_keep, dim=-1, sorted=False).indices.sort(dim=-1).values  # (B, k)
-        return x.gather(1, kept[..., None].expand(batch, n_keep, width)), kept
+        rows = []
+        for row in range(batch):
+            speech = n_speech[row] if n_speech is not None else None
+            rows.append(self.keep(importance[row], config, speech))
+        k_max = max(len(r) for r in rows)
+        kept = torch.zeros(batch, k_max, dtype=torch.long, device=x.device)
+        mask = torch.zeros(batch, k_max, dtype=torch.bool, device=x.device)
+        for row, indices in enumerate(rows):
+            kept[row, : len(indices)], mask[row, : len(indices)] = indices, True
+        gathered = x.gather(1, kept[..., None].expand(batch, k_max, width))
+        return gathered, kept, (None if bool(mask.all()) else mask)
+
+    @staticmethod
+    def keep(importance: Tensor, config: EASConfig, n_speech: int | None) -> Tensor:
+        """One row's kept token indices (k,), increasing."""
+        n_tokens = importance.shape[0]
+        n_speech_kept, n_padding_kept = config.n_keep(n_tokens, n_speech)
+        if config.budget == "window":
+            return top_in_order(importance, n_speech_kept)
+        n_speech = n_tokens if n_speech is None else min(max(n_speech, 1), n_tokens)
+        speech = top_in_order(importance[:n_speech], n_speech_kept)
+        if config.padding_choice == "first":
+            padding = torch.arange(n_speech, n_speech + n_padding_kept, device=importance.device)
+        else:
+            padding = top_in_order(importance[n_speech:], n_padding_kept, offset=n_speech)
+        return torch.cat([speech, padding])
 
     def extra_repr(self) -> str:
         return "top-k by received self-attention (EASConfig passed per call)"

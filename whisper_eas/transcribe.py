@@ -1,111 +1,354 @@
-"""One call from audio to text: decode files, cut them into 30 s windows, batch the windows
-through the encoder (optionally with EAS) and the greedy decoder, join each file's text.
+"""From audio to segments: openai-whisper's sequential long-form algorithm, batched across
+files, with the fallback and no-speech safeguards, and EAS per window.
 
-Long audio: sequential, non-overlapping 30 s windows; each is transcribed on its own and the
-texts are joined with a space. A word cut by a window boundary may be lost or split, but no
-audio is dropped. (openai-whisper's timestamp-driven seeking is not implemented.)
+One file, as openai-whisper's `transcribe` does it:
+1. Take the 30 s window that starts at `seek` and decode it with timestamps, prompted with
+   the text so far (<|startofprev|>, on by default; dropped after a hot fallback).
+2. Fallback: a window whose decode looks broken (compression ratio > 2.4, average log-prob
+   < -1.0; with EAS also a length-limit hit) is decoded again: first without EAS (when on),
+   then at temperatures 0.2, 0.4, ..., 1.0. Silence (no-speech probability > 0.6 and average
+   log-prob < -1.0) is skipped, not retried: it yields no text.
+3. Keep the window's complete segments (a timestamp pair closes each) and move `seek` to the
+   last complete segment's end, or past the whole window when none closed.
+Several files are transcribed together: each batch row is one file's next window, and each
+row keeps its own seek, prompt and fallbacks, so a file's result does not depend on the others.
 """
 
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
-from .audio import N_SAMPLES, load_audio, log_mel_spectrogram, pad_or_trim
-from .decoding import DecodingOptions, greedy_decode
-from .model import Whisper
-from .sparsify import EASConfig
+from .audio import N_SAMPLES, SAMPLE_RATE, load_audio, log_mel_spectrogram, pad_or_trim
+from .decoding import (
+    SECONDS_PER_TIMESTAMP, DecodingOptions, DecodingResult, WhisperModel, decode, detect_language,
+)  # fmt: skip
+from .model import EncoderOutput
+from .sparsify import EASConfig, speech_tokens
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+SAMPLES_PER_TIMESTAMP = round(SECONDS_PER_TIMESTAMP * SAMPLE_RATE)  # 320
+
+
+@dataclass(frozen=True)
+class Safeguards:
+    """openai-whisper's thresholds: when to retry a window, and when to call it silence."""
+
+    temperatures: tuple[float, ...] = TEMPERATURES
+    compression_ratio_threshold: float | None = 2.4
+    logprob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+
+    def is_silence(self, result: DecodingResult) -> bool:
+        if self.no_speech_threshold is None or result.no_speech_prob <= self.no_speech_threshold:
+            return False
+        return self.logprob_threshold is None or result.avg_logprob < self.logprob_threshold
+
+    def needs_fallback(self, result: DecodingResult, sparsified: bool) -> bool:
+        if self.is_silence(result):
+            return False
+        if sparsified and result.hit_max_length:  # EAS dropped what ends the text: a loop
+            return True
+        if (thr := self.compression_ratio_threshold) is not None and result.compression_ratio > thr:
+            return True
+        return (thr := self.logprob_threshold) is not None and result.avg_logprob < thr
+
+
+@dataclass
+class Segment:
+    start: float  # seconds from the start of the audio
+    end: float
+    text: str
+    tokens: list[int]  # text tokens
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    temperature: float
+    kept_tokens: int  # audio tokens the decoder attended to in this window (1500 without EAS)
 
 
 @dataclass
 class Transcription:
     text: str
-    tokens: list[int]  # text tokens of all windows, in order
+    segments: list[Segment]
     language: str | None
-    windows: int  # number of 30 s windows
-    kept_tokens: list[int] = field(default_factory=list)  # audio tokens kept per window (1500 without EAS)
-    hit_max_length: int = 0  # windows that stopped at the length limit
+    duration: float  # seconds of audio
+    windows: int  # 30 s windows decoded
+    kept_tokens: list[int] = field(default_factory=list)  # audio tokens kept per window
+    fallbacks: dict[str, int] = field(default_factory=dict)  # how often each safeguard fired
+
+    @property
+    def tokens(self) -> list[int]:
+        return [token for segment in self.segments for token in segment.tokens]
+
+    @property
+    def hit_max_length(self) -> int:
+        return self.fallbacks.get("hit_max_length", 0)
 
 
-def _waveform(audio: AudioInput) -> np.ndarray:
+def waveform_of(audio: AudioInput) -> np.ndarray:
+    """A file path (decoded) or a mono float waveform at 16 kHz, checked."""
     if isinstance(audio, (str, Path)):
         return load_audio(audio)
-    waveform = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
-    if waveform.ndim != 1:
-        raise ValueError(f"expected a mono 16 kHz waveform (1-D), got shape {waveform.shape}")
-    if waveform.size == 0:
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().cpu().numpy()
+    if not isinstance(audio, np.ndarray):
+        raise TypeError(
+            f"audio must be a file path or a mono 16 kHz float waveform, got {type(audio).__name__}"
+        )
+    if audio.ndim != 1:
+        raise ValueError(f"expected a mono 16 kHz waveform (1-D), got shape {audio.shape}")
+    if audio.dtype not in (np.float32, np.float64):
+        raise ValueError(
+            f"expected a float32 or float64 waveform in [-1, 1] at 16 kHz, got dtype {audio.dtype} "
+            "(convert integer PCM first, e.g. samples / 32768 for int16)"
+        )
+    if audio.size == 0:
         raise ValueError("empty audio: the waveform has no samples")
-    return waveform.astype(np.float32, copy=False)
-
-
-def windows_of(waveform: np.ndarray) -> list[np.ndarray]:
-    """Sequential 30 s windows covering every sample."""
-    return [waveform[start : start + N_SAMPLES] for start in range(0, len(waveform), N_SAMPLES)]
+    return audio.astype(np.float32, copy=False)
 
 
 @torch.inference_mode()
-def transcribe_windows(
-    model: Whisper, windows: list[np.ndarray], *, eas: EASConfig | None, options: DecodingOptions, attention="sdpa", timer=None
-):
-    """Encoder + greedy decoding for one batch of windows -> (results, kept count per window).
+def encode(
+    model: WhisperModel, windows: list[np.ndarray], eas: EASConfig | None, backends="sdpa"
+) -> EncoderOutput:
+    """Mel and encoder for a batch of windows (each at most 30 s; padded here)."""
+    samples = torch.stack([pad_or_trim(torch.from_numpy(w)) for w in windows]).to(model.device)
+    mel = log_mel_spectrogram(samples, model.dims.n_mels).to(model.dtype)
+    n_speech = [speech_tokens(len(w)) for w in windows]
+    return model.network.encoder(mel, eas=eas, n_speech=n_speech, backends=backends)
 
-    `timer` (optional, e.g. `evaluate.StageTimer`) gets `start()` and then `lap(stage)` after
-    the mel frontend, the conv stem, the encoder and the decoder (the paper's Fig. 4 split)."""
-    lap = timer.lap if timer is not None else lambda stage: None
-    if timer is not None:
-        timer.start()
-    device, dtype = model.decoder.token_embedding.weight.device, model.decoder.token_embedding.weight.dtype
-    samples = torch.stack([pad_or_trim(torch.from_numpy(w)) for w in windows]).to(device)
-    mel = log_mel_spectrogram(samples, model.dims.n_mels).to(dtype)
-    lap("mel")
-    x = model.encoder.stem(mel)
-    lap("stem")
-    encoded = model.encoder.transform(x, eas=eas, attention=attention)
-    lap("encoder")
-    results = greedy_decode(model, encoded.features, options)
-    lap("decoder")
-    return results, encoded.features.shape[1]
+
+def rows_of(audio: EncoderOutput, rows: list[int]) -> EncoderOutput:
+    pick = lambda t: None if t is None else t[rows]  # noqa: E731
+    return EncoderOutput(audio.features[rows], pick(audio.kept), pick(audio.mask))
+
+
+def decode_with_fallback(
+    model: WhisperModel,
+    windows: list[np.ndarray],
+    options: DecodingOptions,
+    previous: list[list[int]],
+    languages: list[str | None],
+    eas: EASConfig | None,
+    safeguards: Safeguards,
+    backends="sdpa",
+) -> list[tuple[DecodingResult, int, str | None]]:
+    """Each window's accepted decode, its kept audio-token count, and the fallback that
+    produced it (None: the first try; "eas_off"; "temperature")."""
+    audio = encode(model, windows, eas, backends)
+    sparsified = any(k < model.dims.n_audio_ctx for k in audio.kept_counts())
+    first = decode(model, audio, options, previous, languages)
+    outcome = [(result, kept, None) for result, kept in zip(first, audio.kept_counts())]
+    retry = [i for i, (r, _, _) in enumerate(outcome) if safeguards.needs_fallback(r, sparsified)]
+    if not retry:
+        return outcome
+    # The rows still retried and their encoder output: without EAS when it was on.
+    source = encode(model, [windows[i] for i in retry], None, backends) if sparsified else rows_of(audio, retry)
+    steps = [("eas_off", 0.0)] if sparsified else []
+    steps += [("temperature", t) for t in safeguards.temperatures if t > 0]
+    generator = torch.Generator(device=model.device).manual_seed(0)
+    for reason, temperature in steps:
+        results = decode(
+            model, source, replace(options, temperature=temperature),
+            [previous[i] for i in retry], [languages[i] for i in retry], generator,
+        )  # fmt: skip
+        still = []
+        for position, (i, result) in enumerate(zip(retry, results)):
+            kept = model.dims.n_audio_ctx if sparsified else outcome[i][1]
+            outcome[i] = (result, kept, reason)
+            if safeguards.needs_fallback(result, sparsified=False):
+                still.append(position)
+        if not still:
+            break
+        source, retry = rows_of(source, still), [retry[p] for p in still]
+    return outcome
+
+
+@dataclass
+class _File:
+    """One file's long-form state."""
+
+    index: int
+    waveform: np.ndarray
+    language: str | None = None
+    seek: int = 0  # samples
+    segments: list[Segment] = field(default_factory=list)
+    history: list[int] = field(default_factory=list)  # tokens for the <|startofprev|> prompt
+    prompt_start: int = 0  # history before this index is not used (reset after hot fallbacks)
+    kept: list[int] = field(default_factory=list)
+    fallbacks: Counter = field(default_factory=Counter)
+
+    def window(self) -> np.ndarray:
+        return self.waveform[self.seek : self.seek + N_SAMPLES]
+
+    @property
+    def done(self) -> bool:
+        return self.seek >= len(self.waveform)
+
+    def result(self) -> Transcription:
+        return Transcription(
+            text=" ".join(s.text for s in self.segments if s.text),
+            segments=self.segments, language=self.language,
+            duration=len(self.waveform) / SAMPLE_RATE, windows=len(self.kept),
+            kept_tokens=self.kept, fallbacks=dict(self.fallbacks),
+        )  # fmt: skip
+
+
+def split_segments(tokens: list[int], timestamp_begin: int, window_samples: int):
+    """A window's tokens -> ([(start, end, text tokens)] in samples from the window start,
+    samples to advance). Complete segments close with a timestamp pair; when the window ends
+    on a lone timestamp, or has no complete segment, the whole window is consumed."""
+    is_ts = [t >= timestamp_begin for t in tokens]
+    position = lambda t: (t - timestamp_begin) * SAMPLES_PER_TIMESTAMP  # noqa: E731
+    ends = [i for i in range(1, len(tokens)) if is_ts[i - 1] and is_ts[i]]  # pair boundaries
+    single_ending = len(tokens) >= 2 and is_ts[-1] and not is_ts[-2]
+    if not ends:  # one segment; its end is the last timestamp if any, else the window's end
+        stamps = [t for t in tokens if t >= timestamp_begin]
+        end = position(stamps[-1]) if stamps and stamps[-1] != timestamp_begin else window_samples
+        start = position(stamps[0]) if stamps else 0
+        text = [t for t in tokens if t < timestamp_begin]
+        return [(start, min(max(end, start), window_samples), text)], window_samples
+    if single_ending:
+        ends.append(len(tokens))
+    segments, begin = [], 0
+    for end in ends:
+        piece = tokens[begin:end]
+        text = [t for t in piece if t < timestamp_begin]
+        segments.append((position(piece[0]), min(position(piece[-1]), window_samples), text))
+        begin = end
+    advance = window_samples if single_ending else position(tokens[begin - 1])
+    return segments, advance if advance > 0 else window_samples
+
+
+def transcribe_files(
+    model: WhisperModel,
+    inputs: list[AudioInput],
+    *,
+    eas: EASConfig | None = None,
+    options: DecodingOptions = DecodingOptions(timestamps=True),
+    condition_on_previous_text: bool = True,
+    initial_prompt: str | None = None,
+    safeguards: Safeguards = Safeguards(),
+    backends="sdpa",
+    batch_size: int = 8,
+    progress: Callable[[float], None] | None = None,
+) -> Iterator[tuple[int, Transcription]]:
+    """Yield (input index, Transcription) as each input finishes (batched long-form)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    tokenizer = model.tokenizer
+    initial = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
+    queue, active = list(range(len(inputs))), []
+    while queue or active:
+        while queue and len(active) < batch_size:
+            index = queue.pop(0)
+            state = _File(index, waveform_of(inputs[index]), history=list(initial))
+            state.language = first_language(model, state.window(), options, backends)
+            active.append(state)
+        windows = [state.window() for state in active]
+        outcome = decode_with_fallback(
+            model, windows, options, [s.history[s.prompt_start :] for s in active],
+            [s.language for s in active], eas, safeguards, backends,
+        )  # fmt: skip
+        for state, window, (result, kept, reason) in zip(active, windows, outcome):
+            advance = consume(state, window, result, kept, reason, safeguards, options, tokenizer)
+            if not condition_on_previous_text or result.temperature > 0.5:
+                state.prompt_start = len(state.history)
+            if progress is not None:
+                progress(advance / SAMPLE_RATE)
+        for state in [s for s in active if s.done]:
+            active.remove(state)
+            yield state.index, state.result()
+
+
+def first_language(model: WhisperModel, window, options: DecodingOptions, backends) -> str | None:
+    """The file's language: given, English for English-only models, else detected once from
+    its first window (as openai-whisper)."""
+    if not model.tokenizer.multilingual:
+        if options.language not in (None, "en"):
+            raise ValueError(
+                f"this is an English-only model; language {options.language!r} is not available"
+            )
+        return None
+    if options.language is not None:
+        model.tokenizer.language_token(options.language)  # validates the code
+        return options.language
+    return detect_language(model, encode(model, [window], None, backends), options.backend)[0]
+
+
+def consume(state: _File, window, result: DecodingResult, kept: int, reason, safeguards, options, tokenizer) -> int:
+    """Record one window's outcome in the file's state; returns the samples advanced."""
+    state.kept.append(kept)
+    if reason is not None:
+        state.fallbacks[reason] += 1
+    if result.hit_max_length:
+        state.fallbacks["hit_max_length"] += 1
+    if safeguards.is_silence(result):
+        state.fallbacks["no_speech"] += 1
+        state.seek += len(window)
+        return len(window)
+    if options.timestamps:
+        pieces, advance = split_segments(result.tokens, tokenizer.timestamp_begin, len(window))
+    else:
+        pieces, advance = [(0, len(window), result.tokens)], len(window)
+    offset = state.seek
+    for start, end, text_tokens in pieces:
+        text = tokenizer.decode(text_tokens).strip()
+        if not text or end <= start and options.timestamps:
+            continue  # an empty or zero-length segment carries nothing
+        state.segments.append(Segment(
+            start=(offset + start) / SAMPLE_RATE, end=(offset + end) / SAMPLE_RATE, text=text,
+            tokens=text_tokens, avg_logprob=result.avg_logprob,
+            compression_ratio=result.compression_ratio, no_speech_prob=result.no_speech_prob,
+            temperature=result.temperature, kept_tokens=kept,
+        ))  # fmt: skip
+    state.history += result.tokens
+    state.seek += advance
+    return advance
 
 
 def transcribe(
-    model: Whisper,
+    model: WhisperModel,
     audio: AudioInput | list[AudioInput],
     *,
     eas: EASConfig | None = None,
     language: str | None = None,
     task: str = "transcribe",
+    timestamps: bool = True,
+    condition_on_previous_text: bool = True,
+    initial_prompt: str | None = None,
+    safeguards: Safeguards = Safeguards(),
     max_new_tokens: int | None = None,
-    attention: str = "sdpa",
+    backends="sdpa",
     batch_size: int = 8,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
-    `eas` enables Early Attentive Sparsification; `attention` is the encoder's backend, one
-    string or one per block (the EAS scoring block computes its probabilities eagerly when its scorer needs them).
+    `timestamps=False` decodes fixed 30 s windows without timestamp tokens (one segment per
+    window). `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`);
+    `backends` is the encoder's attention backend, one string or one per block.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    options = DecodingOptions(task=task, language=language, max_new_tokens=max_new_tokens, attention="sdpa")
+    if isinstance(audio, tuple):
+        raise TypeError("pass several inputs as a list, not a tuple")
+    if eas is not None and not isinstance(eas, EASConfig):
+        raise TypeError(f"eas must be an EASConfig (e.g. EASConfig(layer=2, sparsity=0.5)), got {eas!r}")
+    if not isinstance(model, WhisperModel):
+        raise TypeError("transcribe needs the WhisperModel that load_model returns")
+    decoder_backend = backends if isinstance(backends, str) else "sdpa"
+    options = DecodingOptions(
+        task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
+        backend=decoder_backend,
+    )  # fmt: skip
     inputs = audio if isinstance(audio, list) else [audio]
-    windows = [(index, w) for index, item in enumerate(inputs) for w in windows_of(_waveform(item))]
-    per_input: list[list] = [[] for _ in inputs]
-    for start in range(0, len(windows), batch_size):
-        chunk = windows[start : start + batch_size]
-        results, kept = transcribe_windows(model, [w for _, w in chunk], eas=eas, options=options, attention=attention)
-        for (index, _), result in zip(chunk, results):
-            per_input[index].append((result, kept))
-    transcriptions = [
-        Transcription(
-            text=" ".join(r.text for r, _ in parts if r.text),
-            tokens=[t for r, _ in parts for t in r.tokens],
-            language=parts[0][0].language,
-            windows=len(parts),
-            kept_tokens=[k for _, k in parts],
-            hit_max_length=sum(r.hit_max_length for r, _ in parts),
-        )
-        for parts in per_input
-    ]
-    return transcriptions if isinstance(audio, list) else transcriptions[0]
+    results: list[Transcription | None] = [None] * len(inputs)
+    for index, result in transcribe_files(
+        model, inputs, eas=eas, options=options, condition_on_previous_text=condition_on_previous_text,
+        initial_prompt=initial_prompt, safeguards=safeguards, backends=backends, batch_size=batch_size,
+    ):  # fmt: skip
+        results[index] = result
+    return results if isinstance(audio, list) else results[0]

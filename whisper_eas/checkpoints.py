@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .model import ModelDims, Whisper
+from .model import ModelDims, Whisper, sinusoids
 
 # --- our names and shapes ----------------------------------------------------------------
 
@@ -301,7 +301,7 @@ def read_openai(path: Path) -> Checkpoint:
     state = dict(checkpoint["model_state_dict"])
     state.pop("alignment_heads", None)  # a buffer of cross-attention heads for word timing, not a weight
     # Older openai-whisper files store no encoder position table (it was a non-persistent buffer).
-    state.setdefault("encoder.positional_embedding", empty_model(dims).encoder.positional_embedding)
+    state.setdefault("encoder.positional_embedding", sinusoids(dims.n_audio_ctx, dims.n_audio_state))
     return Checkpoint(dims, check_state_dict(dims, state, str(path)), None, None, None)
 
 

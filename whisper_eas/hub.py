@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
-from .model import ModelDims, Whisper
+from .decoding import WhisperModel
+from .model import ModelDims
 from .tokenizer import Tokenizer
-from .weights import Checkpoint, empty_model, hf_config, read_checkpoint, read_ct2, save_hf_folder
+from .checkpoints import Checkpoint, empty_model, hf_config, read_checkpoint, read_ct2, save_hf_folder
 
 DEFAULT_MODEL = "tiny.en"
 
@@ -94,7 +95,7 @@ def hub_folder(repo_id: str) -> Path:
     except RepositoryNotFoundError as error:
         raise ValueError(f"unknown model {repo_id!r}: no such repository on the Hugging Face hub") from error
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
-        raise RuntimeError(
+        raise ConnectionError(
             f"cannot fetch {repo_id!r} from the Hugging Face hub (offline, or the hub is unreachable) and it is "
             f"not in the local hub cache; pass a local checkpoint folder instead ({type(error).__name__})"
         ) from error
@@ -143,14 +144,20 @@ def default_suppress(tokenizer: Tokenizer) -> tuple[tuple[int, ...], tuple[int, 
     return tuple(sorted({*tokenizer.non_speech_tokens, *controls})), (tokenizer.encode(" ")[0], tokenizer.eot)
 
 
+def suppress_lists(checkpoint: Checkpoint, tokenizer: Tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The checkpoint's (suppress, begin-suppress) lists, or openai/whisper's defaults."""
+    fallback = default_suppress(tokenizer)
+    suppress = checkpoint.suppress_tokens if checkpoint.suppress_tokens is not None else fallback[0]
+    begin = checkpoint.begin_suppress_tokens
+    return suppress, begin if begin is not None else fallback[1]
+
+
 def convert_checkpoint(checkpoint: Checkpoint, destination: Path, vocabulary: Path) -> Path:
     """Write `checkpoint` as a Hugging Face folder; written to a temporary folder and renamed
     into place, so an interrupted conversion never leaves a half folder behind."""
     dims = checkpoint.dims
     tokenizer = Tokenizer.from_folder(vocabulary, dims.n_vocab)
-    fallback = default_suppress(tokenizer)
-    suppress = checkpoint.suppress_tokens if checkpoint.suppress_tokens is not None else fallback[0]
-    begin = checkpoint.begin_suppress_tokens if checkpoint.begin_suppress_tokens is not None else fallback[1]
+    suppress, begin = suppress_lists(checkpoint, tokenizer)
     files = {
         "config.json": hf_config(dims, suppress, begin, tokenizer.eot, tokenizer.sot),
         "generation_config.json": _generation_config(tokenizer, dims, suppress, begin),
@@ -236,20 +243,17 @@ def parse_device(device: str | torch.device) -> torch.device:
 
 
 def load_model(
-    name_or_path: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32"
-) -> Whisper:
-    """Load a Whisper by name ("tiny.en", "base", "large-v3", ...), hub id, folder or .pt file.
-
-    The returned model carries its tokenizer and the checkpoint's suppress lists
-    (`model.tokenizer`, `model.suppress_tokens`, `model.begin_suppress_tokens`)."""
+    name_or_path: str | Path = DEFAULT_MODEL,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = "float32",
+) -> WhisperModel:
+    """Load a Whisper by name ("tiny.en", "base", "large-v3", ...), hub id, folder or .pt file:
+    the network, its tokenizer and the checkpoint's suppress lists."""
     device, dtype = parse_device(device), parse_dtype(dtype)
     checkpoint = read_checkpoint(resolve(name_or_path))
-    model = empty_model(checkpoint.dims)
-    model.load_state_dict(checkpoint.state_dict, strict=True, assign=True)
-    model = model.to(device=device, dtype=dtype).eval()
+    network = empty_model(checkpoint.dims)
+    network.load_state_dict(checkpoint.state_dict, strict=True, assign=True)
+    network = network.to(device=device, dtype=dtype).eval()
     tokenizer = Tokenizer.from_folder(vocabulary_for(checkpoint), checkpoint.dims.n_vocab)
-    fallback = default_suppress(tokenizer)
-    model.tokenizer = tokenizer
-    model.suppress_tokens = checkpoint.suppress_tokens if checkpoint.suppress_tokens is not None else fallback[0]
-    model.begin_suppress_tokens = checkpoint.begin_suppress_tokens if checkpoint.begin_suppress_tokens is not None else fallback[1]
-    return model
+    suppress, begin_suppress = suppress_lists(checkpoint, tokenizer)
+    return WhisperModel(network, tokenizer, suppress, begin_suppress, name=str(name_or_path))

@@ -14,14 +14,18 @@ Writes, into a folder beside the results (or `--output`):
 Plots need matplotlib (`pip install "whisper-eas[plots]"`); the Markdown does not.
 """
 
-import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from .evaluate import pareto_front, read_dataset, read_results, select
-from .sparsify import EASConfig
+from ..sparsify import EASConfig
+from .datasets import read_dataset
+from .search import pareto_front, read_results, select
 
-STAGES = ("mel", "stem", "encoder", "decoder")
+STAGES = ("mel", "stem", "other", "encoder", "decoder")  # older results: mel and stem
+
+
+def stages(record: dict) -> list[str]:
+    return [stage for stage in STAGES if stage in record["seconds"]]
 
 
 def label(record: dict) -> str:
@@ -32,7 +36,13 @@ def label(record: dict) -> str:
     extras = [eas["aggregate"]] if eas["aggregate"] != "mean" else []
     extras += [f"{eas['scorer']} scorer"] if eas["scorer"] != "exact" else []
     extras += ["cross-layer"] if eas["cross_layer"] else []
-    return f"({eas['layer']}, {eas['sparsity']:g})" + (" " + ", ".join(extras) if extras else "")
+    if eas.get("budget", "window") == "speech":
+        extras += ["first padding"] if eas["padding_choice"] == "first" else []
+        speech = f"speech {1 - eas['speech_sparsity']:g}" if eas["speech_sparsity"] else "all speech"
+        head = f"({eas['layer']}, {speech} + {eas['padding_tokens']} padding)"
+    else:
+        head = f"({eas['layer']}, {eas['sparsity']:g})"
+    return head + (" " + ", ".join(extras) if extras else "")
 
 
 def _is_main_grid(record: dict) -> bool:
@@ -87,15 +97,17 @@ def markdown(header: dict, results: list[dict]) -> str:
         "Seconds are per utterance. Max-length: utterances whose decoding hit the 224-token limit "
         "(repetition loops). Pareto: on the empirical (RTF, WER) front.",
         "",
-        "| configuration | kept | WER % | acc. ratio | RTF | speed-up | mel | stem | encoder | decoder | tokens/utt | max-length | Pareto |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| configuration | kept | WER % | acc. ratio | RTF | speed-up | "
+        + " | ".join(stages(baseline)) + " | tokens/utt | max-length | Pareto |",
+        "|---|---|---|---|---|---|" + "---|" * len(stages(baseline)) + "---|---|---|",
     ]
     for record in sorted(results, key=_sort_key):
-        s = {stage: record["seconds"][stage] / per_utt for stage in STAGES}
+        s = [f"{record['seconds'].get(stage, 0.0) / per_utt:.3f}" for stage in stages(baseline)]
+        kept = record["kept_tokens"]
         lines.append(
-            f"| {label(record)} | {record['kept_tokens']} | {100 * record['wer']:.2f} | "
+            f"| {label(record)} | {kept:.0f} | {100 * record['wer']:.2f} | "
             f"{record['accuracy'] / baseline['accuracy']:.3f} | {record['rtf']:.4f} | {baseline['rtf'] / record['rtf']:.2f}× | "
-            f"{s['mel']:.3f} | {s['stem']:.3f} | {s['encoder']:.3f} | {s['decoder']:.3f} | "
+            f"{' | '.join(s)} | "
             f"{record['tokens_per_utterance']:.1f} | {record['hit_max_length']} | {'✓' if record['key'] in front else ''} |"
         )
     lines += _table2(results, baseline)
@@ -214,8 +226,8 @@ def plot_time_breakdown(results: list[dict], path: Path, title: str) -> None:
     for axes, (layer, records) in zip(panels[0], layers.items()):
         positions = range(len(records))
         bottom = [0.0] * len(records)
-        for stage in STAGES:
-            heights = [r["seconds"][stage] / per_utt for r in records]
+        for stage in stages(records[0]):
+            heights = [r["seconds"].get(stage, 0.0) / per_utt for r in records]
             axes.bar(positions, heights, bottom=bottom, label=stage)
             bottom = [b + h for b, h in zip(bottom, heights)]
         axes.set_xticks(list(positions), [f"{_sparsity(r):g}" for r in records])
@@ -255,13 +267,15 @@ def plot_kept_tokens(model, audio_path: Path, eas: EASConfig, path: Path) -> str
     Each audio token covers 20 ms (two mel frames). Returns a one-line summary."""
     import torch
 
-    from .audio import SAMPLE_RATE, load_audio, log_mel_spectrogram, pad_or_trim
+    from ..audio import SAMPLE_RATE, load_audio, log_mel_spectrogram, pad_or_trim
 
     plt = _pyplot()
     waveform = load_audio(audio_path)
     mel = log_mel_spectrogram(pad_or_trim(waveform), model.dims.n_mels)
     with torch.inference_mode():
-        kept = model.encoder(mel[None].to(model.decoder.token_embedding.weight.dtype), eas=eas).kept[0]
+        n_speech = [min(model.dims.n_audio_ctx, -(-len(waveform) // 320))]
+        encoded = model.network.encoder(mel[None].to(model.dtype), eas=eas, n_speech=n_speech)
+        kept = encoded.kept[0] if encoded.kept is not None else torch.arange(model.dims.n_audio_ctx)
     n_tokens = model.dims.n_audio_ctx
     mask = torch.zeros(n_tokens)
     mask[kept] = 1.0
@@ -315,7 +329,7 @@ def write_report(results_path: str | Path, output: str | Path | None = None, exa
         chosen = select(results, _baseline(results)) or [r for r in results if _is_main_grid(r)]
         audio = _example_audio(header, results, example)
         if chosen and audio is not None and audio.is_file():
-            from .loading import load_model
+            from ..hub import load_model
 
             eas = EASConfig(**chosen[0]["eas"])
             summary = plot_kept_tokens(load_model(header["identity"]["model"]), audio, eas, folder / "kept_tokens.png")
@@ -324,17 +338,3 @@ def write_report(results_path: str | Path, output: str | Path | None = None, exa
             text += "\n(No kept-tokens picture: no EAS configuration or no readable example audio; pass --example AUDIO.)\n"
     (folder / "report.md").write_text(text)
     return folder
-
-
-def run_report(args: argparse.Namespace) -> None:
-    folder = write_report(args.results, args.output, args.example, plots=not args.no_plots)
-    print(f"wrote {folder / 'report.md'}")
-
-
-def add_command(commands) -> None:
-    parser = commands.add_parser("report", help="Markdown tables and PNG plots from a results file")
-    parser.add_argument("results", help="results JSONL written by `eval` or `search`")
-    parser.add_argument("--output", help="folder for report.md and the PNGs (default: beside the results, same name)")
-    parser.add_argument("--example", help="audio file for the kept-tokens picture (default: the first utterance)")
-    parser.add_argument("--no-plots", action="store_true", help="Markdown only (no matplotlib needed)")
-    parser.set_defaults(run=run_report)

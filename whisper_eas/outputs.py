@@ -1,0 +1,62 @@
+"""A transcription as a file a person or a program reads: txt, json, srt, vtt, tsv.
+
+Subtitles are composed by maintained libraries (`srt`, `webvtt-py`), not by hand; times are
+the segments' own, in seconds from the start of the audio."""
+
+import datetime
+import json
+from dataclasses import asdict
+
+from .transcribe import Transcription
+
+
+def record_of(result: Transcription, path: str) -> dict:
+    """The JSON object for one file: text, segments, and how often each safeguard fired."""
+    return {
+        "file": path, "text": result.text, "language": result.language,
+        "duration": result.duration, "windows": result.windows, "kept_tokens": result.kept_tokens,
+        "fallbacks": result.fallbacks, "tokens": result.tokens,
+        "segments": [asdict(segment) for segment in result.segments],
+    }  # fmt: skip
+
+
+def to_txt(result: Transcription, path: str) -> str:
+    return result.text + "\n"
+
+
+def to_json(result: Transcription, path: str) -> str:
+    return json.dumps(record_of(result, path), ensure_ascii=False, indent=2) + "\n"
+
+
+def to_srt(result: Transcription, path: str) -> str:
+    import srt
+
+    seconds = lambda s: datetime.timedelta(seconds=s)  # noqa: E731
+    return srt.compose([
+        srt.Subtitle(i, seconds(s.start), seconds(s.end), s.text)
+        for i, s in enumerate(result.segments, 1)
+    ], reindex=False)  # fmt: skip
+
+
+def to_vtt(result: Transcription, path: str) -> str:
+    import webvtt
+
+    def stamp(seconds: float) -> str:
+        millis = round(seconds * 1000)
+        return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
+
+    captions = webvtt.WebVTT()
+    for s in result.segments:
+        captions.captions.append(webvtt.Caption(stamp(s.start), stamp(s.end), s.text))
+    return captions.content
+
+
+def to_tsv(result: Transcription, path: str) -> str:
+    """openai-whisper's layout: start and end in integer milliseconds, then the text."""
+    rows = ["start\tend\ttext"]
+    rows += [f"{round(1000 * s.start)}\t{round(1000 * s.end)}\t{s.text.replace(chr(9), ' ')}"
+             for s in result.segments]  # fmt: skip
+    return "\n".join(rows) + "\n"
+
+
+WRITERS = {"txt": to_txt, "json": to_json, "srt": to_srt, "vtt": to_vtt, "tsv": to_tsv}

@@ -1,0 +1,130 @@
+"""The paper's experimental loop: one configuration's WER and real-time factor, the resumable
+(layer, sparsity) search, the Pareto front and Eq. 3's choice. Paper: arXiv 2506.15912,
+Sec. 3.3-3.4, Table 1-2, Fig. 2, 4, 5.
+
+Each utterance is transcribed by the core's own `transcribe` (long-form for clips over 30 s,
+with its fallbacks), alone (batch 1), after a warm-up. RTF = inference time / audio
+duration, split into encoder, decoder and the rest by `metrics.StageTimer`.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import sys
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ..audio import SAMPLE_RATE, load_audio
+from ..sparsify import EASConfig
+from ..transcribe import transcribe
+from .bench import device_name, git_commit
+from .datasets import Utterance
+from .metrics import NORMALIZER, StageTimer, word_error_rate
+
+DEFAULT_SPARSITIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def evaluate(
+    model, utterances: list[Utterance], eas: EASConfig | None, backends="sdpa", progress: bool = True
+) -> dict:
+    """WER, RTF with its stage split, tokens per utterance, fallbacks and max-length hits for
+    one configuration."""
+    from tqdm import tqdm
+
+    waveforms = [load_audio(u.audio) for u in utterances]  # decoding files is I/O: untimed
+    transcribe(model, waveforms[0], eas=eas, backends=backends)  # warm-up
+    hypotheses, n_tokens, fallbacks, kept = [], [], Counter(), []
+    label = config_label(eas)
+    with StageTimer(model.network) as timer:
+        for waveform in tqdm(waveforms, desc=label, unit="utt", disable=not progress, file=sys.stderr):
+            with timer.run():
+                result = transcribe(model, waveform, eas=eas, backends=backends)
+            hypotheses.append(result.text)
+            n_tokens.append(len(result.tokens))
+            fallbacks.update(result.fallbacks)
+            kept += result.kept_tokens
+    audio_seconds = sum(len(w) for w in waveforms) / SAMPLE_RATE
+    wer = word_error_rate([u.text for u in utterances], hypotheses)
+    return {
+        "eas": asdict(eas) if eas else None, "wer": wer, "accuracy": 1.0 - wer,
+        "rtf": timer.totals["total"] / audio_seconds, "seconds": dict(timer.totals),
+        "audio_seconds": audio_seconds, "tokens_per_utterance": sum(n_tokens) / len(n_tokens),
+        "hit_max_length": fallbacks.get("hit_max_length", 0), "fallbacks": dict(fallbacks),
+        "kept_tokens": sum(kept) / len(kept), "hypotheses": dict(zip((u.id for u in utterances), hypotheses)),
+    }  # fmt: skip
+
+
+def config_label(eas: EASConfig | None) -> str:
+    if eas is None:
+        return "baseline"
+    if eas.budget == "speech":
+        return f"{eas.layer},speech+{eas.padding_tokens}"
+    return f"{eas.layer},{eas.sparsity}"
+
+
+def config_key(eas: EASConfig | None) -> str:
+    return "baseline" if eas is None else json.dumps(asdict(eas), sort_keys=True)
+
+
+def environment(
+    model_name: str, data: str, utterances: list[Utterance], device: str, dtype: str, attention: str
+) -> dict:
+    """What a results file was measured on. `identity` must match to resume into the file."""
+    ids = hashlib.sha256("\n".join(u.id for u in utterances).encode()).hexdigest()[:16]
+    identity = {"model": model_name, "data": str(Path(data).resolve()), "utterances": len(utterances),
+                "ids_sha256": ids, "device": device, "dtype": dtype, "attention": attention,
+                "normalizer": NORMALIZER, "decoding": "long-form, timestamps, fallback"}  # fmt: skip
+    return {"type": "header", "identity": identity, "date": datetime.date.today().isoformat(), "commit": git_commit(),
+            "device_name": device_name(device), "threads": torch.get_num_threads(), "torch": torch.__version__}  # fmt: skip
+
+
+def read_results(path: Path) -> tuple[dict | None, list[dict]]:
+    if not path.is_file():
+        return None, []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    header = next((line for line in lines if line.get("type") == "header"), None)
+    return header, [line for line in lines if line.get("type") == "result"]
+
+
+def append_result(path: Path, record: dict) -> None:
+    """One line per finished configuration, flushed to disk at once: an interrupted run loses
+    at most the configuration in progress."""
+    with path.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(record) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def run_search(model, utterances, configs: list[EASConfig | None], output: Path, header: dict, attention: str) -> list[dict]:
+    existing_header, finished = read_results(output)
+    if existing_header is None:
+        append_result(output, header)
+    elif existing_header["identity"] != header["identity"]:
+        changed = [k for k in header["identity"] if existing_header["identity"].get(k) != header["identity"][k]]
+        raise ValueError(f"{output} holds results for different settings ({', '.join(changed)}); use another --output")
+    done = {r["key"] for r in finished}
+    for eas in configs:
+        if config_key(eas) in done:
+            continue
+        record = {"type": "result", "key": config_key(eas), **evaluate(model, utterances, eas, attention)}
+        append_result(output, record)
+        finished.append(record)
+        print(f"{record['key']}: WER {100 * record['wer']:.2f} %  RTF {record['rtf']:.4f}", file=sys.stderr)
+    return finished
+
+
+def pareto_front(points: list[dict]) -> list[dict]:
+    """Points no other point beats on both WER and RTF (strictly, as in Eq. 3); ties stay."""
+    return [p for p in points if not any(q["wer"] < p["wer"] and q["rtf"] < p["rtf"] for q in points)]
+
+
+def select(points: list[dict], baseline: dict, top: int = 3, tolerance: float = 0.01) -> list[dict]:
+    """Eq. 3: the fastest points of the Pareto front whose accuracy is at least
+    (1 - tolerance) of the baseline's, fastest first (ties: lower WER, then key)."""
+    floor = (1.0 - tolerance) * (1.0 - baseline["wer"])
+    admissible = [p for p in pareto_front(points) if 1.0 - p["wer"] >= floor]
+    return sorted(admissible, key=lambda p: (p["rtf"], p["wer"], p["key"]))[:top]
