@@ -1,4 +1,5 @@
 import json
+import importlib
 
 from conftest import DATA
 
@@ -37,3 +38,61 @@ def test_errors_are_clear(capsys, tmp_path):
     assert code == 2 and "unsupported dtype" in err
     code, err = run_error(["convert", str(tmp_path), str(tmp_path / "out")], capsys)
     assert code == 2 and "no Whisper weights" in err
+
+
+def test_a_bad_file_does_not_stop_the_others(capsys, tmp_path):
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"not audio at all")
+    good = [str(DATA / "1089-134691-0000.flac"), str(DATA / "jfk.flac")]
+    code = main(["transcribe", good[0], str(broken), "missing.wav", good[1]])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert [line.split("\t")[0] for line in out.splitlines()] == good
+    assert "cannot decode audio file" in err and "audio file not found: missing.wav" in err
+
+
+def test_subtitles_parse_and_every_format_is_written(tmp_path):
+    import pysubs2
+
+    assert main(["transcribe", str(DATA / "jfk.flac"), "--output-format", "all", "--output-dir", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {f"jfk.{f}" for f in ("txt", "json", "srt", "vtt", "tsv")}
+    record = json.loads((tmp_path / "jfk.json").read_text())
+    for name in ("srt", "vtt"):
+        events = pysubs2.load(str(tmp_path / f"jfk.{name}"))
+        assert [e.text for e in events] == [s["text"] for s in record["segments"]]
+        assert [(e.start, e.end) for e in events] == [
+            (round(1000 * s["start"]), round(1000 * s["end"])) for s in record["segments"]
+        ]
+    assert (tmp_path / "jfk.tsv").read_text().splitlines()[0] == "start\tend\ttext"
+
+
+def test_ctrl_c_stops_cleanly(capsys, monkeypatch):
+    module = importlib.import_module("whisper_eas.transcribe")  # the package exports a function of that name
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(module, "transcribe_files", interrupted)
+    assert main(["transcribe", str(DATA / "jfk.flac")]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "whisper-eas: interrupted" and "Traceback" not in err
+
+
+def test_version_and_help(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("whisper-eas 0.")
+    with pytest.raises(SystemExit):
+        main(["transcribe", "--help"])
+    assert "(default: tiny.en)" in capsys.readouterr().out
+
+
+def test_recommended_eas_and_bad_flag_combinations(capsys):
+    assert main(["transcribe", str(DATA / "jfk.flac"), "--eas", "--output-format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert 550 < record["kept_tokens"][0] < 1500  # 11 s of speech (550 tokens) + padding
+    code, err = run_error(["transcribe", str(DATA / "jfk.flac"), "--output-format", "all"], capsys)
+    assert code == 2 and "needs --output-dir" in err

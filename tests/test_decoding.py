@@ -90,3 +90,46 @@ def test_linear_kernel_matches_f_linear_and_keeps_gradients():
         warnings.simplefilter("error")  # the oneDNN op has no backward: torch warns when one reaches it
         layer(x).sum().backward()
     assert torch.allclose(x.grad, layer.weight.detach().sum(dim=0).expand_as(x), atol=1e-5)
+
+
+# --- timestamp rules, on hand-made logits ------------------------------------------------
+
+EOT, TB, VOCAB = 10, 20, 100  # a toy vocabulary: text ids < 10, end-of-text 10, timestamps from 20
+
+
+def allowed_after(generated: list[int], logits=None) -> set[int]:
+    from whisper_eas.decoding import apply_timestamp_rules
+
+    if logits is None:  # text far likelier than all timestamps together: no forced timestamp
+        logits = torch.zeros(1, VOCAB)
+        logits[0, :TB] = 5.0
+    logits = logits.clone()
+    apply_timestamp_rules(logits, torch.tensor([generated], dtype=torch.long).reshape(1, -1), TB, EOT)
+    return set(torch.nonzero(logits[0] > -torch.inf).flatten().tolist())
+
+
+def test_first_token_is_a_timestamp_of_at_most_one_second():
+    assert allowed_after([]) == set(range(TB, TB + 51))  # <|0.00|> .. <|1.00|>
+
+
+def test_a_lone_timestamp_is_followed_by_its_partner_or_end_of_text():
+    # <|0.00|> hello <|0.40|>: text is banned, timestamps from 0.40 on (the segment's end may
+    # equal the next start), and end-of-text
+    # (ids between end-of-text and the first timestamp are the specials: the suppress list's)
+    assert allowed_after([TB, 3, TB + 20]) == {*range(EOT, TB), *range(TB + 20, VOCAB)}
+
+
+def test_after_a_pair_comes_text_and_timestamps_never_decrease():
+    after_pair = allowed_after([TB, 3, TB + 20, TB + 20])
+    assert after_pair == set(range(0, TB))  # text (and eot, and the other ids below TB)
+    # inside a segment: only timestamps after the last one (no zero-length segment)
+    assert allowed_after([TB + 5, 3]) == {*range(0, TB), *range(TB + 6, VOCAB)}
+
+
+def test_a_timestamp_is_forced_when_timestamps_together_beat_every_text_token():
+    logits = torch.full((1, VOCAB), -10.0)
+    logits[0, 3] = 0.0  # the best text token: p ~ e^0
+    logits[0, TB:] = -2.5  # 80 timestamps of e^-2.5 each: total ~6.6 > 1
+    assert allowed_after([TB, 3], logits) == set(range(TB + 1, VOCAB))
+    logits[0, TB:] = -6.0  # total ~0.2 < 1: text stays allowed
+    assert 3 in allowed_after([TB, 3], logits)

@@ -1,11 +1,11 @@
 """Whisper's frontend: decode any audio file to 16 kHz mono, cut it into 30 s windows,
 and turn each window into the log-mel spectrogram the encoder reads.
 
-Padding convention (chosen on purpose, matches Hugging Face `WhisperFeatureExtractor`):
-the *waveform* is padded (or trimmed) to exactly 30 s before the STFT, so the last frames
-of a short clip see real zeros, and the encoder input is a pure function of one window.
-openai-whisper and faster-whisper instead compute the mel of the unpadded audio and pad the
-mel; the two agree except in the frames next to the end of the speech.
+Padding convention: the *waveform* is padded with zeros before the STFT, so the last frames of
+a short clip see real zeros. Transcription computes the mel of the whole file followed by
+30 s of zeros once and cuts each window's 3000 frames out of it (`transcribe.file_mel`), as
+openai-whisper and faster-whisper do; for a clip under 30 s that window equals Hugging Face
+`WhisperFeatureExtractor`'s features (the waveform padded to 30 s).
 """
 
 from functools import lru_cache
@@ -89,9 +89,10 @@ def mel_filters(n_mels: int) -> np.ndarray:
 
 
 def log_mel_spectrogram(audio: torch.Tensor | np.ndarray, n_mels: int = 80) -> torch.Tensor:
-    """Whisper's log-mel features of waveforms already cut to 30 s: (..., N_SAMPLES) -> (..., n_mels, 3000).
+    """Whisper's log-mel features: (..., samples) -> (..., n_mels, samples // 160); a 30 s
+    window (N_SAMPLES) gives 3000 frames.
 
-    The dynamic range is clamped to 8 (log10 units) below each window's own maximum and
+    The dynamic range is clamped to 8 (log10 units) below the input's own maximum and
     scaled to roughly [-1, 1], as the model was trained.
     """
     if n_mels not in (80, 128):

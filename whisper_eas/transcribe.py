@@ -22,7 +22,9 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .audio import N_SAMPLES, SAMPLE_RATE, load_audio, log_mel_spectrogram, pad_or_trim
+from .audio import (
+    HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, load_audio, log_mel_spectrogram, pad_or_trim,
+)  # fmt: skip
 from .decoding import (
     SECONDS_PER_TIMESTAMP, DecodingOptions, DecodingResult, WhisperModel, decode, detect_language,
 )  # fmt: skip
@@ -42,11 +44,20 @@ class Safeguards:
     compression_ratio_threshold: float | None = 2.4
     logprob_threshold: float | None = -1.0
     no_speech_threshold: float | None = 0.6
+    # openai-whisper's rule alone lets the classic hallucinations on silence through: on 10 s
+    # of zeros tiny.en and base write "you" with no-speech probability 0.93-0.95 but a confident
+    # average log-prob (-0.7). A window this sure of no speech whose text is this short is
+    # silence too (README "Silence": the no-speech probabilities of real speech windows).
+    silence_no_speech_threshold: float | None = 0.7
+    silence_max_words: int = 3
 
     def is_silence(self, result: DecodingResult) -> bool:
         if self.no_speech_threshold is None or result.no_speech_prob <= self.no_speech_threshold:
             return False
-        return self.logprob_threshold is None or result.avg_logprob < self.logprob_threshold
+        if self.logprob_threshold is None or result.avg_logprob < self.logprob_threshold:
+            return True
+        sure = self.silence_no_speech_threshold
+        return sure is not None and result.no_speech_prob > sure and len(result.text.split()) <= self.silence_max_words
 
     def needs_fallback(self, result: DecodingResult, sparsified: bool) -> bool:
         if self.is_silence(result):
@@ -112,14 +123,29 @@ def waveform_of(audio: AudioInput) -> np.ndarray:
     return audio.astype(np.float32, copy=False)
 
 
+@dataclass
+class Window:
+    """One 30 s window of a file: its log-mel (n_mels, 3000), cut from the whole file's, and
+    how many of its samples are audio (the rest of the 30 s is zero padding)."""
+
+    mel: torch.Tensor
+    n_samples: int
+
+
+def file_mel(waveform: np.ndarray, n_mels: int) -> torch.Tensor:
+    """The log-mel of a whole file followed by 30 s of zeros, (n_mels, frames): every window is
+    a 3000-frame slice of it, as in openai-whisper (for a clip under 30 s the first window
+    equals the mel of the clip padded to 30 s, the Hugging Face convention)."""
+    return log_mel_spectrogram(pad_or_trim(waveform, len(waveform) + N_SAMPLES), n_mels)
+
+
 @torch.inference_mode()
 def encode(
-    model: WhisperModel, windows: list[np.ndarray], eas: EASConfig | None, backends="sdpa"
+    model: WhisperModel, windows: list[Window], eas: EASConfig | None, backends="sdpa"
 ) -> EncoderOutput:
-    """Mel and encoder for a batch of windows (each at most 30 s; padded here)."""
-    samples = torch.stack([pad_or_trim(torch.from_numpy(w)) for w in windows]).to(model.device)
-    mel = log_mel_spectrogram(samples, model.dims.n_mels).to(model.dtype)
-    n_speech = [speech_tokens(len(w)) for w in windows]
+    """The encoder (with EAS when given) on a batch of windows."""
+    mel = torch.stack([w.mel for w in windows]).to(device=model.device, dtype=model.dtype)
+    n_speech = [speech_tokens(w.n_samples) for w in windows]
     return model.network.encoder(mel, eas=eas, n_speech=n_speech, backends=backends)
 
 
@@ -130,7 +156,7 @@ def rows_of(audio: EncoderOutput, rows: list[int]) -> EncoderOutput:
 
 def decode_with_fallback(
     model: WhisperModel,
-    windows: list[np.ndarray],
+    windows: list[Window],
     options: DecodingOptions,
     previous: list[list[int]],
     languages: list[str | None],
@@ -175,6 +201,7 @@ class _File:
 
     index: int
     waveform: np.ndarray
+    mel: torch.Tensor  # (n_mels, frames) of the whole file, 30 s of zeros appended
     language: str | None = None
     seek: int = 0  # samples
     segments: list[Segment] = field(default_factory=list)
@@ -183,8 +210,10 @@ class _File:
     kept: list[int] = field(default_factory=list)
     fallbacks: Counter = field(default_factory=Counter)
 
-    def window(self) -> np.ndarray:
-        return self.waveform[self.seek : self.seek + N_SAMPLES]
+    def window(self) -> Window:
+        frame = self.seek // HOP_LENGTH  # seek moves in whole timestamps (320 samples)
+        n_samples = min(N_SAMPLES, len(self.waveform) - self.seek)
+        return Window(self.mel[:, frame : frame + N_FRAMES], n_samples)
 
     @property
     def done(self) -> bool:
@@ -207,10 +236,10 @@ def split_segments(tokens: list[int], timestamp_begin: int, window_samples: int)
     position = lambda t: (t - timestamp_begin) * SAMPLES_PER_TIMESTAMP  # noqa: E731
     ends = [i for i in range(1, len(tokens)) if is_ts[i - 1] and is_ts[i]]  # pair boundaries
     single_ending = len(tokens) >= 2 and is_ts[-1] and not is_ts[-2]
-    if not ends:  # one segment; its end is the last timestamp if any, else the window's end
-        stamps = [t for t in tokens if t >= timestamp_begin]
-        end = position(stamps[-1]) if stamps and stamps[-1] != timestamp_begin else window_samples
-        start = position(stamps[0]) if stamps else 0
+    if not ends:  # one segment: from its opening timestamp to its closing one, if any
+        start = position(tokens[0]) if tokens and is_ts[0] else 0
+        closing = [t for t in tokens[1:] if t >= timestamp_begin]
+        end = position(closing[-1]) if closing else window_samples
         text = [t for t in tokens if t < timestamp_begin]
         return [(start, min(max(end, start), window_samples), text)], window_samples
     if single_ending:
@@ -247,7 +276,9 @@ def transcribe_files(
     while queue or active:
         while queue and len(active) < batch_size:
             index = queue.pop(0)
-            state = _File(index, waveform_of(inputs[index]), history=list(initial))
+            waveform = waveform_of(inputs[index])
+            mel = file_mel(waveform, model.dims.n_mels)
+            state = _File(index, waveform, mel, history=list(initial))
             state.language = first_language(model, state.window(), options, backends)
             active.append(state)
         windows = [state.window() for state in active]
@@ -290,12 +321,12 @@ def consume(state: _File, window, result: DecodingResult, kept: int, reason, saf
         state.fallbacks["hit_max_length"] += 1
     if safeguards.is_silence(result):
         state.fallbacks["no_speech"] += 1
-        state.seek += len(window)
-        return len(window)
+        state.seek += window.n_samples
+        return window.n_samples
     if options.timestamps:
-        pieces, advance = split_segments(result.tokens, tokenizer.timestamp_begin, len(window))
+        pieces, advance = split_segments(result.tokens, tokenizer.timestamp_begin, window.n_samples)
     else:
-        pieces, advance = [(0, len(window), result.tokens)], len(window)
+        pieces, advance = [(0, window.n_samples, result.tokens)], window.n_samples
     offset = state.seek
     for start, end, text_tokens in pieces:
         text = tokenizer.decode(text_tokens).strip()

@@ -1,0 +1,144 @@
+"""Long-form transcription: the seek logic, segments and timestamps, batching across files,
+the fallback and no-speech safeguards, EAS per window, and input checks."""
+
+import importlib
+
+import numpy as np
+import pytest
+import torch
+from conftest import DATA, FIXTURES
+
+from whisper_eas import EASConfig, Safeguards, load_audio, transcribe
+from whisper_eas.transcribe import SAMPLES_PER_TIMESTAMP, split_segments
+
+TB = 1000  # a made-up timestamp_begin for the seek tests: <|0.00|> is id 1000
+WINDOW = 480_000
+
+
+def test_segments_close_with_timestamp_pairs_and_seek_moves_to_the_last_complete_one():
+    # <|0.00|> a <|2.00|><|2.40|> b   (the second segment never closed: decode it again)
+    segments, advance = split_segments([TB, 1, TB + 100, TB + 120, 2], TB, WINDOW)
+    assert segments == [(0, 100 * SAMPLES_PER_TIMESTAMP, [1])]
+    assert advance == 100 * SAMPLES_PER_TIMESTAMP
+
+
+def test_a_window_ending_on_a_lone_timestamp_is_consumed_whole():
+    # <|0.00|> a <|2.00|><|2.40|> b <|4.00|>  (then end-of-text: all the speech was heard)
+    segments, advance = split_segments([TB, 1, TB + 100, TB + 120, 2, TB + 200], TB, WINDOW)
+    assert [(s, e) for s, e, _ in segments] == [(0, 32_000), (120 * 320, 200 * 320)]
+    assert [text for _, _, text in segments] == [[1], [2]]
+    assert advance == WINDOW
+
+
+def test_no_complete_segment_consumes_the_window():
+    segments, advance = split_segments([TB + 5, 1, 2], TB, WINDOW)
+    assert segments == [(5 * 320, WINDOW, [1, 2])] and advance == WINDOW
+    segments, advance = split_segments([TB, 1, 2, TB + 50], TB, 300_000)  # last stamp ends it
+    assert segments == [(0, 50 * 320, [1, 2])] and advance == 300_000
+
+
+def long_inputs():
+    jfk = load_audio(DATA / "jfk.flac")
+    clips = [load_audio(c) for c in FIXTURES[:4]]
+    gap = np.zeros(8000, dtype=np.float32)
+    joined = np.concatenate([x for clip in clips for x in (clip, gap)])  # ~40 s, 4 speakers
+    return [np.concatenate([jfk, gap, jfk, gap, jfk]), joined]
+
+
+def test_long_files_in_one_batch_equal_the_files_one_by_one(tiny):
+    inputs = long_inputs()
+    batched = transcribe(tiny, inputs, batch_size=2)
+    for wave, together in zip(inputs, batched):
+        alone = transcribe(tiny, wave)
+        assert together.text == alone.text
+        assert [(s.start, s.end) for s in together.segments] == [(s.start, s.end) for s in alone.segments]
+    assert batched[0].text.count("fellow Americans") == 3
+
+
+def test_timestamps_never_decrease_and_stay_within_the_audio(tiny):
+    for result in transcribe(tiny, long_inputs()):
+        times = [t for s in result.segments for t in (s.start, s.end)]
+        assert times == sorted(times), times
+        assert 0.0 <= times[0] and times[-1] <= result.duration + 1e-9
+        assert result.windows >= 2 and all(s.text for s in result.segments)
+
+
+def test_silence_and_a_short_noise_give_no_text(tiny):
+    noise = (0.05 * np.random.default_rng(0).standard_normal(4800)).astype(np.float32)  # 0.3 s
+    for wave in (np.zeros(160_000, dtype=np.float32), noise):
+        for eas in (None, EASConfig.recommended("tiny.en")):
+            result = transcribe(tiny, wave, eas=eas)
+            assert result.text == "" and result.segments == []
+            assert result.fallbacks == {"no_speech": 1}
+
+
+def test_eas_window_that_looks_broken_is_redone_without_eas(tiny):
+    """With a threshold every decode fails, each sparsified window is redone dense, once."""
+    strict = Safeguards(temperatures=(0.0,), compression_ratio_threshold=0.0)
+    result = transcribe(tiny, DATA / "jfk.flac", eas=EASConfig(2, 0.5), safeguards=strict)
+    assert result.fallbacks["eas_off"] == 1 and result.kept_tokens == [1500]
+    plain = transcribe(tiny, DATA / "jfk.flac", eas=EASConfig(2, 0.5))
+    assert "eas_off" not in plain.fallbacks and plain.kept_tokens == [750]
+
+
+def test_temperature_fallback_is_counted(tiny):
+    strict = Safeguards(temperatures=(0.0, 0.5), logprob_threshold=0.0, no_speech_threshold=None)
+    result = transcribe(tiny, DATA / "jfk.flac", safeguards=strict)
+    assert result.fallbacks["temperature"] == 1
+    assert result.segments[0].temperature == 0.5
+
+
+def test_speech_budget_keeps_every_speech_token_and_rows_keep_their_own_count(base):
+    """Rows of one batch keep different counts (key masks downstream); each row's result
+    equals the row alone."""
+    clips = [DATA / "jfk.flac", FIXTURES[0], FIXTURES[3]]
+    eas = EASConfig(2, budget="speech", padding_tokens=100)
+    together = transcribe(base, [str(c) for c in clips], eas=eas, batch_size=3)
+    for clip, result in zip(clips, together):
+        alone = transcribe(base, str(clip), eas=eas)
+        speech = -(-len(load_audio(clip)) // 320)
+        assert result.kept_tokens == alone.kept_tokens == [speech + 100]
+        assert result.tokens == alone.tokens, clip.name
+
+
+def test_speech_budget_drops_nothing_on_a_full_window(base):
+    full = np.tile(load_audio(DATA / "jfk.flac"), 3)[:480_000]
+    result = transcribe(base, full, eas=EASConfig(2, budget="speech"))
+    assert result.kept_tokens[0] == 1500
+
+
+@pytest.mark.parametrize(
+    "audio, error, message",
+    [
+        (np.zeros(16000, dtype=np.int16), ValueError, "float32 or float64 waveform"),
+        (np.zeros(16000, dtype=np.int32), ValueError, "got dtype int32"),
+        (np.zeros((2, 16000), dtype=np.float32), ValueError, "mono"),
+        (np.zeros(0, dtype=np.float32), ValueError, "empty audio"),
+        ((str(DATA / "jfk.flac"),), TypeError, "as a list, not a tuple"),
+        ([1, 2, 3], TypeError, "got int"),
+    ],
+)
+def test_bad_audio_is_refused_by_name(tiny, audio, error, message):
+    with pytest.raises(error, match=message):
+        transcribe(tiny, audio)
+
+
+def test_eas_must_be_a_config(tiny):
+    with pytest.raises(TypeError, match="eas must be an EASConfig"):
+        transcribe(tiny, DATA / "jfk.flac", eas=(2, 0.5))
+
+
+def test_language_is_detected_once_per_file(base, monkeypatch):
+    module = importlib.import_module("whisper_eas.transcribe")  # the package exports a function of that name
+
+    calls = []
+    original = module.detect_language
+    monkeypatch.setattr(module, "detect_language", lambda *a, **k: calls.append(1) or original(*a, **k))
+    result = transcribe(base, long_inputs()[0])
+    assert result.windows >= 2 and len(calls) == 1 and result.language == "en"
+
+
+def test_decoder_context_overflow_is_named(tiny):
+    cache = tiny.network.decoder.new_cache(torch.zeros(1, 1500, 384))
+    with pytest.raises(ValueError, match="decoder context overflow: 449 tokens > 448"):
+        tiny.network.decoder(torch.zeros(1, 449, dtype=torch.long), cache)
