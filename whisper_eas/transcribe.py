@@ -34,6 +34,7 @@ from .sparsify import EASConfig, speech_tokens
 AudioInput = str | Path | np.ndarray | torch.Tensor
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 SAMPLES_PER_TIMESTAMP = round(SECONDS_PER_TIMESTAMP * SAMPLE_RATE)  # 320
+DETECT = "<detect>"  # a file whose language is detected from its first window
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,13 @@ def decode_with_fallback(
     backends="sdpa",
 ) -> list[tuple[DecodingResult, int, str | None]]:
     """Each window's accepted decode, its kept audio-token count, and the fallback that
-    produced it (None: the first try; "eas_off"; "temperature")."""
+    produced it (None: the first try; "eas_off"; "temperature"). `languages` entries equal
+    to DETECT are replaced, in place, by the language detected from that window."""
     audio = encode(model, windows, eas, backends)
+    unknown = [i for i, language in enumerate(languages) if language == DETECT]
+    if unknown:  # a file's first window: detect its language from the features already here
+        for i, code in zip(unknown, detect_language(model, rows_of(audio, unknown), options.backend)):
+            languages[i] = code
     sparsified = any(k < model.dims.n_audio_ctx for k in audio.kept_counts())
     first = decode(model, audio, options, previous, languages)
     outcome = [(result, kept, None) for result, kept in zip(first, audio.kept_counts())]
@@ -279,13 +285,16 @@ def transcribe_files(
             waveform = waveform_of(inputs[index])
             mel = file_mel(waveform, model.dims.n_mels)
             state = _File(index, waveform, mel, history=list(initial))
-            state.language = first_language(model, state.window(), options, backends)
+            state.language = file_language(model, options)
             active.append(state)
         windows = [state.window() for state in active]
+        languages = [state.language for state in active]
         outcome = decode_with_fallback(
             model, windows, options, [s.history[s.prompt_start :] for s in active],
-            [s.language for s in active], eas, safeguards, backends,
+            languages, eas, safeguards, backends,
         )  # fmt: skip
+        for state, language in zip(active, languages):
+            state.language = language
         for state, window, (result, kept, reason) in zip(active, windows, outcome):
             advance = consume(state, window, result, kept, reason, safeguards, options, tokenizer)
             if not condition_on_previous_text or result.temperature > 0.5:
@@ -297,19 +306,19 @@ def transcribe_files(
             yield state.index, state.result()
 
 
-def first_language(model: WhisperModel, window, options: DecodingOptions, backends) -> str | None:
-    """The file's language: given, English for English-only models, else detected once from
-    its first window (as openai-whisper)."""
+def file_language(model: WhisperModel, options: DecodingOptions) -> str | None:
+    """The file's language: given, None for English-only models, else DETECT: detected once,
+    from its first window (as openai-whisper), reusing that window's encoder output."""
     if not model.tokenizer.multilingual:
         if options.language not in (None, "en"):
             raise ValueError(
                 f"this is an English-only model; language {options.language!r} is not available"
             )
         return None
-    if options.language is not None:
-        model.tokenizer.language_token(options.language)  # validates the code
-        return options.language
-    return detect_language(model, encode(model, [window], None, backends), options.backend)[0]
+    if options.language is None:
+        return DETECT
+    model.tokenizer.language_token(options.language)  # validates the code
+    return options.language
 
 
 def consume(state: _File, window, result: DecodingResult, kept: int, reason, safeguards, options, tokenizer) -> int:

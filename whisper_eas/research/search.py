@@ -36,13 +36,14 @@ def evaluate(
     from tqdm import tqdm
 
     waveforms = [load_audio(u.audio) for u in utterances]  # decoding files is I/O: untimed
-    transcribe(model, waveforms[0], eas=eas, backends=backends)  # warm-up
+    language = "en" if model.tokenizer.multilingual else None  # the datasets are English
+    transcribe(model, waveforms[0], eas=eas, language=language, backends=backends)  # warm-up
     hypotheses, n_tokens, fallbacks, kept = [], [], Counter(), []
     label = config_label(eas)
     with StageTimer(model.network) as timer:
         for waveform in tqdm(waveforms, desc=label, unit="utt", disable=not progress, file=sys.stderr):
             with timer.run():
-                result = transcribe(model, waveform, eas=eas, backends=backends)
+                result = transcribe(model, waveform, eas=eas, language=language, backends=backends)
             hypotheses.append(result.text)
             n_tokens.append(len(result.tokens))
             fallbacks.update(result.fallbacks)
