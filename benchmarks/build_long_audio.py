@@ -49,8 +49,13 @@ def write(folder: Path, name: str, audio: np.ndarray, records: list[dict], extra
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     soundfile.write(folder / "audio" / f"{name}.wav", audio, SAMPLE_RATE, subtype="FLOAT")
     text = " ".join(r["text"] for r in records)
-    return {"id": name, "audio": f"audio/{name}.wav", "text": text,
-            "duration_s": round(len(audio) / SAMPLE_RATE, 3), **extra}  # fmt: skip
+    return {
+        "id": name,
+        "audio": f"audio/{name}.wav",
+        "text": text,
+        "duration_s": round(len(audio) / SAMPLE_RATE, 3),
+        **extra,
+    }
 
 
 def save(folder: Path, manifest: list[dict]) -> None:
@@ -83,8 +88,9 @@ def main() -> None:
         if total >= 180:
             gaps = [rng.uniform(0.5, 1.0) for _ in take]
             audio, spans = join(data, take, gaps)
-            long.append(write(output / "long", chapter, audio, take,
-                              {"group": group, "utterances": spans}))  # fmt: skip
+            long.append(
+                write(output / "long", chapter, audio, take, {"group": group, "utterances": spans})
+            )
         # Speech-filled windows: consecutive utterances, 0.3 s apart, 27-30 s in all.
         start = 0
         while start < len(records):
@@ -100,16 +106,30 @@ def main() -> None:
             if total - 0.3 >= 27.0:
                 audio, spans = join(data, take, [0.3] * len(take))
                 name = f"{chapter}-w{start:03d}"
-                windows.append(write(output / "windows", name, audio, take,
-                                     {"group": group, "utterances": spans}))  # fmt: skip
+                windows.append(
+                    write(
+                        output / "windows", name, audio, take, {"group": group, "utterances": spans}
+                    )
+                )
             start += len(take)
 
     # Issue 11's case: 26 consecutive clips with 0.7 s gaps (about 150 s).
-    chapter = next(c for c, r in by_chapter.items() if len(r) >= 26 and sum(x["duration_s"] for x in r[:26]) > 130)
+    chapter = next(
+        c
+        for c, r in by_chapter.items()
+        if len(r) >= 26 and sum(x["duration_s"] for x in r[:26]) > 130
+    )
     take = by_chapter[chapter][:26]
     audio, spans = join(data, take, [0.7] * 26)
-    issue = [write(output / "issue150", f"{chapter}-26clips", audio, take,
-                   {"group": "tune", "utterances": spans})]  # fmt: skip
+    issue = [
+        write(
+            output / "issue150",
+            f"{chapter}-26clips",
+            audio,
+            take,
+            {"group": "tune", "utterances": spans},
+        )
+    ]
     save(output / "long", long)
     save(output / "windows", windows)
     save(output / "issue150", issue)

@@ -46,12 +46,22 @@ def faster_whisper(name: str):
     sys.path.insert(0, str(Path(__file__).parent))
     from peers import ct2_folder
 
-    model = WhisperModel(str(ct2_folder(name)), device="cpu", compute_type="float32",
-                         cpu_threads=torch.get_num_threads())  # fmt: skip
+    model = WhisperModel(
+        str(ct2_folder(name)),
+        device="cpu",
+        compute_type="float32",
+        cpu_threads=torch.get_num_threads(),
+    )
 
     def run(wave):
-        segments, _ = model.transcribe(wave, language="en", beam_size=1, best_of=1,
-                                       temperature=list(TEMPERATURES), vad_filter=False)  # fmt: skip
+        segments, _ = model.transcribe(
+            wave,
+            language="en",
+            beam_size=1,
+            best_of=1,
+            temperature=list(TEMPERATURES),
+            vad_filter=False,
+        )
         segments = list(segments)
         return " ".join(s.text.strip() for s in segments), {}, segments
 
@@ -64,22 +74,38 @@ def transformers_longform(name: str):
     from whisper_eas.hub import resolve
 
     folder = resolve(name)
-    model = WhisperForConditionalGeneration.from_pretrained(folder, attn_implementation="sdpa").eval()
+    model = WhisperForConditionalGeneration.from_pretrained(
+        folder, attn_implementation="sdpa"
+    ).eval()
     processor = WhisperProcessor.from_pretrained(folder)
     language = {} if name.endswith(".en") else {"language": "en", "task": "transcribe"}
 
     def run(wave):
-        inputs = processor(wave, sampling_rate=16000, return_tensors="pt", truncation=False,
-                           padding="longest", return_attention_mask=True)  # fmt: skip
+        inputs = processor(
+            wave,
+            sampling_rate=16000,
+            return_tensors="pt",
+            truncation=False,
+            padding="longest",
+            return_attention_mask=True,
+        )
         if inputs.input_features.shape[-1] < 3000:  # short input: pad to one window
-            inputs = processor(wave, sampling_rate=16000, return_tensors="pt", return_attention_mask=True)
+            inputs = processor(
+                wave, sampling_rate=16000, return_tensors="pt", return_attention_mask=True
+            )
         with torch.inference_mode():
             ids = model.generate(
-                inputs.input_features, attention_mask=inputs.attention_mask, return_timestamps=True,
-                condition_on_prev_tokens=True, temperature=TEMPERATURES, num_beams=1,
-                compression_ratio_threshold=1.35, logprob_threshold=-1.0, no_speech_threshold=0.6,
+                inputs.input_features,
+                attention_mask=inputs.attention_mask,
+                return_timestamps=True,
+                condition_on_prev_tokens=True,
+                temperature=TEMPERATURES,
+                num_beams=1,
+                compression_ratio_threshold=1.35,
+                logprob_threshold=-1.0,
+                no_speech_threshold=0.6,
                 **language,
-            )  # fmt: skip
+            )
         return processor.batch_decode(ids, skip_special_tokens=True)[0].strip(), {}, []
 
     return run
@@ -89,13 +115,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="data/long", help="folder with manifest.jsonl")
     parser.add_argument("--models", default="tiny.en,base")
-    parser.add_argument("--limit", type=int, default=6, help="recordings (tune and heldout alternate)")
+    parser.add_argument(
+        "--limit", type=int, default=6, help="recordings (tune and heldout alternate)"
+    )
     parser.add_argument("--systems", default="ours,ours-eas,faster-whisper,transformers")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default="benchmarks/results/longform_cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    records = [json.loads(line) for line in (Path(args.data) / "manifest.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (Path(args.data) / "manifest.jsonl").read_text().splitlines()
+    ]
     tune = [r for r in records if r["group"] == "tune"]
     heldout = [r for r in records if r["group"] == "heldout"]
     chosen = [r for pair in zip(tune, heldout) for r in pair][: args.limit]
@@ -103,10 +133,17 @@ def main() -> None:
     seconds = sum(len(w) for w in waves) / 16000
     systems = args.systems.split(",")
 
-    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
-              "device": device_name("cpu"), "threads": args.threads, "torch": torch.__version__,
-              "recordings": [r["id"] for r in chosen], "groups": [r["group"] for r in chosen],
-              "audio_seconds": seconds, "models": {}}  # fmt: skip
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "commit": git_commit(),
+        "device": device_name("cpu"),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "recordings": [r["id"] for r in chosen],
+        "groups": [r["group"] for r in chosen],
+        "audio_seconds": seconds,
+        "models": {},
+    }
     for name in args.models.split(","):
         makers = {
             "ours": lambda: ours(name, None),
@@ -129,34 +166,55 @@ def main() -> None:
                 texts[system][i] = text
                 for key, count in fired.items():
                     fallbacks[system][key] = fallbacks[system].get(key, 0) + count
-            print(f"{name} {chosen[i]['id']}: " + ", ".join(
-                f"{s} {100 * word_error_rate([chosen[i]['text']], [texts[s][i]]):.1f}%" for s in systems
-            ), file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"{name} {chosen[i]['id']}: "
+                + ", ".join(
+                    f"{s} {100 * word_error_rate([chosen[i]['text']], [texts[s][i]]):.1f}%"
+                    for s in systems
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
         refs = [r["text"] for r in chosen]
         table = {}
         for system in systems:
-            group_wer = {g: word_error_rate([r["text"] for r in chosen if r["group"] == g],
-                                            [t for t, r in zip(texts[system], chosen) if r["group"] == g])
-                         for g in ("tune", "heldout") if g in result["groups"]}  # fmt: skip
-            table[system] = {"wer": word_error_rate(refs, texts[system]), "rtf": times[system] / seconds,
-                             "wer_by_group": group_wer, "fallbacks": fallbacks[system],
-                             "hypotheses": texts[system]}  # fmt: skip
+            group_wer = {
+                g: word_error_rate(
+                    [r["text"] for r in chosen if r["group"] == g],
+                    [t for t, r in zip(texts[system], chosen) if r["group"] == g],
+                )
+                for g in ("tune", "heldout")
+                if g in result["groups"]
+            }
+            table[system] = {
+                "wer": word_error_rate(refs, texts[system]),
+                "rtf": times[system] / seconds,
+                "wer_by_group": group_wer,
+                "fallbacks": fallbacks[system],
+                "hypotheses": texts[system],
+            }
         result["models"][name] = table
         del runners
 
-    lines = [f"# Long-form WER and speed ({result['date']}, commit {result['commit']}, {result['device']}, "
-             f"{args.threads} threads, torch {result['torch']})", "",
-             f"{len(chosen)} recordings ({seconds / 60:.1f} min) from `{args.data}`: "
-             + ", ".join(f"{r['id']} ({r['group']}, {r['duration_s']:.0f} s)" for r in chosen), "",
-             "| model | system | WER % | WER tune / heldout % | RTF | × faster-whisper | fallbacks |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# Long-form WER and speed ({result['date']}, commit {result['commit']}, {result['device']}, "
+        f"{args.threads} threads, torch {result['torch']})",
+        "",
+        f"{len(chosen)} recordings ({seconds / 60:.1f} min) from `{args.data}`: "
+        + ", ".join(f"{r['id']} ({r['group']}, {r['duration_s']:.0f} s)" for r in chosen),
+        "",
+        "| model | system | WER % | WER tune / heldout % | RTF | × faster-whisper | fallbacks |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, table in result["models"].items():
         reference = table.get("faster-whisper", {}).get("rtf")
         for system, row in table.items():
             ratio = f"{reference / row['rtf']:.2f}×" if reference else ""
-            lines.append(f"| {name} | {system} | {100 * row['wer']:.2f} | "
-                         f"{' / '.join(f'{100 * w:.2f}' for w in row['wer_by_group'].values())} | "
-                         f"{row['rtf']:.4f} | {ratio} | {row['fallbacks'] or ''} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {system} | {100 * row['wer']:.2f} | "
+                f"{' / '.join(f'{100 * w:.2f}' for w in row['wer_by_group'].values())} | "
+                f"{row['rtf']:.4f} | {ratio} | {row['fallbacks'] or ''} |"
+            )
     write_results(args.output, result, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

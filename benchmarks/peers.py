@@ -42,10 +42,21 @@ from pathlib import Path
 import torch
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/librispeech-dev-clean"
-SYSTEMS = ("whisper-eas", "whisper-eas+EAS", "transformers-eager", "transformers-sdpa",
-           "faster-whisper-fp32", "faster-whisper-int8", "openai-whisper")  # fmt: skip
+SYSTEMS = (
+    "whisper-eas",
+    "whisper-eas+EAS",
+    "transformers-eager",
+    "transformers-sdpa",
+    "faster-whisper-fp32",
+    "faster-whisper-int8",
+    "openai-whisper",
+)
 BATCHED = ("whisper-eas", "whisper-eas+EAS", "transformers-eager", "transformers-sdpa")
-REFERENCES = ("transformers-sdpa", "faster-whisper-fp32", "whisper-eas")  # speed-ups are against these
+REFERENCES = (
+    "transformers-sdpa",
+    "faster-whisper-fp32",
+    "whisper-eas",
+)  # speed-ups are against these
 MARKER = "@peers "
 
 
@@ -88,28 +99,53 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
             config = EASConfig(int(layer), float(sparsity))
 
         def run(waves):
-            results = transcribe(model, waves, eas=config, language=None if english_only else "en",
-                                 batch_size=len(waves), timestamps=False)
+            results = transcribe(
+                model,
+                waves,
+                eas=config,
+                language=None if english_only else "en",
+                batch_size=len(waves),
+                timestamps=False,
+            )
             return [(r.text, len(r.tokens)) for r in results]
 
         return run
     if system.startswith("transformers"):
-        from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizerFast
+        from transformers import (
+            WhisperFeatureExtractor,
+            WhisperForConditionalGeneration,
+            WhisperTokenizerFast,
+        )
 
         from whisper_eas.hub import resolve
 
         folder = resolve(name)
         implementation = system.split("-")[1]
-        model = WhisperForConditionalGeneration.from_pretrained(folder, attn_implementation=implementation).to(device).eval()
+        model = (
+            WhisperForConditionalGeneration.from_pretrained(
+                folder, attn_implementation=implementation
+            )
+            .to(device)
+            .eval()
+        )
         extractor = WhisperFeatureExtractor.from_pretrained(folder)
         tokenizer = WhisperTokenizerFast.from_pretrained(folder)
         eot = model.generation_config.eos_token_id
         language = {} if english_only else {"language": "en", "task": "transcribe"}
 
         def run(waves):
-            features = extractor(waves, sampling_rate=16000, return_tensors="pt").input_features.to(device)
+            features = extractor(waves, sampling_rate=16000, return_tensors="pt").input_features.to(
+                device
+            )
             with torch.inference_mode():
-                sequences = model.generate(features, max_new_tokens=224, num_beams=1, do_sample=False, return_timestamps=False, **language)
+                sequences = model.generate(
+                    features,
+                    max_new_tokens=224,
+                    num_beams=1,
+                    do_sample=False,
+                    return_timestamps=False,
+                    **language,
+                )
             texts = tokenizer.batch_decode(sequences, skip_special_tokens=True)
             return [(text.strip(), int((row < eot).sum())) for text, row in zip(texts, sequences)]
 
@@ -118,15 +154,33 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
         from faster_whisper import WhisperModel
 
         compute_type = "float32" if system.endswith("fp32") else "int8"
-        model = WhisperModel(str(ct2_folder(name)), device=device, compute_type=compute_type, cpu_threads=torch.get_num_threads())
+        model = WhisperModel(
+            str(ct2_folder(name)),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=torch.get_num_threads(),
+        )
 
         def run(waves):
             outputs = []
             for wave in waves:
-                segments, _ = model.transcribe(wave, language="en", beam_size=1, best_of=1, temperature=0.0, without_timestamps=True,
-                                               condition_on_previous_text=False, vad_filter=False)  # fmt: skip
+                segments, _ = model.transcribe(
+                    wave,
+                    language="en",
+                    beam_size=1,
+                    best_of=1,
+                    temperature=0.0,
+                    without_timestamps=True,
+                    condition_on_previous_text=False,
+                    vad_filter=False,
+                )
                 segments = list(segments)
-                outputs.append((" ".join(s.text.strip() for s in segments), sum(len(s.tokens) for s in segments)))
+                outputs.append(
+                    (
+                        " ".join(s.text.strip() for s in segments),
+                        sum(len(s.tokens) for s in segments),
+                    )
+                )
             return outputs
 
         return run
@@ -137,16 +191,28 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
 
         ours = load_model(name)
         model = whisper.model.Whisper(whisper.model.ModelDimensions(**vars(ours.dims)))
-        model.load_state_dict({k: v.contiguous() for k, v in ours.network.state_dict().items()})  # same module names as ours
+        model.load_state_dict(
+            {k: v.contiguous() for k, v in ours.network.state_dict().items()}
+        )  # same module names as ours
         model = model.to(device).eval()
         del ours
 
         def run(waves):
             outputs = []
             for wave in waves:
-                result = whisper.transcribe(model, wave, language="en", temperature=0.0, without_timestamps=True,
-                                            condition_on_previous_text=False, fp16=False, verbose=None)  # fmt: skip
-                outputs.append((result["text"].strip(), sum(len(s["tokens"]) for s in result["segments"])))
+                result = whisper.transcribe(
+                    model,
+                    wave,
+                    language="en",
+                    temperature=0.0,
+                    without_timestamps=True,
+                    condition_on_previous_text=False,
+                    fp16=False,
+                    verbose=None,
+                )
+                outputs.append(
+                    (result["text"].strip(), sum(len(s["tokens"]) for s in result["segments"]))
+                )
             return outputs
 
         return run
@@ -161,7 +227,7 @@ def emit(record: dict) -> None:
 def worker(args) -> None:
     """Load one system, warm it up, then time the batches the parent names on stdin, one at a time."""
     from whisper_eas import load_audio
-    from whisper_eas.evaluate import read_dataset
+    from whisper_eas.research.datasets import read_dataset
 
     utterances = read_dataset(args.data, args.subset, args.limit)
     waves = [load_audio(u.audio) for u in utterances]
@@ -181,10 +247,26 @@ def worker(args) -> None:
         outputs = run(batch)
         if cuda:
             torch.cuda.synchronize()
-        emit({"seconds": time.perf_counter() - start, "texts": [t for t, _ in outputs], "tokens": [n for _, n in outputs]})
-    peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    emit({"peak_memory_bytes": peak, "ids": [u.id for u in utterances], "references": [u.text for u in utterances],
-          "audio_seconds": sum(len(w) for w in waves) / 16000})  # fmt: skip
+        emit(
+            {
+                "seconds": time.perf_counter() - start,
+                "texts": [t for t, _ in outputs],
+                "tokens": [n for _, n in outputs],
+            }
+        )
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if cuda
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    emit(
+        {
+            "peak_memory_bytes": peak,
+            "ids": [u.id for u in utterances],
+            "references": [u.text for u in utterances],
+            "audio_seconds": sum(len(w) for w in waves) / 16000,
+        }
+    )
 
 
 class Worker:
@@ -192,7 +274,9 @@ class Worker:
 
     def __init__(self, command: list[str]):
         self.log = tempfile.TemporaryFile(mode="w+")
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True
+        )
 
     def receive(self) -> dict:
         for line in self.process.stdout:
@@ -202,7 +286,11 @@ class Worker:
         self.log.seek(0)
         error = self.log.read().strip()
         print(error[-3000:], file=sys.stderr)
-        raise RuntimeError(error.splitlines()[-1] if error else f"worker exited with status {self.process.returncode}")
+        raise RuntimeError(
+            error.splitlines()[-1]
+            if error
+            else f"worker exited with status {self.process.returncode}"
+        )
 
     def send(self, line: str) -> None:
         self.process.stdin.write(line + "\n")
@@ -215,8 +303,25 @@ def compare(systems: list[str], name: str, batch: int, args) -> list[dict]:
     workers, failed = {}, []
     for system in systems:
         label = system.split("@")[0]
-        command = [sys.executable, __file__, "--worker", "--system", label, "--model-name", name, "--batch", str(batch),
-                   "--data", args.data, "--subset", args.subset, "--limit", str(args.limit), "--device", args.device]  # fmt: skip
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--system",
+            label,
+            "--model-name",
+            name,
+            "--batch",
+            str(batch),
+            "--data",
+            args.data,
+            "--subset",
+            args.subset,
+            "--limit",
+            str(args.limit),
+            "--device",
+            args.device,
+        ]
         if "@" in system:
             command += ["--eas-config", system.split("@")[1]]
         print(f"{name} batch {batch}: starting {system} ...", file=sys.stderr, flush=True)
@@ -247,12 +352,23 @@ def compare(systems: list[str], name: str, batch: int, args) -> list[dict]:
 def row_of(name: str, batch: int, system: str, measured: dict) -> dict:
     from whisper_eas.research.metrics import word_error_rate
 
-    row = {"model": name, "batch": batch, "system": system.replace("@", " "),
-           "rtf": measured["seconds"] / measured["audio_seconds"], "wer": word_error_rate(measured["references"], measured["texts"]),
-           "tokens_per_utterance": sum(measured["tokens"]) / len(measured["tokens"]),
-           "peak_memory_mib": measured["peak_memory_bytes"] / 2**20, "seconds": measured["seconds"],
-           "audio_seconds": measured["audio_seconds"], "utterances": len(measured["ids"])}  # fmt: skip
-    print(f"{name} batch {batch}: {row['system']}: RTF {row['rtf']:.4f}  WER {100 * row['wer']:.2f} %", file=sys.stderr, flush=True)
+    row = {
+        "model": name,
+        "batch": batch,
+        "system": system.replace("@", " "),
+        "rtf": measured["seconds"] / measured["audio_seconds"],
+        "wer": word_error_rate(measured["references"], measured["texts"]),
+        "tokens_per_utterance": sum(measured["tokens"]) / len(measured["tokens"]),
+        "peak_memory_mib": measured["peak_memory_bytes"] / 2**20,
+        "seconds": measured["seconds"],
+        "audio_seconds": measured["audio_seconds"],
+        "utterances": len(measured["ids"]),
+    }
+    print(
+        f"{name} batch {batch}: {row['system']}: RTF {row['rtf']:.4f}  WER {100 * row['wer']:.2f} %",
+        file=sys.stderr,
+        flush=True,
+    )
     return row
 
 
@@ -261,7 +377,14 @@ def row_of(name: str, batch: int, system: str, measured: dict) -> dict:
 
 def versions() -> dict:
     found = {}
-    for package in ("torch", "transformers", "faster-whisper", "ctranslate2", "openai-whisper", "whisper-eas"):
+    for package in (
+        "torch",
+        "transformers",
+        "faster-whisper",
+        "ctranslate2",
+        "openai-whisper",
+        "whisper-eas",
+    ):
         try:
             found[package] = version(package)
         except PackageNotFoundError:
@@ -270,12 +393,17 @@ def versions() -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", default="base,tiny.en")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--batch-sizes", default="1,8")
-    parser.add_argument("--eas", default="base=3:0.3,tiny.en=3:0.3",
-                        help="model=layer:sparsity,... (the search's choices; repeat a model for several)")
+    parser.add_argument(
+        "--eas",
+        default="base=3:0.3,tiny.en=3:0.3",
+        help="model=layer:sparsity,... (the search's choices; repeat a model for several)",
+    )
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--subset", default=str(DATA / "subset300.txt"))
     parser.add_argument("--limit", type=int, default=100)
@@ -291,7 +419,7 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    from whisper_eas.evaluate import device_name, git_commit, write_results
+    from whisper_eas.research.bench import device_name, git_commit, write_results
 
     eas: dict[str, list[str]] = {}
     for item in filter(None, args.eas.split(",")):
@@ -302,7 +430,9 @@ def main() -> None:
         eas.setdefault(name, []).append(config)
     unknown = set(args.systems.split(",")) - set(SYSTEMS)
     if unknown:
-        parser.error(f"unknown system(s) {', '.join(sorted(unknown))}; choose from {', '.join(SYSTEMS)}")
+        parser.error(
+            f"unknown system(s) {', '.join(sorted(unknown))}; choose from {', '.join(SYSTEMS)}"
+        )
     rows = []
     for name in args.models.split(","):
         for batch in (int(b) for b in args.batch_sizes.split(",")):
@@ -310,19 +440,37 @@ def main() -> None:
             for system in args.systems.split(","):
                 if batch > 1 and system not in BATCHED:
                     continue
-                systems += [f"{system}@{c}" for c in eas.get(name, [])] if system.endswith("EAS") else [system]
+                systems += (
+                    [f"{system}@{c}" for c in eas.get(name, [])]
+                    if system.endswith("EAS")
+                    else [system]
+                )
             rows += compare(systems, name, batch, args)
     for row in rows:
         if "rtf" not in row:
             continue
-        same = {r["system"].split(" ")[0]: r for r in rows if r["model"] == row["model"] and r["batch"] == row["batch"] and "rtf" in r}
+        same = {
+            r["system"].split(" ")[0]: r
+            for r in rows
+            if r["model"] == row["model"] and r["batch"] == row["batch"] and "rtf" in r
+        }
         for reference in REFERENCES:
             if reference in same:
                 row[f"speedup_vs_{reference}"] = same[reference]["rtf"] / row["rtf"]
-    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(), "device": device_name(args.device), "threads": torch.get_num_threads(),
-              "python": platform.python_version(), "versions": versions(), "data": args.data, "subset": args.subset,
-              "limit": args.limit, "dtype": "float32", "normalizer": "whisper_normalizer.english.EnglishTextNormalizer",
-              "rows": rows}  # fmt: skip
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "commit": git_commit(),
+        "device": device_name(args.device),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "versions": versions(),
+        "data": args.data,
+        "subset": args.subset,
+        "limit": args.limit,
+        "dtype": "float32",
+        "normalizer": "whisper_normalizer.english.EnglishTextNormalizer",
+        "rows": rows,
+    }
     text = markdown(result)
     print(text)
     if args.output:
@@ -331,22 +479,34 @@ def main() -> None:
 
 def markdown(result: dict) -> str:
     v = result["versions"]
-    lines = [f"# whisper-eas and its peers ({result['device']}, {result['threads']} threads, {result['dtype']})", "",
-             f"{result['date']}, commit `{result['commit']}`; first {result['limit']} utterances of `{Path(result['subset']).name}` "
-             f"(dev-clean); greedy, no timestamps, English. WER after `{result['normalizer']}`. RTF = time / audio "
-             "duration (lower is faster); speed-up = the reference's RTF / this RTF, at the same batch size.", "",
-             f"Versions: torch {v['torch']}, transformers {v['transformers']}, faster-whisper {v['faster-whisper']} "
-             f"(ctranslate2 {v['ctranslate2']}), openai-whisper {v['openai-whisper']}.", "",
-             "| model | batch | system | RTF | × transformers SDPA | × faster-whisper fp32 | × whisper-eas (EAS off) | WER % | tokens/utt | peak memory MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# whisper-eas and its peers ({result['device']}, {result['threads']} threads, {result['dtype']})",
+        "",
+        f"{result['date']}, commit `{result['commit']}`; first {result['limit']} utterances of `{Path(result['subset']).name}` "
+        f"(dev-clean); greedy, no timestamps, English. WER after `{result['normalizer']}`. RTF = time / audio "
+        "duration (lower is faster); speed-up = the reference's RTF / this RTF, at the same batch size.",
+        "",
+        f"Versions: torch {v['torch']}, transformers {v['transformers']}, faster-whisper {v['faster-whisper']} "
+        f"(ctranslate2 {v['ctranslate2']}), openai-whisper {v['openai-whisper']}.",
+        "",
+        "| model | batch | system | RTF | × transformers SDPA | × faster-whisper fp32 | × whisper-eas (EAS off) | WER % | tokens/utt | peak memory MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["rows"]:
         if "rtf" not in r:
-            lines.append(f"| {r['model']} | {r['batch']} | {r['system']} | failed: {r['error']} | | | | | | |")
+            lines.append(
+                f"| {r['model']} | {r['batch']} | {r['system']} | failed: {r['error']} | | | | | | |"
+            )
             continue
-        speedups = " | ".join(f"{r[f'speedup_vs_{ref}']:.2f}×" if f"speedup_vs_{ref}" in r else "" for ref in REFERENCES)
-        lines.append(f"| {r['model']} | {r['batch']} | {r['system']} | {r['rtf']:.4f} | {speedups} | "
-                     f"{100 * r['wer']:.2f} | {r['tokens_per_utterance']:.1f} | "
-                     f"{r['peak_memory_mib']:.0f} |")  # fmt: skip
+        speedups = " | ".join(
+            f"{r[f'speedup_vs_{ref}']:.2f}×" if f"speedup_vs_{ref}" in r else ""
+            for ref in REFERENCES
+        )
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['system']} | {r['rtf']:.4f} | {speedups} | "
+            f"{100 * r['wer']:.2f} | {r['tokens_per_utterance']:.1f} | "
+            f"{r['peak_memory_mib']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from whisper_eas import EASConfig, load_audio, load_model
 from whisper_eas.audio import log_mel_spectrogram, pad_or_trim
-from whisper_eas.evaluate import read_dataset, write_results
+from whisper_eas.research.bench import write_results
+from whisper_eas.research.datasets import read_dataset
 from whisper_eas.sparsify import SCORERS
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/librispeech-dev-clean"
@@ -29,32 +30,40 @@ DATA = Path(__file__).resolve().parents[2] / "shared/data/librispeech-dev-clean"
 def kept_sets(model, waveform, layer: int, sparsity: float) -> dict[str, set[int]]:
     """Kept token indices of every scorer at (layer, sparsity), first 30 s window."""
     mel = log_mel_spectrogram(pad_or_trim(waveform), model.dims.n_mels)[None]
-    x = model.encoder.stem(mel)
-    for block in model.encoder.blocks[: layer - 1]:
-        x, _ = block(x, backend="sdpa")
+    encoder = model.network.encoder
+    x = encoder.stem(mel)
+    for block in encoder.blocks[: layer - 1]:
+        x = block(x, backend="sdpa")
     kept = {}
     for scorer in SCORERS:
         eas = EASConfig(layer, sparsity, scorer=scorer)
-        hidden, received = model.encoder.blocks[layer - 1](x, backend="sdpa", eas=eas)
-        _, indices = model.encoder.sparsifier(hidden, [received], eas)
+        hidden, received = encoder.blocks[layer - 1].forward_scored(x, eas)
+        _, indices, _ = encoder.sparsifier(hidden, [received], eas, None)
         kept[scorer] = set(indices[0].tolist())
     return kept
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="base")
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--subset", default=str(DATA / "subset300.txt"))
     parser.add_argument("--limit", type=int, default=100)
-    parser.add_argument("--configs", default="1:0.5,2:0.5,3:0.5,2:0.3,2:0.6", help="layer:sparsity,...")
+    parser.add_argument(
+        "--configs", default="1:0.5,2:0.5,3:0.5,2:0.3,2:0.6", help="layer:sparsity,..."
+    )
     parser.add_argument("--output", required=True, help="path prefix for .json and .md")
     args = parser.parse_args()
 
     model = load_model(args.model)
     utterances = read_dataset(args.data, args.subset, args.limit)
     waveforms = [torch.from_numpy(load_audio(u.audio)) for u in utterances]
-    configs = [(int(layer), float(sparsity)) for layer, sparsity in (c.split(":") for c in args.configs.split(","))]
+    configs = [
+        (int(layer), float(sparsity))
+        for layer, sparsity in (c.split(":") for c in args.configs.split(","))
+    ]
     rows = []
     for layer, sparsity in configs:
         overlaps = {scorer: [] for scorer in SCORERS}
@@ -64,16 +73,38 @@ def main() -> None:
                 overlaps[scorer].append(len(kept[scorer] & kept["exact"]) / len(kept["exact"]))
         for scorer in SCORERS:
             values = overlaps[scorer]
-            rows.append({"layer": layer, "sparsity": sparsity, "scorer": scorer, "mean_overlap": statistics.mean(values),
-                         "min_overlap": min(values), "max_overlap": max(values)})  # fmt: skip
+            rows.append(
+                {
+                    "layer": layer,
+                    "sparsity": sparsity,
+                    "scorer": scorer,
+                    "mean_overlap": statistics.mean(values),
+                    "min_overlap": min(values),
+                    "max_overlap": max(values),
+                }
+            )
     # The overlap expected by chance: a random keep set of k shares k/T of the exact one.
-    result = {"model": args.model, "utterances": len(utterances), "data": args.data, "subset": args.subset,
-              "chance_overlap": {f"{s}": 1 - s for _, s in configs}, "rows": rows}  # fmt: skip
-    lines = [f"# Kept-set overlap with the exact scorer ({args.model}, {len(utterances)} dev-clean utterances)", "",
-             "overlap = |K ∩ K_exact| / k per utterance; a random keep set would score 1 − s on average.", "",
-             "| layer | sparsity | scorer | mean | min | max |", "|---|---|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {r['layer']} | {r['sparsity']} | {r['scorer']} | {r['mean_overlap']:.3f} | {r['min_overlap']:.3f} | "
-              f"{r['max_overlap']:.3f} |" for r in rows]  # fmt: skip
+    result = {
+        "model": args.model,
+        "utterances": len(utterances),
+        "data": args.data,
+        "subset": args.subset,
+        "chance_overlap": {f"{s}": 1 - s for _, s in configs},
+        "rows": rows,
+    }
+    lines = [
+        f"# Kept-set overlap with the exact scorer ({args.model}, {len(utterances)} dev-clean utterances)",
+        "",
+        "overlap = |K ∩ K_exact| / k per utterance; a random keep set would score 1 − s on average.",
+        "",
+        "| layer | sparsity | scorer | mean | min | max |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['layer']} | {r['sparsity']} | {r['scorer']} | {r['mean_overlap']:.3f} | {r['min_overlap']:.3f} | "
+        f"{r['max_overlap']:.3f} |"
+        for r in rows
+    ]
     write_results(args.output, result, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -21,10 +21,15 @@ import time
 import torch
 
 from whisper_eas import EASConfig
-from whisper_eas.evaluate import device_name, git_commit, write_results
+from whisper_eas.research.bench import device_name, git_commit, write_results
 from whisper_eas.model import ResidualAttentionBlock
 
-SHAPES = {"tiny": (384, 6), "base": (512, 8), "small": (768, 12), "large-v3": (1280, 20)}  # (width, heads)
+SHAPES = {
+    "tiny": (384, 6),
+    "base": (512, 8),
+    "small": (768, 12),
+    "large-v3": (1280, 20),
+}  # (width, heads)
 VARIANTS = {  # name -> (the block's attention backend, EAS scorer or None for no scoring)
     "sdpa, no scoring": ("sdpa", None),
     "eager, no scoring": ("eager", None),
@@ -44,7 +49,7 @@ def setup(width: int, heads: int, batch: int, variant: str, device: str):
 
     @torch.inference_mode()
     def call(rows=x):
-        block(rows, backend=backend, eas=eas)
+        block(rows, backend=backend) if eas is None else block.forward_scored(rows, eas)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
@@ -64,7 +69,9 @@ def measure(width: int, heads: int, batch: int, variant: str, device: str) -> tu
         call()
         return peak, time.perf_counter() - start
     command = [sys.executable, __file__, "--child", f"{width},{heads},{batch},{variant}"]
-    peak, seconds = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-2:]
+    peak, seconds = subprocess.run(
+        command, capture_output=True, text=True, check=True
+    ).stdout.split()[-2:]
     return int(peak), float(seconds)
 
 
@@ -81,7 +88,9 @@ def child(spec: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="base", choices=sorted(SHAPES))
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -96,18 +105,45 @@ def main() -> None:
         attention_tensor = batch * heads * 1500 * 1500 * 4
         for variant in VARIANTS:
             peak, seconds = measure(width, heads, batch, variant, args.device)
-            rows.append({"batch": batch, "variant": variant, "peak_extra_bytes": peak, "seconds": seconds, "bhtt_fp32_bytes": attention_tensor})
-            print(f"B={batch} {variant:18s} peak +{peak / 2**20:8.1f} MiB  {seconds:.3f} s  (B*H*T*T fp32 = {attention_tensor / 2**20:.0f} MiB)")
+            rows.append(
+                {
+                    "batch": batch,
+                    "variant": variant,
+                    "peak_extra_bytes": peak,
+                    "seconds": seconds,
+                    "bhtt_fp32_bytes": attention_tensor,
+                }
+            )
+            print(
+                f"B={batch} {variant:18s} peak +{peak / 2**20:8.1f} MiB  {seconds:.3f} s  (B*H*T*T fp32 = {attention_tensor / 2**20:.0f} MiB)"
+            )
     device, commit = device_name(args.device), git_commit()
-    result = {"date": datetime.date.today().isoformat(), "commit": commit, "model_shape": args.model, "width": width, "heads": heads,
-              "tokens": 1500, "device": device, "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "chunk_size": EASConfig(1, 0.5).chunk_size, "rows": rows}  # fmt: skip
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "commit": commit,
+        "model_shape": args.model,
+        "width": width,
+        "heads": heads,
+        "tokens": 1500,
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "chunk_size": EASConfig(1, 0.5).chunk_size,
+        "rows": rows,
+    }
     if args.output:
-        lines = [f"# Peak memory and time of the EAS scoring block ({args.model} shape, T = 1500, {device}, fp32)", "",
-                 f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}, query chunk {result['chunk_size']}.", "",
-                 "| batch | block | peak extra MiB | seconds | B·H·T·T fp32 MiB |", "|---|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {r['batch']} | {r['variant']} | {r['peak_extra_bytes'] / 2**20:.1f} | {r['seconds']:.3f} | {r['bhtt_fp32_bytes'] / 2**20:.0f} |"
-                  for r in rows]  # fmt: skip
+        lines = [
+            f"# Peak memory and time of the EAS scoring block ({args.model} shape, T = 1500, {device}, fp32)",
+            "",
+            f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}, query chunk {result['chunk_size']}.",
+            "",
+            "| batch | block | peak extra MiB | seconds | B·H·T·T fp32 MiB |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['batch']} | {r['variant']} | {r['peak_extra_bytes'] / 2**20:.1f} | {r['seconds']:.3f} | {r['bhtt_fp32_bytes'] / 2**20:.0f} |"
+            for r in rows
+        ]
         write_results(args.output, result, "\n".join(lines) + "\n")
 
 

@@ -20,7 +20,7 @@ import time
 import torch
 
 from whisper_eas import EASConfig
-from whisper_eas.evaluate import device_name, git_commit, write_results
+from whisper_eas.research.bench import device_name, git_commit, write_results
 from whisper_eas.model import ModelDims, Whisper
 
 SIZES = {  # ModelDims(n_mels, n_audio_ctx, audio width, heads, layers, n_vocab, n_text_ctx, text width, heads, layers)
@@ -57,7 +57,9 @@ def run_once(model: Whisper, mel: torch.Tensor, eas: EASConfig | None, n_tokens:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="small,large-v3-turbo")
     parser.add_argument("--eas", default="2:0.6", help="layer:sparsity")
     parser.add_argument("--tokens", type=int, default=30)
@@ -89,19 +91,39 @@ def main() -> None:
             row[f"{label}_total_s"] = row[f"{label}_encoder_s"] + row[f"{label}_decoder_s"]
         row["speedup"] = row["off_total_s"] / row["eas_total_s"]
         rows.append(row)
-        print(f"{size}: off {row['off_total_s']:.3f} s, EAS {args.eas} {row['eas_total_s']:.3f} s, {row['speedup']:.2f}x", flush=True)
+        print(
+            f"{size}: off {row['off_total_s']:.3f} s, EAS {args.eas} {row['eas_total_s']:.3f} s, {row['speedup']:.2f}x",
+            flush=True,
+        )
         del model
     name, commit = device_name(args.device), git_commit()
-    result = {"date": datetime.date.today().isoformat(), "commit": commit, "device": name, "threads": torch.get_num_threads(), "dtype": args.dtype,
-              "batch": args.batch, "decoder_tokens": args.tokens, "eas": args.eas, "repeats": args.repeats,
-              "torch": torch.__version__, "rows": rows}  # fmt: skip
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "commit": commit,
+        "device": name,
+        "threads": torch.get_num_threads(),
+        "dtype": args.dtype,
+        "batch": args.batch,
+        "decoder_tokens": args.tokens,
+        "eas": args.eas,
+        "repeats": args.repeats,
+        "torch": torch.__version__,
+        "rows": rows,
+    }
     if args.output:
-        lines = [f"# EAS {args.eas} vs off on random weights ({name}, {args.dtype}, batch {args.batch}, {args.tokens} decoder steps)", "",
-                 f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}; medians of {args.repeats} runs.", "",
-                 "| size | off: encoder s | off: decoder s | EAS: encoder s | EAS: decoder s | end-to-end speed-up |",
-                 "|---|---|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {r['size']} | {r['off_encoder_s']:.3f} | {r['off_decoder_s']:.3f} | {r['eas_encoder_s']:.3f} | "
-                  f"{r['eas_decoder_s']:.3f} | {r['speedup']:.2f}× |" for r in rows]  # fmt: skip
+        lines = [
+            f"# EAS {args.eas} vs off on random weights ({name}, {args.dtype}, batch {args.batch}, {args.tokens} decoder steps)",
+            "",
+            f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}; medians of {args.repeats} runs.",
+            "",
+            "| size | off: encoder s | off: decoder s | EAS: encoder s | EAS: decoder s | end-to-end speed-up |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['size']} | {r['off_encoder_s']:.3f} | {r['off_decoder_s']:.3f} | {r['eas_encoder_s']:.3f} | "
+            f"{r['eas_decoder_s']:.3f} | {r['speedup']:.2f}× |"
+            for r in rows
+        ]
         write_results(args.output, result, "\n".join(lines) + "\n")
 
 

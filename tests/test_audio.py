@@ -4,7 +4,15 @@ import torch
 from conftest import DATA, FIXTURES
 from transformers import WhisperFeatureExtractor
 
-from whisper_eas.audio import N_FRAMES, N_SAMPLES, SAMPLE_RATE, load_audio, log_mel_spectrogram, mel_filters, pad_or_trim
+from whisper_eas.audio import (
+    N_FRAMES,
+    N_SAMPLES,
+    SAMPLE_RATE,
+    load_audio,
+    log_mel_spectrogram,
+    mel_filters,
+    pad_or_trim,
+)
 
 
 @pytest.mark.parametrize("n_mels", [80, 128])
@@ -18,7 +26,9 @@ def test_log_mel_matches_transformers(clip, n_mels):
     assert ours.shape == (n_mels, N_FRAMES)
     assert np.abs(ours - reference).max() <= 1e-4
     # Against HF's float64 numpy path too, an implementation independent of torch.stft.
-    reference64 = extractor._np_extract_fbank_features(pad_or_trim(torch.from_numpy(audio)).numpy()[None], "cpu")[0]
+    reference64 = extractor._np_extract_fbank_features(
+        pad_or_trim(torch.from_numpy(audio)).numpy()[None], "cpu"
+    )[0]
     assert np.abs(ours - reference64).max() <= 1e-4
 
 
@@ -49,7 +59,10 @@ def test_lossless_16k_flac_is_read_exactly():
 
 
 def test_mp3_decodes_close_to_its_lossless_twin():
-    mp3, flac = load_audio(DATA / "1272-128104-0000.mp3"), load_audio(DATA / "1272-128104-0000.flac")
+    mp3, flac = (
+        load_audio(DATA / "1272-128104-0000.mp3"),
+        load_audio(DATA / "1272-128104-0000.flac"),
+    )
     assert abs(len(mp3) - len(flac)) < 0.05 * SAMPLE_RATE
 
 

@@ -8,7 +8,21 @@ from whisper_eas.cli import main
 
 def test_transcribe_json(capsys):
     clips = [str(DATA / "jfk.flac"), str(DATA / "1272-128104-0000.mp3")]
-    assert main(["transcribe", *clips, "--output-format", "json", "--eas-layer", "2", "--eas-sparsity", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "transcribe",
+                *clips,
+                "--output-format",
+                "json",
+                "--eas-layer",
+                "2",
+                "--eas-sparsity",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["file"] for r in records] == clips
     assert "fellow Americans" in records[0]["text"] and "Quilter" in records[1]["text"]
@@ -28,7 +42,9 @@ def run_error(argv, capsys):
 def test_errors_are_clear(capsys, tmp_path):
     code, err = run_error(["transcribe", "missing.wav"], capsys)
     assert code == 2 and "audio file not found: missing.wav" in err
-    code, err = run_error(["transcribe", str(DATA / "jfk.flac"), "--eas-layer", "9", "--eas-sparsity", "0.5"], capsys)
+    code, err = run_error(
+        ["transcribe", str(DATA / "jfk.flac"), "--eas-layer", "9", "--eas-sparsity", "0.5"], capsys
+    )
     assert code == 2 and "EAS layer 9 is out of range" in err
     code, err = run_error(["transcribe", str(DATA / "jfk.flac"), "--eas-layer", "2"], capsys)
     assert code == 2 and "both --eas-layer and --eas-sparsity" in err
@@ -54,8 +70,22 @@ def test_a_bad_file_does_not_stop_the_others(capsys, tmp_path):
 def test_subtitles_parse_and_every_format_is_written(tmp_path):
     import pysubs2
 
-    assert main(["transcribe", str(DATA / "jfk.flac"), "--output-format", "all", "--output-dir", str(tmp_path)]) == 0
-    assert {p.name for p in tmp_path.iterdir()} == {f"jfk.{f}" for f in ("txt", "json", "srt", "vtt", "tsv")}
+    assert (
+        main(
+            [
+                "transcribe",
+                str(DATA / "jfk.flac"),
+                "--output-format",
+                "all",
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f"jfk.{f}" for f in ("txt", "json", "srt", "vtt", "tsv")
+    }
     record = json.loads((tmp_path / "jfk.json").read_text())
     for name in ("srt", "vtt"):
         events = pysubs2.load(str(tmp_path / f"jfk.{name}"))
@@ -67,7 +97,9 @@ def test_subtitles_parse_and_every_format_is_written(tmp_path):
 
 
 def test_ctrl_c_stops_cleanly(capsys, monkeypatch):
-    module = importlib.import_module("whisper_eas.transcribe")  # the package exports a function of that name
+    module = importlib.import_module(
+        "whisper_eas.transcribe"
+    )  # the package exports a function of that name
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -31,7 +31,9 @@ def test_batch_equals_single(tiny):
 def test_language_detection_and_translate(base):
     results = transcribe(base, [str(f) for f in FIXTURES[:3]])
     assert [r.language for r in results] == ["en"] * 3
-    assert transcribe(base, DATA / "jfk.flac", language="en", task="translate").text  # runs, English in, English out
+    assert transcribe(
+        base, DATA / "jfk.flac", language="en", task="translate"
+    ).text  # runs, English in, English out
 
 
 def test_english_only_model_refuses_other_languages(tiny):
@@ -80,14 +82,22 @@ def test_linear_kernel_matches_f_linear_and_keeps_gradients():
     layer = Linear(512, 2048)
     x = torch.randn(2, 7, 512)
     with torch.inference_mode():
-        expected = torch.nn.functional.linear(x.double(), layer.weight.double(), layer.bias.double())
+        expected = torch.nn.functional.linear(
+            x.double(), layer.weight.double(), layer.bias.double()
+        )
         for rows in (x, x[:, -1:], x.transpose(0, 1)):  # contiguous, a slice, a transposed view
             got = layer(rows)
-            want = expected if rows is x else (expected[:, -1:] if rows.shape[1] == 1 else expected.transpose(0, 1))
+            want = (
+                expected
+                if rows is x
+                else (expected[:, -1:] if rows.shape[1] == 1 else expected.transpose(0, 1))
+            )
             assert (got.double() - want).abs().max() < 1e-5
     x.requires_grad_(True)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the oneDNN op has no backward: torch warns when one reaches it
+        warnings.simplefilter(
+            "error"
+        )  # the oneDNN op has no backward: torch warns when one reaches it
         layer(x).sum().backward()
     assert torch.allclose(x.grad, layer.weight.detach().sum(dim=0).expand_as(x), atol=1e-5)
 
@@ -104,7 +114,9 @@ def allowed_after(generated: list[int], logits=None) -> set[int]:
         logits = torch.zeros(1, VOCAB)
         logits[0, :TB] = 5.0
     logits = logits.clone()
-    apply_timestamp_rules(logits, torch.tensor([generated], dtype=torch.long).reshape(1, -1), TB, EOT)
+    apply_timestamp_rules(
+        logits, torch.tensor([generated], dtype=torch.long).reshape(1, -1), TB, EOT
+    )
     return set(torch.nonzero(logits[0] > -torch.inf).flatten().tolist())
 
 

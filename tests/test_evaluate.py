@@ -23,7 +23,13 @@ def point(key, wer, rtf):
 
 
 def test_pareto_front_drops_only_strictly_dominated_points():
-    points = [point("a", 0.05, 0.20), point("b", 0.06, 0.10), point("c", 0.07, 0.15), point("d", 0.05, 0.20), point("e", 0.06, 0.25)]
+    points = [
+        point("a", 0.05, 0.20),
+        point("b", 0.06, 0.10),
+        point("c", 0.07, 0.15),
+        point("d", 0.05, 0.20),
+        point("e", 0.06, 0.25),
+    ]
     # c is beaten by b on both axes, e by a; a and d tie exactly and both stay.
     assert [p["key"] for p in pareto_front(points)] == ["a", "b", "d"]
 
@@ -46,7 +52,13 @@ def test_eq3_selects_fastest_admissible_front_points():
         point("dominated", 0.059, 0.16),  # beaten by ok-1 on both
     ]
     assert [p["key"] for p in select(points, baseline)] == ["ok-1", "ok-2", "ok-3"]
-    assert [p["key"] for p in select(points, baseline, top=10)] == ["ok-1", "ok-2", "ok-3", "ok-4", "baseline"]
+    assert [p["key"] for p in select(points, baseline, top=10)] == [
+        "ok-1",
+        "ok-2",
+        "ok-3",
+        "ok-4",
+        "baseline",
+    ]
 
 
 def test_eq3_boundary_is_inclusive():
@@ -76,14 +88,22 @@ def test_eq3_ties_in_rtf_break_on_wer_then_key():
 
 def test_normaliser_is_applied_to_both_sides():
     # Case, punctuation, "Mr." vs "mister", spelled-out numbers, British spelling: all equal after normalising.
-    references = ["MISTER QUILTER IS THE APOSTLE OF THE MIDDLE CLASSES", "HE PAID TWENTY FIVE POUNDS FOR THE COLOUR"]
-    hypotheses = ["Mr. Quilter is the apostle of the middle classes.", "He paid 25 pounds for the color!"]
+    references = [
+        "MISTER QUILTER IS THE APOSTLE OF THE MIDDLE CLASSES",
+        "HE PAID TWENTY FIVE POUNDS FOR THE COLOUR",
+    ]
+    hypotheses = [
+        "Mr. Quilter is the apostle of the middle classes.",
+        "He paid 25 pounds for the color!",
+    ]
     assert word_error_rate(references, hypotheses) == 0.0
     assert word_error_rate(hypotheses, references) == 0.0
 
 
 def test_wer_counts_real_errors_over_all_reference_words():
-    assert word_error_rate(["the cat sat", "on the mat"], ["the cat sat", "on a mat"]) == pytest.approx(1 / 6)
+    assert word_error_rate(
+        ["the cat sat", "on the mat"], ["the cat sat", "on a mat"]
+    ) == pytest.approx(1 / 6)
 
 
 # --- datasets -----------------------------------------------------------------------------
@@ -142,8 +162,15 @@ def test_missing_audio_transcript_and_subset_ids_are_reported(tmp_path, capsys):
 
 
 def test_manifest_problems_are_reported(tmp_path):
-    (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "a", "audio": "nope.flac", "text": "x"}) + "\n" + json.dumps({"id": "b"}) + "\n")
-    with pytest.raises(ValueError, match=r"(?s)audio file .*nope.flac is missing.*needs 'id', 'audio' and 'text'"):
+    (tmp_path / "manifest.jsonl").write_text(
+        json.dumps({"id": "a", "audio": "nope.flac", "text": "x"})
+        + "\n"
+        + json.dumps({"id": "b"})
+        + "\n"
+    )
+    with pytest.raises(
+        ValueError, match=r"(?s)audio file .*nope.flac is missing.*needs 'id', 'audio' and 'text'"
+    ):
         read_dataset(tmp_path / "manifest.jsonl")
 
 
@@ -157,15 +184,24 @@ def test_not_a_dataset(tmp_path):
 # --- resumable search ---------------------------------------------------------------------
 
 CONFIGS = [None, EASConfig(1, 0.5), EASConfig(2, 0.5), EASConfig(3, 0.6)]
-HEADER = {"type": "header", "identity": {"model": "m", "data": "d", "utterances": 2}, "date": "2026-01-01", "commit": "x"}
+HEADER = {
+    "type": "header",
+    "identity": {"model": "m", "data": "d", "utterances": 2},
+    "date": "2026-01-01",
+    "commit": "x",
+}
 
 
 def fake_evaluate(model, utterances, eas, attention="sdpa", progress=True):
     """Deterministic stand-in for a model run: the numbers depend only on the configuration."""
     sparsity = eas.sparsity if eas else 0.0
     layer = eas.layer if eas else 0
-    return {"eas": None if eas is None else {"layer": layer, "sparsity": sparsity}, "wer": 0.05 + 0.01 * layer * sparsity,
-            "rtf": 0.2 - 0.1 * sparsity, "hypotheses": {"u1": f"text {layer} {sparsity}"}}  # fmt: skip
+    return {
+        "eas": None if eas is None else {"layer": layer, "sparsity": sparsity},
+        "wer": 0.05 + 0.01 * layer * sparsity,
+        "rtf": 0.2 - 0.1 * sparsity,
+        "hypotheses": {"u1": f"text {layer} {sparsity}"},
+    }
 
 
 def test_resume_after_interruption_gives_the_uninterrupted_file(tmp_path, monkeypatch):
@@ -188,7 +224,11 @@ def test_resume_after_interruption_gives_the_uninterrupted_file(tmp_path, monkey
     assert len(read_results(resumed)[1]) == 2  # what finished is on disk
 
     rerun = []
-    monkeypatch.setattr(evaluate, "evaluate", lambda m, u, eas, a="sdpa", p=True: rerun.append(eas) or fake_evaluate(m, u, eas))
+    monkeypatch.setattr(
+        evaluate,
+        "evaluate",
+        lambda m, u, eas, a="sdpa", p=True: rerun.append(eas) or fake_evaluate(m, u, eas),
+    )
     run_search(None, [], CONFIGS, resumed, HEADER, "sdpa")
     assert rerun == CONFIGS[2:]  # only the unfinished configurations ran again
     assert resumed.read_text() == uninterrupted.read_text()
@@ -206,7 +246,11 @@ def test_changed_settings_are_refused_not_mixed(tmp_path, monkeypatch):
 
 
 def test_config_keys_are_distinct_and_stable():
-    keys = {config_key(c) for c in CONFIGS + [EASConfig(1, 0.5, scorer="chunked"), EASConfig(1, 0.5, cross_layer=True)]}
+    keys = {
+        config_key(c)
+        for c in CONFIGS
+        + [EASConfig(1, 0.5, scorer="chunked"), EASConfig(1, 0.5, cross_layer=True)]
+    }
     assert len(keys) == 6
     assert config_key(EASConfig(1, 0.5)) == config_key(EASConfig(1, 0.5))
 
@@ -216,22 +260,48 @@ def test_config_keys_are_distinct_and_stable():
 
 def record(eas, wer, rtf, tokens=30.0):
     return {
-        "type": "result", "key": config_key(eas), "eas": None if eas is None else eas.__dict__, "wer": wer,
-        "accuracy": 1 - wer, "rtf": rtf, "audio_seconds": 20.0, "tokens_per_utterance": tokens, "hit_max_length": 0,
+        "type": "result",
+        "key": config_key(eas),
+        "eas": None if eas is None else eas.__dict__,
+        "wer": wer,
+        "accuracy": 1 - wer,
+        "rtf": rtf,
+        "audio_seconds": 20.0,
+        "tokens_per_utterance": tokens,
+        "hit_max_length": 0,
         "kept_tokens": 1500 if eas is None else sum(eas.n_keep(1500)),
-        "seconds": {"mel": 0.1, "stem": 0.2, "encoder": 1.0, "decoder": 2.0, "total": 3.3}, "hypotheses": {"a": "", "b": ""},
-    }  # fmt: skip
+        "seconds": {"mel": 0.1, "stem": 0.2, "encoder": 1.0, "decoder": 2.0, "total": 3.3},
+        "hypotheses": {"a": "", "b": ""},
+    }
 
 
 def results_file(path):
-    header = {**HEADER, "identity": {"model": "base", "data": str(path.parent / "nowhere"), "utterances": 2,
-              "device": "cpu", "dtype": "float32", "attention": "sdpa", "normalizer": "N"},
-              "device_name": "CPU", "threads": 2, "torch": "2.x"}  # fmt: skip
-    rows = [record(None, 0.050, 0.30), record(EASConfig(1, 0.5), 0.052, 0.20), record(EASConfig(2, 0.6), 0.09, 0.15),
-            record(EASConfig(3, 0.5), 0.0505, 0.25)]  # fmt: skip
-    rows += [record(EASConfig(6, s, aggregate, cross_layer=True), w, 0.3)
-             for s, wers in ((0.5, (0.051, 0.2, 0.3)), (0.7, (0.06, 0.5, 0.04)))
-             for aggregate, w in zip(("mean", "max", "random"), wers)]  # fmt: skip
+    header = {
+        **HEADER,
+        "identity": {
+            "model": "base",
+            "data": str(path.parent / "nowhere"),
+            "utterances": 2,
+            "device": "cpu",
+            "dtype": "float32",
+            "attention": "sdpa",
+            "normalizer": "N",
+        },
+        "device_name": "CPU",
+        "threads": 2,
+        "torch": "2.x",
+    }
+    rows = [
+        record(None, 0.050, 0.30),
+        record(EASConfig(1, 0.5), 0.052, 0.20),
+        record(EASConfig(2, 0.6), 0.09, 0.15),
+        record(EASConfig(3, 0.5), 0.0505, 0.25),
+    ]
+    rows += [
+        record(EASConfig(6, s, aggregate, cross_layer=True), w, 0.3)
+        for s, wers in ((0.5, (0.051, 0.2, 0.3)), (0.7, (0.06, 0.5, 0.04)))
+        for aggregate, w in zip(("mean", "max", "random"), wers)
+    ]
     path.write_text("".join(json.dumps(line) + "\n" for line in [header, *rows]))
     return path
 
@@ -243,7 +313,9 @@ def test_report_markdown_has_table1_all_rows_and_table2(tmp_path):
     assert "| (1, 0.5) | 5.200 (0.998) | 0.2000 (1.500×) |" in text  # Eq. 3's first choice
     assert "| (3, 0.5) | 5.050 (0.999) | 0.2500 (1.200×) |" in text
     assert "(2, 0.6) |" not in text.split("## All configurations")[0]  # 9 % WER is not admissible
-    assert text.split("## All configurations")[1].count("\n| (6, 0.") == 6  # every cross-layer run is listed
+    assert (
+        text.split("## All configurations")[1].count("\n| (6, 0.") == 6
+    )  # every cross-layer run is listed
     assert "| sparsity | mean | max | random |" in text
     assert "| 0.5 | **5.10** | 20.00 | 30.00 |" in text
     assert "| 0.7 | 6.00 | 50.00 | **4.00** |" in text
@@ -254,7 +326,13 @@ def test_report_writes_plots_and_notes_missing_example(tmp_path):
     pytest.importorskip("matplotlib")
     folder = write_report(results_file(tmp_path / "r.jsonl"))
     assert folder == tmp_path / "r"
-    for name in ("report.md", "fig2_pareto.png", "fig4_time_breakdown.png", "fig5_tokens.png", "speedup.png"):
+    for name in (
+        "report.md",
+        "fig2_pareto.png",
+        "fig4_time_breakdown.png",
+        "fig5_tokens.png",
+        "speedup.png",
+    ):
         assert (folder / name).stat().st_size > 1000, name
     assert "No kept-tokens picture" in (folder / "report.md").read_text()
 
@@ -264,7 +342,9 @@ def test_report_kept_tokens_picture(tmp_path, base):
     pytest.importorskip("matplotlib")
     from whisper_eas.research.report import plot_kept_tokens
 
-    summary = plot_kept_tokens(base, DATA / MANIFEST[0]["audio"], EASConfig(2, 0.5), tmp_path / "kept.png")
+    summary = plot_kept_tokens(
+        base, DATA / MANIFEST[0]["audio"], EASConfig(2, 0.5), tmp_path / "kept.png"
+    )
     assert (tmp_path / "kept.png").stat().st_size > 1000
     assert summary.startswith("(2, 0.5): kept 750 of 1500 tokens")
 
@@ -284,7 +364,18 @@ def test_report_errors_are_clear(tmp_path):
 def test_report_command(tmp_path, capsys):
     from whisper_eas.cli import main
 
-    assert main(["report", str(results_file(tmp_path / "r.jsonl")), "--no-plots", "--output", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(results_file(tmp_path / "r.jsonl")),
+                "--no-plots",
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "out" / "report.md").is_file()
     assert main(["report", str(tmp_path / "absent.jsonl")]) == 2
     assert "results file not found" in capsys.readouterr().err

@@ -28,7 +28,9 @@ def imports_of(path: Path) -> set[str]:
             else:
                 target = node.module or ""
             names = [f"{target}.{alias.name}" for alias in node.names]
-            found |= {n for n in names if (PACKAGE.parent / (n.replace(".", "/") + ".py")).is_file()}
+            found |= {
+                n for n in names if (PACKAGE.parent / (n.replace(".", "/") + ".py")).is_file()
+            }
             found.add(target)
         elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
@@ -58,8 +60,12 @@ def test_no_import_cycle():
 
 
 def test_import_loads_no_harness_library():
-    code = ("import sys, whisper_eas; bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('jiwer', 'matplotlib', 'whisper_normalizer') or m.startswith(('whisper_eas.research', "
-            "'whisper_eas.cli'))]; print(bad)")  # fmt: skip
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = (
+        "import sys, whisper_eas; bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('jiwer', 'matplotlib', 'whisper_normalizer') or m.startswith(('whisper_eas.research', "
+        "'whisper_eas.cli'))]; print(bad)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert output.stdout.strip() == "[]"

@@ -14,18 +14,26 @@ TOLERANCE = 1e-4  # absolute, plus RELATIVE_TOLERANCE x the largest |logit|
 RELATIVE_TOLERANCE = 1e-5
 
 
-@pytest.fixture(scope="module", params=[("tiny.en", "eager"), ("tiny.en", "sdpa"), ("base", "eager"), ("base", "sdpa")], ids=str)
+@pytest.fixture(
+    scope="module",
+    params=[("tiny.en", "eager"), ("tiny.en", "sdpa"), ("base", "eager"), ("base", "sdpa")],
+    ids=str,
+)
 def setup(request, models, hf_folder):
     name, backend = request.param
     folder = hf_folder[name]
-    reference = WhisperForConditionalGeneration.from_pretrained(folder, attn_implementation=backend).eval()
+    reference = WhisperForConditionalGeneration.from_pretrained(
+        folder, attn_implementation=backend
+    ).eval()
     return models[name], reference, WhisperFeatureExtractor.from_pretrained(folder), backend
 
 
 def reference_generate(reference, features, multilingual):
     kwargs = {"language": "en", "task": "transcribe"} if multilingual else {}
     with torch.inference_mode():
-        return reference.generate(features, output_logits=True, return_dict_in_generate=True, max_new_tokens=224, **kwargs)
+        return reference.generate(
+            features, output_logits=True, return_dict_in_generate=True, max_new_tokens=224, **kwargs
+        )
 
 
 @pytest.mark.parametrize("clip", FIXTURES[:3], ids=lambda p: p.name)
@@ -33,7 +41,9 @@ def test_logits_equal_transformers_at_every_step(setup, clip):
     """Same attention kernel on both sides (eager vs eager, SDPA vs SDPA); each decoding
     step of our KV-cached decoder against transformers' own cached step."""
     ours, reference, extractor, backend = setup
-    features = torch.from_numpy(extractor(load_audio(clip), sampling_rate=16000, return_tensors="np").input_features)
+    features = torch.from_numpy(
+        extractor(load_audio(clip), sampling_rate=16000, return_tensors="np").input_features
+    )
     generated = reference_generate(reference, features, ours.tokenizer.multilingual)
     sequence = generated.sequences[0].tolist()
     prompt = ours.tokenizer.sot_sequence("en" if ours.tokenizer.multilingual else None)
@@ -41,19 +51,32 @@ def test_logits_equal_transformers_at_every_step(setup, clip):
     with torch.inference_mode():
         cache = ours.network.decoder.new_cache(ours.network.encoder(features, backends=backend))
         steps = [ours.network.decoder(torch.tensor([prompt]), cache, backend)[0, -1]]
-        steps += [ours.network.decoder(torch.tensor([[token]]), cache, backend)[0, 0] for token in sequence[len(prompt) : -2]]
+        steps += [
+            ours.network.decoder(torch.tensor([[token]]), cache, backend)[0, 0]
+            for token in sequence[len(prompt) : -2]
+        ]
     ours_logits, reference_logits = torch.stack(steps), torch.cat(generated.logits)[: len(steps)]
     assert len(steps) == len(sequence) - len(prompt) - 1 >= 5
     worst = (ours_logits - reference_logits).abs().max().item()
     allowed = TOLERANCE + RELATIVE_TOLERANCE * reference_logits.abs().max().item()
-    assert worst <= allowed, f"max abs logit difference {worst:.3e} (allowed {allowed:.1e}) over {len(steps)} steps"
+    assert worst <= allowed, (
+        f"max abs logit difference {worst:.3e} (allowed {allowed:.1e}) over {len(steps)} steps"
+    )
 
 
 def test_greedy_transcripts_equal_transformers(setup):
     ours, reference, extractor, backend = setup
     results = transcribe(ours, [str(clip) for clip in FIXTURES], timestamps=False, backends=backend)
     for clip, result in zip(FIXTURES, results):
-        features = torch.from_numpy(extractor(load_audio(clip), sampling_rate=16000, return_tensors="np").input_features)
-        sequence = reference_generate(reference, features, ours.tokenizer.multilingual).sequences[0].tolist()
-        prompt_length = len(ours.tokenizer.sot_sequence("en" if ours.tokenizer.multilingual else None))
+        features = torch.from_numpy(
+            extractor(load_audio(clip), sampling_rate=16000, return_tensors="np").input_features
+        )
+        sequence = (
+            reference_generate(reference, features, ours.tokenizer.multilingual)
+            .sequences[0]
+            .tolist()
+        )
+        prompt_length = len(
+            ours.tokenizer.sot_sequence("en" if ours.tokenizer.multilingual else None)
+        )
         assert result.tokens == sequence[prompt_length:-1], clip.name

@@ -13,7 +13,12 @@ from whisper_eas.sparsify import aggregate_importance
 
 
 def mel_of(model, *clips):
-    return torch.stack([log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(c))), model.dims.n_mels) for c in clips])
+    return torch.stack(
+        [
+            log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(c))), model.dims.n_mels)
+            for c in clips
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +30,10 @@ def test_layer_convention(base, base_mel):
     """`layer=i` drops tokens before blocks[i] (0-based), scored by the attention of blocks[i-1]."""
     lengths = []
     # Every block's first step is its attention norm, in the scored path as in the plain one.
-    hooks = [b.attn_ln.register_forward_hook(lambda m, args, out: lengths.append(args[0].shape[1])) for b in base.network.encoder.blocks]
+    hooks = [
+        b.attn_ln.register_forward_hook(lambda m, args, out: lengths.append(args[0].shape[1]))
+        for b in base.network.encoder.blocks
+    ]
     try:
         with torch.inference_mode():
             base.network.encoder(base_mel, eas=EASConfig(layer=2, sparsity=0.5))
@@ -57,7 +65,9 @@ def eq1_importance(model, mel, layer):
 def test_importance_equals_eq1(base, base_mel, layer):
     with torch.inference_mode():
         expected, x = eq1_importance(base, base_mel, layer)
-        _, received = base.network.encoder.blocks[layer - 1].forward_scored(x, EASConfig(layer, 0.5))
+        _, received = base.network.encoder.blocks[layer - 1].forward_scored(
+            x, EASConfig(layer, 0.5)
+        )
         importance = aggregate_importance(torch.stack([received]), "mean")
         encoded = base.network.encoder(base_mel, eas=EASConfig(layer, 0.5))
     assert (importance - expected).abs().max() < 1e-7
@@ -76,7 +86,13 @@ def test_sdpa_scorers_against_eager(base, base_mel, scorer):
     if scorer == "chunked":  # exact, in bounded memory
         assert (importance - expected).abs().max() <= 1e-6
     else:  # approximate: most of the kept set agrees
-        overlap = len(set(importance.topk(750).indices[0].tolist()) & set(expected.topk(750).indices[0].tolist())) / 750
+        overlap = (
+            len(
+                set(importance.topk(750).indices[0].tolist())
+                & set(expected.topk(750).indices[0].tolist())
+            )
+            / 750
+        )
         assert overlap > 0.6, f"{scorer} keeps {overlap:.0%} of the exact set"
 
 
@@ -94,7 +110,9 @@ def test_sparsity_zero_is_the_baseline(base):
         logits_zero = base.network.decoder(tokens, base.network.decoder.new_cache(zero.features))
     difference = (logits_plain - logits_zero).abs().max().item()
     assert difference <= 1e-5, f"max abs logit difference {difference:.2e}"
-    assert torch.equal(plain.features, zero.features)  # no scoring block runs when nothing is dropped
+    assert torch.equal(
+        plain.features, zero.features
+    )  # no scoring block runs when nothing is dropped
 
 
 @pytest.mark.parametrize("layer", range(1, 7))
@@ -103,17 +121,26 @@ def test_eager_sdpa_parity_every_layer(base, base_mel, layer):
     with torch.inference_mode():
         eager = base.network.encoder(base_mel, eas=config, backends="eager")
         sdpa = base.network.encoder(base_mel, eas=config, backends="sdpa")
-        chunked = base.network.encoder(base_mel, eas=EASConfig(layer, 0.5, scorer="chunked"), backends="sdpa")
+        chunked = base.network.encoder(
+            base_mel, eas=EASConfig(layer, 0.5, scorer="chunked"), backends="sdpa"
+        )
     assert torch.equal(eager.kept, sdpa.kept) and torch.equal(eager.kept, chunked.kept)
     worst = (eager.features - sdpa.features).abs().max().item()
     scale = eager.features.abs().max().item()
-    assert worst <= 1e-4 * scale, f"layer {layer}: max abs difference {worst:.2e} (features up to {scale:.1f})"
+    assert worst <= 1e-4 * scale, (
+        f"layer {layer}: max abs difference {worst:.2e} (features up to {scale:.1f})"
+    )
 
 
 def test_kept_indices_increasing_and_batch_equals_rows(base):
     clips = FIXTURES[:3]
     mel = mel_of(base, *clips)
-    for config in (EASConfig(2, 0.6), EASConfig(3, 0.3, aggregate="max"), EASConfig(4, 0.5, cross_layer=True), EASConfig(1, 0.5, aggregate="random")):
+    for config in (
+        EASConfig(2, 0.6),
+        EASConfig(3, 0.3, aggregate="max"),
+        EASConfig(4, 0.5, cross_layer=True),
+        EASConfig(1, 0.5, aggregate="random"),
+    ):
         with torch.inference_mode():
             batch = base.network.encoder(mel, eas=config)
             rows = [base.network.encoder(mel[i : i + 1], eas=config) for i in range(len(clips))]
@@ -122,8 +149,10 @@ def test_kept_indices_increasing_and_batch_equals_rows(base):
         for i, row in enumerate(rows):
             assert torch.equal(batch.kept[i], row.kept[0]), config
             assert (batch.features[i] - row.features[0]).abs().max() < 1e-4
-    assert transcribe(base, [str(c) for c in clips], eas=EASConfig(2, 0.5), batch_size=3)[2].tokens == \
-        transcribe(base, str(clips[2]), eas=EASConfig(2, 0.5)).tokens  # fmt: skip
+    assert (
+        transcribe(base, [str(c) for c in clips], eas=EASConfig(2, 0.5), batch_size=3)[2].tokens
+        == transcribe(base, str(clips[2]), eas=EASConfig(2, 0.5)).tokens
+    )
 
 
 def test_cross_attention_runs_on_kept_tokens(base, base_mel):
@@ -139,7 +168,9 @@ def test_cross_attention_runs_on_kept_tokens(base, base_mel):
 @pytest.mark.parametrize("tokens", [1, 7, 100, 1499, 1500])
 @pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.25, 0.3, 1 / 3, 0.5, 0.6, 0.7, 0.9, 0.95])
 def test_keep_count_formula(tokens, sparsity):
-    exact = math.floor((1 - Fraction(str(sparsity)) if sparsity != 1 / 3 else Fraction(2, 3)) * tokens)
+    exact = math.floor(
+        (1 - Fraction(str(sparsity)) if sparsity != 1 / 3 else Fraction(2, 3)) * tokens
+    )
     if exact < 1:
         with pytest.raises(ValueError, match="keeps no token"):
             EASConfig(1, sparsity).n_keep(tokens)

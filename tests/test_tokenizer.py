@@ -20,7 +20,11 @@ N_VOCAB = {"tiny.en": 51864, "base": 51865}
 @pytest.fixture(scope="module", params=["tiny.en", "base"])
 def pair(request, hf_folder):
     folder = hf_folder[request.param]
-    return Tokenizer.from_folder(folder, N_VOCAB[request.param]), WhisperTokenizerFast.from_pretrained(folder), folder
+    return (
+        Tokenizer.from_folder(folder, N_VOCAB[request.param]),
+        WhisperTokenizerFast.from_pretrained(folder),
+        folder,
+    )
 
 
 def test_ids_equal_transformers_on_varied_text(pair):
@@ -63,11 +67,21 @@ def test_prompt_equals_transformers(pair):
 def test_layouts():
     english = {t: i for t, i in read_vocabulary_stub(50256).items()}
     tok = Tokenizer(english, 51864)
-    assert (tok.eot, tok.sot, tok.no_timestamps, tok.timestamp_begin) == (50256, 50257, 50362, 50363)
+    assert (tok.eot, tok.sot, tok.no_timestamps, tok.timestamp_begin) == (
+        50256,
+        50257,
+        50362,
+        50363,
+    )
     assert not tok.multilingual and tok.n_languages == 99
     multilingual = read_vocabulary_stub(50257)
     tok = Tokenizer(multilingual, 51865)
-    assert (tok.eot, tok.sot, tok.no_timestamps, tok.timestamp_begin) == (50257, 50258, 50363, 50364)
+    assert (tok.eot, tok.sot, tok.no_timestamps, tok.timestamp_begin) == (
+        50257,
+        50258,
+        50363,
+        50364,
+    )
     large_v3 = Tokenizer(multilingual, 51866)  # 100 languages: Cantonese added last
     assert large_v3.language_token("yue") == 50358 and large_v3.special["<|transcribe|>"] == 50360
     assert large_v3.special["<|30.00|>"] == 51865 and len(LANGUAGES) == 100

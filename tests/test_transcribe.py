@@ -51,7 +51,9 @@ def test_long_files_in_one_batch_equal_the_files_one_by_one(tiny):
     for wave, together in zip(inputs, batched):
         alone = transcribe(tiny, wave)
         assert together.text == alone.text
-        assert [(s.start, s.end) for s in together.segments] == [(s.start, s.end) for s in alone.segments]
+        assert [(s.start, s.end) for s in together.segments] == [
+            (s.start, s.end) for s in alone.segments
+        ]
     assert batched[0].text.count("fellow Americans") == 3
 
 
@@ -129,11 +131,15 @@ def test_eas_must_be_a_config(tiny):
 
 
 def test_language_is_detected_once_per_file(base, monkeypatch):
-    module = importlib.import_module("whisper_eas.transcribe")  # the package exports a function of that name
+    module = importlib.import_module(
+        "whisper_eas.transcribe"
+    )  # the package exports a function of that name
 
     calls = []
     original = module.detect_language
-    monkeypatch.setattr(module, "detect_language", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        module, "detect_language", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
     result = transcribe(base, long_inputs()[0])
     assert result.windows >= 2 and len(calls) == 1 and result.language == "en"
 

@@ -7,10 +7,16 @@ import pytest
 import torch
 from conftest import DATA
 
-from whisper_eas import convert, load_model, transcribe
+from whisper_eas import load_model, transcribe
 from whisper_eas.hub import BUNDLED, _package_path, resolve
 from whisper_eas.model import ModelDims, Whisper
-from whisper_eas.checkpoints import empty_model, hf_config, read_checkpoint, read_ct2, save_hf_folder
+from whisper_eas.checkpoints import (
+    empty_model,
+    hf_config,
+    read_checkpoint,
+    read_ct2,
+    save_hf_folder,
+)
 
 # Real configs of the sizes we have no weights for (from their HF config.json files).
 SIZES = {
@@ -27,13 +33,26 @@ SIZES = {
 def test_parameter_counts_match_published_sizes(name):
     dims, published = SIZES[name]
     model = empty_model(dims)  # meta device: shapes without memory
-    count = sum(t.numel() for t in model.state_dict().values())  # the position table counts, as in HF
+    count = sum(
+        t.numel() for t in model.state_dict().values()
+    )  # the position table counts, as in HF
     assert abs(count - published) / published < 0.01, f"{name}: {count / 1e6:.1f} M"
 
 
 def shrunk(dims: ModelDims) -> ModelDims:
     """Same mels, vocabulary and layer counts, narrow width: affordable random weights."""
-    return ModelDims(dims.n_mels, dims.n_audio_ctx, 64, 2, dims.n_audio_layer, dims.n_vocab, dims.n_text_ctx, 64, 2, dims.n_text_layer)
+    return ModelDims(
+        dims.n_mels,
+        dims.n_audio_ctx,
+        64,
+        2,
+        dims.n_audio_layer,
+        dims.n_vocab,
+        dims.n_text_ctx,
+        64,
+        2,
+        dims.n_text_layer,
+    )
 
 
 @pytest.mark.parametrize("name", ["large-v3", "large-v3-turbo", "distil-large-v3"])
@@ -46,13 +65,22 @@ def test_random_weights_of_every_shape_load_in_transformers_and_agree(name, tmp_
     model = Whisper(dims)
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
-    save_hf_folder(tmp_path, dims, model.state_dict(), {"config.json": hf_config(dims, (), (220, 50257), 50257, 50258)})
+    save_hf_folder(
+        tmp_path,
+        dims,
+        model.state_dict(),
+        {"config.json": hf_config(dims, (), (220, 50257), 50257, 50258)},
+    )
     checkpoint = read_checkpoint(tmp_path)
     loaded = empty_model(dims)
     loaded.load_state_dict(checkpoint.state_dict, assign=True)
-    reference = WhisperForConditionalGeneration.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    reference = WhisperForConditionalGeneration.from_pretrained(
+        tmp_path, attn_implementation="eager"
+    ).eval()
     mel = torch.randn(2, dims.n_mels, 3000)
-    tokens = torch.tensor([[50258, 50259, 50360, 50364, 400, 500], [50258, 50260, 50360, 50364, 401, 501]])
+    tokens = torch.tensor(
+        [[50258, 50259, 50360, 50364, 400, 500], [50258, 50260, 50360, 50364, 401, 501]]
+    )
     with torch.inference_mode():
         expected = reference(input_features=mel, decoder_input_ids=tokens).logits
         cache = loaded.decoder.new_cache(loaded.encoder(mel, backends="eager"))
@@ -86,17 +114,29 @@ def test_ct2_folder_loads_directly_and_transcribes(tiny):
 def test_convert_cli_round_trip_and_openai_pt(tiny, tmp_path):
     from whisper_eas.cli import main
 
-    assert main(["convert", str(_package_path(*BUNDLED["tiny.en"].vocabulary)), str(tmp_path / "hf")]) == 0
-    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json"} <= {p.name for p in (tmp_path / "hf").iterdir()}
+    assert (
+        main(["convert", str(_package_path(*BUNDLED["tiny.en"].vocabulary)), str(tmp_path / "hf")])
+        == 0
+    )
+    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json"} <= {
+        p.name for p in (tmp_path / "hf").iterdir()
+    }
     reloaded = load_model(tmp_path / "hf")
     # OpenAI .pt: {"dims", "model_state_dict"} with openai/whisper's names (= ours).
     from dataclasses import asdict
 
-    torch.save({"dims": asdict(tiny.dims), "model_state_dict": tiny.network.state_dict()}, tmp_path / "tiny.en.pt")
+    torch.save(
+        {"dims": asdict(tiny.dims), "model_state_dict": tiny.network.state_dict()},
+        tmp_path / "tiny.en.pt",
+    )
     from_pt = load_model(tmp_path / "tiny.en.pt")
-    assert from_pt.suppress_tokens == tiny.suppress_tokens  # derived from the vocabulary, equal to the stored list + controls
+    assert (
+        from_pt.suppress_tokens == tiny.suppress_tokens
+    )  # derived from the vocabulary, equal to the stored list + controls
     for name, tensor in tiny.network.state_dict().items():
-        assert torch.equal(tensor, reloaded.network.state_dict()[name]) and torch.equal(tensor, from_pt.network.state_dict()[name]), name
+        assert torch.equal(tensor, reloaded.network.state_dict()[name]) and torch.equal(
+            tensor, from_pt.network.state_dict()[name]
+        ), name
     assert transcribe(from_pt, DATA / "jfk.flac").text == transcribe(tiny, DATA / "jfk.flac").text
 
 
@@ -105,7 +145,10 @@ def test_sharded_safetensors(tiny, hf_folder, tmp_path):
 
     tensors = load_file(hf_folder["tiny.en"] / "model.safetensors")
     names = sorted(tensors)
-    shards = {"model-00001-of-00002.safetensors": names[: len(names) // 2], "model-00002-of-00002.safetensors": names[len(names) // 2 :]}
+    shards = {
+        "model-00001-of-00002.safetensors": names[: len(names) // 2],
+        "model-00002-of-00002.safetensors": names[len(names) // 2 :],
+    }
     for shard, keys in shards.items():
         save_file({k: tensors[k] for k in keys}, tmp_path / shard)
     index = {"weight_map": {k: shard for shard, keys in shards.items() for k in keys}}
@@ -113,7 +156,10 @@ def test_sharded_safetensors(tiny, hf_folder, tmp_path):
     shutil.copy(hf_folder["tiny.en"] / "config.json", tmp_path)
     shutil.copy(hf_folder["tiny.en"] / "tokenizer.json", tmp_path)
     sharded = load_model(tmp_path)
-    assert all(torch.equal(t, sharded.network.state_dict()[n]) for n, t in tiny.network.state_dict().items())
+    assert all(
+        torch.equal(t, sharded.network.state_dict()[n])
+        for n, t in tiny.network.state_dict().items()
+    )
 
 
 def copy_hf(source, destination, tensors_edit=None):
@@ -210,3 +256,17 @@ def test_bundled_model_is_converted_once_into_the_cache(monkeypatch, tmp_path):
     stamp = (first / "model.safetensors").stat().st_mtime_ns
     assert resolve("tiny.en") == first and (first / "model.safetensors").stat().st_mtime_ns == stamp
     assert first.parent == tmp_path and not [p for p in tmp_path.iterdir() if p != first]
+
+
+def test_openai_pt_without_the_encoder_position_table(tiny, tmp_path):
+    """Older openai-whisper files store no encoder position table (a non-persistent buffer):
+    it is rebuilt, not copied out of a storage-less (meta) model."""
+    from dataclasses import asdict
+
+    state = dict(tiny.network.state_dict())
+    table = state.pop("encoder.positional_embedding")
+    torch.save({"dims": asdict(tiny.dims), "model_state_dict": state}, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    rebuilt = loaded.network.encoder.positional_embedding
+    assert rebuilt.device.type == "cpu" and (rebuilt - table).abs().max() < 1e-3  # CT2 stores fp16
+    assert transcribe(loaded, DATA / "jfk.flac").text == transcribe(tiny, DATA / "jfk.flac").text

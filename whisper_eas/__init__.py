@@ -18,8 +18,22 @@ from .tokenizer import Tokenizer
 from .transcribe import Safeguards, Segment, Transcription, transcribe
 
 __all__ = [
-    "DecodingOptions", "DecodingResult", "EASConfig", "ModelDims", "Safeguards", "Segment",
-    "Tokenizer", "Transcription", "Whisper", "WhisperModel", "convert", "decode", "load_audio",
-    "load_model", "log_mel_spectrogram", "pad_or_trim", "transcribe",
-]  # fmt: skip
+    "DecodingOptions",
+    "DecodingResult",
+    "EASConfig",
+    "ModelDims",
+    "Safeguards",
+    "Segment",
+    "Tokenizer",
+    "Transcription",
+    "Whisper",
+    "WhisperModel",
+    "convert",
+    "decode",
+    "load_audio",
+    "load_model",
+    "log_mel_spectrogram",
+    "pad_or_trim",
+    "transcribe",
+]
 __version__ = "0.2.0"

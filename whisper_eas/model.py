@@ -11,8 +11,8 @@ Data flow for one 30 s window, with EAS at `layer=i`:
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Sequence
+from functools import lru_cache, partial
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -63,9 +63,12 @@ def onednn_linear_works() -> bool:
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias, on oneDNN for CPU float32 inference, else `F.linear`."""
     if (
-        use_onednn_linear and x.device.type == "cpu" and x.dtype == torch.float32
-        and not torch.is_grad_enabled() and onednn_linear_works()
-    ):  # fmt: skip
+        use_onednn_linear
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_grad_enabled()
+        and onednn_linear_works()
+    ):
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return F.linear(x, weight, bias)
 
@@ -86,7 +89,9 @@ class LayerNorm(nn.LayerNorm):
 def sinusoids(length: int, channels: int, max_timescale: float = 10_000.0) -> Tensor:
     """The encoder's fixed positional table, (length, channels): sines then cosines."""
     assert channels % 2 == 0
-    inv_timescales = torch.exp(-math.log(max_timescale) / (channels // 2 - 1) * torch.arange(channels // 2))
+    inv_timescales = torch.exp(
+        -math.log(max_timescale) / (channels // 2 - 1) * torch.arange(channels // 2)
+    )
     angles = torch.arange(length)[:, None] * inv_timescales[None, :]
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
@@ -102,7 +107,9 @@ class MultiHeadAttention(nn.Module):
 
     def split_heads(self, x: Tensor) -> Tensor:
         batch, length, width = x.shape
-        return x.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2)  # (B, H, T, Dh)
+        return x.view(batch, length, self.n_head, width // self.n_head).transpose(
+            1, 2
+        )  # (B, H, T, Dh)
 
     def merge_heads(self, x: Tensor) -> Tensor:
         batch, _, length, _ = x.shape
@@ -112,18 +119,25 @@ class MultiHeadAttention(nn.Module):
         return self.split_heads(self.key(source)), self.split_heads(self.value(source))
 
     def forward(
-        self, x: Tensor, k: Tensor, v: Tensor, *, causal: bool, key_mask: Tensor | None, backend: str
+        self,
+        x: Tensor,
+        k: Tensor,
+        v: Tensor,
+        *,
+        causal: bool,
+        key_mask: Tensor | None,
+        backend: str,
     ) -> Tensor:
         """Attend from x (B, T, D) to keys/values (B, H, S, Dh)."""
         q = self.split_heads(self.query(x))
         out = attention(q, k, v, causal=causal, key_mask=key_mask, backend=backend)
         return self.out(self.merge_heads(out))
 
-    def forward_scored(self, x: Tensor, eas: EASConfig) -> tuple[Tensor, Tensor]:
-        """Self-attention of x (B, T, D) that also returns the attention each token receives
-        (B, H, T): the EAS scoring block's attention (encoder, never masked or causal)."""
+    def forward_scored(self, x: Tensor, attend: Callable) -> tuple[Tensor, Tensor]:
+        """Self-attention of x (B, T, D) by `attend(q, k, v) -> (output, received)`, which also
+        returns the attention each token receives (B, H, T): the EAS scoring block's path."""
         k, v = self.project_kv(x)
-        out, received = received_attention(self.split_heads(self.query(x)), k, v, eas)
+        out, received = attend(self.split_heads(self.query(x)), k, v)
         return self.out(self.merge_heads(out)), received
 
 
@@ -136,7 +150,9 @@ class ResidualAttentionBlock(nn.Module):
         self.attn_ln = LayerNorm(n_state)
         self.cross_attn = MultiHeadAttention(n_state, n_head) if cross_attention else None
         self.cross_attn_ln = LayerNorm(n_state) if cross_attention else None
-        self.mlp = nn.Sequential(Linear(n_state, 4 * n_state), nn.GELU(), Linear(4 * n_state, n_state))
+        self.mlp = nn.Sequential(
+            Linear(n_state, 4 * n_state), nn.GELU(), Linear(4 * n_state, n_state)
+        )
         self.mlp_ln = LayerNorm(n_state)
 
     def forward(
@@ -156,18 +172,25 @@ class ResidualAttentionBlock(nn.Module):
             x = x + self.attn(h, k, v, causal=False, key_mask=key_mask, backend=backend)
         else:
             k, v = cache.append(index, k, v)
-            x = x + self.attn(h, k, v, causal=True, key_mask=cache.self_mask(k.shape[-2]), backend=backend)
+            x = x + self.attn(
+                h, k, v, causal=True, key_mask=cache.self_mask(k.shape[-2]), backend=backend
+            )
             cross_k, cross_v = cache.cross_kv[index]
             cross = self.cross_attn(
-                self.cross_attn_ln(x), cross_k, cross_v, causal=False, key_mask=cache.cross_mask,
+                self.cross_attn_ln(x),
+                cross_k,
+                cross_v,
+                causal=False,
+                key_mask=cache.cross_mask,
                 backend=backend,
-            )  # fmt: skip
+            )
             x = x + cross
         return x + self.mlp(self.mlp_ln(x))
 
     def forward_scored(self, x: Tensor, eas: EASConfig) -> tuple[Tensor, Tensor]:
         """The encoder block EAS scores: its output and the attention each token receives."""
-        attended, received = self.attn.forward_scored(self.attn_ln(x), eas)
+        scorer = partial(received_attention, config=eas)
+        attended, received = self.attn.forward_scored(self.attn_ln(x), scorer)
         x = x + attended
         return x + self.mlp(self.mlp_ln(x)), received
 
@@ -188,10 +211,15 @@ class AudioEncoder(nn.Module):
         super().__init__()
         self.dims = dims
         self.conv1 = nn.Conv1d(dims.n_mels, dims.n_audio_state, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv1d(dims.n_audio_state, dims.n_audio_state, kernel_size=3, stride=2, padding=1)
-        self.register_buffer("positional_embedding", sinusoids(dims.n_audio_ctx, dims.n_audio_state))
+        self.conv2 = nn.Conv1d(
+            dims.n_audio_state, dims.n_audio_state, kernel_size=3, stride=2, padding=1
+        )
+        self.register_buffer(
+            "positional_embedding", sinusoids(dims.n_audio_ctx, dims.n_audio_state)
+        )
         self.blocks = nn.ModuleList(
-            ResidualAttentionBlock(dims.n_audio_state, dims.n_audio_head) for _ in range(dims.n_audio_layer)
+            ResidualAttentionBlock(dims.n_audio_state, dims.n_audio_head)
+            for _ in range(dims.n_audio_layer)
         )
         self.sparsifier = Sparsifier()
         self.ln_post = LayerNorm(dims.n_audio_state)
@@ -199,7 +227,9 @@ class AudioEncoder(nn.Module):
     def layer_backends(self, backends: str | Sequence[str]) -> list[str]:
         per_block = [backends] * len(self.blocks) if isinstance(backends, str) else list(backends)
         if len(per_block) != len(self.blocks):
-            raise ValueError(f"got {len(per_block)} attention backends for {len(self.blocks)} encoder blocks")
+            raise ValueError(
+                f"got {len(per_block)} attention backends for {len(self.blocks)} encoder blocks"
+            )
         return [check_backend(b) for b in per_block]
 
     def stem(self, mel: Tensor) -> Tensor:
@@ -221,7 +251,8 @@ class AudioEncoder(nn.Module):
         expected = (self.dims.n_mels, 2 * self.dims.n_audio_ctx)
         if mel.ndim != 3 or tuple(mel.shape[1:]) != expected:
             raise ValueError(
-                f"encoder expects mel of shape (batch, {expected[0]}, {expected[1]}), got {tuple(mel.shape)}"
+                f"encoder expects mel of shape (batch, {expected[0]}, {expected[1]}), "
+                f"got {tuple(mel.shape)}"
             )
         per_block = self.layer_backends(backends)
         x = self.stem(mel)
@@ -251,7 +282,9 @@ class KVCache:
     real positions (the padding receives no attention) and `offsets` shifts each row's
     positional embedding so that its first real token sits at position 0, as if alone."""
 
-    def __init__(self, cross_kv: list[tuple[Tensor, Tensor]], cross_mask: Tensor | None, n_text_ctx: int):
+    def __init__(
+        self, cross_kv: list[tuple[Tensor, Tensor]], cross_mask: Tensor | None, n_text_ctx: int
+    ):
         self.cross_kv = cross_kv
         self.cross_mask = cross_mask
         batch, n_head, _, head_dim = cross_kv[0][0].shape
@@ -265,7 +298,7 @@ class KVCache:
         self.length = 0  # positions already in the cache
 
     def pad_rows(self, n_padding: list[int]) -> None:
-        """Mark the first n_padding[row] positions of each row as padding (call before the prompt)."""
+        """Mark the first n_padding[row] positions of each row as padding (before the prompt)."""
         for row, n in enumerate(n_padding):
             self.valid[row, :n] = False
         self.offsets = torch.tensor(n_padding, device=self.valid.device)[:, None]
@@ -294,7 +327,9 @@ class TextDecoder(nn.Module):
 
     def new_cache(self, audio: "EncoderOutput | Tensor") -> KVCache:
         """A cache for decoding against `audio` (an EncoderOutput, or features (B, k, D))."""
-        features, mask = (audio.features, audio.mask) if isinstance(audio, EncoderOutput) else (audio, None)
+        features, mask = (
+            (audio.features, audio.mask) if isinstance(audio, EncoderOutput) else (audio, None)
+        )
         cross_kv = [block.cross_attn.project_kv(features) for block in self.blocks]
         return KVCache(cross_kv, mask, self.positional_embedding.shape[0])
 
@@ -313,7 +348,9 @@ class TextDecoder(nn.Module):
         end = start + tokens.shape[1]
         if end > n_ctx:
             raise ValueError(f"decoder context overflow: {end} tokens > {n_ctx} positions")
-        positions = (torch.arange(start, end, device=tokens.device)[None] - cache.offsets).clamp_min(0)
+        positions = (
+            torch.arange(start, end, device=tokens.device)[None] - cache.offsets
+        ).clamp_min(0)
         x = self.token_embedding(tokens) + self.positional_embedding[positions]
         for index, block in enumerate(self.blocks):
             x = block(x, backend=backend, cache=cache, index=index)

@@ -13,11 +13,16 @@ from .transcribe import Transcription
 def record_of(result: Transcription, path: str) -> dict:
     """The JSON object for one file: text, segments, and how often each safeguard fired."""
     return {
-        "file": path, "text": result.text, "language": result.language,
-        "duration": result.duration, "windows": result.windows, "kept_tokens": result.kept_tokens,
-        "fallbacks": result.fallbacks, "tokens": result.tokens,
+        "file": path,
+        "text": result.text,
+        "language": result.language,
+        "duration": result.duration,
+        "windows": result.windows,
+        "kept_tokens": result.kept_tokens,
+        "fallbacks": result.fallbacks,
+        "tokens": result.tokens,
         "segments": [asdict(segment) for segment in result.segments],
-    }  # fmt: skip
+    }
 
 
 def to_txt(result: Transcription, path: str) -> str:
@@ -32,10 +37,13 @@ def to_srt(result: Transcription, path: str) -> str:
     import srt
 
     seconds = lambda s: datetime.timedelta(seconds=s)  # noqa: E731
-    return srt.compose([
-        srt.Subtitle(i, seconds(s.start), seconds(s.end), s.text)
-        for i, s in enumerate(result.segments, 1)
-    ], reindex=False)  # fmt: skip
+    return srt.compose(
+        [
+            srt.Subtitle(i, seconds(s.start), seconds(s.end), s.text)
+            for i, s in enumerate(result.segments, 1)
+        ],
+        reindex=False,
+    )
 
 
 def to_vtt(result: Transcription, path: str) -> str:
@@ -43,7 +51,8 @@ def to_vtt(result: Transcription, path: str) -> str:
 
     def stamp(seconds: float) -> str:
         millis = round(seconds * 1000)
-        return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
+        hours, minutes = millis // 3_600_000, millis // 60_000 % 60
+        return f"{hours:02d}:{minutes:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
 
     captions = webvtt.WebVTT()
     for s in result.segments:
@@ -54,8 +63,10 @@ def to_vtt(result: Transcription, path: str) -> str:
 def to_tsv(result: Transcription, path: str) -> str:
     """openai-whisper's layout: start and end in integer milliseconds, then the text."""
     rows = ["start\tend\ttext"]
-    rows += [f"{round(1000 * s.start)}\t{round(1000 * s.end)}\t{s.text.replace(chr(9), ' ')}"
-             for s in result.segments]  # fmt: skip
+    rows += [
+        f"{round(1000 * s.start)}\t{round(1000 * s.end)}\t{s.text.replace(chr(9), ' ')}"
+        for s in result.segments
+    ]
     return "\n".join(rows) + "\n"
 
 

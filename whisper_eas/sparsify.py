@@ -89,13 +89,18 @@ class EASConfig:
         if self.budget not in BUDGETS:
             raise ValueError(f"unknown EAS budget {self.budget!r}; choose one of {BUDGETS}")
         if not isinstance(self.padding_tokens, int) or self.padding_tokens < 0:
-            raise ValueError(f"EAS padding_tokens must be an integer >= 0, got {self.padding_tokens!r}")
+            raise ValueError(
+                f"EAS padding_tokens must be an integer >= 0, got {self.padding_tokens!r}"
+            )
         if self.padding_choice not in PADDING_CHOICES:
             raise ValueError(
-                f"unknown EAS padding choice {self.padding_choice!r}; choose one of {PADDING_CHOICES}"
+                f"unknown EAS padding choice {self.padding_choice!r}; "
+                f"choose one of {PADDING_CHOICES}"
             )
         if self.aggregate not in AGGREGATES:
-            raise ValueError(f"unknown EAS aggregate {self.aggregate!r}; choose one of {AGGREGATES}")
+            raise ValueError(
+                f"unknown EAS aggregate {self.aggregate!r}; choose one of {AGGREGATES}"
+            )
         if self.scorer not in SCORERS:
             raise ValueError(f"unknown EAS scorer {self.scorer!r}; choose one of {SCORERS}")
         if self.chunk_size < 1 or self.query_stride < 1:

@@ -16,13 +16,107 @@ import tiktoken
 
 # Whisper's language order fixes the language token ids: <|en|> is sot + 1, and so on.
 LANGUAGES = (
-    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id",
-    "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg",
-    "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br",
-    "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so",
-    "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt",
-    "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
-)  # fmt: skip
+    "en",
+    "zh",
+    "de",
+    "es",
+    "ru",
+    "ko",
+    "fr",
+    "ja",
+    "pt",
+    "tr",
+    "pl",
+    "ca",
+    "nl",
+    "ar",
+    "sv",
+    "it",
+    "id",
+    "hi",
+    "fi",
+    "vi",
+    "he",
+    "uk",
+    "el",
+    "ms",
+    "cs",
+    "ro",
+    "da",
+    "hu",
+    "ta",
+    "no",
+    "th",
+    "ur",
+    "hr",
+    "bg",
+    "lt",
+    "la",
+    "mi",
+    "ml",
+    "cy",
+    "sk",
+    "te",
+    "fa",
+    "lv",
+    "bn",
+    "sr",
+    "az",
+    "sl",
+    "kn",
+    "et",
+    "mk",
+    "br",
+    "eu",
+    "is",
+    "hy",
+    "ne",
+    "mn",
+    "bs",
+    "kk",
+    "sq",
+    "sw",
+    "gl",
+    "mr",
+    "pa",
+    "si",
+    "km",
+    "sn",
+    "yo",
+    "so",
+    "af",
+    "oc",
+    "ka",
+    "be",
+    "tg",
+    "sd",
+    "gu",
+    "am",
+    "yi",
+    "lo",
+    "uz",
+    "fo",
+    "ht",
+    "ps",
+    "tk",
+    "nn",
+    "mt",
+    "sa",
+    "lb",
+    "my",
+    "bo",
+    "tl",
+    "mg",
+    "as",
+    "tt",
+    "haw",
+    "ln",
+    "ha",
+    "ba",
+    "jw",
+    "su",
+    "yue",
+)
 N_TIMESTAMPS = 1501  # 0.00 s to 30.00 s in steps of 20 ms
 TASKS = ("transcribe", "translate")
 
@@ -49,7 +143,11 @@ def special_token_names(n_languages: int) -> list[str]:
 def _byte_level_alphabet() -> dict[str, int]:
     """GPT-2 stores bytes as printable characters: printable Latin-1 bytes stand for
     themselves, the other 68 bytes are shifted to code points 256 and up, in byte order."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     alphabet = {chr(b): b for b in printable}
     shifted = (b for b in range(256) if b not in alphabet.values())
     alphabet.update({chr(256 + i): b for i, b in enumerate(shifted)})
@@ -57,14 +155,19 @@ def _byte_level_alphabet() -> dict[str, int]:
 
 
 def read_vocabulary(folder: Path) -> dict[str, int]:
-    """The BPE vocabulary (token text -> id) of a checkpoint folder: tokenizer.json or vocab.json."""
+    """The BPE vocabulary (token text -> id) of a checkpoint folder (tokenizer.json or
+    vocab.json)."""
     if (folder / "tokenizer.json").is_file():
         tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
         specials = {t["content"] for t in tokenizer.get("added_tokens", [])}
         return {text: i for text, i in tokenizer["model"]["vocab"].items() if text not in specials}
     if (folder / "vocab.json").is_file():
         vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-        return {text: i for text, i in vocab.items() if not (text.startswith("<|") and text.endswith("|>"))}
+        return {
+            text: i
+            for text, i in vocab.items()
+            if not (text.startswith("<|") and text.endswith("|>"))
+        }
     raise FileNotFoundError(f"no tokenizer.json or vocab.json in {folder}")
 
 
@@ -78,10 +181,15 @@ class Tokenizer:
             raise ValueError("BPE vocabulary ids are not contiguous from 0")
         self.n_languages = n_vocab - len(ranks) - 8 - N_TIMESTAMPS
         if not 0 < self.n_languages <= len(LANGUAGES):
-            raise ValueError(f"vocabulary of {len(ranks)} BPE tokens does not fit a Whisper model with n_vocab={n_vocab}")
+            raise ValueError(
+                f"vocabulary of {len(ranks)} BPE tokens does not fit a Whisper model "
+                f"with n_vocab={n_vocab}"
+            )
         names = special_token_names(self.n_languages)
         self.special = {name: len(ranks) + i for i, name in enumerate(names)}
-        self.encoding = tiktoken.Encoding("whisper", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens=self.special)
+        self.encoding = tiktoken.Encoding(
+            "whisper", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens=self.special
+        )
         self.eot = self.special["<|endoftext|>"]
         self.sot = self.special["<|startoftranscript|>"]
         self.no_timestamps = self.special["<|notimestamps|>"]
@@ -103,17 +211,23 @@ class Tokenizer:
 
     def language_token(self, language: str) -> int:
         if language not in self.languages:
-            raise ValueError(f"unknown language {language!r}; this model knows {', '.join(self.languages)}")
+            raise ValueError(
+                f"unknown language {language!r}; this model knows {', '.join(self.languages)}"
+            )
         return self.special[f"<|{language}|>"]
 
-    def sot_sequence(self, language: str | None = "en", task: str = "transcribe", timestamps: bool = False) -> list[int]:
+    def sot_sequence(
+        self, language: str | None = "en", task: str = "transcribe", timestamps: bool = False
+    ) -> list[int]:
         """The decoder's prompt: <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>]."""
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
         tokens = [self.sot]
         if self.multilingual:
             if language is None:
-                raise ValueError("a multilingual model's prompt needs a language (or detect it first)")
+                raise ValueError(
+                    "a multilingual model's prompt needs a language (or detect it first)"
+                )
             tokens += [self.language_token(language), self.special[f"<|{task}|>"]]
         return tokens if timestamps else tokens + [self.no_timestamps]
 
@@ -122,7 +236,8 @@ class Tokenizer:
         """Ids of symbols Whisper never emits as speech (the suppress list used when a
         checkpoint does not carry one): brackets, music notes, speaker-turn marks, ..."""
         symbols = list('"#()*+/:;<=>@[\\]^_`{|}~「」『』')
-        symbols += "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪".split()
+        symbols += "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( )))".split()
+        symbols += "[[ ]] {{ }} ♪♪ ♪♪♪".split()
         # Multi-byte symbols whose first byte is a token of its own: suppress that byte.
         partial = set("♩♪♫♬♭♮♯")
         ids = {self.encode(" -")[0], self.encode(" '")[0]}

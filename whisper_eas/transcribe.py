@@ -23,11 +23,22 @@ import numpy as np
 import torch
 
 from .audio import (
-    HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, load_audio, log_mel_spectrogram, pad_or_trim,
-)  # fmt: skip
+    HOP_LENGTH,
+    N_FRAMES,
+    N_SAMPLES,
+    SAMPLE_RATE,
+    load_audio,
+    log_mel_spectrogram,
+    pad_or_trim,
+)
 from .decoding import (
-    SECONDS_PER_TIMESTAMP, DecodingOptions, DecodingResult, WhisperModel, decode, detect_language,
-)  # fmt: skip
+    SECONDS_PER_TIMESTAMP,
+    DecodingOptions,
+    DecodingResult,
+    WhisperModel,
+    decode,
+    detect_language,
+)
 from .model import EncoderOutput
 from .sparsify import EASConfig, speech_tokens
 
@@ -58,7 +69,11 @@ class Safeguards:
         if self.logprob_threshold is None or result.avg_logprob < self.logprob_threshold:
             return True
         sure = self.silence_no_speech_threshold
-        return sure is not None and result.no_speech_prob > sure and len(result.text.split()) <= self.silence_max_words
+        return (
+            sure is not None
+            and result.no_speech_prob > sure
+            and len(result.text.split()) <= self.silence_max_words
+        )
 
     def needs_fallback(self, result: DecodingResult, sparsified: bool) -> bool:
         if self.is_silence(result):
@@ -171,7 +186,9 @@ def decode_with_fallback(
     audio = encode(model, windows, eas, backends)
     unknown = [i for i, language in enumerate(languages) if language == DETECT]
     if unknown:  # a file's first window: detect its language from the features already here
-        for i, code in zip(unknown, detect_language(model, rows_of(audio, unknown), options.backend)):
+        for i, code in zip(
+            unknown, detect_language(model, rows_of(audio, unknown), options.backend)
+        ):
             languages[i] = code
     sparsified = any(k < model.dims.n_audio_ctx for k in audio.kept_counts())
     first = decode(model, audio, options, previous, languages)
@@ -180,15 +197,23 @@ def decode_with_fallback(
     if not retry:
         return outcome
     # The rows still retried and their encoder output: without EAS when it was on.
-    source = encode(model, [windows[i] for i in retry], None, backends) if sparsified else rows_of(audio, retry)
+    source = (
+        encode(model, [windows[i] for i in retry], None, backends)
+        if sparsified
+        else rows_of(audio, retry)
+    )
     steps = [("eas_off", 0.0)] if sparsified else []
     steps += [("temperature", t) for t in safeguards.temperatures if t > 0]
     generator = torch.Generator(device=model.device).manual_seed(0)
     for reason, temperature in steps:
         results = decode(
-            model, source, replace(options, temperature=temperature),
-            [previous[i] for i in retry], [languages[i] for i in retry], generator,
-        )  # fmt: skip
+            model,
+            source,
+            replace(options, temperature=temperature),
+            [previous[i] for i in retry],
+            [languages[i] for i in retry],
+            generator,
+        )
         still = []
         for position, (i, result) in enumerate(zip(retry, results)):
             kept = model.dims.n_audio_ctx if sparsified else outcome[i][1]
@@ -228,10 +253,13 @@ class _File:
     def result(self) -> Transcription:
         return Transcription(
             text=" ".join(s.text for s in self.segments if s.text),
-            segments=self.segments, language=self.language,
-            duration=len(self.waveform) / SAMPLE_RATE, windows=len(self.kept),
-            kept_tokens=self.kept, fallbacks=dict(self.fallbacks),
-        )  # fmt: skip
+            segments=self.segments,
+            language=self.language,
+            duration=len(self.waveform) / SAMPLE_RATE,
+            windows=len(self.kept),
+            kept_tokens=self.kept,
+            fallbacks=dict(self.fallbacks),
+        )
 
 
 def split_segments(tokens: list[int], timestamp_begin: int, window_samples: int):
@@ -290,9 +318,15 @@ def transcribe_files(
         windows = [state.window() for state in active]
         languages = [state.language for state in active]
         outcome = decode_with_fallback(
-            model, windows, options, [s.history[s.prompt_start :] for s in active],
-            languages, eas, safeguards, backends,
-        )  # fmt: skip
+            model,
+            windows,
+            options,
+            [s.history[s.prompt_start :] for s in active],
+            languages,
+            eas,
+            safeguards,
+            backends,
+        )
         for state, language in zip(active, languages):
             state.language = language
         for state, window, (result, kept, reason) in zip(active, windows, outcome):
@@ -321,7 +355,9 @@ def file_language(model: WhisperModel, options: DecodingOptions) -> str | None:
     return options.language
 
 
-def consume(state: _File, window, result: DecodingResult, kept: int, reason, safeguards, options, tokenizer) -> int:
+def consume(
+    state: _File, window, result: DecodingResult, kept: int, reason, safeguards, options, tokenizer
+) -> int:
     """Record one window's outcome in the file's state; returns the samples advanced."""
     state.kept.append(kept)
     if reason is not None:
@@ -341,12 +377,19 @@ def consume(state: _File, window, result: DecodingResult, kept: int, reason, saf
         text = tokenizer.decode(text_tokens).strip()
         if not text or end <= start and options.timestamps:
             continue  # an empty or zero-length segment carries nothing
-        state.segments.append(Segment(
-            start=(offset + start) / SAMPLE_RATE, end=(offset + end) / SAMPLE_RATE, text=text,
-            tokens=text_tokens, avg_logprob=result.avg_logprob,
-            compression_ratio=result.compression_ratio, no_speech_prob=result.no_speech_prob,
-            temperature=result.temperature, kept_tokens=kept,
-        ))  # fmt: skip
+        state.segments.append(
+            Segment(
+                start=(offset + start) / SAMPLE_RATE,
+                end=(offset + end) / SAMPLE_RATE,
+                text=text,
+                tokens=text_tokens,
+                avg_logprob=result.avg_logprob,
+                compression_ratio=result.compression_ratio,
+                no_speech_prob=result.no_speech_prob,
+                temperature=result.temperature,
+                kept_tokens=kept,
+            )
+        )
     state.history += result.tokens
     state.seek += advance
     return advance
@@ -376,19 +419,31 @@ def transcribe(
     if isinstance(audio, tuple):
         raise TypeError("pass several inputs as a list, not a tuple")
     if eas is not None and not isinstance(eas, EASConfig):
-        raise TypeError(f"eas must be an EASConfig (e.g. EASConfig(layer=2, sparsity=0.5)), got {eas!r}")
+        raise TypeError(
+            f"eas must be an EASConfig (e.g. EASConfig(layer=2, sparsity=0.5)), got {eas!r}"
+        )
     if not isinstance(model, WhisperModel):
         raise TypeError("transcribe needs the WhisperModel that load_model returns")
     decoder_backend = backends if isinstance(backends, str) else "sdpa"
     options = DecodingOptions(
-        task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
+        task=task,
+        language=language,
+        timestamps=timestamps,
+        max_new_tokens=max_new_tokens,
         backend=decoder_backend,
-    )  # fmt: skip
+    )
     inputs = audio if isinstance(audio, list) else [audio]
     results: list[Transcription | None] = [None] * len(inputs)
     for index, result in transcribe_files(
-        model, inputs, eas=eas, options=options, condition_on_previous_text=condition_on_previous_text,
-        initial_prompt=initial_prompt, safeguards=safeguards, backends=backends, batch_size=batch_size,
-    ):  # fmt: skip
+        model,
+        inputs,
+        eas=eas,
+        options=options,
+        condition_on_previous_text=condition_on_previous_text,
+        initial_prompt=initial_prompt,
+        safeguards=safeguards,
+        backends=backends,
+        batch_size=batch_size,
+    ):
         results[index] = result
     return results if isinstance(audio, list) else results[0]

@@ -46,11 +46,20 @@ def _read_librispeech(root: Path) -> tuple[list[Utterance], list[str]]:
                 utterances.append(Utterance(utterance_id, audio, text))
             else:
                 problems.append(f"{transcript}: audio {audio.name} is missing")
-    problems += [f"{audio}: no transcript line" for audio in sorted(root.rglob("*.flac")) if audio not in transcribed]
+    problems += [
+        f"{audio}: no transcript line"
+        for audio in sorted(root.rglob("*.flac"))
+        if audio not in transcribed
+    ]
     return utterances, problems
 
 
-def read_dataset(path: str | Path, subset: str | Path | None = None, limit: int | None = None, skip_missing: bool = False) -> list[Utterance]:
+def read_dataset(
+    path: str | Path,
+    subset: str | Path | None = None,
+    limit: int | None = None,
+    skip_missing: bool = False,
+) -> list[Utterance]:
     """A JSONL manifest (file, or folder holding manifest.jsonl) or a LibriSpeech tree.
 
     Missing audio, transcript lines and subset ids are errors, or with `skip_missing`
@@ -59,7 +68,9 @@ def read_dataset(path: str | Path, subset: str | Path | None = None, limit: int 
     if not path.exists():
         raise FileNotFoundError(f"dataset not found: {path}")
     manifest = path if path.is_file() else path / "manifest.jsonl"
-    utterances, problems = _read_manifest(manifest) if manifest.is_file() else _read_librispeech(path)
+    utterances, problems = (
+        _read_manifest(manifest) if manifest.is_file() else _read_librispeech(path)
+    )
     if not utterances and not problems:
         raise ValueError(f"{path} is neither a JSONL manifest nor a LibriSpeech tree (*.trans.txt)")
     if subset is not None:
@@ -68,10 +79,15 @@ def read_dataset(path: str | Path, subset: str | Path | None = None, limit: int 
         problems += [f"subset id {i} is not in {path}" for i in wanted if i not in by_id]
         utterances = [by_id[i] for i in wanted if i in by_id]
     if problems:
-        report = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        report = "\n  ".join(problems[:20]) + (
+            f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        )
         if not skip_missing:
             raise ValueError(f"dataset {path} has {len(problems)} problem(s):\n  {report}")
-        print(f"whisper-eas: warning: skipping {len(problems)} dataset problem(s):\n  {report}", file=sys.stderr)
+        print(
+            f"whisper-eas: warning: skipping {len(problems)} dataset problem(s):\n  {report}",
+            file=sys.stderr,
+        )
     if limit is not None:
         utterances = utterances[:limit]
     if not utterances:

@@ -29,7 +29,11 @@ DEFAULT_SPARSITIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def evaluate(
-    model, utterances: list[Utterance], eas: EASConfig | None, backends="sdpa", progress: bool = True
+    model,
+    utterances: list[Utterance],
+    eas: EASConfig | None,
+    backends="sdpa",
+    progress: bool = True,
 ) -> dict:
     """WER, RTF with its stage split, tokens per utterance, fallbacks and max-length hits for
     one configuration."""
@@ -41,7 +45,9 @@ def evaluate(
     hypotheses, n_tokens, fallbacks, kept = [], [], Counter(), []
     label = config_label(eas)
     with StageTimer(model.network) as timer:
-        for waveform in tqdm(waveforms, desc=label, unit="utt", disable=not progress, file=sys.stderr):
+        for waveform in tqdm(
+            waveforms, desc=label, unit="utt", disable=not progress, file=sys.stderr
+        ):
             with timer.run():
                 result = transcribe(model, waveform, eas=eas, language=language, backends=backends)
             hypotheses.append(result.text)
@@ -51,12 +57,18 @@ def evaluate(
     audio_seconds = sum(len(w) for w in waveforms) / SAMPLE_RATE
     wer = word_error_rate([u.text for u in utterances], hypotheses)
     return {
-        "eas": asdict(eas) if eas else None, "wer": wer, "accuracy": 1.0 - wer,
-        "rtf": timer.totals["total"] / audio_seconds, "seconds": dict(timer.totals),
-        "audio_seconds": audio_seconds, "tokens_per_utterance": sum(n_tokens) / len(n_tokens),
-        "hit_max_length": fallbacks.get("hit_max_length", 0), "fallbacks": dict(fallbacks),
-        "kept_tokens": sum(kept) / len(kept), "hypotheses": dict(zip((u.id for u in utterances), hypotheses)),
-    }  # fmt: skip
+        "eas": asdict(eas) if eas else None,
+        "wer": wer,
+        "accuracy": 1.0 - wer,
+        "rtf": timer.totals["total"] / audio_seconds,
+        "seconds": dict(timer.totals),
+        "audio_seconds": audio_seconds,
+        "tokens_per_utterance": sum(n_tokens) / len(n_tokens),
+        "hit_max_length": fallbacks.get("hit_max_length", 0),
+        "fallbacks": dict(fallbacks),
+        "kept_tokens": sum(kept) / len(kept),
+        "hypotheses": dict(zip((u.id for u in utterances), hypotheses)),
+    }
 
 
 def config_label(eas: EASConfig | None) -> str:
@@ -76,11 +88,26 @@ def environment(
 ) -> dict:
     """What a results file was measured on. `identity` must match to resume into the file."""
     ids = hashlib.sha256("\n".join(u.id for u in utterances).encode()).hexdigest()[:16]
-    identity = {"model": model_name, "data": str(Path(data).resolve()), "utterances": len(utterances),
-                "ids_sha256": ids, "device": device, "dtype": dtype, "attention": attention,
-                "normalizer": NORMALIZER, "decoding": "long-form, timestamps, fallback"}  # fmt: skip
-    return {"type": "header", "identity": identity, "date": datetime.date.today().isoformat(), "commit": git_commit(),
-            "device_name": device_name(device), "threads": torch.get_num_threads(), "torch": torch.__version__}  # fmt: skip
+    identity = {
+        "model": model_name,
+        "data": str(Path(data).resolve()),
+        "utterances": len(utterances),
+        "ids_sha256": ids,
+        "device": device,
+        "dtype": dtype,
+        "attention": attention,
+        "normalizer": NORMALIZER,
+        "decoding": "long-form, timestamps, fallback",
+    }
+    return {
+        "type": "header",
+        "identity": identity,
+        "date": datetime.date.today().isoformat(),
+        "commit": git_commit(),
+        "device_name": device_name(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
 
 
 def read_results(path: Path) -> tuple[dict | None, list[dict]]:
@@ -100,27 +127,45 @@ def append_result(path: Path, record: dict) -> None:
         os.fsync(file.fileno())
 
 
-def run_search(model, utterances, configs: list[EASConfig | None], output: Path, header: dict, attention: str) -> list[dict]:
+def run_search(
+    model, utterances, configs: list[EASConfig | None], output: Path, header: dict, attention: str
+) -> list[dict]:
     existing_header, finished = read_results(output)
     if existing_header is None:
         append_result(output, header)
     elif existing_header["identity"] != header["identity"]:
-        changed = [k for k in header["identity"] if existing_header["identity"].get(k) != header["identity"][k]]
-        raise ValueError(f"{output} holds results for different settings ({', '.join(changed)}); use another --output")
+        changed = [
+            k
+            for k in header["identity"]
+            if existing_header["identity"].get(k) != header["identity"][k]
+        ]
+        raise ValueError(
+            f"{output} holds results for different settings ({', '.join(changed)}); "
+            "use another --output"
+        )
     done = {r["key"] for r in finished}
     for eas in configs:
         if config_key(eas) in done:
             continue
-        record = {"type": "result", "key": config_key(eas), **evaluate(model, utterances, eas, attention)}
+        record = {
+            "type": "result",
+            "key": config_key(eas),
+            **evaluate(model, utterances, eas, attention),
+        }
         append_result(output, record)
         finished.append(record)
-        print(f"{record['key']}: WER {100 * record['wer']:.2f} %  RTF {record['rtf']:.4f}", file=sys.stderr)
+        print(
+            f"{record['key']}: WER {100 * record['wer']:.2f} %  RTF {record['rtf']:.4f}",
+            file=sys.stderr,
+        )
     return finished
 
 
 def pareto_front(points: list[dict]) -> list[dict]:
     """Points no other point beats on both WER and RTF (strictly, as in Eq. 3); ties stay."""
-    return [p for p in points if not any(q["wer"] < p["wer"] and q["rtf"] < p["rtf"] for q in points)]
+    return [
+        p for p in points if not any(q["wer"] < p["wer"] and q["rtf"] < p["rtf"] for q in points)
+    ]
 
 
 def select(points: list[dict], baseline: dict, top: int = 3, tolerance: float = 0.01) -> list[dict]:
