@@ -80,3 +80,31 @@ def test_greedy_transcripts_equal_transformers(setup):
             ours.tokenizer.sot_sequence("en" if ours.tokenizer.multilingual else None)
         )
         assert result.tokens == sequence[prompt_length:-1], clip.name
+
+
+@pytest.mark.parametrize("name", ["tiny.en", "base"])
+def test_word_timestamps_agree_with_transformers(models, hf_folder, name):
+    """Cross-attention DTW on the checkpoint's alignment heads, against transformers' word
+    timestamps (its pipeline, return_timestamps="word") on the same weights and clips."""
+    import re
+
+    from transformers import pipeline
+
+    from whisper_eas import EASConfig
+
+    reference = pipeline("automatic-speech-recognition", model=str(hf_folder[name]))
+    language = (
+        {"generate_kwargs": {"language": "en"}} if models[name].tokenizer.multilingual else {}
+    )
+    key = lambda text: re.sub(r"[^a-z0-9]", "", text.lower())  # noqa: E731
+    for clip in (FIXTURES[-1], FIXTURES[0]):  # jfk.flac and a dev-clean clip
+        theirs = reference(load_audio(clip), return_timestamps="word", **language)["chunks"]
+        for eas in (None, EASConfig(2, 0.5)):  # with EAS, columns map back to audio time
+            result = transcribe(models[name], clip, word_timestamps=True, eas=eas)
+            ours = [w for segment in result.segments for w in segment.words]
+            pairs = [(o, t) for o, t in zip(ours, theirs) if key(o.word) == key(t["text"])]
+            assert len(pairs) >= 0.9 * len(theirs), (clip.name, [w.word for w in ours])
+            close = [abs(o.start - t["timestamp"][0]) <= 0.1 for o, t in pairs]
+            assert sum(close) >= 0.9 * len(pairs), (clip.name, eas, pairs)
+            starts = [w.start for w in ours]
+            assert starts == sorted(starts) and ours[-1].end <= result.duration + 0.02

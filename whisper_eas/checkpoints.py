@@ -65,13 +65,11 @@ class Checkpoint:
 
     dims: ModelDims
     state_dict: dict[str, Tensor]
-    suppress_tokens: (
-        tuple[int, ...] | None
-    )  # None: not stored; decoding derives it from the tokenizer
+    # None: not stored; load_model derives openai-whisper's lists from the tokenizer.
+    suppress_tokens: tuple[int, ...] | None
     begin_suppress_tokens: tuple[int, ...] | None
-    vocabulary_folder: (
-        Path | None
-    )  # folder with tokenizer.json or vocab.json, if the checkpoint has one
+    vocabulary_folder: Path | None  # folder with tokenizer.json or vocab.json, if any
+    alignment_heads: tuple[tuple[int, int], ...] | None = None  # (decoder layer, head) for timing
 
 
 # --- Hugging Face ------------------------------------------------------------------------
@@ -180,6 +178,7 @@ def read_hf_folder(folder: Path) -> Checkpoint:
         suppress_tokens=tuple(suppress) if suppress is not None else None,
         begin_suppress_tokens=tuple(begin) if begin is not None else None,
         vocabulary_folder=folder,
+        alignment_heads=heads_of(generation.get("alignment_heads")),
     )
 
 
@@ -384,6 +383,7 @@ def read_ct2(parts: list[Path], folder: Path) -> Checkpoint:
         suppress_tokens=tuple(suppress) if suppress is not None else None,
         begin_suppress_tokens=tuple(begin) if begin is not None else None,
         vocabulary_folder=vocabulary,
+        alignment_heads=heads_of(config.get("alignment_heads")),
     )
 
 
@@ -405,14 +405,19 @@ def read_openai(path: Path) -> Checkpoint:
         )
     dims = ModelDims(**checkpoint["dims"])
     state = dict(checkpoint["model_state_dict"])
-    state.pop(
-        "alignment_heads", None
-    )  # a buffer of cross-attention heads for word timing, not a weight
+    # A buffer marking the cross-attention heads for word timing (layers x heads), not a weight.
+    heads = state.pop("alignment_heads", None)
+    heads = heads.to_dense().nonzero().tolist() if isinstance(heads, Tensor) else None
     # Older openai-whisper files store no encoder position table (it was a non-persistent buffer).
     state.setdefault(
         "encoder.positional_embedding", sinusoids(dims.n_audio_ctx, dims.n_audio_state)
     )
-    return Checkpoint(dims, check_state_dict(dims, state, str(path)), None, None, None)
+    state_dict = check_state_dict(dims, state, str(path))
+    return Checkpoint(dims, state_dict, None, None, None, heads_of(heads))
+
+
+def heads_of(pairs) -> tuple[tuple[int, int], ...] | None:
+    return tuple((int(layer), int(head)) for layer, head in pairs) if pairs else None
 
 
 # --- dispatch and writing ----------------------------------------------------------------

@@ -174,6 +174,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             condition_on_previous_text=not args.no_condition,
             initial_prompt=args.initial_prompt,
             safeguards=safeguards,
+            word_timestamps=args.word_timestamps,
             backends=args.attention,
             batch_size=args.batch_size,
             progress=bar.update if bar else None,
@@ -366,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--initial-prompt", help="text to prompt the first window with")
     transcribe.add_argument(
         "--no-fallback", dest="fallback", action="store_false", help="no temperature fallback"
+    )
+    transcribe.add_argument(
+        "--word-timestamps", action="store_true", help="word start/end times (json output)"
     )
     transcribe.add_argument("--quiet", action="store_true", help="no progress bar")
     add_eas_arguments(transcribe)

@@ -33,6 +33,7 @@ class WhisperModel:
     tokenizer: Tokenizer
     suppress_tokens: tuple[int, ...]  # never emitted (non-speech symbols and control tokens)
     begin_suppress_tokens: tuple[int, ...]  # not emitted first
+    alignment_heads: tuple[tuple[int, int], ...] = ()  # (decoder layer, head): word timing
     name: str = "custom"
 
     @property

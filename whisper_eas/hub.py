@@ -133,7 +133,8 @@ def bundled_folder(name: str) -> Path | None:
     if vocabulary is None or any(part is None for part in parts):
         return None
     version = importlib.metadata.version(bundle.distribution)
-    folder = cache_root() / f"{name}-{bundle.distribution}-{version}"
+    # The suffix versions our conversion: v2 writes the alignment heads (word timestamps).
+    folder = cache_root() / f"{name}-{bundle.distribution}-{version}-v2"
     if not (folder / "model.safetensors").is_file():
         convert_checkpoint(read_ct2(parts, vocabulary), folder, vocabulary)
     return folder
@@ -236,7 +237,9 @@ def convert_checkpoint(checkpoint: Checkpoint, destination: Path, vocabulary: Pa
     suppress, begin = suppress_lists(checkpoint, tokenizer)
     files = {
         "config.json": hf_config(dims, suppress, begin, tokenizer.eot, tokenizer.sot),
-        "generation_config.json": _generation_config(tokenizer, dims, suppress, begin),
+        "generation_config.json": _generation_config(
+            tokenizer, dims, suppress, begin, checkpoint.alignment_heads
+        ),
         "preprocessor_config.json": {
             "feature_extractor_type": "WhisperFeatureExtractor",
             "processor_class": "WhisperProcessor",
@@ -271,8 +274,9 @@ def convert_checkpoint(checkpoint: Checkpoint, destination: Path, vocabulary: Pa
     return destination
 
 
-def _generation_config(tokenizer: Tokenizer, dims: ModelDims, suppress, begin) -> dict:
+def _generation_config(tokenizer: Tokenizer, dims: ModelDims, suppress, begin, heads) -> dict:
     config = {
+        "alignment_heads": [list(pair) for pair in heads or default_alignment_heads(dims)],
         "decoder_start_token_id": tokenizer.sot,
         "eos_token_id": tokenizer.eot,
         "pad_token_id": tokenizer.eot,
@@ -359,4 +363,12 @@ def load_model(
     network = network.to(device=device, dtype=dtype).eval()
     tokenizer = Tokenizer.from_folder(vocabulary_for(checkpoint), checkpoint.dims.n_vocab)
     suppress, begin_suppress = suppress_lists(checkpoint, tokenizer)
-    return WhisperModel(network, tokenizer, suppress, begin_suppress, name=str(name_or_path))
+    heads = checkpoint.alignment_heads or default_alignment_heads(checkpoint.dims)
+    return WhisperModel(network, tokenizer, suppress, begin_suppress, heads, str(name_or_path))
+
+
+def default_alignment_heads(dims: ModelDims) -> tuple[tuple[int, int], ...]:
+    """openai-whisper's choice when a checkpoint names none: every head of the last half of the
+    decoder's layers."""
+    layers = range(dims.n_text_layer // 2, dims.n_text_layer)
+    return tuple((layer, head) for layer in layers for head in range(dims.n_text_head))

@@ -163,6 +163,7 @@ class ResidualAttentionBlock(nn.Module):
         key_mask: Tensor | None = None,
         cache: "KVCache | None" = None,
         index: int = 0,
+        cross_scores: list[Tensor] | None = None,
     ) -> Tensor:
         """Encoder (no cache): self-attention over x's valid tokens (`key_mask`). Decoder: this
         step's keys/values go into the cache, then self- and cross-attention read it."""
@@ -176,15 +177,15 @@ class ResidualAttentionBlock(nn.Module):
                 h, k, v, causal=True, key_mask=cache.self_mask(k.shape[-2]), backend=backend
             )
             cross_k, cross_v = cache.cross_kv[index]
-            cross = self.cross_attn(
-                self.cross_attn_ln(x),
-                cross_k,
-                cross_v,
-                causal=False,
-                key_mask=cache.cross_mask,
-                backend=backend,
+            h = self.cross_attn_ln(x)
+            if cross_scores is not None:  # word timing reads the attention logits themselves
+                q = self.cross_attn.split_heads(self.cross_attn.query(h))
+                scores = (q @ cross_k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
+                cross_scores.append(scores)  # (B, H, T, S)
+            mask = cache.cross_mask
+            x = x + self.cross_attn(
+                h, cross_k, cross_v, causal=False, key_mask=mask, backend=backend
             )
-            x = x + cross
         return x + self.mlp(self.mlp_ln(x))
 
     def forward_scored(self, x: Tensor, eas: EASConfig) -> tuple[Tensor, Tensor]:
@@ -340,10 +341,12 @@ class TextDecoder(nn.Module):
         backend: str = "sdpa",
         last_only: bool = False,
         at: Tensor | None = None,
+        cross_scores: list[Tensor] | None = None,
     ) -> Tensor:
         """tokens (B, T) following the cache's tokens -> float32 logits (B, T, n_vocab); only
         the last position's (B, 1, n_vocab) with `last_only`, or those at the columns `at`
-        (B, n) -> (B, n, n_vocab): the output projection is the largest product of a step."""
+        (B, n) -> (B, n, n_vocab): the output projection is the largest product of a step.
+        `cross_scores`, a list, receives each block's cross-attention logits (B, H, T, S)."""
         start, n_ctx = cache.length, self.positional_embedding.shape[0]
         end = start + tokens.shape[1]
         if end > n_ctx:
@@ -353,7 +356,7 @@ class TextDecoder(nn.Module):
         ).clamp_min(0)
         x = self.token_embedding(tokens) + self.positional_embedding[positions]
         for index, block in enumerate(self.blocks):
-            x = block(x, backend=backend, cache=cache, index=index)
+            x = block(x, backend=backend, cache=cache, index=index, cross_scores=cross_scores)
         cache.length = end
         if last_only:
             x = x[:, -1:]

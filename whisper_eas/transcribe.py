@@ -41,6 +41,7 @@ from .decoding import (
 )
 from .model import EncoderOutput
 from .sparsify import EASConfig, speech_tokens
+from .timing import Word, add_word_timestamps
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -96,6 +97,7 @@ class Segment:
     no_speech_prob: float
     temperature: float
     kept_tokens: int  # audio tokens the decoder attended to in this window (1500 without EAS)
+    words: list[Word] = field(default_factory=list)  # with word_timestamps=True
 
 
 @dataclass
@@ -180,8 +182,8 @@ def decode_with_fallback(
     safeguards: Safeguards,
     backends="sdpa",
 ) -> list[tuple[DecodingResult, int, str | None]]:
-    """Each window's accepted decode, its kept audio-token count, and the fallback that
-    produced it (None: the first try; "eas_off"; "temperature"). `languages` entries equal
+    """Each window's accepted decode, the encoder output it read (a batch of one), and the
+    fallback that produced it (None: the first try; "eas_off"; "temperature"). `languages` entries equal
     to DETECT are replaced, in place, by the language detected from that window."""
     audio = encode(model, windows, eas, backends)
     unknown = [i for i, language in enumerate(languages) if language == DETECT]
@@ -192,7 +194,7 @@ def decode_with_fallback(
             languages[i] = code
     sparsified = any(k < model.dims.n_audio_ctx for k in audio.kept_counts())
     first = decode(model, audio, options, previous, languages)
-    outcome = [(result, kept, None) for result, kept in zip(first, audio.kept_counts())]
+    outcome = [(result, rows_of(audio, [i]), None) for i, result in enumerate(first)]
     retry = [i for i, (r, _, _) in enumerate(outcome) if safeguards.needs_fallback(r, sparsified)]
     if not retry:
         return outcome
@@ -216,8 +218,7 @@ def decode_with_fallback(
         )
         still = []
         for position, (i, result) in enumerate(zip(retry, results)):
-            kept = model.dims.n_audio_ctx if sparsified else outcome[i][1]
-            outcome[i] = (result, kept, reason)
+            outcome[i] = (result, rows_of(source, [position]), reason)
             if safeguards.needs_fallback(result, sparsified=False):
                 still.append(position)
         if not still:
@@ -297,6 +298,7 @@ def transcribe_files(
     condition_on_previous_text: bool = True,
     initial_prompt: str | None = None,
     safeguards: Safeguards = Safeguards(),
+    word_timestamps: bool = False,
     backends="sdpa",
     batch_size: int = 8,
     progress: Callable[[float], None] | None = None,
@@ -329,8 +331,15 @@ def transcribe_files(
         )
         for state, language in zip(active, languages):
             state.language = language
-        for state, window, (result, kept, reason) in zip(active, windows, outcome):
-            advance = consume(state, window, result, kept, reason, safeguards, options, tokenizer)
+        for state, window, (result, audio, reason) in zip(active, windows, outcome):
+            segments_before = len(state.segments)
+            advance = consume(state, window, result, audio, reason, safeguards, options, tokenizer)
+            if word_timestamps and len(state.segments) > segments_before:
+                prompt = tokenizer.sot_sequence(state.language, options.task, timestamps=False)
+                add_word_timestamps(
+                    model, audio, prompt, state.segments[segments_before:],
+                    (state.seek - advance) / SAMPLE_RATE, speech_tokens(window.n_samples),
+                )  # fmt: skip
             if not condition_on_previous_text or result.temperature > 0.5:
                 state.prompt_start = len(state.history)
             if progress is not None:
@@ -356,9 +365,10 @@ def file_language(model: WhisperModel, options: DecodingOptions) -> str | None:
 
 
 def consume(
-    state: _File, window, result: DecodingResult, kept: int, reason, safeguards, options, tokenizer
+    state: _File, window, result: DecodingResult, audio, reason, safeguards, options, tokenizer
 ) -> int:
     """Record one window's outcome in the file's state; returns the samples advanced."""
+    kept = audio.kept_counts()[0]
     state.kept.append(kept)
     if reason is not None:
         state.fallbacks[reason] += 1
@@ -406,6 +416,7 @@ def transcribe(
     condition_on_previous_text: bool = True,
     initial_prompt: str | None = None,
     safeguards: Safeguards = Safeguards(),
+    word_timestamps: bool = False,
     max_new_tokens: int | None = None,
     backends="sdpa",
     batch_size: int = 8,
@@ -442,6 +453,7 @@ def transcribe(
         condition_on_previous_text=condition_on_previous_text,
         initial_prompt=initial_prompt,
         safeguards=safeguards,
+        word_timestamps=word_timestamps,
         backends=backends,
         batch_size=batch_size,
     ):
