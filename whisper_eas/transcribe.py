@@ -181,10 +181,10 @@ def decode_with_fallback(
     eas: EASConfig | None,
     safeguards: Safeguards,
     backends="sdpa",
-) -> list[tuple[DecodingResult, int, str | None]]:
+) -> list[tuple[DecodingResult, EncoderOutput, str | None]]:
     """Each window's accepted decode, the encoder output it read (a batch of one), and the
-    fallback that produced it (None: the first try; "eas_off"; "temperature"). `languages` entries equal
-    to DETECT are replaced, in place, by the language detected from that window."""
+    fallback that produced it (None: the first try; "eas_off"; "temperature"). `languages`
+    entries equal to DETECT are replaced, in place, by the language detected from that window."""
     audio = encode(model, windows, eas, backends)
     unknown = [i for i, language in enumerate(languages) if language == DETECT]
     if unknown:  # a file's first window: detect its language from the features already here
