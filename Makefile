@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 .PHONY: demo test
 demo: $(STAMP)  ## transcribe the bundled sample clip with the bundled tiny.en, with and without EAS
 	$(VENV)/bin/whisper-eas transcribe tests/data/jfk.flac
-	$(VENV)/bin/whisper-eas transcribe tests/data/jfk.flac --eas-layer 2 --eas-sparsity 0.5 --output-format json
+	$(VENV)/bin/whisper-eas transcribe tests/data/jfk.flac --eas --output-format srt
 
 test: $(STAMP)  ## the whole test suite, CPU only
 	$(PYTHON) -m pytest -q

@@ -91,16 +91,7 @@ def compression_ratio(text: str) -> float:
 
 def all_suppressed(model: WhisperModel) -> list[int]:
     """The checkpoint's suppress list plus the control tokens no transcript contains."""
-    special = model.tokenizer.special
-    controls = (
-        "<|translate|>",
-        "<|transcribe|>",
-        "<|startoftranscript|>",
-        "<|startofprev|>",
-        "<|startoflm|>",
-        "<|nospeech|>",
-    )
-    return sorted({*model.suppress_tokens, *(special[name] for name in controls)})
+    return sorted({*model.suppress_tokens, *model.tokenizer.control_tokens})
 
 
 @torch.inference_mode()

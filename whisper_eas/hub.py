@@ -202,18 +202,7 @@ def vocabulary_for(checkpoint: Checkpoint, tokenizer_folder: Path | None = None)
 def default_suppress(tokenizer: Tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """openai/whisper's rules when a checkpoint stores none: non-speech symbols and the
     control tokens always; a leading blank and end-of-text at the first step."""
-    controls = [
-        tokenizer.special[name]
-        for name in (
-            "<|translate|>",
-            "<|transcribe|>",
-            "<|startoftranscript|>",
-            "<|startofprev|>",
-            "<|startoflm|>",
-            "<|nospeech|>",
-        )
-    ]
-    return tuple(sorted({*tokenizer.non_speech_tokens, *controls})), (
+    return tuple(sorted({*tokenizer.non_speech_tokens, *tokenizer.control_tokens})), (
         tokenizer.encode(" ")[0],
         tokenizer.eot,
     )

@@ -231,6 +231,13 @@ class Tokenizer:
             tokens += [self.language_token(language), self.special[f"<|{task}|>"]]
         return tokens if timestamps else tokens + [self.no_timestamps]
 
+    @property
+    def control_tokens(self) -> tuple[int, ...]:
+        """Task and prompt tokens that no transcript contains (always suppressed)."""
+        names = ("<|translate|>", "<|transcribe|>", "<|startoftranscript|>", "<|startofprev|>",
+                 "<|startoflm|>", "<|nospeech|>")  # fmt: skip
+        return tuple(self.special[name] for name in names)
+
     @cached_property
     def non_speech_tokens(self) -> tuple[int, ...]:
         """Ids of symbols Whisper never emits as speech (the suppress list used when a
