@@ -17,23 +17,24 @@ WINDOW = 480_000
 
 def test_segments_close_with_timestamp_pairs_and_seek_moves_to_the_last_complete_one():
     # <|0.00|> a <|2.00|><|2.40|> b   (the second segment never closed: decode it again)
-    segments, advance = split_segments([TB, 1, TB + 100, TB + 120, 2], TB, WINDOW)
+    segments, advance, used = split_segments([TB, 1, TB + 100, TB + 120, 2], TB, WINDOW)
     assert segments == [(0, 100 * SAMPLES_PER_TIMESTAMP, [1])]
     assert advance == 100 * SAMPLES_PER_TIMESTAMP
+    assert used == 3  # the unfinished "<|2.40|> b" is decoded again: not part of the prompt
 
 
 def test_a_window_ending_on_a_lone_timestamp_is_consumed_whole():
     # <|0.00|> a <|2.00|><|2.40|> b <|4.00|>  (then end-of-text: all the speech was heard)
-    segments, advance = split_segments([TB, 1, TB + 100, TB + 120, 2, TB + 200], TB, WINDOW)
+    segments, advance, used = split_segments([TB, 1, TB + 100, TB + 120, 2, TB + 200], TB, WINDOW)
     assert [(s, e) for s, e, _ in segments] == [(0, 32_000), (120 * 320, 200 * 320)]
     assert [text for _, _, text in segments] == [[1], [2]]
-    assert advance == WINDOW
+    assert advance == WINDOW and used == 6
 
 
 def test_no_complete_segment_consumes_the_window():
-    segments, advance = split_segments([TB + 5, 1, 2], TB, WINDOW)
-    assert segments == [(5 * 320, WINDOW, [1, 2])] and advance == WINDOW
-    segments, advance = split_segments([TB, 1, 2, TB + 50], TB, 300_000)  # last stamp ends it
+    segments, advance, used = split_segments([TB + 5, 1, 2], TB, WINDOW)
+    assert segments == [(5 * 320, WINDOW, [1, 2])] and advance == WINDOW and used == 3
+    segments, advance, _ = split_segments([TB, 1, 2, TB + 50], TB, 300_000)  # last stamp ends it
     assert segments == [(0, 50 * 320, [1, 2])] and advance == 300_000
 
 

@@ -265,8 +265,10 @@ class _File:
 
 def split_segments(tokens: list[int], timestamp_begin: int, window_samples: int):
     """A window's tokens -> ([(start, end, text tokens)] in samples from the window start,
-    samples to advance). Complete segments close with a timestamp pair; when the window ends
-    on a lone timestamp, or has no complete segment, the whole window is consumed."""
+    samples to advance, tokens consumed). Complete segments close with a timestamp pair; when
+    the window ends on a lone timestamp, or has no complete segment, the whole window (and all
+    its tokens) is consumed. Tokens after the last complete segment are decoded again from the
+    new seek, so they must not enter the next window's prompt either."""
     is_ts = [t >= timestamp_begin for t in tokens]
     position = lambda t: (t - timestamp_begin) * SAMPLES_PER_TIMESTAMP  # noqa: E731
     ends = [i for i in range(1, len(tokens)) if is_ts[i - 1] and is_ts[i]]  # pair boundaries
@@ -276,7 +278,7 @@ def split_segments(tokens: list[int], timestamp_begin: int, window_samples: int)
         closing = [t for t in tokens[1:] if t >= timestamp_begin]
         end = position(closing[-1]) if closing else window_samples
         text = [t for t in tokens if t < timestamp_begin]
-        return [(start, min(max(end, start), window_samples), text)], window_samples
+        return [(start, min(max(end, start), window_samples), text)], window_samples, len(tokens)
     if single_ending:
         ends.append(len(tokens))
     segments, begin = [], 0
@@ -286,7 +288,7 @@ def split_segments(tokens: list[int], timestamp_begin: int, window_samples: int)
         segments.append((position(piece[0]), min(position(piece[-1]), window_samples), text))
         begin = end
     advance = window_samples if single_ending else position(tokens[begin - 1])
-    return segments, advance if advance > 0 else window_samples
+    return segments, (advance if advance > 0 else window_samples), begin
 
 
 def transcribe_files(
@@ -379,9 +381,11 @@ def consume(
         state.seek += window.n_samples
         return window.n_samples
     if options.timestamps:
-        pieces, advance = split_segments(result.tokens, tokenizer.timestamp_begin, window.n_samples)
+        pieces, advance, used = split_segments(
+            result.tokens, tokenizer.timestamp_begin, window.n_samples
+        )
     else:
-        pieces, advance = [(0, window.n_samples, result.tokens)], window.n_samples
+        pieces, advance, used = [(0, window.n_samples, result.tokens)], window.n_samples, None
     offset = state.seek
     for start, end, text_tokens in pieces:
         text = tokenizer.decode(text_tokens).strip()
@@ -400,7 +404,7 @@ def consume(
                 kept_tokens=kept,
             )
         )
-    state.history += result.tokens
+    state.history += result.tokens[:used]  # as openai-whisper: the complete segments only
     state.seek += advance
     return advance
 
