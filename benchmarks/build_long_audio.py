@@ -7,7 +7,7 @@ consecutive utterances of one chapter gives real, continuous read speech:
   seeded 0.5-1.0 s gaps of silence), with the utterance boundaries;
 - `windows/`: speech-filled 27-30 s windows (consecutive utterances, 0.3 s gaps), the audio
   where a fixed EAS sparsity must drop speech;
-- `issue150/`: a 150 s recording of 26 consecutive clips with 0.7 s gaps (issue 11's case).
+- `issue150/`: 26 consecutive clips with 0.7 s gaps (issue 11's case; 174 s here).
 Each set has a manifest.jsonl (`id`, `audio`, `text`, `duration_s`, `group`, and for the
 recordings `utterances`: [id, start, end] in seconds). Groups: `tune` (chapters the settings
 were chosen on) and `heldout` (every third chapter; used only to check, never to choose).

@@ -85,7 +85,7 @@ def main() -> None:
             for batch in map(int, args.batch_sizes.split(",")):
                 row = measure(model, name, utterances, batch)
                 row |= {"model": name, "group": group, "batch": batch,
-                        "eas": str(EASConfig.recommended(name))}  # fmt: skip
+                        "eas_config": str(EASConfig.recommended(name))}  # fmt: skip
                 result["runs"].append(row)
                 print(json.dumps(row), flush=True)
     lines = [f"# Recommended EAS vs EAS off ({result['date']}, commit {result['commit']}, "
