@@ -158,18 +158,25 @@ def build_prompts(
     return torch.tensor(prompts, device=model.device), padding, sot_columns
 
 
-def resolve_languages(model: WhisperModel, audio: EncoderOutput, options: DecodingOptions) -> list:
-    tokenizer, batch = model.tokenizer, audio.features.shape[0]
-    if not tokenizer.multilingual:
-        if options.language not in (None, "en"):
+def checked_language(model: WhisperModel, language: str | None) -> str | None:
+    """`language` validated for this model; None for an English-only model (its prompt names
+    no language) and None when a multilingual model is to detect it."""
+    if not model.tokenizer.multilingual:
+        if language not in (None, "en"):
             raise ValueError(
-                f"this is an English-only model; language {options.language!r} is not available"
+                f"this is an English-only model; language {language!r} is not available"
             )
-        return [None] * batch
-    if options.language is None:
+        return None
+    if language is not None:
+        model.tokenizer.language_token(language)  # validates the code
+    return language
+
+
+def resolve_languages(model: WhisperModel, audio: EncoderOutput, options: DecodingOptions) -> list:
+    language = checked_language(model, options.language)
+    if model.tokenizer.multilingual and language is None:
         return detect_language(model, audio, options.backend)
-    tokenizer.language_token(options.language)  # validates the code
-    return [options.language] * batch
+    return [language] * audio.features.shape[0]
 
 
 @torch.inference_mode()

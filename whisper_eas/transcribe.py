@@ -36,6 +36,7 @@ from .decoding import (
     DecodingOptions,
     DecodingResult,
     WhisperModel,
+    checked_language,
     decode,
     detect_language,
 )
@@ -354,16 +355,8 @@ def transcribe_files(
 def file_language(model: WhisperModel, options: DecodingOptions) -> str | None:
     """The file's language: given, None for English-only models, else DETECT: detected once,
     from its first window (as openai-whisper), reusing that window's encoder output."""
-    if not model.tokenizer.multilingual:
-        if options.language not in (None, "en"):
-            raise ValueError(
-                f"this is an English-only model; language {options.language!r} is not available"
-            )
-        return None
-    if options.language is None:
-        return DETECT
-    model.tokenizer.language_token(options.language)  # validates the code
-    return options.language
+    language = checked_language(model, options.language)
+    return DETECT if model.tokenizer.multilingual and language is None else language
 
 
 def consume(
