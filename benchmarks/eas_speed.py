@@ -1,47 +1,56 @@
 """End-to-end speed-up of the recommended EAS setting over EAS off, fallbacks included, at
-batch 1 and batch 8, on short clips and on speech-filled 27-30 s windows.
+batch 1 and batch 8, on short clips and on speech-filled 27-30 s windows; with `--dtypes`,
+also of int8 / bfloat16 weights, each with EAS off and on, against float32 EAS off.
 
-The two systems (same model object, EAS off and `EASConfig.recommended(model)`) take turns
-batch by batch, the first alternating, so the shared machine's drift reaches both alike. A
-batch is timed end to end through `transcribe` (mel, encoder, decoding, fallbacks). WER after
+The systems (per dtype one model object, EAS off and `EASConfig.recommended(model)`) take
+turns batch by batch, the first rotating, so the shared machine's drift reaches all alike. A
+batch is timed end to end through `transcribe` (mel, encoder, decoding, fallbacks); the
+encoder / decoder split comes from forward hooks (`research.metrics.StageTimer`). WER after
 Whisper's English normaliser.
 
     python benchmarks/eas_speed.py --models base,tiny.en --output benchmarks/results/eas_speed_cpu
+    python benchmarks/eas_speed.py --dtypes float32,int8 --output benchmarks/results/dtypes_cpu
 """
 
 import argparse
 import datetime
 import json
 import time
-from pathlib import Path
 
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, transcribe
 from whisper_eas.research.bench import device_name, git_commit, write_results
 from whisper_eas.research.datasets import read_dataset
-from whisper_eas.research.metrics import word_error_rate
+from whisper_eas.research.metrics import StageTimer, word_error_rate
 
 DEV = "../shared/data/librispeech-dev-clean"
 
 
-def measure(model, name, utterances, batch: int) -> dict:
+def measure(models: dict, name: str, utterances, batch: int) -> dict:
+    """models: dtype -> loaded model. Systems "<dtype>" (EAS off) and "<dtype>+eas"."""
     waves = [load_audio(u.audio) for u in utterances]
-    language = "en" if model.tokenizer.multilingual else None
-    systems = {"off": None, "eas": EASConfig.recommended(name)}
+    language = None if name.endswith(".en") else "en"
+    systems = {}
+    for dtype, model in models.items():
+        systems[dtype] = (model, None)
+        systems[f"{dtype}+eas"] = (model, EASConfig.recommended(name))
     texts = {s: [] for s in systems}
     seconds = {s: 0.0 for s in systems}
     fallbacks = {s: {} for s in systems}
     kept = {s: [] for s in systems}
-    transcribe(model, waves[:batch], language=language, batch_size=batch)  # warm-up
+    timers = {s: StageTimer(model.network) for s, (model, _) in systems.items()}
+    for model, eas in systems.values():  # warm-up
+        transcribe(model, waves[:batch], eas=eas, language=language, batch_size=batch)
+    names = list(systems)
     for number, start in enumerate(range(0, len(waves), batch)):
         chunk = waves[start : start + batch]
-        order = list(systems) if number % 2 == 0 else list(systems)[::-1]
-        for system in order:
+        shift = number % len(names)
+        for system in names[shift:] + names[:shift]:
+            model, eas = systems[system]
             began = time.perf_counter()
-            results = transcribe(
-                model, chunk, eas=systems[system], language=language, batch_size=batch
-            )
+            with timers[system]:
+                results = transcribe(model, chunk, eas=eas, language=language, batch_size=batch)
             seconds[system] += time.perf_counter() - began
             texts[system] += [r.text for r in results]
             for r in results:
@@ -52,7 +61,9 @@ def measure(model, name, utterances, batch: int) -> dict:
     refs = [u.text for u in utterances]
     return {
         s: {"rtf": seconds[s] / audio, "wer": word_error_rate(refs, texts[s]),
-            "fallbacks": fallbacks[s], "mean_kept_tokens": sum(kept[s]) / len(kept[s])}
+            "fallbacks": fallbacks[s], "mean_kept_tokens": sum(kept[s]) / len(kept[s]),
+            "encoder_s": timers[s].totals["encoder"], "decoder_s": timers[s].totals["decoder"],
+            "total_s": seconds[s]}
         for s in systems
     } | {"audio_seconds": audio, "utterances": len(utterances)}  # fmt: skip
 
@@ -63,6 +74,7 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=48, help="short clips (subset300, from #150)")
     parser.add_argument("--windows", type=int, default=16, help="speech-filled windows (heldout)")
     parser.add_argument("--batch-sizes", default="1,8")
+    parser.add_argument("--dtypes", default="float32", help="e.g. float32,int8,bfloat16")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default="benchmarks/results/eas_speed_cpu")
     args = parser.parse_args()
@@ -80,26 +92,31 @@ def main() -> None:
               "device": device_name("cpu"), "threads": args.threads, "torch": torch.__version__,
               "runs": []}  # fmt: skip
     for name in args.models.split(","):
-        model = load_model(name)
+        models = {dtype: load_model(name, dtype=dtype) for dtype in args.dtypes.split(",")}
         for group, utterances in groups.items():
             for batch in map(int, args.batch_sizes.split(",")):
-                row = measure(model, name, utterances, batch)
+                row = measure(models, name, utterances, batch)
                 row |= {"model": name, "group": group, "batch": batch,
                         "eas_config": str(EASConfig.recommended(name))}  # fmt: skip
                 result["runs"].append(row)
                 print(json.dumps(row), flush=True)
-    lines = [f"# Recommended EAS vs EAS off ({result['date']}, commit {result['commit']}, "
-             f"{result['device']}, {args.threads} threads)", "",
-             "| model | audio | batch | EAS off: WER % / RTF | EAS: WER % / RTF | accuracy ratio | "
-             "speed-up | mean kept tokens | EAS fallbacks |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    baseline = args.dtypes.split(",")[0]
+    lines = [f"# Recommended EAS and weight dtypes against {baseline} EAS off ({result['date']}, "
+             f"commit {result['commit']}, {result['device']}, {args.threads} threads)", "",
+             "| model | audio | batch | system | WER % | accuracy ratio | RTF | speed-up | "
+             "encoder / decoder s | mean kept tokens | EAS fallbacks |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in result["runs"]:
-        off, eas = r["off"], r["eas"]
-        lines.append(
-            f"| {r['model']} | {r['group']} ({r['utterances']}, {r['audio_seconds']:.0f} s) | "
-            f"{r['batch']} | {100 * off['wer']:.2f} / {off['rtf']:.4f} | "
-            f"{100 * eas['wer']:.2f} / {eas['rtf']:.4f} | {(1 - eas['wer']) / (1 - off['wer']):.4f} | "
-            f"{off['rtf'] / eas['rtf']:.2f}× | {eas['mean_kept_tokens']:.0f} | {eas['fallbacks'] or ''} |"
-        )
+        reference = r[baseline]
+        for system in [s for s in r if isinstance(r[s], dict)]:
+            m = r[system]
+            lines.append(
+                f"| {r['model']} | {r['group']} ({r['utterances']}, {r['audio_seconds']:.0f} s) "
+                f"| {r['batch']} | {system} | {100 * m['wer']:.2f} | "
+                f"{(1 - m['wer']) / (1 - reference['wer']):.4f} | {m['rtf']:.4f} | "
+                f"{reference['rtf'] / m['rtf']:.2f}× | {m['encoder_s']:.1f} / {m['decoder_s']:.1f} "
+                f"| {m['mean_kept_tokens']:.0f} | {m['fallbacks'] or ''} |"
+            )
     write_results(args.output, result, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

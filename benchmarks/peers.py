@@ -45,16 +45,21 @@ DATA = Path(__file__).resolve().parents[2] / "shared/data/librispeech-dev-clean"
 SYSTEMS = (
     "whisper-eas",
     "whisper-eas+EAS",
+    "whisper-eas-int8",
+    "whisper-eas-int8+EAS",
+    "whisper-eas-bf16",
+    "whisper-eas-bf16+EAS",
     "transformers-eager",
     "transformers-sdpa",
     "faster-whisper-fp32",
     "faster-whisper-int8",
     "openai-whisper",
 )
-BATCHED = ("whisper-eas", "whisper-eas+EAS", "transformers-eager", "transformers-sdpa")
+BATCHED = tuple(s for s in SYSTEMS if s.startswith(("whisper-eas", "transformers")))
 REFERENCES = (
     "transformers-sdpa",
     "faster-whisper-fp32",
+    "faster-whisper-int8",
     "whisper-eas",
 )  # speed-ups are against these
 MARKER = "@peers "
@@ -92,9 +97,12 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
     if system.startswith("whisper-eas"):
         from whisper_eas import EASConfig, load_model, transcribe
 
-        model = load_model(name, device=device)
+        dtype = {"int8": "int8", "bf16": "bfloat16"}.get(system.split("+")[0][12:], "float32")
+        model = load_model(name, device=device, dtype=dtype)
         config = None
-        if system.endswith("EAS"):
+        if system.endswith("EAS") and eas == "recommended":
+            config = EASConfig.recommended(name)
+        elif system.endswith("EAS"):
             layer, sparsity = eas.split(":")
             config = EASConfig(int(layer), float(sparsity))
 
@@ -401,8 +409,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,8")
     parser.add_argument(
         "--eas",
-        default="base=3:0.3,tiny.en=3:0.3",
-        help="model=layer:sparsity,... (the search's choices; repeat a model for several)",
+        default="base=recommended,tiny.en=recommended",
+        help="model=layer:sparsity or model=recommended, ... (repeat a model for several)",
     )
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--subset", default=str(DATA / "subset300.txt"))
@@ -425,7 +433,9 @@ def main() -> None:
     for item in filter(None, args.eas.split(",")):
         name, _, config = item.partition("=")
         layer, _, sparsity = config.partition(":")
-        if not (layer.isdigit() and sparsity.replace(".", "", 1).isdigit()):
+        if config != "recommended" and not (
+            layer.isdigit() and sparsity.replace(".", "", 1).isdigit()
+        ):
             parser.error(f"--eas wants model=layer:sparsity items, e.g. base=3:0.3; got {item!r}")
         eas.setdefault(name, []).append(config)
     unknown = set(args.systems.split(",")) - set(SYSTEMS)
@@ -467,7 +477,7 @@ def main() -> None:
         "data": args.data,
         "subset": args.subset,
         "limit": args.limit,
-        "dtype": "float32",
+        "dtype": "float32 unless the system names int8 / bf16",
         "normalizer": "whisper_normalizer.english.EnglishTextNormalizer",
         "rows": rows,
     }
@@ -489,13 +499,13 @@ def markdown(result: dict) -> str:
         f"Versions: torch {v['torch']}, transformers {v['transformers']}, faster-whisper {v['faster-whisper']} "
         f"(ctranslate2 {v['ctranslate2']}), openai-whisper {v['openai-whisper']}.",
         "",
-        "| model | batch | system | RTF | × transformers SDPA | × faster-whisper fp32 | × whisper-eas (EAS off) | WER % | tokens/utt | peak memory MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | batch | system | RTF | × transformers SDPA | × faster-whisper fp32 | × faster-whisper int8 | × whisper-eas (EAS off) | WER % | tokens/utt | peak memory MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         if "rtf" not in r:
             lines.append(
-                f"| {r['model']} | {r['batch']} | {r['system']} | failed: {r['error']} | | | | | | |"
+                f"| {r['model']} | {r['batch']} | {r['system']} | failed: {r['error']} | | | | | | | |"
             )
             continue
         speedups = " | ".join(

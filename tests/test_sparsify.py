@@ -155,6 +155,26 @@ def test_kept_indices_increasing_and_batch_equals_rows(base):
     )
 
 
+def test_truncation_scores_nothing_and_equals_the_plain_blocks_on_a_prefix(base, base_mel):
+    """Speech budget with the first P padding tokens: no block is scored (all run under SDPA)
+    and the output is the plain encoder's blocks 1..2 followed by blocks 3.. on the first
+    n + P tokens."""
+    eas = EASConfig(2, budget="speech", padding_tokens=300, padding_choice="first")
+    assert not eas.ranks_tokens and len(eas.scoring_blocks()) == 0
+    encoder = base.network.encoder
+    n_speech = 400
+    with torch.inference_mode():
+        got = encoder(base_mel, eas=eas, n_speech=[n_speech])
+        x = encoder.stem(base_mel)
+        for index, block in enumerate(encoder.blocks):
+            x = block(x, backend="sdpa")
+            if index == 1:
+                x = x[:, : n_speech + 300]
+        want = encoder.ln_post(x)
+    assert torch.equal(got.kept[0], torch.arange(n_speech + 300))
+    assert torch.equal(got.features, want)
+
+
 def test_cross_attention_runs_on_kept_tokens(base, base_mel):
     with torch.inference_mode():
         encoded = base.network.encoder(base_mel, eas=EASConfig(2, 0.5))

@@ -236,7 +236,7 @@ def test_hub_offline_gives_clear_error(monkeypatch, tmp_path):
         resolve("small")
 
 
-@pytest.mark.parametrize("dtype", ["float64", "int8", "fp8"])
+@pytest.mark.parametrize("dtype", ["float64", "int4", "fp8"])
 def test_unsupported_dtype(dtype):
     with pytest.raises(ValueError, match="unsupported dtype"):
         load_model("tiny.en", dtype=dtype)

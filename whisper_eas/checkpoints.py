@@ -70,6 +70,7 @@ class Checkpoint:
     begin_suppress_tokens: tuple[int, ...] | None
     vocabulary_folder: Path | None  # folder with tokenizer.json or vocab.json, if any
     alignment_heads: tuple[tuple[int, int], ...] | None = None  # (decoder layer, head) for timing
+    int8: bool = False  # stored as int8 (CTranslate2): `load_model` keeps it int8 by default
 
 
 # --- Hugging Face ------------------------------------------------------------------------
@@ -321,7 +322,9 @@ def read_ct2(parts: list[Path], folder: Path) -> Checkpoint:
             raise ValueError(f"CTranslate2 model {parts[0]} lacks the variable {name}")
         used.add(name)
         value = torch.from_numpy(np.array(variables[name])).float()
-        if name + "_scale" in variables:  # int8 weights: one scale per output row
+        if name + "_scale" in variables:  # int8 weights: one scale per output row. Dividing is
+            # undone exactly by `quantize.quantize_weight` (same per-row max-abs rule), so an
+            # int8 model loaded as int8 keeps CTranslate2's very integers.
             value = value / take(name + "_scale")[:, None]
         return value
 
@@ -384,6 +387,7 @@ def read_ct2(parts: list[Path], folder: Path) -> Checkpoint:
         begin_suppress_tokens=tuple(begin) if begin is not None else None,
         vocabulary_folder=vocabulary,
         alignment_heads=heads_of(config.get("alignment_heads")),
+        int8=any(name.endswith("_scale") for name in variables),
     )
 
 

@@ -36,7 +36,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="name (tiny.en, base, large-v3, ...), hub id, folder or .pt file",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    parser.add_argument("--dtype", default="float32", help="float32, float16 or bfloat16")
+    parser.add_argument(
+        "--dtype",
+        help="float32, float16, bfloat16 or int8 (CPU) (default: float32, or int8 for an int8 "
+        "CTranslate2 checkpoint)",
+    )
     parser.add_argument(
         "--threads", type=int, help="torch intra-op threads (default: torch's choice)"
     )
@@ -239,7 +243,10 @@ def load_for_research(args):
     utterances = read_dataset(args.data, args.subset, args.limit, args.skip_missing)
     torch.manual_seed(0)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
-    header = environment(args.model, args.data, utterances, args.device, args.dtype, args.attention)
+    from .quantize import is_int8
+
+    dtype = "int8" if is_int8(model.network) else str(model.dtype).removeprefix("torch.")
+    header = environment(args.model, args.data, utterances, args.device, dtype, args.attention)
     return model, utterances, header
 
 

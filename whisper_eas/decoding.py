@@ -42,11 +42,11 @@ class WhisperModel:
 
     @property
     def device(self) -> torch.device:
-        return self.network.decoder.token_embedding.weight.device
+        return self.network.decoder.positional_embedding.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.network.decoder.token_embedding.weight.dtype
+        return self.network.decoder.positional_embedding.dtype
 
 
 @dataclass(frozen=True)

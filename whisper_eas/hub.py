@@ -16,6 +16,7 @@ import torch
 
 from .decoding import WhisperModel
 from .model import ModelDims
+from .quantize import quantize_int8
 from .tokenizer import Tokenizer
 from .checkpoints import (
     Checkpoint,
@@ -319,11 +320,15 @@ def convert(
 
 
 def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """A torch dtype for the network's float tensors; "int8" is float32 with int8 weights."""
     if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
         return dtype
     if isinstance(dtype, str) and dtype in DTYPES:
         return DTYPES[dtype]
-    raise ValueError(f"unsupported dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if dtype in ("int8", torch.int8):
+        return torch.float32
+    choices = ", ".join([*DTYPES, "int8"])
+    raise ValueError(f"unsupported dtype {dtype!r}; choose one of {choices}")
 
 
 def parse_device(device: str | torch.device) -> torch.device:
@@ -341,15 +346,26 @@ def parse_device(device: str | torch.device) -> torch.device:
 def load_model(
     name_or_path: str | Path = DEFAULT_MODEL,
     device: str | torch.device = "cpu",
-    dtype: str | torch.dtype = "float32",
+    dtype: str | torch.dtype | None = None,
 ) -> WhisperModel:
     """Load a Whisper by name ("tiny.en", "base", "large-v3", ...), hub id, folder or .pt file:
-    the network, its tokenizer and the checkpoint's suppress lists."""
-    device, dtype = parse_device(device), parse_dtype(dtype)
+    the network, its tokenizer and the checkpoint's suppress lists. dtype: float32 (the
+    reference), float16 / bfloat16, or int8 (CPU: int8 weights, `quantize.quantize_int8`);
+    None: int8 for an int8 CTranslate2 checkpoint on the CPU, else float32."""
+    if dtype is not None:
+        parse_dtype(dtype)
+    device = parse_device(device)
     checkpoint = read_checkpoint(resolve(name_or_path))
+    if dtype is None:
+        dtype = "int8" if checkpoint.int8 and device.type == "cpu" else "float32"
+    int8 = dtype in ("int8", torch.int8)
+    if int8 and device.type != "cpu":
+        raise ValueError("dtype int8 runs on the CPU only; on CUDA use float16 or bfloat16")
     network = empty_model(checkpoint.dims)
     network.load_state_dict(checkpoint.state_dict, strict=True, assign=True)
-    network = network.to(device=device, dtype=dtype).eval()
+    network = network.to(device=device, dtype=parse_dtype(dtype)).eval()
+    if int8:
+        network = quantize_int8(network)
     tokenizer = Tokenizer.from_folder(vocabulary_for(checkpoint), checkpoint.dims.n_vocab)
     suppress, begin_suppress = suppress_lists(checkpoint, tokenizer)
     heads = checkpoint.alignment_heads or default_alignment_heads(checkpoint.dims)

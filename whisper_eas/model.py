@@ -78,6 +78,13 @@ class Linear(nn.Linear):
         return linear(x, self.weight, self.bias)
 
 
+class TokenEmbedding(nn.Embedding):
+    """The decoder's token embedding; its weight is also the output projection (tied)."""
+
+    def project(self, x: Tensor) -> Tensor:
+        return linear(x, self.weight)
+
+
 class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in float32 whatever the model dtype: fp16 variance overflows."""
 
@@ -318,7 +325,7 @@ class KVCache:
 class TextDecoder(nn.Module):
     def __init__(self, dims: ModelDims):
         super().__init__()
-        self.token_embedding = nn.Embedding(dims.n_vocab, dims.n_text_state)
+        self.token_embedding = TokenEmbedding(dims.n_vocab, dims.n_text_state)
         self.positional_embedding = nn.Parameter(torch.zeros(dims.n_text_ctx, dims.n_text_state))
         self.blocks = nn.ModuleList(
             ResidualAttentionBlock(dims.n_text_state, dims.n_text_head, cross_attention=True)
@@ -362,8 +369,7 @@ class TextDecoder(nn.Module):
             x = x[:, -1:]
         elif at is not None:
             x = x.gather(1, at[..., None].expand(-1, -1, x.shape[-1]))
-        # The output projection is tied to the token embedding.
-        return linear(self.ln(x), self.token_embedding.weight).float()
+        return self.token_embedding.project(self.ln(x)).float()
 
 
 class Whisper(nn.Module):

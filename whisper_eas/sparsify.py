@@ -18,8 +18,9 @@ The keep budget (how many tokens, and which part of the window they may come fro
   ceil((1 - speech_sparsity) * n) of them and `padding_tokens` of the 1500 - n padding tokens,
   each part by importance. With speech_sparsity = 0 no speech token is ever dropped, so a
   window full of speech runs unsparsified: safe by construction.
-  (`padding_choice="first"`: the padding tokens right after the speech instead of the
-  most-attended ones, the truncation control.)
+  `padding_choice="first"` keeps the padding tokens right after the speech instead of the
+  most-attended ones: with speech_sparsity = 0 that is truncation at the audio's end + P
+  tokens, which ranks nothing, so no block is scored and every block runs under SDPA.
 
 Ablations, not the paper's default (Table 2 and our controls): `aggregate` max / min /
 geometric_mean / random, the `chunked` / `strided` / `binarized` scorers, `cross_layer`.
@@ -136,9 +137,17 @@ class EASConfig:
         rows = n_speech if n_speech is not None else [None]
         return any(sum(self.n_keep(n_tokens, n)) < n_tokens for n in rows)
 
+    @property
+    def ranks_tokens(self) -> bool:
+        """False for truncation (all speech + the first P padding tokens) and random keep."""
+        truncation = (
+            self.budget == "speech" and self.padding_choice == "first" and self.speech_sparsity == 0
+        )
+        return not truncation and self.aggregate != "random"
+
     def scoring_blocks(self) -> range:
         """0-based indices of the blocks whose attention is scored."""
-        if self.aggregate == "random":
+        if not self.ranks_tokens:
             return range(0)
         return range(self.layer) if self.cross_layer else range(self.layer - 1, self.layer)
 
@@ -206,8 +215,10 @@ class Sparsifier(nn.Module):
             # One seeded draw shared by every row, so a row's keep set does not depend on its batch.
             generator = torch.Generator().manual_seed(config.seed)
             importance = torch.rand(1, n_tokens, generator=generator).to(x.device).expand(batch, -1)
-        else:
+        elif config.ranks_tokens:
             importance = aggregate_importance(torch.stack(received), config.aggregate)
+        else:  # truncation: every speech token is kept, nothing is ranked
+            importance = torch.zeros(batch, n_tokens, device=x.device)
         rows = []
         for row in range(batch):
             speech = n_speech[row] if n_speech is not None else None
@@ -228,7 +239,10 @@ class Sparsifier(nn.Module):
         if config.budget == "window":
             return top_in_order(importance, n_speech_kept)
         n_speech = n_tokens if n_speech is None else min(max(n_speech, 1), n_tokens)
-        speech = top_in_order(importance[:n_speech], n_speech_kept)
+        if n_speech_kept == n_speech:
+            speech = torch.arange(n_speech, device=importance.device)
+        else:
+            speech = top_in_order(importance[:n_speech], n_speech_kept)
         if config.padding_choice == "first":
             padding = torch.arange(n_speech, n_speech + n_padding_kept, device=importance.device)
         else:

@@ -31,7 +31,11 @@ def write_results(prefix: str | Path, result: dict, markdown: str) -> None:
 
 
 def device_name(device: str) -> str:
-    return torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu_name()
+    """The GPU's name, or the CPU's with the vector instructions torch uses on it (AVX2,
+    AVX512): one "AMD EPYC" name covers machines with and without AVX-512 / bf16 / VNNI."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_name()} ({torch.backends.cpu.get_cpu_capability()})"
 
 
 def cpu_name() -> str:

@@ -1,0 +1,146 @@
+"""A decoding step's milliseconds against the memory-bandwidth floor, per weight dtype; and
+the largest logit difference of each dtype to float32 on the test fixtures.
+
+At batch 1 a decoder step multiplies one row by every decoder weight, the 51,865-row output
+projection and the cross-attention K/V: it is bound by reading those bytes. The floor is
+bytes read / bandwidth, with the bandwidth measured here by copying a 1 GiB tensor (the copy
+reads and writes it: 2 GiB of traffic). Steps are timed on a real window's encoder output
+(dev-clean clip), 20 steps after a 3-token prompt, the median of 5 repeats; dtypes take turns.
+
+    python benchmarks/decoder_step.py --models base,tiny.en --output benchmarks/results/decoder_step_cpu
+"""
+
+import argparse
+import datetime
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from whisper_eas import EASConfig, load_audio, load_model, log_mel_spectrogram, pad_or_trim
+from whisper_eas.research.bench import device_name, git_commit, write_results
+
+CLIP = "tests/data/1272-128104-0000.flac"
+
+
+def bandwidth_gb_s() -> float:
+    source = torch.ones(2**28)  # 1 GiB of float32
+    target = torch.empty_like(source)
+    times = []
+    for _ in range(5):
+        began = time.perf_counter()
+        target.copy_(source)
+        times.append(time.perf_counter() - began)
+    return 2 * source.numel() * 4 / min(times) / 1e9
+
+
+def bytes_per_step(model, n_audio: int) -> int:
+    """Weight bytes of the decoder (embedding = output projection) + cross K/V of the layers."""
+    decoder = model.network.decoder
+    weights = sum(t.numel() * t.element_size() for t in decoder.state_dict().values())
+    dims = model.dims
+    cross = 2 * dims.n_text_layer * n_audio * dims.n_text_state * 4
+    return weights + cross
+
+
+def step_ms(model, eas) -> tuple[float, int]:
+    mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(CLIP))), model.dims.n_mels)
+    n_speech = [-(-len(load_audio(CLIP)) // 320)]
+    tokens = torch.tensor(
+        [model.tokenizer.sot_sequence("en" if model.dims.n_vocab > 51864 else None)]
+    )
+    with torch.inference_mode():
+        audio = model.network.encoder(mel[None], eas=eas, n_speech=n_speech)
+        times = []
+        for _ in range(5):
+            cache = model.network.decoder.new_cache(audio)
+            model.network.decoder(tokens, cache, last_only=True)
+            step = torch.tensor([[model.tokenizer.eot - 1000]])  # any text token
+            began = time.perf_counter()
+            for _ in range(20):
+                model.network.decoder(step, cache, last_only=True)
+            times.append((time.perf_counter() - began) / 20 * 1000)
+    return statistics.median(times), audio.features.shape[1]
+
+
+def logit_difference(reference, model, clips) -> tuple[float, float]:
+    """Teacher-forced on float32's own transcript of each clip: the largest |logit difference|
+    over all clips and steps, and the share of steps whose top token agrees."""
+    from whisper_eas import transcribe
+
+    worst, agree, steps = 0.0, 0, 0
+    for clip in clips:
+        wave = load_audio(clip)
+        mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(wave)), reference.dims.n_mels)
+        language = None if reference.dims.n_vocab == 51864 else "en"
+        text_tokens = transcribe(reference, clip, timestamps=False, language=language).tokens
+        prompt = reference.tokenizer.sot_sequence(language)
+        tokens = torch.tensor([prompt + text_tokens])
+        logits = []
+        for m in (reference, model):
+            with torch.inference_mode():
+                cache = m.network.decoder.new_cache(m.network.encoder(mel[None]))
+                logits.append(m.network.decoder(tokens, cache)[0, len(prompt) - 1 :])
+        worst = max(worst, (logits[0] - logits[1]).abs().max().item())
+        agree += (logits[0].argmax(-1) == logits[1].argmax(-1)).sum().item()
+        steps += logits[0].shape[0]
+    return worst, agree / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="base,tiny.en")
+    parser.add_argument("--dtypes", default="float32,int8")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", default="benchmarks/results/decoder_step_cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    bandwidth = bandwidth_gb_s()
+    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
+              "device": device_name("cpu"), "threads": args.threads, "torch": torch.__version__,
+              "bandwidth_gb_s": bandwidth, "rows": []}  # fmt: skip
+    clips = sorted(str(p) for p in Path("tests/data").glob("*.flac"))
+    for name in args.models.split(","):
+        models = {dtype: load_model(name, dtype=dtype) for dtype in args.dtypes.split(",")}
+        for dtype, model in list(models.items())[1:]:
+            worst, agree = logit_difference(models["float32"], model, clips)
+            result.setdefault("logits", []).append(
+                {"model": name, "dtype": dtype, "max_abs_difference": worst, "top1_agree": agree}
+            )
+            print(result["logits"][-1], flush=True)
+        for eas in (None, EASConfig.recommended(name)):
+            for dtype, model in models.items():
+                ms, n_audio = step_ms(model, eas)
+                floor = bytes_per_step(model, n_audio) / bandwidth / 1e6
+                row = {"model": name, "dtype": dtype, "eas": eas is not None,
+                       "audio_tokens": n_audio, "step_ms": ms, "floor_ms": floor,
+                       "megabytes": bytes_per_step(model, n_audio) / 1e6}  # fmt: skip
+                result["rows"].append(row)
+                print(row, flush=True)
+    lines = [f"# A decoding step against the memory-bandwidth floor ({result['date']}, commit "
+             f"{result['commit']}, {result['device']}, {args.threads} threads)", "",
+             f"Measured copy bandwidth: {bandwidth:.1f} GB/s. Floor = bytes read per step / "
+             "bandwidth (decoder weights incl. the tied output projection, cross-attention K/V).",
+             "", "| model | dtype | EAS | audio tokens | MB per step | step ms | floor ms | "
+             "step / floor |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['model']} | {r['dtype']} | {'recommended' if r['eas'] else 'off'} | "
+            f"{r['audio_tokens']} | {r['megabytes']:.0f} | {r['step_ms']:.2f} | "
+            f"{r['floor_ms']:.2f} | {r['step_ms'] / r['floor_ms']:.1f} |"
+        )
+    lines += ["", f"Logits against float32, teacher-forced on float32's transcripts of the "
+              f"{len(clips)} test fixtures:", "", "| model | dtype | max abs difference | "
+              "top-1 agreement |", "|---|---|---|---|"]  # fmt: skip
+    for r in result.get("logits", []):
+        lines.append(
+            f"| {r['model']} | {r['dtype']} | {r['max_abs_difference']:.3f} | "
+            f"{100 * r['top1_agree']:.1f} % |"
+        )
+    write_results(args.output, result, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""int8 and bfloat16 on CPU: transcripts against float32 on the fixtures, the int8 swap, and
+the combinations that are refused."""
+
+import pytest
+import torch
+from conftest import DATA, FIXTURES, MANIFEST
+
+from whisper_eas import EASConfig, load_model, transcribe
+from whisper_eas.quantize import Int8Linear, quantize_int8, quantize_weight
+from whisper_eas.research.metrics import word_error_rate
+
+CLIPS = [str(c) for c in FIXTURES] + [str(DATA / "jfk.flac")]
+
+
+@pytest.fixture(scope="module")
+def int8_models():
+    return {name: load_model(name, dtype="int8") for name in ("tiny.en", "base")}
+
+
+def test_weight_quantization_is_per_output_channel():
+    weight = torch.randn(6, 32) * torch.logspace(-3, 1, 6)[:, None]  # rows of very different size
+    q, scales = quantize_weight(weight)
+    assert q.dtype == torch.int8 and scales.shape == (6,)
+    assert q.abs().amax(dim=1).tolist() == [127] * 6  # each row uses its full range
+    error = (q.float() * scales[:, None] - weight).abs().amax(dim=1)
+    assert (error <= scales / 2 + 1e-9).all()
+
+
+def test_int8_swaps_every_linear_and_the_embedding(int8_models):
+    network = int8_models["base"].network
+    floats = [m for m in network.modules() if isinstance(m, torch.nn.Linear)]
+    assert floats == []
+    n_linear = sum(isinstance(m, Int8Linear) for m in network.modules())
+    # per block: 4 attention products + 2 MLP (+ 4 cross-attention in the decoder); + output
+    assert n_linear == 6 * 6 + 10 * 6 + 1
+    assert int8_models["base"].dtype == torch.float32  # activations stay float32
+
+
+def differing_words(reference: list[str], got: list[str]) -> list[tuple[str, str]]:
+    return [(a, b) for a, b in zip(reference, got) if a != b]
+
+
+@pytest.mark.parametrize("name", ["tiny.en", "base"])
+def test_int8_transcripts_against_float32(models, int8_models, name):
+    """Same words as float32 on the fixtures, or a handful of differing words (listed on
+    failure); with the recommended EAS too."""
+    references = [r["text"] for r in MANIFEST]
+    for eas in (None, EASConfig.recommended(name)):
+        fp32 = [r.text for r in transcribe(models[name], CLIPS, eas=eas, batch_size=4)]
+        int8 = [r.text for r in transcribe(int8_models[name], CLIPS, eas=eas, batch_size=4)]
+        assert word_error_rate(fp32, int8) <= 0.02, (eas, differing_words(fp32, int8))
+        assert word_error_rate(references, int8[: len(references)]) <= 0.10, int8
+
+
+def test_bf16_transcripts_against_float32(tiny):
+    """bfloat16 weights and activations (layer norm, softmax and EAS scores in float32).
+    tiny.en only: on CPUs without bf16 instructions (CI's) bf16 products are slow."""
+    bf16 = load_model("tiny.en", dtype="bfloat16")
+    fp32 = [r.text for r in transcribe(tiny, CLIPS, batch_size=4)]
+    got = [r.text for r in transcribe(bf16, CLIPS, batch_size=4)]
+    assert word_error_rate(fp32, got) <= 0.02, differing_words(fp32, got)
+
+
+def test_int8_logits_close_to_float32(models, int8_models):
+    """One decoding step on the same audio: the same top token, and int8 logits within 15 % of
+    the float32 logits' range (measured: 1.9 of 21.6 for tiny.en; benchmarks/decoder_step.py
+    reports the maximum over the fixtures)."""
+    from whisper_eas import load_audio, log_mel_spectrogram, pad_or_trim
+
+    mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(FIXTURES[0]))))[None]
+    tokens = torch.tensor([models["tiny.en"].tokenizer.sot_sequence()])
+    logits = {}
+    for label, model in (("fp32", models["tiny.en"]), ("int8", int8_models["tiny.en"])):
+        with torch.inference_mode():
+            audio = model.network.encoder(mel)
+            cache = model.network.decoder.new_cache(audio)
+            logits[label] = model.network.decoder(tokens, cache, last_only=True)[0, -1]
+    spread = logits["fp32"].max() - logits["fp32"].min()
+    assert (logits["int8"] - logits["fp32"]).abs().max() < 0.15 * spread
+    assert logits["int8"].argmax() == logits["fp32"].argmax()
+
+
+def test_ctranslate2_int8_weights_are_kept_exactly():
+    """An int8 CTranslate2 variable is read as q / scale (per row); quantizing that gives back
+    the stored integers, so an int8 checkpoint stays the same int8 model."""
+    q = torch.randint(-127, 128, (16, 64), dtype=torch.int8)
+    q[:, 0] = 127  # CTranslate2's scale maps each row's max |w| to 127
+    ct2_scale = torch.rand(16) * 1000 + 1
+    again, scales = quantize_weight(q.float() / ct2_scale[:, None])
+    assert torch.equal(again, q)
+    assert torch.allclose(scales, 1 / ct2_scale)
+
+
+def test_bad_combinations_are_named():
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            load_model("tiny.en", device="cuda", dtype="int8")
+    network = load_model("tiny.en").network.to("meta")
+    with pytest.raises(ValueError, match="CPU only"):
+        quantize_int8(network)
+    with pytest.raises(ValueError, match="unsupported dtype 'int4'.*int8"):
+        load_model("tiny.en", dtype="int4")
