@@ -3,6 +3,7 @@ import importlib
 
 from conftest import DATA
 
+from whisper_eas import EASConfig
 from whisper_eas.cli import main
 
 
@@ -123,6 +124,15 @@ def test_version_and_help(capsys):
 
 
 def test_recommended_eas_and_bad_flag_combinations(capsys):
+    from whisper_eas.cli import build_parser, eas_from_arguments
+
+    for name in ("tiny.en", "base"):
+        args = build_parser().parse_args(["transcribe", "x.wav", "--eas", "--model", name])
+        assert eas_from_arguments(args, name) == EASConfig.recommended(name)
+    args = build_parser().parse_args(
+        ["transcribe", "x.wav", "--eas", "--eas-padding-tokens", "100"]
+    )
+    assert eas_from_arguments(args, "tiny.en").padding_tokens == 100
     assert main(["transcribe", str(DATA / "jfk.flac"), "--eas", "--output-format", "json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert 550 < record["kept_tokens"][0] < 1500  # 11 s of speech (550 tokens) + padding

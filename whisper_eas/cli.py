@@ -82,7 +82,9 @@ def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> 
         help="keep budget (default: window, or speech with --eas)",
     )
     group.add_argument(
-        "--eas-padding-tokens", type=int, default=300, help="speech budget: padding tokens kept"
+        "--eas-padding-tokens",
+        type=int,
+        help="speech budget: padding tokens kept (default: 300)",
     )
     group.add_argument(
         "--eas-speech-sparsity",
@@ -90,7 +92,12 @@ def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> 
         default=0.0,
         help="speech budget: fraction of speech tokens dropped",
     )
-    group.add_argument("--eas-padding-choice", default="attention", choices=PADDING_CHOICES)
+    group.add_argument(
+        "--eas-padding-choice",
+        choices=PADDING_CHOICES,
+        help="speech budget: the most-attended padding tokens, or the first after the speech "
+        "(truncation) (default: attention, or first with --eas)",
+    )
     group.add_argument(
         "--eas-scorer", default="exact", choices=SCORERS, help="how tokens are scored"
     )
@@ -113,6 +120,8 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
         raise UsageError("EAS needs --eas-layer (or --eas for the recommended setting)")
     if budget == "window" and args.eas_sparsity is None:
         raise UsageError("the window budget needs both --eas-layer and --eas-sparsity")
+    defaults = base or EASConfig(layer)
+    padding_tokens = args.eas_padding_tokens
     return EASConfig(
         layer,
         args.eas_sparsity or 0.0,
@@ -121,8 +130,8 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
         args.eas_cross_layer,
         budget=budget,
         speech_sparsity=args.eas_speech_sparsity,
-        padding_tokens=args.eas_padding_tokens,
-        padding_choice=args.eas_padding_choice,
+        padding_tokens=defaults.padding_tokens if padding_tokens is None else padding_tokens,
+        padding_choice=args.eas_padding_choice or defaults.padding_choice,
     )
 
 
@@ -278,7 +287,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         paddings = (
             parse_list(args.eas_padding_tokens_list, int)
             if args.eas_padding_tokens_list
-            else [args.eas_padding_tokens]
+            else [args.eas_padding_tokens or 300]
         )
         configs += [
             EASConfig(
@@ -286,7 +295,7 @@ def run_search_command(args: argparse.Namespace) -> int:
                 budget="speech",
                 speech_sparsity=args.eas_speech_sparsity,
                 padding_tokens=p,
-                padding_choice=args.eas_padding_choice,
+                padding_choice=args.eas_padding_choice or "attention",
                 aggregate=a,
                 scorer=args.eas_scorer,
                 cross_layer=args.eas_cross_layer,
