@@ -3,7 +3,8 @@
 # recordings: benchmarks/longform.py runs the chosen setting there). The speech budget (all speech
 # + P padding tokens) at layers 1-3, P = 300 (and P = 100 at layer 1 for base); the paper's window
 # budget beside it; the controls at equal kept counts (the first P padding tokens after the speech,
-# i.e. truncation, and a random keep).
+# i.e. truncation, and a random keep); the truncation sweep over P and its validation.
+# (The tiny.en P = 50 and layer-1 validation runs were not made, for CPU time.)
 # Needs `python benchmarks/build_long_audio.py` first (it writes data/).
 set -euo pipefail
 DEV=../shared/data/librispeech-dev-clean
@@ -22,4 +23,12 @@ for MODEL in base tiny.en; do
   search $SHORT --eas-layers 2 --eas-sparsities 0.5
   search $WINDOWS --eas-budget speech --eas-layers 2 --eas-padding-tokens-list 300
   search $WINDOWS --eas-layers 2 --eas-sparsities 0.5
+  # Truncation (first P padding tokens, no scoring): where does it switch on? Then the
+  # validation of layers 1 and 2 at P = 300 on 100 other clips (subset300 #51-150).
+  search $SHORT --eas-budget speech --eas-layers 1,2 --eas-padding-tokens-list 50,100,150,200,300 \
+    --eas-padding-choice first
+  sed -n 51,150p $DEV/subset300.txt > $OUT/short100_validation.txt
+  search --data $DEV --subset $OUT/short100_validation.txt --model $MODEL \
+    --output $OUT/validation_$MODEL.jsonl --eas-budget speech --eas-layers 1,2 \
+    --eas-padding-tokens-list 300 --eas-padding-choice first
 done
