@@ -167,17 +167,16 @@ class ResidualAttentionBlock(nn.Module):
         x: Tensor,
         *,
         backend: str,
-        key_mask: Tensor | None = None,
         cache: "KVCache | None" = None,
         index: int = 0,
         cross_scores: list[Tensor] | None = None,
     ) -> Tensor:
-        """Encoder (no cache): self-attention over x's valid tokens (`key_mask`). Decoder: this
-        step's keys/values go into the cache, then self- and cross-attention read it."""
+        """Encoder (no cache): self-attention over x. Decoder: this step's keys/values go into
+        the cache, then self- and cross-attention read it (under its masks)."""
         h = self.attn_ln(x)
         k, v = self.attn.project_kv(h)
         if cache is None:
-            x = x + self.attn(h, k, v, causal=False, key_mask=key_mask, backend=backend)
+            x = x + self.attn(h, k, v, causal=False, key_mask=None, backend=backend)
         else:
             k, v = cache.append(index, k, v)
             x = x + self.attn(
@@ -275,10 +274,25 @@ class AudioEncoder(nn.Module):
                 x, scores = block.forward_scored(x, eas)
                 received.append(scores)
             else:
-                x = block(x, backend=per_block[index], key_mask=mask)
+                x = block(x, backend=per_block[index])
             if eas is not None and index == eas.layer - 1:
                 x, kept, mask = self.sparsifier(x, received, eas, n_speech)  # the EAS stage
+                if mask is not None:
+                    x = self.rows_apart(x, mask, range(index + 1, len(self.blocks)), per_block)
+                    break
         return EncoderOutput(self.ln_post(x), kept, mask)
+
+    def rows_apart(self, x: Tensor, mask: Tensor, blocks: range, backends: list[str]) -> Tensor:
+        """Run `blocks` on each row's own kept tokens, when rows keep different counts. Batched,
+        every row would run at the longest row's length under a key mask; and each row already
+        holds hundreds of tokens, so its products stay efficient alone. Padding stays zero."""
+        out = torch.zeros_like(x)
+        for row, count in enumerate(mask.sum(dim=1).tolist()):
+            h = x[row : row + 1, :count]
+            for index in blocks:
+                h = self.blocks[index](h, backend=backends[index])
+            out[row, :count] = h[0]
+        return out
 
 
 class KVCache:
