@@ -1,12 +1,15 @@
 """int8 weights: int8 activations everywhere, or float32 activations for products of many rows
-(the encoder), against float32; WER and RTF on the first N clips of subset300, one clip at a
-time, the three systems taking turns clip by clip.
+(the encoder), against float32; WER and RTF on the first N short clips of subset300 or the
+first N "heldout" speech-filled windows (`benchmarks/build_long_audio.py`), one at a time, the
+three systems taking turns.
 
-    python benchmarks/int8_activations.py --model base --limit 50 --threads 1
+    python benchmarks/int8_activations.py --model base --group windows --limit 8
 """
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -22,14 +25,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="base")
     parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument("--group", choices=("short", "windows"), default="short")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    utterances = read_dataset(DEV, subset=f"{DEV}/subset300.txt")[: args.limit]
+    if args.group == "short":
+        utterances = read_dataset(DEV, subset=f"{DEV}/subset300.txt")[: args.limit]
+    else:
+        manifest = Path("data/windows/manifest.jsonl").read_text().splitlines()
+        heldout = {r["id"] for r in map(json.loads, manifest) if r["group"] == "heldout"}
+        windows = [u for u in read_dataset("data/windows") if u.id in heldout]
+        utterances = windows[: args.limit]
     waves = [load_audio(u.audio) for u in utterances]
-    systems = {"float32": load_model(args.model), "int8": load_model(args.model, dtype="int8")}
-    systems["int8, float32 activations above 32 rows"] = load_model(args.model)
-    quantize_int8(systems["int8, float32 activations above 32 rows"].network, 32)
+    systems = {"float32": load_model(args.model)}
+    for label, limit in (("int8 activations everywhere", None), ("int8 (default)", 32)):
+        systems[label] = load_model(args.model)
+        quantize_int8(systems[label].network, float_activations_above=limit)
     language = None if args.model.endswith(".en") else "en"
     names = list(systems)
     texts, seconds = {n: [] for n in names}, dict.fromkeys(names, 0.0)
