@@ -26,6 +26,21 @@ def test_weight_quantization_is_per_output_channel():
     assert (error <= scales / 2 + 1e-9).all()
 
 
+def test_int8_products_few_rows_int8_many_rows_float32():
+    """Decoding steps multiply int8 by int8 (close to the float product); products of more
+    than 32 rows use float32 activations on the dequantized weight (equal to it)."""
+    torch.manual_seed(0)
+    weight, bias = torch.randn(64, 128) * 0.05, torch.randn(64)
+    layer = Int8Linear.from_float(weight, bias)
+    dequantized = layer.weight.float() * layer.scales[:, None]
+    with torch.inference_mode():
+        for rows, tolerance in ((1, 0.05), (8, 0.05), (33, 1e-5), (1500, 1e-5)):
+            x = torch.randn(rows, 128)
+            want = torch.nn.functional.linear(x, dequantized, bias)
+            error = (layer(x) - want).abs().max() / want.abs().max()
+            assert error < tolerance, (rows, error)
+
+
 def test_int8_swaps_every_linear_and_the_embedding(int8_models):
     network = int8_models["base"].network
     floats = [m for m in network.modules() if isinstance(m, torch.nn.Linear)]

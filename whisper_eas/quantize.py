@@ -40,17 +40,21 @@ def fbgemm_pack(q: Tensor, scales: Tensor, bias: Tensor | None):
 
 
 class Int8Linear(nn.Module):
-    def __init__(self, q: Tensor, scales: Tensor, bias: Tensor | None):
+    def __init__(
+        self, q: Tensor, scales: Tensor, bias: Tensor | None, float_activations_above: int | None
+    ):
         super().__init__()
         self.register_buffer("weight", q)
         self.register_buffer("scales", scales)
         self.register_buffer("bias", None if bias is None else bias.detach().float())
         self.packed = fbgemm_pack(q, scales, self.bias)
-        self.float_activations_above: int | None = None  # rows; None: int8 products always
+        self.float_activations_above = float_activations_above  # rows; None: int8 always
 
     @classmethod
-    def from_float(cls, weight: Tensor, bias: Tensor | None) -> "Int8Linear":
-        return cls(*quantize_weight(weight), bias)
+    def from_float(
+        cls, weight: Tensor, bias: Tensor | None, float_activations_above: int | None = 32
+    ) -> "Int8Linear":
+        return cls(*quantize_weight(weight), bias, float_activations_above)
 
     def forward(self, x: Tensor) -> Tensor:
         limit = self.float_activations_above
@@ -68,9 +72,9 @@ class Int8Linear(nn.Module):
 class Int8TokenEmbedding(nn.Module):
     """Int8 token embedding whose rows are also the output projection (tied, as in Whisper)."""
 
-    def __init__(self, weight: Tensor):
+    def __init__(self, weight: Tensor, float_activations_above: int | None):
         super().__init__()
-        self.projection = Int8Linear.from_float(weight, None)
+        self.projection = Int8Linear.from_float(weight, None, float_activations_above)
 
     def forward(self, tokens: Tensor) -> Tensor:
         rows = self.projection.weight[tokens].float()
@@ -90,12 +94,10 @@ def quantize_int8(network: Whisper, float_activations_above: int | None = 32) ->
     for module in list(network.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, Linear):
-                setattr(module, name, Int8Linear.from_float(child.weight, child.bias))
+                int8 = Int8Linear.from_float(child.weight, child.bias, float_activations_above)
+                setattr(module, name, int8)
             elif isinstance(child, TokenEmbedding):
-                setattr(module, name, Int8TokenEmbedding(child.weight))
-    for module in network.modules():
-        if isinstance(module, Int8Linear):
-            module.float_activations_above = float_activations_above
+                setattr(module, name, Int8TokenEmbedding(child.weight, float_activations_above))
     return network
 
 
