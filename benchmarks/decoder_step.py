@@ -48,7 +48,7 @@ def step_ms(model, eas) -> tuple[float, int]:
     mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(CLIP))), model.dims.n_mels)
     n_speech = [-(-len(load_audio(CLIP)) // 320)]
     tokens = torch.tensor(
-        [model.tokenizer.sot_sequence("en" if model.dims.n_vocab > 51864 else None)]
+        [model.tokenizer.sot_sequence("en" if model.tokenizer.multilingual else None)]
     )
     with torch.inference_mode():
         audio = model.network.encoder(mel[None], eas=eas, n_speech=n_speech)
@@ -73,7 +73,7 @@ def logit_difference(reference, model, clips) -> tuple[float, float]:
     for clip in clips:
         wave = load_audio(clip)
         mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(wave)), reference.dims.n_mels)
-        language = None if reference.dims.n_vocab == 51864 else "en"
+        language = "en" if reference.tokenizer.multilingual else None
         text_tokens = transcribe(reference, clip, timestamps=False, language=language).tokens
         prompt = reference.tokenizer.sot_sequence(language)
         tokens = torch.tensor([prompt + text_tokens])
@@ -112,10 +112,11 @@ def main() -> None:
         for eas in (None, EASConfig.recommended(name)):
             for dtype, model in models.items():
                 ms, n_audio = step_ms(model, eas)
-                floor = bytes_per_step(model, n_audio) / bandwidth / 1e6
+                megabytes = bytes_per_step(model, n_audio) / 1e6
+                floor = megabytes / bandwidth  # ms: MB / (GB/s)
                 row = {"model": name, "dtype": dtype, "eas": eas is not None,
                        "audio_tokens": n_audio, "step_ms": ms, "floor_ms": floor,
-                       "megabytes": bytes_per_step(model, n_audio) / 1e6}  # fmt: skip
+                       "megabytes": megabytes}  # fmt: skip
                 result["rows"].append(row)
                 print(row, flush=True)
     lines = [f"# A decoding step against the memory-bandwidth floor ({result['date']}, commit "

@@ -97,7 +97,9 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
     if system.startswith("whisper-eas"):
         from whisper_eas import EASConfig, load_model, transcribe
 
-        dtype = {"int8": "int8", "bf16": "bfloat16"}.get(system.split("+")[0][12:], "float32")
+        dtype = {"int8": "int8", "bf16": "bfloat16"}.get(
+            system.split("+")[0].removeprefix("whisper-eas-"), "float32"
+        )
         model = load_model(name, device=device, dtype=dtype)
         config = None
         if system.endswith("EAS") and eas == "recommended":

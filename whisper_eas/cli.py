@@ -283,11 +283,16 @@ def run_search_command(args: argparse.Namespace) -> int:
     n_layers = model.dims.n_audio_layer
     layers = parse_list(args.eas_layers, int) if args.eas_layers else list(range(1, n_layers + 1))
     configs: list[EASConfig | None] = [None]
+    defaults = EASConfig(1)  # the dataclass defaults for flags left unset
     if args.eas_budget == "speech":
         paddings = (
             parse_list(args.eas_padding_tokens_list, int)
             if args.eas_padding_tokens_list
-            else [args.eas_padding_tokens or 300]
+            else [
+                defaults.padding_tokens
+                if args.eas_padding_tokens is None
+                else args.eas_padding_tokens
+            ]
         )
         configs += [
             EASConfig(
@@ -295,7 +300,7 @@ def run_search_command(args: argparse.Namespace) -> int:
                 budget="speech",
                 speech_sparsity=args.eas_speech_sparsity,
                 padding_tokens=p,
-                padding_choice=args.eas_padding_choice or "attention",
+                padding_choice=args.eas_padding_choice or defaults.padding_choice,
                 aggregate=a,
                 scorer=args.eas_scorer,
                 cross_layer=args.eas_cross_layer,

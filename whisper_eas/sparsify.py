@@ -220,7 +220,7 @@ class Sparsifier(nn.Module):
             importance = torch.rand(1, n_tokens, generator=generator).to(x.device).expand(batch, -1)
         elif config.ranks_tokens:
             importance = aggregate_importance(torch.stack(received), config.aggregate)
-        else:  # truncation: every speech token is kept, nothing is ranked
+        else:  # truncation ranks nothing: it keeps all n speech tokens (the top n of n)
             importance = torch.zeros(batch, n_tokens, device=x.device)
         rows = []
         for row in range(batch):
@@ -242,10 +242,7 @@ class Sparsifier(nn.Module):
         if config.budget == "window":
             return top_in_order(importance, n_speech_kept)
         n_speech = n_tokens if n_speech is None else min(max(n_speech, 1), n_tokens)
-        if n_speech_kept == n_speech:
-            speech = torch.arange(n_speech, device=importance.device)
-        else:
-            speech = top_in_order(importance[:n_speech], n_speech_kept)
+        speech = top_in_order(importance[:n_speech], n_speech_kept)
         if config.padding_choice == "first":
             padding = torch.arange(n_speech, n_speech + n_padding_kept, device=importance.device)
         else:
