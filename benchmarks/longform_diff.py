@@ -29,7 +29,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     lines = (Path(args.data) / "manifest.jsonl").read_text().splitlines()
-    record = next(r for r in map(json.loads, lines) if r["id"] == args.recording)
+    record = next((r for r in map(json.loads, lines) if r["id"] == args.recording), None)
+    if record is None:
+        parser.error(f"no recording {args.recording!r} in {args.data}/manifest.jsonl")
     wave = load_audio(Path(args.data) / record["audio"])
     texts = {}
     for name, run in (
