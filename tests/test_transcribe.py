@@ -58,6 +58,20 @@ def test_long_files_in_one_batch_equal_the_files_one_by_one(tiny):
     assert batched[0].text.count("fellow Americans") == 3
 
 
+def test_a_long_files_last_window_is_padded_in_the_log_mel_as_openai_whisper_pads_it():
+    module = importlib.import_module("whisper_eas.transcribe")  # the package exports a function
+    wave = long_inputs()[1]  # ~40 s: a full window, then a partial one
+    state = module._File(0, wave, module.file_mel(wave, 80), seek=480_000)
+    window, content = state.window(), len(wave) // 160 - 3000
+    assert window.mel.shape == (80, 3000) and window.n_samples == len(wave) - 480_000
+    assert torch.equal(window.mel[:, :content], state.mel[:, 3000 : 3000 + content])
+    assert (window.mel[:, content:] == 0).all()  # zeros after the audio, not the mel of silence
+    clip = wave[:160_000]  # a file's only window keeps transformers' features (padded waveform)
+    only = module._File(0, clip, module.file_mel(clip, 80)).window()
+    assert torch.equal(only.mel, module.file_mel(clip, 80)[:, :3000])
+    assert (only.mel[:, 1002:] == only.mel.max() - 2).all()  # the floor: 8 decades, /4
+
+
 def test_timestamps_never_decrease_and_stay_within_the_audio(tiny):
     for result in transcribe(tiny, long_inputs()):
         times = [t for s in result.segments for t in (s.start, s.end)]

@@ -5,7 +5,9 @@ Padding convention: the *waveform* is padded with zeros before the STFT, so the 
 a short clip see real zeros. Transcription computes the mel of the whole file followed by
 30 s of zeros once and cuts each window's 3000 frames out of it (`transcribe.file_mel`), as
 openai-whisper and faster-whisper do; for a clip under 30 s that window equals Hugging Face
-`WhisperFeatureExtractor`'s features (the waveform padded to 30 s).
+`WhisperFeatureExtractor`'s features (the waveform padded to 30 s). The last window of a longer
+file is padded as openai-whisper pads it: zeros in the log-mel after the audio's frames
+(`transcribe._File.window`).
 """
 
 from functools import lru_cache
