@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import DATA, FIXTURES
 
-from whisper_eas import EASConfig, Safeguards, load_audio, transcribe
+from whisper_eas import DecodingOptions, EASConfig, Safeguards, decode, load_audio, transcribe
 from whisper_eas.transcribe import SAMPLES_PER_TIMESTAMP, split_segments
 
 TB = 1000  # a made-up timestamp_begin for the seek tests: <|0.00|> is id 1000
@@ -163,3 +163,30 @@ def test_decoder_context_overflow_is_named(tiny):
     cache = tiny.network.decoder.new_cache(torch.zeros(1, 1500, 384))
     with pytest.raises(ValueError, match="decoder context overflow: 449 tokens > 448"):
         tiny.network.decoder(torch.zeros(1, 449, dtype=torch.long), cache)
+
+
+def result_with(no_speech: float, alone: float, logprob: float, text: str):
+    from whisper_eas import DecodingResult
+
+    return DecodingResult([], text, None, logprob, no_speech, alone, 0.0, False)
+
+
+def test_the_sure_silence_rule_reads_the_no_speech_probability_without_the_prompt():
+    rules = Safeguards()
+    # tiny.en's 1 s last window of a recording: 0.85 under its long prompt, 0.10 alone
+    assert not rules.is_silence(result_with(0.852, 0.10, -0.64, "were in position."))
+    assert rules.is_silence(result_with(0.948, 0.948, -0.70, "you"))  # 10 s of zeros
+    assert rules.is_silence(result_with(0.70, 0.30, -1.2, "Thank you."))  # openai's own rule
+
+
+def test_no_speech_alone_is_the_unprompted_decodes_no_speech_probability(tiny):
+    from whisper_eas.transcribe import Window, encode, file_mel
+
+    wave = load_audio(FIXTURES[0])
+    audio = encode(tiny, [Window(file_mel(wave, 80)[:, :3000], len(wave))], None)
+    options = DecodingOptions(timestamps=True)
+    plain = decode(tiny, audio, options)[0]
+    prompted = decode(tiny, audio, options, [tiny.tokenizer.encode(" Thank you. " * 20)])[0]
+    assert plain.no_speech_prob_alone == plain.no_speech_prob
+    assert prompted.no_speech_prob != plain.no_speech_prob
+    assert abs(prompted.no_speech_prob_alone - plain.no_speech_prob) < 1e-5

@@ -25,6 +25,16 @@ from .tokenizer import TASKS
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, unless it has none, is an on/off flag, or its help says it."""
+
+    def _get_help_string(self, action):
+        flag = isinstance(action.default, bool)
+        if action.default is None or flag or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class UsageError(ValueError):
     """Bad input from the user: one line on stderr, exit status 2 (no traceback)."""
 
@@ -356,7 +366,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = DefaultsHelpFormatter
     parser = argparse.ArgumentParser(
         prog="whisper-eas",
         description=__doc__,

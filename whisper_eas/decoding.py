@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .attention import check_backend
-from .model import EncoderOutput, Whisper
+from .model import EncoderOutput, KVCache, Whisper
 from .tokenizer import TASKS, Tokenizer
 
 MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp of a window
@@ -75,6 +75,7 @@ class DecodingResult:
     language: str | None
     avg_logprob: float  # sum of the chosen tokens' log-probabilities / (len(tokens) + 1)
     no_speech_prob: float  # probability of <|nospeech|> right after <|startoftranscript|>
+    no_speech_prob_alone: float  # the same without the previous-text prompt before it
     temperature: float
     hit_max_length: bool  # stopped by the length limit, not by end-of-text (usually a loop)
     compression_ratio: float = field(init=False)
@@ -104,6 +105,18 @@ def detect_language(model: WhisperModel, audio: EncoderOutput, backend: str = "s
     codes = tokenizer.languages
     ids = torch.tensor([tokenizer.language_token(code) for code in codes], device=logits.device)
     return [codes[i] for i in logits[:, ids].argmax(dim=-1).tolist()]
+
+
+def no_speech_alone(model: WhisperModel, cache: KVCache, backend: str = "sdpa") -> list[float]:
+    """Each row's <|nospeech|> probability after a bare <|startoftranscript|>, reading the
+    cross-attention K/V `cache` already holds. A long previous-text prompt inflates the prompted
+    probability on a window of short speech (tiny.en, a 1 s last window "were in position":
+    0.85 prompted, 0.10 alone), so the silence rule that trusts it reads this one."""
+    tokenizer = model.tokenizer
+    alone = KVCache(cache.cross_kv, cache.cross_mask, n_text_ctx=1)
+    sot = torch.full((cache.self_k.shape[1], 1), tokenizer.sot, device=cache.self_k.device)
+    logits = model.network.decoder(sot, alone, backend)[:, 0]
+    return logits.softmax(dim=-1)[:, tokenizer.special["<|nospeech|>"]].tolist()
 
 
 def apply_timestamp_rules(
@@ -216,6 +229,8 @@ def decode(
     )
     first = decoder(prompts, cache, options.backend, at=at)  # (B, 2, V): after sot, and last
     no_speech_probs = first[:, 0].softmax(dim=-1)[:, no_speech].tolist()
+    prompted = any(previous or [])
+    alone = no_speech_alone(model, cache, options.backend) if prompted else no_speech_probs
     logits = first[:, 1]
 
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
@@ -253,6 +268,7 @@ def decode(
                 language=languages[row],
                 avg_logprob=sum_logprobs[row].item() / (len(tokens) + 1),
                 no_speech_prob=no_speech_probs[row],
+                no_speech_prob_alone=alone[row],
                 temperature=options.temperature,
                 hit_max_length=not ended,
             )

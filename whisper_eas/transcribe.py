@@ -61,7 +61,8 @@ class Safeguards:
     # openai-whisper's rule alone lets the classic hallucinations on silence through: on 10 s
     # of zeros tiny.en and base write "you" with no-speech probability 0.93-0.95 but a confident
     # average log-prob (-0.7). A window this sure of no speech whose text is this short is
-    # silence too (README "Silence": the no-speech probabilities of real speech windows).
+    # silence too. "Sure" is read without the previous-text prompt, which inflates the
+    # probability on a last window of short speech (README "Silence": the numbers).
     silence_no_speech_threshold: float | None = 0.7
     silence_max_words: int = 3
 
@@ -73,7 +74,7 @@ class Safeguards:
         sure = self.silence_no_speech_threshold
         return (
             sure is not None
-            and result.no_speech_prob > sure
+            and result.no_speech_prob_alone > sure
             and len(result.text.split()) <= self.silence_max_words
         )
 
