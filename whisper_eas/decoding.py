@@ -114,7 +114,7 @@ def no_speech_alone(model: WhisperModel, cache: KVCache, backend: str = "sdpa") 
     0.85 prompted, 0.10 alone), so the silence rule that trusts it reads this one."""
     tokenizer = model.tokenizer
     alone = KVCache(cache.cross_kv, cache.cross_mask, n_text_ctx=1)
-    sot = torch.full((cache.self_k.shape[1], 1), tokenizer.sot, device=cache.self_k.device)
+    sot = torch.full((len(cache.valid), 1), tokenizer.sot, device=cache.valid.device)
     logits = model.network.decoder(sot, alone, backend)[:, 0]
     return logits.softmax(dim=-1)[:, tokenizer.special["<|nospeech|>"]].tolist()
 
