@@ -86,7 +86,8 @@ def test_silence_and_a_short_noise_give_no_text(tiny):
         for eas in (None, EASConfig.recommended("tiny.en")):
             result = transcribe(tiny, wave, eas=eas)
             assert result.text == "" and result.segments == []
-            assert result.fallbacks == {"no_speech": 1}
+            # with EAS a window that reads as silence is checked once without EAS
+            assert result.fallbacks == ({"no_speech": 1} | ({"eas_off": 1} if eas else {}))
 
 
 def test_eas_window_that_looks_broken_is_redone_without_eas(tiny):
@@ -190,3 +191,15 @@ def test_no_speech_alone_is_the_unprompted_decodes_no_speech_probability(tiny):
     assert plain.no_speech_prob_alone == plain.no_speech_prob
     assert prompted.no_speech_prob != plain.no_speech_prob
     assert abs(prompted.no_speech_prob_alone - plain.no_speech_prob) < 1e-5
+
+
+def test_a_sparsified_window_with_far_fewer_words_than_its_audio_is_redone_dense():
+    rules = Safeguards()
+    sparse_decode = lambda text: result_with(0.01, 0.01, -0.3, text)  # noqa: E731
+    assert rules.needs_fallback(sparse_decode("one two three"), sparsified=True, seconds=30.0)
+    eight = "one two three four five six seven eight"
+    assert not rules.needs_fallback(sparse_decode(eight), sparsified=True, seconds=30.0)
+    assert not rules.needs_fallback(sparse_decode("one two three"), sparsified=False, seconds=30.0)
+    silence = result_with(0.95, 0.95, -0.7, "you")
+    assert rules.needs_fallback(silence, sparsified=True, seconds=10.0)  # EAS may have cut it
+    assert not rules.needs_fallback(silence, sparsified=False, seconds=10.0)  # dense: accepted
