@@ -1,9 +1,9 @@
-"""int8 weights: int8 activations everywhere, or float32 activations for products of many rows
-(the encoder), against float32; WER and RTF on the first N short clips of subset300 or the
-first N "heldout" speech-filled windows (`benchmarks/build_long_audio.py`), one at a time, the
-three systems taking turns.
+"""int8 weights: for products of many rows (the encoder), int8 activations with one scale per
+row (the default) or float32 activations, against float32; WER and RTF on N short clips of
+subset300 or N "heldout" speech-filled windows (`benchmarks/build_long_audio.py`), from
+`--start`, one at a time, the three systems taking turns.
 
-    python benchmarks/int8_activations.py --model base --group windows --limit 8
+    python benchmarks/int8_activations.py --model base --group windows --limit 24
 """
 
 import argparse
@@ -24,23 +24,25 @@ DEV = "../shared/data/librispeech-dev-clean"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="base")
+    parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--limit", type=int, default=50)
     parser.add_argument("--group", choices=("short", "windows"), default="short")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.group == "short":
-        utterances = read_dataset(DEV, subset=f"{DEV}/subset300.txt")[: args.limit]
+        utterances = read_dataset(DEV, subset=f"{DEV}/subset300.txt")
     else:
         manifest = Path("data/windows/manifest.jsonl").read_text().splitlines()
         heldout = {r["id"] for r in map(json.loads, manifest) if r["group"] == "heldout"}
         windows = [u for u in read_dataset("data/windows") if u.id in heldout]
-        utterances = windows[: args.limit]
+        utterances = windows
+    utterances = utterances[args.start : args.start + args.limit]
     waves = [load_audio(u.audio) for u in utterances]
     systems = {"float32": load_model(args.model)}
-    for label, limit in (("int8 activations everywhere", None), ("int8 (default)", 32)):
+    for label, many_rows in (("int8, float32 rows", "float32"), ("int8 (default)", "per_row")):
         systems[label] = load_model(args.model)
-        quantize_int8(systems[label].network, float_activations_above=limit)
+        quantize_int8(systems[label].network, many_rows=many_rows)
     language = None if args.model.endswith(".en") else "en"
     names = list(systems)
     texts, seconds = {n: [] for n in names}, dict.fromkeys(names, 0.0)
@@ -51,9 +53,14 @@ def main() -> None:
             seconds[name] += time.perf_counter() - began
     audio = sum(len(w) for w in waves) / 16000
     references = [u.text for u in utterances]
+    baseline = word_error_rate(references, texts["float32"])
     for name in names:
         wer = word_error_rate(references, texts[name])
-        print(f"{args.model} | {name} | WER {100 * wer:.2f} % | RTF {seconds[name] / audio:.4f}")
+        accuracy = (1 - wer) / (1 - baseline)
+        print(
+            f"{args.model} | {name} | WER {100 * wer:.2f} % | accuracy {accuracy:.4f} | "
+            f"RTF {seconds[name] / audio:.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -3,15 +3,20 @@ does): `quantize_int8(network)` replaces every Linear, and the tied token embedd
 projection, by int8 twins. The float32 network stays the reference path.
 
 Weights: symmetric, one scale per output channel, w ~= q * scale with q in [-127, 127].
-Products, chosen by measurement on this project's CPU (README "int8 and bfloat16 on CPU"):
-- a decoding step (few rows): `torch.ops.quantized.linear_dynamic` (FBGEMM), which quantizes
-  the activations on the fly (one scale per product) and multiplies int8 by int8 into int32.
-  It beat float32 oneDNN and torch's weight-only `_weight_int8pack_mm` at every shape; a step
-  reads a quarter of float32's weight bytes.
-- the encoder and prompts (more than `float_activations_above` = 32 rows): float32 activations
-  times the dequantized weight, on oneDNN. One activation scale for 1500 tokens is too coarse:
-  int8 there cost base 1.9 % accuracy on speech-filled windows (6.79 % against 4.95 % WER;
-  one scale per 16 rows: 5.69 %), float32 there 0.4 % (5.32 %).
+Activations are quantized on the fly and multiplied int8 by int8 into int32 on FBGEMM, the
+fastest kernel on this project's CPU (README "int8 and bfloat16 on CPU"), in one of two ways:
+- a product of few rows (a decoding step: one row per file): `quantized.linear_dynamic`, one
+  7-bit scale for the product, that is per token here, as CTranslate2 does.
+- a product of many rows (the encoder, a prompt, the cross-attention K/V): one 7-bit scale per
+  row. FBGEMM's dynamic linear would take one scale for all 1500 tokens, too coarse: base lost
+  1.9 % accuracy on speech-filled windows (6.79 % against 4.95 % WER). We divide each row by its
+  own scale and let FBGEMM quantize with scale 1 (`linear_with_input_q_dq_qweight_dq_output_fp32`),
+  then multiply the rows back.
+Why 7 bits: without VNNI (this CPU), FBGEMM sums pairs of u8 x s8 products in int16. 7-bit
+activations keep every pair within it (2 * 127 * 127 < 2^15); 8-bit ones saturate as soon as a
+row has a loud channel (tested), a silent wrong answer.
+`many_rows="float32"` keeps float32 activations times the dequantized weight there instead
+(closer to float32, slower).
 """
 
 import warnings
@@ -39,31 +44,49 @@ def fbgemm_pack(q: Tensor, scales: Tensor, bias: Tensor | None):
         return torch.ops.quantized.linear_prepack(weight, bias)
 
 
+MANY_ROWS = ("per_row", "float32")
+
+
 class Int8Linear(nn.Module):
-    def __init__(
-        self, q: Tensor, scales: Tensor, bias: Tensor | None, float_activations_above: int | None
-    ):
+    """x @ w.T + b with int8 w; `many_rows` picks the activations of products of more than
+    `few_rows` rows: "per_row" (int8, one scale per row) or "float32"."""
+
+    few_rows = 32  # a decoding step of up to 32 files; prompts and the encoder have more
+
+    def __init__(self, q: Tensor, scales: Tensor, bias: Tensor | None, many_rows: str):
         super().__init__()
+        if many_rows not in MANY_ROWS:
+            raise ValueError(f"many_rows must be one of {MANY_ROWS}, got {many_rows!r}")
         self.register_buffer("weight", q)
         self.register_buffer("scales", scales)
         self.register_buffer("bias", None if bias is None else bias.detach().float())
-        self.packed = fbgemm_pack(q, scales, self.bias)
-        self.float_activations_above = float_activations_above  # rows; None: int8 always
+        self.packed = fbgemm_pack(q, scales, None)  # bias added after: per-row outputs rescale
+        self.many_rows = many_rows
 
     @classmethod
     def from_float(
-        cls, weight: Tensor, bias: Tensor | None, float_activations_above: int | None = 32
+        cls, weight: Tensor, bias: Tensor | None, many_rows: str = "per_row"
     ) -> "Int8Linear":
-        return cls(*quantize_weight(weight), bias, float_activations_above)
+        return cls(*quantize_weight(weight), bias, many_rows)
 
     def forward(self, x: Tensor) -> Tensor:
-        limit = self.float_activations_above
-        if limit is not None and x.numel() // x.shape[-1] > limit:
-            weight = self.weight.float() * self.scales[:, None]
-            return linear(x.float(), weight, self.bias).to(x.dtype)
-        # reduce_range: 7-bit activations, which keep FBGEMM's int16 sums from saturating on
-        # CPUs without VNNI (such as this project's); torch's dynamic quantization does the same.
-        return torch.ops.quantized.linear_dynamic(x.float(), self.packed, True).to(x.dtype)
+        dtype, x = x.dtype, x.float()
+        if x.numel() // x.shape[-1] <= self.few_rows:
+            # reduce_range: 7-bit activations, which keep FBGEMM's int16 sums from saturating on
+            # CPUs without VNNI (such as this project's); torch's dynamic quantization does the same.
+            y = torch.ops.quantized.linear_dynamic(x, self.packed, True)
+            y = y if self.bias is None else y.add_(self.bias)
+        elif self.many_rows == "float32":
+            y = linear(x, self.weight.float() * self.scales[:, None], self.bias)
+        else:
+            row_scales = x.abs().amax(dim=-1, keepdim=True).clamp_min(1e-12) / 63.0
+            # x / row_scales lies in [-63, 63]: quantized with scale 1 and zero point 64 it is
+            # the unsigned 7-bit byte FBGEMM multiplies, exactly round(x / row_scale) + 64.
+            y = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
+                x / row_scales, 1.0, 64, self.packed
+            )
+            y = y.mul_(row_scales) if self.bias is None else torch.addcmul(self.bias, y, row_scales)
+        return y.to(dtype)
 
     def extra_repr(self) -> str:
         return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, int8 per channel"
@@ -72,9 +95,9 @@ class Int8Linear(nn.Module):
 class Int8TokenEmbedding(nn.Module):
     """Int8 token embedding whose rows are also the output projection (tied, as in Whisper)."""
 
-    def __init__(self, weight: Tensor, float_activations_above: int | None):
+    def __init__(self, weight: Tensor, many_rows: str):
         super().__init__()
-        self.projection = Int8Linear.from_float(weight, None, float_activations_above)
+        self.projection = Int8Linear.from_float(weight, None, many_rows)
 
     def forward(self, tokens: Tensor) -> Tensor:
         rows = self.projection.weight[tokens].float()
@@ -84,20 +107,18 @@ class Int8TokenEmbedding(nn.Module):
         return self.projection(x)
 
 
-def quantize_int8(network: Whisper, float_activations_above: int | None = 32) -> Whisper:
+def quantize_int8(network: Whisper, many_rows: str = "per_row") -> Whisper:
     """Swap every Linear (and the token embedding) of a float32 CPU network for int8, in
-    place; returns the network. Products with more than `float_activations_above` rows
-    multiply float32 activations by the dequantized weight (None: int8 products always,
-    faster and less accurate; see the module docstring)."""
+    place; returns the network. `many_rows`: the activations of products of more than 32 rows,
+    "per_row" int8 (the default) or "float32" (see the module docstring)."""
     if network.decoder.positional_embedding.device.type != "cpu":
         raise ValueError("int8 weights run on the CPU only; use float16/bfloat16 on CUDA")
     for module in list(network.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, Linear):
-                int8 = Int8Linear.from_float(child.weight, child.bias, float_activations_above)
-                setattr(module, name, int8)
+                setattr(module, name, Int8Linear.from_float(child.weight, child.bias, many_rows))
             elif isinstance(child, TokenEmbedding):
-                setattr(module, name, Int8TokenEmbedding(child.weight, float_activations_above))
+                setattr(module, name, Int8TokenEmbedding(child.weight, many_rows))
     return network
 
 
