@@ -40,7 +40,8 @@ def bytes_per_step(model, n_audio: int) -> int:
     decoder = model.network.decoder
     weights = sum(t.numel() * t.element_size() for t in decoder.state_dict().values())
     dims = model.dims
-    cross = 2 * dims.n_text_layer * n_audio * dims.n_text_state * 4
+    element = torch.finfo(model.dtype).bits // 8  # K/V in the activations' dtype (int8: fp32)
+    cross = 2 * dims.n_text_layer * n_audio * dims.n_text_state * element
     return weights + cross
 
 
