@@ -52,7 +52,7 @@ def step_ms(model, eas) -> tuple[float, int]:
         [model.tokenizer.sot_sequence("en" if model.tokenizer.multilingual else None)]
     )
     with torch.inference_mode():
-        audio = model.network.encoder(mel[None], eas=eas, n_speech=n_speech)
+        audio = model.network.encoder(mel[None].to(model.dtype), eas=eas, n_speech=n_speech)
         times = []
         for _ in range(5):
             cache = model.network.decoder.new_cache(audio)
@@ -81,7 +81,7 @@ def logit_difference(reference, model, clips) -> tuple[float, float]:
         logits = []
         for m in (reference, model):
             with torch.inference_mode():
-                cache = m.network.decoder.new_cache(m.network.encoder(mel[None]))
+                cache = m.network.decoder.new_cache(m.network.encoder(mel[None].to(m.dtype)))
                 logits.append(m.network.decoder(tokens, cache)[0, len(prompt) - 1 :])
         worst = max(worst, (logits[0] - logits[1]).abs().max().item())
         agree += (logits[0].argmax(-1) == logits[1].argmax(-1)).sum().item()
