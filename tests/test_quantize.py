@@ -3,8 +3,8 @@ the combinations that are refused."""
 
 import pytest
 import torch
-from torch import Tensor
 from conftest import DATA, FIXTURES, MANIFEST
+from torch import Tensor
 
 from whisper_eas import EASConfig, load_model, transcribe
 from whisper_eas.quantize import Int8Linear, quantize_int8, quantize_weight
@@ -137,5 +137,7 @@ def test_bad_combinations_are_named():
     network = load_model("tiny.en").network.to("meta")
     with pytest.raises(ValueError, match="CPU only"):
         quantize_int8(network)
+    with pytest.raises(ValueError, match="int8 weights take float32 activations"):
+        quantize_int8(load_model("tiny.en", dtype="bfloat16").network)
     with pytest.raises(ValueError, match="unsupported dtype 'int4'.*int8"):
         load_model("tiny.en", dtype="int4")

@@ -6,7 +6,8 @@ Weights: symmetric, one scale per output channel, w ~= q * scale with q in [-127
 Activations are quantized on the fly and multiplied int8 by int8 into int32 on FBGEMM, the
 fastest kernel on this project's CPU (README "int8 and bfloat16 on CPU"), in one of two ways:
 - a product of few rows (a decoding step: one row per file): `quantized.linear_dynamic`, one
-  7-bit scale for the product, that is per token here, as CTranslate2 does.
+  7-bit scale for the product: per token at batch 1, as CTranslate2 does; shared by a batch's
+  rows, whose inputs are mostly layer-normed and alike in size.
 - a product of many rows (the encoder, a prompt, the cross-attention K/V): one 7-bit scale per
   row. FBGEMM's dynamic linear would take one scale for all 1500 tokens, too coarse: base lost
   1.9 % accuracy on speech-filled windows (6.79 % against 4.95 % WER). We divide each row by its
@@ -14,7 +15,8 @@ fastest kernel on this project's CPU (README "int8 and bfloat16 on CPU"), in one
   then multiply the rows back.
 Why 7 bits: without VNNI (this CPU), FBGEMM sums pairs of u8 x s8 products in int16. 7-bit
 activations keep every pair within it (2 * 127 * 127 < 2^15); 8-bit ones saturate as soon as a
-row has a loud channel (tested), a silent wrong answer.
+row has a loud channel (measured: sums off by thousands), a silent wrong answer. A test checks
+the 7-bit product against exact integer sums.
 `many_rows="float32"` keeps float32 activations times the dequantized weight there instead
 (closer to float32, slower).
 """
