@@ -2,7 +2,8 @@
 faster-whisper's and transformers' sequential long-form, on multi-minute recordings built from
 dev-clean (`benchmarks/build_long_audio.py`).
 
-Same weights (the bundled OpenAI checkpoints), greedy (beam 1), English, fp32, each system
+Same weights (the bundled OpenAI checkpoints), greedy (beam 1), English, fp32 (the `-int8`
+systems: our int8 and CTranslate2's int8, also available), each system
 with its own long-form defaults: timestamps, conditioning on the previous text, temperature
 fallback (0.0, 0.2, ..., 1.0), compression-ratio and log-prob thresholds, no-speech skip.
 (transformers' compression ratio is computed on tokens, so its threshold is 1.35, the value
@@ -30,8 +31,8 @@ from whisper_eas.research.metrics import word_error_rate
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
-def ours(name: str, eas: EASConfig | None):
-    model = load_model(name)
+def ours(name: str, eas: EASConfig | None, dtype: str = "float32"):
+    model = load_model(name, dtype=dtype)
 
     def run(wave):
         result = transcribe(model, wave, eas=eas)
@@ -40,7 +41,7 @@ def ours(name: str, eas: EASConfig | None):
     return run
 
 
-def faster_whisper(name: str):
+def faster_whisper(name: str, compute_type: str = "float32"):
     from faster_whisper import WhisperModel
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -49,7 +50,7 @@ def faster_whisper(name: str):
     model = WhisperModel(
         str(ct2_folder(name)),
         device="cpu",
-        compute_type="float32",
+        compute_type=compute_type,
         cpu_threads=torch.get_num_threads(),
     )
 
@@ -149,6 +150,9 @@ def main() -> None:
             "ours": lambda: ours(name, None),
             "ours-eas": lambda: ours(name, EASConfig.recommended(name)),
             "faster-whisper": lambda: faster_whisper(name),
+            "ours-int8": lambda: ours(name, None, "int8"),
+            "ours-int8-eas": lambda: ours(name, EASConfig.recommended(name), "int8"),
+            "faster-whisper-int8": lambda: faster_whisper(name, "int8"),
             "transformers": lambda: transformers_longform(name),
         }
         runners = {system: makers[system]() for system in systems}
@@ -203,17 +207,20 @@ def main() -> None:
         f"{len(chosen)} recordings ({seconds / 60:.1f} min) from `{args.data}`: "
         + ", ".join(f"{r['id']} ({r['group']}, {r['duration_s']:.0f} s)" for r in chosen),
         "",
-        "| model | system | WER % | WER tune / heldout % | RTF | × faster-whisper | fallbacks |",
-        "|---|---|---|---|---|---|---|",
+        "| model | system | WER % | WER tune / heldout % | RTF | × faster-whisper "
+        "| × faster-whisper int8 | fallbacks |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, table in result["models"].items():
-        reference = table.get("faster-whisper", {}).get("rtf")
+        references = [
+            table.get(s, {}).get("rtf") for s in ("faster-whisper", "faster-whisper-int8")
+        ]
         for system, row in table.items():
-            ratio = f"{reference / row['rtf']:.2f}×" if reference else ""
+            ratios = [f"{r / row['rtf']:.2f}×" if r else "" for r in references]
             lines.append(
                 f"| {name} | {system} | {100 * row['wer']:.2f} | "
                 f"{' / '.join(f'{100 * w:.2f}' for w in row['wer_by_group'].values())} | "
-                f"{row['rtf']:.4f} | {ratio} | {row['fallbacks'] or ''} |"
+                f"{row['rtf']:.4f} | {' | '.join(ratios)} | {row['fallbacks'] or ''} |"
             )
     write_results(args.output, result, "\n".join(lines) + "\n")
     print("\n".join(lines))
