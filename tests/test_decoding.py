@@ -54,10 +54,11 @@ def test_max_length_is_reported(tiny):
 
 
 def test_long_audio_is_transcribed_window_by_window(tiny):
-    long = np.concatenate([load_audio(DATA / "jfk.flac")] * 3)  # 33 s: two windows
+    jfk = load_audio(DATA / "jfk.flac")
+    long = np.concatenate([jfk, load_audio(FIXTURES[3]), jfk])  # 37 s: two windows or more
     result = transcribe(tiny, long)
-    assert result.windows == 2 and result.kept_tokens == [1500, 1500]
-    assert result.text.count("fellow Americans") == 3
+    assert result.windows >= 2 and result.kept_tokens == [1500] * result.windows
+    assert result.text.count("fellow Americans") == 2
 
 
 def test_bad_waveforms(tiny):

@@ -43,7 +43,9 @@ def long_inputs():
     clips = [load_audio(c) for c in FIXTURES[:4]]
     gap = np.zeros(8000, dtype=np.float32)
     joined = np.concatenate([x for clip in clips for x in (clip, gap)])  # ~40 s, 4 speakers
-    return [np.concatenate([jfk, gap, jfk, gap, jfk]), joined]
+    # jfk three times in a row compresses like a loop (ratio 2.6 > 2.4) and falls back to
+    # sampling; with another clip between them it is ordinary speech.
+    return [np.concatenate([jfk, gap, clips[3], gap, jfk]), joined]
 
 
 def test_long_files_in_one_batch_equal_the_files_one_by_one(tiny):
@@ -55,7 +57,7 @@ def test_long_files_in_one_batch_equal_the_files_one_by_one(tiny):
         assert [(s.start, s.end) for s in together.segments] == [
             (s.start, s.end) for s in alone.segments
         ]
-    assert batched[0].text.count("fellow Americans") == 3
+    assert batched[0].text.count("fellow Americans") == 2
 
 
 def test_a_long_files_last_window_is_padded_in_the_log_mel_as_openai_whisper_pads_it():

@@ -7,9 +7,16 @@ memory-efficient on CUDA, a fused CPU kernel otherwise) and never builds the ful
 `attention_with_received` computes the probabilities a chunk of queries at a time and returns,
 beside the output, the attention each key *receives* (the EAS importance, Eq. 1).
 
-Masks are boolean, True where attention is allowed. `key_mask` (B, Tk) marks the valid keys of
-each row: batches whose rows keep different numbers of audio tokens (EAS) or carry prompts of
-different lengths (long-form) pad the shorter rows, and the padding must receive nothing.
+Masks are boolean, True where attention is allowed, broadcastable to (B, H, Tq, Tk). Only the
+decoder masks: its self-attention reads the whole static cache, each query up to its own
+position (`model.KVCache.self_mask`). The encoder and cross-attention attend to everything
+they are given (rows of a batch that keep different numbers of audio tokens are attended
+apart, `model.KVCache.cross_groups`).
+
+Batch invariance: under `"eager"`, a row's output does not depend on the other rows of the
+batch (batched products and a softmax per row; tested). PyTorch's fused CPU kernel splits
+its work by the batch's size, so a file would get other bits alone than in a batch; the
+decoder therefore runs eager by default, where a row's numbers must be its own.
 """
 
 import math
@@ -27,45 +34,10 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def causal_mask(n_queries: int, n_keys: int, device: torch.device) -> Tensor:
-    """Boolean (Tq, Tk) mask. Queries are the *last* n_queries positions of the key sequence
-    (the decoder appends to its KV cache)."""
-    offset = n_keys - n_queries
-    query_pos = torch.arange(n_queries, device=device)[:, None] + offset
-    return torch.arange(n_keys, device=device)[None, :] <= query_pos
-
-
-def attention_mask(
-    n_queries: int, n_keys: int, *, causal: bool, key_mask: Tensor | None, device: torch.device
-) -> Tensor | None:
-    """The (B or 1, 1, Tq, Tk) boolean mask for `attention`, or None when nothing is masked."""
-    mask = causal_mask(n_queries, n_keys, device) if causal and n_queries > 1 else None
-    if key_mask is None:
-        return None if mask is None else mask[None, None]
-    keys = key_mask[:, None, None, :]  # (B, 1, 1, Tk)
-    if mask is None:
-        return keys
-    # A padded query (a left-padded prompt position) may see no valid key; letting every query
-    # see itself keeps its softmax finite, and nothing valid ever attends to it.
-    offset = n_keys - n_queries
-    query_pos = torch.arange(n_queries, device=device)[:, None] + offset
-    diagonal = torch.arange(n_keys, device=device)[None, :] == query_pos
-    return (keys & mask) | diagonal
-
-
 def attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    *,
-    causal: bool = False,
-    key_mask: Tensor | None = None,
-    backend: str = "sdpa",
+    q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None = None, backend: str = "sdpa"
 ) -> Tensor:
     """q (B, H, Tq, D), k and v (B, H, Tk, D) -> output (B, H, Tq, D)."""
-    mask = attention_mask(
-        q.shape[-2], k.shape[-2], causal=causal, key_mask=key_mask, device=q.device
-    )
     if backend == "sdpa":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     check_backend(backend)

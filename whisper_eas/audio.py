@@ -33,6 +33,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     import av  # imported here: decoding is the only place that needs FFmpeg
 
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not an audio file")
     if not path.is_file():
         raise FileNotFoundError(f"audio file not found: {path}")
     try:
@@ -49,6 +51,17 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if not pieces or sum(len(p) for p in pieces) == 0:
         raise ValueError(f"audio file {path} contains no samples")
     return np.concatenate(pieces).astype(np.float32, copy=False)
+
+
+def audio_seconds(path: str | Path) -> float | None:
+    """A file's duration from its container's header, without decoding it (None if unknown)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return None if container.duration is None else container.duration / av.time_base
+    except (av.FFmpegError, OSError):
+        return None
 
 
 def pad_or_trim(audio: torch.Tensor | np.ndarray, length: int = N_SAMPLES) -> torch.Tensor:

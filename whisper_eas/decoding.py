@@ -56,7 +56,7 @@ class DecodingOptions:
     timestamps: bool = False  # timestamp tokens (segments), or <|notimestamps|>
     temperature: float = 0.0  # 0: greedy; else sampling from softmax(logits / temperature)
     max_new_tokens: int | None = None  # None: half the text context (224), as openai-whisper
-    backend: str = "sdpa"  # decoder attention backend
+    backend: str = "eager"  # decoder attention: eager keeps each row's numbers its own
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -96,25 +96,26 @@ def all_suppressed(model: WhisperModel) -> list[int]:
 
 
 @torch.inference_mode()
-def detect_language(model: WhisperModel, audio: EncoderOutput, backend: str = "sdpa") -> list[str]:
+def detect_language(model: WhisperModel, audio: EncoderOutput, backend: str = "eager") -> list[str]:
     """Most likely language per row, from the decoder's logits after <|startoftranscript|>."""
     tokenizer = model.tokenizer
-    cache = model.network.decoder.new_cache(audio)
+    cache = model.network.decoder.new_cache(audio, n_text_ctx=1)
     prompt = torch.full((audio.features.shape[0], 1), tokenizer.sot, device=audio.features.device)
-    logits = model.network.decoder(prompt, cache, backend, last_only=True)[:, -1]
+    logits = model.network.decoder(prompt, cache, backend)[:, -1]
     codes = tokenizer.languages
     ids = torch.tensor([tokenizer.language_token(code) for code in codes], device=logits.device)
     return [codes[i] for i in logits[:, ids].argmax(dim=-1).tolist()]
 
 
-def no_speech_alone(model: WhisperModel, cache: KVCache, backend: str = "sdpa") -> list[float]:
+def no_speech_alone(model: WhisperModel, cache: KVCache, backend: str = "eager") -> list[float]:
     """Each row's <|nospeech|> probability after a bare <|startoftranscript|>, reading the
-    cross-attention K/V `cache` already holds. A long previous-text prompt inflates the prompted
-    probability on a window of short speech (tiny.en, a 1 s last window "were in position":
-    0.85 prompted, 0.10 alone), so the silence rule that trusts it reads this one."""
+    cross-attention K/V `cache` already holds (one more decoder token per row). A long
+    previous-text prompt inflates the prompted probability on a window of short speech
+    (tiny.en, a 1 s last window "were in position": 0.85 prompted, 0.10 alone), so the silence
+    rule that trusts it reads this one."""
     tokenizer = model.tokenizer
-    alone = KVCache(cache.cross_kv, cache.cross_mask, n_text_ctx=1)
-    sot = torch.full((len(cache.valid), 1), tokenizer.sot, device=cache.valid.device)
+    alone = KVCache(cache.cross_kv, cache.kept_counts, n_text_ctx=1)
+    sot = torch.full((len(cache.kept_counts), 1), tokenizer.sot, device=cache.positions.device)
     logits = model.network.decoder(sot, alone, backend)[:, 0]
     return logits.softmax(dim=-1)[:, tokenizer.special["<|nospeech|>"]].tolist()
 
@@ -150,25 +151,14 @@ def apply_timestamp_rules(
     logits[timestamp_mass > best_text, :timestamp_begin] = -torch.inf
 
 
-def build_prompts(
-    model: WhisperModel,
-    previous: list[list[int]],
-    languages: list[str | None],
-    options: DecodingOptions,
-) -> tuple[Tensor, list[int], list[int]]:
-    """Left-padded prompts (B, T): [<|startofprev|> previous text] + the start sequence.
-    Returns the prompts, each row's padding count and the column of its <|startoftranscript|>."""
+def prompt_of(
+    model: WhisperModel, previous: list[int], language: str | None, options: DecodingOptions
+) -> list[int]:
+    """[<|startofprev|> previous text] + the start sequence (previous text: its last 223)."""
     tokenizer = model.tokenizer
     max_previous = model.dims.n_text_ctx // 2 - 1
-    rows = []
-    for prior, language in zip(previous, languages):
-        head = [tokenizer.special["<|startofprev|>"], *prior[-max_previous:]] if prior else []
-        rows.append(head + tokenizer.sot_sequence(language, options.task, options.timestamps))
-    width = max(len(row) for row in rows)
-    padding = [width - len(row) for row in rows]
-    prompts = [[tokenizer.eot] * n + row for n, row in zip(padding, rows)]
-    sot_columns = [n + row.index(tokenizer.sot) for n, row in zip(padding, rows)]
-    return torch.tensor(prompts, device=model.device), padding, sot_columns
+    head = [tokenizer.special["<|startofprev|>"], *previous[-max_previous:]] if previous else []
+    return head + tokenizer.sot_sequence(language, options.task, options.timestamps)
 
 
 def checked_language(model: WhisperModel, language: str | None) -> str | None:
@@ -192,6 +182,102 @@ def resolve_languages(model: WhisperModel, audio: EncoderOutput, options: Decodi
     return [language] * audio.features.shape[0]
 
 
+def run_prompts(
+    model: WhisperModel, cache: KVCache, prompts: list[list[int]], backend: str
+) -> tuple[Tensor, Tensor]:
+    """Run each row's prompt into `cache` -> the logits after <|startoftranscript|> (which
+    hold the no-speech probability) and after the prompt's last token, (B, V) each.
+
+    Rows whose prompts have the same length run together; a batch of different lengths would
+    pad them, and a row's numbers would then depend on its neighbours' lengths."""
+    decoder, sot = model.network.decoder, model.tokenizer.sot
+    after_sot = torch.empty(len(prompts), model.dims.n_vocab, device=model.device)
+    after_prompt = torch.empty_like(after_sot)
+    by_length: dict[int, list[int]] = {}
+    for row, prompt in enumerate(prompts):
+        by_length.setdefault(len(prompt), []).append(row)
+    for length, rows in by_length.items():
+        group = cache.select(rows)
+        tokens = torch.tensor([prompts[row] for row in rows], device=model.device)
+        at = torch.tensor([[prompts[row].index(sot), length - 1] for row in rows])
+        logits = decoder(tokens, group, backend, at=at.to(model.device))  # (b, 2, V)
+        cache.take(group, rows)
+        after_sot[rows], after_prompt[rows] = logits[:, 0], logits[:, 1]
+    return after_sot, after_prompt
+
+
+def suppression(model: WhisperModel, options: DecodingOptions) -> tuple[Tensor, Tensor]:
+    """Additive biases (V,): -inf on the tokens never emitted, and on those not emitted first."""
+    vocab, device = model.dims.n_vocab, model.device
+    always = torch.zeros(vocab, device=device)
+    always[all_suppressed(model)] = -torch.inf
+    if options.timestamps:
+        always[model.tokenizer.no_timestamps] = -torch.inf
+    first = always.clone()
+    first[list(model.begin_suppress_tokens)] = -torch.inf
+    return always, first
+
+
+def choose_tokens(
+    logits: Tensor, temperature: float, generators: list[torch.Generator] | None
+) -> Tensor:
+    """The next token of each row (B,): the argmax, or a draw from softmax(logits / T) with
+    the row's own generator (its draws must not depend on which rows share its batch)."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probs = (logits / temperature).softmax(dim=-1)
+    if generators is None:
+        generators = [torch.Generator(device=logits.device).manual_seed(0) for _ in probs]
+    draws = [torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators)]
+    return torch.cat(draws)
+
+
+@dataclass
+class Generated:
+    tokens: list[list[int]]  # per row, up to (not including) end-of-text
+    sum_logprobs: list[float]
+    ended: list[bool]  # reached end-of-text (else the row's length limit)
+
+
+def generate(
+    model: WhisperModel,
+    cache: KVCache,
+    logits: Tensor,
+    limits: list[int],
+    options: DecodingOptions,
+    generators: list[torch.Generator] | None,
+) -> Generated:
+    """Sample each row's tokens from the logits after its prompt until end-of-text or its
+    own limit of new tokens, feeding each token back through the decoder."""
+    tokenizer, decoder = model.tokenizer, model.network.decoder
+    batch, device = logits.shape[0], logits.device
+    always, first = suppression(model, options)
+    limit = torch.tensor(limits, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    sum_logprobs = torch.zeros(batch, dtype=torch.float32, device=device)
+    generated = torch.zeros(batch, 0, dtype=torch.long, device=device)
+    rows = torch.arange(batch, device=device)
+    for step in range(max(limits)):
+        logits = logits + (first if step == 0 else always)
+        if options.timestamps:
+            apply_timestamp_rules(logits, generated, tokenizer.timestamp_begin, tokenizer.eot)
+        logprobs = logits.log_softmax(dim=-1)
+        next_tokens = choose_tokens(logits, options.temperature, generators)
+        next_tokens = next_tokens.masked_fill(finished, tokenizer.eot)
+        sum_logprobs += torch.where(finished, 0.0, logprobs[rows, next_tokens])
+        generated = torch.cat([generated, next_tokens[:, None]], dim=1)
+        finished |= (next_tokens == tokenizer.eot) | (limit <= step + 1)
+        if finished.all():
+            break
+        logits = decoder(next_tokens[:, None], cache, options.backend)[:, -1]
+    tokens, ended = [], []
+    for row in generated.tolist():
+        stop = row.index(tokenizer.eot) if tokenizer.eot in row else None
+        tokens.append(row[:stop])
+        ended.append(stop is not None)
+    return Generated(tokens, sum_logprobs.tolist(), ended)
+
+
 @torch.inference_mode()
 def decode(
     model: WhisperModel,
@@ -199,78 +285,49 @@ def decode(
     options: DecodingOptions = DecodingOptions(),
     previous: list[list[int]] | None = None,
     languages: list[str | None] | None = None,
-    generator: torch.Generator | None = None,
+    generators: list[torch.Generator] | None = None,
 ) -> list[DecodingResult]:
     """Decode each row of the encoder's output; `previous` holds each row's prior text tokens
-    (the <|startofprev|> prompt), `languages` each row's language (else from `options`)."""
+    (the <|startofprev|> prompt), `languages` each row's language (else from `options`),
+    `generators` each row's random generator for sampling (temperature > 0).
+
+    Each row is decoded as if alone: its prompt, its length limit, its draws and its numbers
+    do not depend on the other rows (tests/test_transcribe.py checks tokens alone and batched)."""
     if not isinstance(model, WhisperModel):
         raise TypeError(
             "decode needs the WhisperModel that load_model returns (network + tokenizer)"
         )
     if isinstance(audio, Tensor):
         audio = EncoderOutput(audio, None)
-    tokenizer, decoder = model.tokenizer, model.network.decoder
-    batch, device = audio.features.shape[0], audio.features.device
+    batch = audio.features.shape[0]
+    previous = previous or [[]] * batch
     languages = languages or resolve_languages(model, audio, options)
-    prompts, padding, sot_columns = build_prompts(
-        model, previous or [[]] * batch, languages, options
-    )
-    max_new = options.max_new_tokens or model.dims.n_text_ctx // 2
-    max_new = min(max_new, model.dims.n_text_ctx - prompts.shape[1])
+    prompts = [prompt_of(model, p, language, options) for p, language in zip(previous, languages)]
+    cap = options.max_new_tokens or model.dims.n_text_ctx // 2
+    limits = [min(cap, model.dims.n_text_ctx - len(prompt)) for prompt in prompts]
 
-    suppress = torch.tensor(all_suppressed(model), dtype=torch.long, device=device)
-    begin_suppress = torch.tensor(model.begin_suppress_tokens, dtype=torch.long, device=device)
-    no_speech = tokenizer.special["<|nospeech|>"]
-    cache = decoder.new_cache(audio)
-    cache.pad_rows(padding)
-    rows = torch.arange(batch, device=device)
-    at = torch.stack(
-        [torch.tensor(sot_columns, device=device), torch.full_like(rows, prompts.shape[1] - 1)], 1
-    )
-    first = decoder(prompts, cache, options.backend, at=at)  # (B, 2, V): after sot, and last
-    no_speech_probs = first[:, 0].softmax(dim=-1)[:, no_speech].tolist()
-    prompted = any(previous or [])
-    alone = no_speech_alone(model, cache, options.backend) if prompted else no_speech_probs
-    logits = first[:, 1]
+    cache = model.network.decoder.new_cache(audio)
+    after_sot, after_prompt = run_prompts(model, cache, prompts, options.backend)
+    no_speech_probs = after_sot.softmax(dim=-1)[:, model.tokenizer.special["<|nospeech|>"]]
+    no_speech_probs = no_speech_probs.tolist()
+    # The silence rule reads the no-speech probability without the previous-text prompt too.
+    prompted = [row for row, p in enumerate(previous) if p]
+    alone = list(no_speech_probs)
+    if prompted:
+        for row, p in zip(prompted, no_speech_alone(model, cache.select(prompted), options.backend)):
+            alone[row] = p
 
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    sum_logprobs = torch.zeros(batch, dtype=torch.float32, device=device)
-    generated = torch.zeros(batch, 0, dtype=torch.long, device=device)
-    for step in range(max_new):
-        logits[:, suppress] = -torch.inf
-        if step == 0:
-            logits[:, begin_suppress] = -torch.inf
-        if options.timestamps:
-            logits[:, tokenizer.no_timestamps] = -torch.inf
-            apply_timestamp_rules(logits, generated, tokenizer.timestamp_begin, tokenizer.eot)
-        logprobs = logits.log_softmax(dim=-1)
-        if options.temperature == 0:
-            next_tokens = logits.argmax(dim=-1)
-        else:
-            probs = (logits / options.temperature).softmax(dim=-1)
-            next_tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        next_tokens = next_tokens.masked_fill(finished, tokenizer.eot)
-        sum_logprobs += torch.where(finished, 0.0, logprobs[rows, next_tokens])
-        generated = torch.cat([generated, next_tokens[:, None]], dim=1)
-        finished |= next_tokens == tokenizer.eot
-        if finished.all() or step == max_new - 1:
-            break
-        logits = decoder(next_tokens[:, None], cache, options.backend, last_only=True)[:, -1]
-
-    results = []
-    for row, tokens in enumerate(generated.tolist()):
-        ended = tokenizer.eot in tokens
-        tokens = tokens[: tokens.index(tokenizer.eot)] if ended else tokens
-        results.append(
-            DecodingResult(
-                tokens=tokens,
-                text=tokenizer.decode(tokens).strip(),
-                language=languages[row],
-                avg_logprob=sum_logprobs[row].item() / (len(tokens) + 1),
-                no_speech_prob=no_speech_probs[row],
-                no_speech_prob_alone=alone[row],
-                temperature=options.temperature,
-                hit_max_length=not ended,
-            )
+    out = generate(model, cache, after_prompt, limits, options, generators)
+    return [
+        DecodingResult(
+            tokens=tokens,
+            text=model.tokenizer.decode(tokens).strip(),
+            language=languages[row],
+            avg_logprob=out.sum_logprobs[row] / (len(tokens) + 1),
+            no_speech_prob=no_speech_probs[row],
+            no_speech_prob_alone=alone[row],
+            temperature=options.temperature,
+            hit_max_length=not out.ended[row],
         )
-    return results
+        for row, tokens in enumerate(out.tokens)
+    ]

@@ -61,7 +61,13 @@ def onednn_linear_works() -> bool:
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x @ weight.T + bias, on oneDNN for CPU float32 inference, else `F.linear`."""
+    """x @ weight.T + bias, on oneDNN for CPU float32 inference, else `F.linear`.
+
+    Batch invariance: oneDNN gives a row the same bits whatever the number of rows beside it,
+    except that a product of one row takes another kernel (a matrix-vector product) with
+    another summation order. A lone row (a decoding step at batch 1) is therefore computed as
+    a product of two copies of itself, so a file decoded alone gets the numbers it gets in a
+    batch (tests/test_transcribe.py). Reading the weights dominates either way."""
     if (
         use_onednn_linear
         and x.device.type == "cpu"
@@ -69,6 +75,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         and not torch.is_grad_enabled()
         and onednn_linear_works()
     ):
+        if x.numel() == x.shape[-1]:
+            pair = x.reshape(1, -1).expand(2, -1)
+            out = torch.ops.mkldnn._linear_pointwise(pair, weight, bias, "none", [], "")
+            return out[:1].reshape(*x.shape[:-1], -1)
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return F.linear(x, weight, bias)
 
@@ -131,13 +141,12 @@ class MultiHeadAttention(nn.Module):
         k: Tensor,
         v: Tensor,
         *,
-        causal: bool,
-        key_mask: Tensor | None,
+        mask: Tensor | None,
         backend: str,
     ) -> Tensor:
         """Attend from x (B, T, D) to keys/values (B, H, S, Dh)."""
         q = self.split_heads(self.query(x))
-        out = attention(q, k, v, causal=causal, key_mask=key_mask, backend=backend)
+        out = attention(q, k, v, mask=mask, backend=backend)
         return self.out(self.merge_heads(out))
 
     def forward_scored(self, x: Tensor, attend: Callable) -> tuple[Tensor, Tensor]:
@@ -172,34 +181,44 @@ class ResidualAttentionBlock(nn.Module):
         cross_scores: list[Tensor] | None = None,
     ) -> Tensor:
         """Encoder (no cache): self-attention over x. Decoder: this step's keys/values go into
-        the cache, then self- and cross-attention read it (under its masks)."""
+        the cache at each row's positions, then self- and cross-attention read it."""
         h = self.attn_ln(x)
         k, v = self.attn.project_kv(h)
         if cache is None:
-            x = x + self.attn(h, k, v, causal=False, key_mask=None, backend=backend)
+            return self.mlp_residual(x + self.attn(h, k, v, mask=None, backend=backend))
+        k, v = cache.write(index, k, v)
+        x = x + self.attn(h, k, v, mask=cache.self_mask(x.shape[1]), backend=backend)
+        x = x + self.cross_attend(self.cross_attn_ln(x), cache, index, backend, cross_scores)
+        return self.mlp_residual(x)
+
+    def cross_attend(
+        self, h: Tensor, cache: "KVCache", index: int, backend: str, cross_scores: list | None
+    ) -> Tensor:
+        """Cross-attention of h (B, T, D) to the cached audio K/V; rows that keep different
+        numbers of audio tokens attend apart, each group to its own tokens (no padding)."""
+        q = self.cross_attn.split_heads(self.cross_attn.query(h))  # (B, H, T, Dh)
+        cross_k, cross_v = cache.cross_kv[index]
+        if cross_scores is not None:  # word timing reads the attention logits themselves
+            scores = (q @ cross_k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
+            cross_scores.append(scores)  # (B, H, T, S)
+        if len(cache.cross_groups) == 1:  # every row keeps the same count (always without EAS)
+            count = cache.cross_groups[0][1]
+            out = attention(q, cross_k[:, :, :count], cross_v[:, :, :count], backend=backend)
         else:
-            k, v = cache.append(index, k, v)
-            x = x + self.attn(
-                h, k, v, causal=True, key_mask=cache.self_mask(k.shape[-2]), backend=backend
-            )
-            cross_k, cross_v = cache.cross_kv[index]
-            h = self.cross_attn_ln(x)
-            if cross_scores is not None:  # word timing reads the attention logits themselves
-                q = self.cross_attn.split_heads(self.cross_attn.query(h))
-                scores = (q @ cross_k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
-                cross_scores.append(scores)  # (B, H, T, S)
-            mask = cache.cross_mask
-            x = x + self.cross_attn(
-                h, cross_k, cross_v, causal=False, key_mask=mask, backend=backend
-            )
+            out = torch.empty_like(q)
+            for rows, count in cache.cross_groups:
+                k, v = cross_k[rows, :, :count], cross_v[rows, :, :count]
+                out[rows] = attention(q[rows], k, v, backend=backend)
+        return self.cross_attn.out(self.cross_attn.merge_heads(out))
+
+    def mlp_residual(self, x: Tensor) -> Tensor:
         return x + self.mlp(self.mlp_ln(x))
 
     def forward_scored(self, x: Tensor, eas: EASConfig) -> tuple[Tensor, Tensor]:
         """The encoder block EAS scores: its output and the attention each token receives."""
         scorer = partial(received_attention, config=eas)
         attended, received = self.attn.forward_scored(self.attn_ln(x), scorer)
-        x = x + attended
-        return x + self.mlp(self.mlp_ln(x)), received
+        return self.mlp_residual(x + attended), received
 
 
 @dataclass
@@ -296,44 +315,85 @@ class AudioEncoder(nn.Module):
 
 
 class KVCache:
-    """Decoder state for one batch: cross-attention K/V per layer, computed once from the
-    (possibly sparsified) encoder output, and self-attention K/V preallocated for the whole
-    text context and filled in place as tokens arrive (no per-step concatenation).
+    """Decoder state for one batch of rows (gpt-fast's static cache): cross-attention K/V per
+    layer, computed once per window from the (possibly sparsified) encoder output, and
+    self-attention K/V for the whole text context, each token written at its row's own
+    position. Rows of different prompt lengths need no padding: each has its own position.
 
-    Rows may start with prompts of different lengths: they are left-padded, `valid` marks the
-    real positions (the padding receives no attention) and `offsets` shifts each row's
-    positional embedding so that its first real token sits at position 0, as if alone."""
+    Batch invariance: a row's numbers must not depend on its neighbours, so self-attention
+    always reads all n_text_ctx positions under a per-row mask (the same shapes whatever the
+    other rows' lengths), and rows that keep different numbers of audio tokens (EAS) attend to
+    their own cross K/V, one group of equal counts at a time."""
 
     def __init__(
-        self, cross_kv: list[tuple[Tensor, Tensor]], cross_mask: Tensor | None, n_text_ctx: int
+        self,
+        cross_kv: list[tuple[Tensor, Tensor]],
+        kept_counts: list[int],
+        n_text_ctx: int,
+        self_kv: tuple[Tensor, Tensor] | None = None,
+        positions: Tensor | None = None,
     ):
         self.cross_kv = cross_kv
-        self.cross_mask = cross_mask
+        self.kept_counts = kept_counts
         batch, n_head, _, head_dim = cross_kv[0][0].shape
-        shape = (len(cross_kv), batch, n_head, n_text_ctx, head_dim)
         like = cross_kv[0][0]
-        self.self_k = torch.zeros(shape, dtype=like.dtype, device=like.device)
-        self.self_v = torch.zeros(shape, dtype=like.dtype, device=like.device)
-        self.valid = torch.ones(batch, n_text_ctx, dtype=torch.bool, device=like.device)
-        self.offsets = torch.zeros(batch, 1, dtype=torch.long, device=like.device)
-        self.padded = False  # any row left-padded: self-attention needs the mask
-        self.length = 0  # positions already in the cache
+        if self_kv is None:
+            shape = (len(cross_kv), batch, n_head, n_text_ctx, head_dim)
+            self_kv = (like.new_zeros(shape), like.new_zeros(shape))
+        self.self_k, self.self_v = self_kv  # (layers, B, H, n_text_ctx, Dh)
+        self.positions = (  # (B,): where each row's next token goes
+            positions if positions is not None else torch.zeros(batch, dtype=torch.long,
+                                                                device=like.device)
+        )  # fmt: skip
+        self.cross_groups = self.groups_of(kept_counts)
 
-    def pad_rows(self, n_padding: list[int]) -> None:
-        """Mark the first n_padding[row] positions of each row as padding (before the prompt)."""
-        for row, n in enumerate(n_padding):
-            self.valid[row, :n] = False
-        self.offsets = torch.tensor(n_padding, device=self.valid.device)[:, None]
-        self.padded = any(n > 0 for n in n_padding)
+    @staticmethod
+    def groups_of(counts: list[int]) -> list[tuple[slice | list[int], int]]:
+        """(rows, count) for each distinct kept count; one group of all rows when they agree."""
+        if len(set(counts)) <= 1:
+            return [(slice(None), counts[0] if counts else 0)]
+        groups: dict[int, list[int]] = {}
+        for row, count in enumerate(counts):
+            groups.setdefault(count, []).append(row)
+        return [(rows, count) for count, rows in groups.items()]
 
-    def self_mask(self, n_keys: int) -> Tensor | None:
-        return self.valid[:, :n_keys] if self.padded else None
+    def select(self, rows: list[int]) -> "KVCache":
+        """A cache of some rows: their cross K/V, and self K/V of their own (this cache itself
+        when `rows` are all of its rows)."""
+        if rows == list(range(len(self.kept_counts))):
+            return self
+        index = torch.tensor(rows, device=self.positions.device)
+        cross_kv = [(k[index], v[index]) for k, v in self.cross_kv]
+        return KVCache(cross_kv, [self.kept_counts[r] for r in rows], self.self_k.shape[3])
 
-    def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        end = self.length + k.shape[-2]
-        self.self_k[layer, :, :, self.length : end] = k
-        self.self_v[layer, :, :, self.length : end] = v
-        return self.self_k[layer, :, :, :end], self.self_v[layer, :, :, :end]
+    def take(self, other: "KVCache", rows: list[int]) -> None:
+        """Copy what `other` (a `select` of `rows`) holds into those rows of this cache."""
+        if other is self:
+            return
+        length = int(other.positions.max())
+        self.self_k[:, rows, :, :length] = other.self_k[:, :, :, :length]
+        self.self_v[:, rows, :, :length] = other.self_v[:, :, :, :length]
+        self.positions[rows] = other.positions
+
+    def query_positions(self, n_queries: int) -> Tensor:
+        """(B, T): the positions of the next n_queries tokens of each row."""
+        return self.positions[:, None] + torch.arange(n_queries, device=self.positions.device)
+
+    def self_mask(self, n_queries: int) -> Tensor:
+        """(B, 1, T, n_text_ctx): each query sees the positions up to its own."""
+        keys = torch.arange(self.self_k.shape[3], device=self.positions.device)
+        return (keys[None, None, :] <= self.query_positions(n_queries)[:, :, None])[:, None]
+
+    def write(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Store k, v (B, H, T, Dh) at each row's next T positions; return the layer's cache."""
+        rows = torch.arange(k.shape[0], device=k.device)[:, None]  # (B, 1)
+        where = self.query_positions(k.shape[2])  # (B, T)
+        self.self_k[layer][rows, :, where] = k.transpose(1, 2)  # indexed as (B, T, H, Dh)
+        self.self_v[layer][rows, :, where] = v.transpose(1, 2)
+        return self.self_k[layer], self.self_v[layer]
+
+    def advance(self, n_tokens: int) -> None:
+        self.positions += n_tokens  # in place: a row view advances its batch's row too
 
 
 class TextDecoder(nn.Module):
@@ -347,43 +407,42 @@ class TextDecoder(nn.Module):
         )
         self.ln = LayerNorm(dims.n_text_state)
 
-    def new_cache(self, audio: "EncoderOutput | Tensor") -> KVCache:
+    def new_cache(self, audio: "EncoderOutput | Tensor", n_text_ctx: int | None = None) -> KVCache:
         """A cache for decoding against `audio` (an EncoderOutput, or features (B, k, D))."""
-        features, mask = (
-            (audio.features, audio.mask) if isinstance(audio, EncoderOutput) else (audio, None)
+        features, counts = (
+            (audio.features, audio.kept_counts())
+            if isinstance(audio, EncoderOutput)
+            else (audio, [audio.shape[1]] * audio.shape[0])
         )
-        # Contiguous: a decoding step reads all of them, and SDPA reads a (B, H, S, Dh) view of
-        # (B, S, D) a third slower than a contiguous copy made once here.
+        # Contiguous: a decoding step reads all of them, and attention reads a (B, H, S, Dh)
+        # view of (B, S, D) a third slower than a contiguous copy made once here.
         cross_kv = [
             tuple(t.contiguous() for t in block.cross_attn.project_kv(features))
             for block in self.blocks
         ]
-        return KVCache(cross_kv, mask, self.positional_embedding.shape[0])
+        return KVCache(cross_kv, counts, n_text_ctx or self.positional_embedding.shape[0])
 
     def forward(
         self,
         tokens: Tensor,
         cache: KVCache,
-        backend: str = "sdpa",
+        backend: str = "eager",
         last_only: bool = False,
         at: Tensor | None = None,
         cross_scores: list[Tensor] | None = None,
     ) -> Tensor:
-        """tokens (B, T) following the cache's tokens -> float32 logits (B, T, n_vocab); only
+        """tokens (B, T), each row's next T tokens -> float32 logits (B, T, n_vocab); only
         the last position's (B, 1, n_vocab) with `last_only`, or those at the columns `at`
         (B, n) -> (B, n, n_vocab): the output projection is the largest product of a step.
         `cross_scores`, a list, receives each block's cross-attention logits (B, H, T, S)."""
-        start, n_ctx = cache.length, self.positional_embedding.shape[0]
-        end = start + tokens.shape[1]
+        positions = cache.query_positions(tokens.shape[1])
+        n_ctx, end = cache.self_k.shape[3], int(positions.max()) + 1
         if end > n_ctx:
             raise ValueError(f"decoder context overflow: {end} tokens > {n_ctx} positions")
-        positions = (
-            torch.arange(start, end, device=tokens.device)[None] - cache.offsets
-        ).clamp_min(0)
         x = self.token_embedding(tokens) + self.positional_embedding[positions]
         for index, block in enumerate(self.blocks):
             x = block(x, backend=backend, cache=cache, index=index, cross_scores=cross_scores)
-        cache.length = end
+        cache.advance(tokens.shape[1])
         if last_only:
             x = x[:, -1:]
         elif at is not None:

@@ -3,22 +3,21 @@ does): `quantize_int8(network)` replaces every Linear, and the tied token embedd
 projection, by int8 twins. The float32 network stays the reference path.
 
 Weights: symmetric, one scale per output channel, w ~= q * scale with q in [-127, 127].
-Activations are quantized on the fly and multiplied int8 by int8 into int32 on FBGEMM, the
-fastest kernel on this project's CPU (README "int8 and bfloat16 on CPU"), in one of two ways:
-- a product of few rows (a decoding step: one row per file): `quantized.linear_dynamic`, one
-  7-bit scale for the product: per token at batch 1, as CTranslate2 does; shared by a batch's
-  rows, whose inputs are mostly layer-normed and alike in size.
-- a product of many rows (the encoder, a prompt, the cross-attention K/V): one 7-bit scale per
-  row. FBGEMM's dynamic linear would take one scale for all 1500 tokens, too coarse: base lost
-  1.9 % accuracy on speech-filled windows (6.79 % against 4.95 % WER). We divide each row by its
-  own scale and let FBGEMM quantize with scale 1 (`linear_with_input_q_dq_qweight_dq_output_fp32`),
-  then multiply the rows back.
-Why 7 bits: without VNNI (this CPU), FBGEMM sums pairs of u8 x s8 products in int16. 7-bit
-activations keep every pair within it (2 * 127 * 127 < 2^15); 8-bit ones saturate as soon as a
-row has a loud channel (measured: sums off by thousands), a silent wrong answer. A test checks
-the 7-bit product against exact integer sums.
-`many_rows="float32"` keeps float32 activations times the dequantized weight there instead
-(closer to float32, slower).
+Activations are quantized on the fly, one 7-bit scale per row (per token), and multiplied int8
+by int8 into int32 on FBGEMM, the fastest kernel on this project's CPUs (README "int8 and
+bfloat16 on CPU"): each row is divided by its own scale, FBGEMM quantizes with scale 1
+(`linear_with_input_q_dq_qweight_dq_output_fp32`), and the rows are multiplied back.
+- Why per row: one scale for a whole product (FBGEMM's dynamic linear) is too coarse for the
+  encoder's 1500 tokens (base lost 1.9 % accuracy on speech-filled windows, 6.79 % against
+  4.95 % WER), and in a decoding step it would make a file's numbers depend on the other files
+  of its batch (issue 19: 12 of 20 transcripts changed with the batch size). Per row, a row's
+  integers, its exact int32 sums and its rescaling are its own.
+- Why 7 bits: without VNNI, FBGEMM sums pairs of u8 x s8 products in int16. 7-bit activations
+  keep every pair within it (2 * 127 * 127 < 2^15); 8-bit ones saturate as soon as a row has a
+  loud channel (measured: sums off by thousands), a silent wrong answer. A test checks the
+  product against exact integer sums.
+`many_rows="float32"` keeps float32 activations times the dequantized weight for items of more
+than `few_rows` tokens (the encoder, long prompts) instead (closer to float32, slower).
 """
 
 import warnings
@@ -36,9 +35,9 @@ def quantize_weight(weight: Tensor) -> tuple[Tensor, Tensor]:
     return torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8), scales
 
 
-def fbgemm_pack(q: Tensor, scales: Tensor, bias: Tensor | None):
-    """Prepack int8 weights for FBGEMM's dynamic linear (its quantized-tensor API is the only
-    way in; torch marks those constructors deprecated, hence the silenced warning)."""
+def fbgemm_pack(q: Tensor, scales: Tensor, bias: Tensor | None = None):
+    """Prepack int8 weights for FBGEMM (its quantized-tensor API is the only way in; torch
+    marks those constructors deprecated, hence the silenced warning)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         zeros = torch.zeros(q.shape[0], dtype=torch.long)
@@ -47,17 +46,19 @@ def fbgemm_pack(q: Tensor, scales: Tensor, bias: Tensor | None):
 
 
 MANY_ROWS = ("per_row", "float32")
-# The ops' resolved overloads: calling them skips a Python dispatch step, ~10 us a product, which
+# The op's resolved overload: calling it skips a Python dispatch step, ~10 us a product, which
 # is a third of a small decoding-step product.
-dynamic_linear = torch.ops.quantized.linear_dynamic.default
 prescaled_linear = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32.default
 
 
 class Int8Linear(nn.Module):
-    """x @ w.T + b with int8 w and float32 x; `many_rows` picks the activations of products of
-    more than `few_rows` rows: "per_row" (int8, one scale per row) or "float32"."""
+    """x @ w.T + b with int8 w and float32 x, int8 activations one scale per row; `many_rows`
+    picks the activations of items of more than `few_rows` tokens: "per_row" or "float32".
 
-    few_rows = 32  # a decoding step of up to 32 files; prompts and the encoder have more
+    The FBGEMM pack is derived from the `weight` and `scales` buffers and made again whenever
+    they change under it (`load_state_dict`, `.to()`), so it never holds stale weights."""
+
+    few_rows = 32  # tokens per item: a decoding step has 1, the encoder 1500
 
     def __init__(self, q: Tensor, scales: Tensor, bias: Tensor | None, many_rows: str):
         super().__init__()
@@ -66,8 +67,8 @@ class Int8Linear(nn.Module):
         self.register_buffer("weight", q)
         self.register_buffer("scales", scales)
         self.register_buffer("bias", None if bias is None else bias.detach().float())
-        self.packed = fbgemm_pack(q, scales, self.bias)
         self.many_rows = many_rows
+        self.repack()
 
     @classmethod
     def from_float(
@@ -75,21 +76,29 @@ class Int8Linear(nn.Module):
     ) -> "Int8Linear":
         return cls(*quantize_weight(weight), bias, many_rows)
 
+    def repack(self) -> None:
+        if self.weight.device.type != "cpu" or self.weight.dtype != torch.int8:
+            raise ValueError("int8 weights run on the CPU only; use float16/bfloat16 on CUDA")
+        self.packed = fbgemm_pack(self.weight, self.scales.float())
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self.repack()
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self.repack()
+        return self
+
     def forward(self, x: Tensor) -> Tensor:
-        if x.numel() // x.shape[-1] <= self.few_rows:
-            # reduce_range: 7-bit activations, which keep FBGEMM's int16 sums from saturating on
-            # CPUs without VNNI (such as this project's); torch's dynamic quantization does the same.
-            return dynamic_linear(x, self.packed, True)
-        if self.many_rows == "float32":
+        tokens_per_item = x.shape[-2] if x.ndim >= 2 else 1
+        if self.many_rows == "float32" and tokens_per_item > self.few_rows:
             return linear(x, self.weight.float() * self.scales[:, None], self.bias)
-        row_scales = x.abs().amax(dim=-1, keepdim=True).clamp_min(1e-12) / 63.0
+        row_scales = x.abs().amax(dim=-1, keepdim=True).clamp_min_(1e-12).div_(63.0)
         # x / row_scales lies in [-63, 63]: quantized with scale 1 and zero point 64 it is the
         # unsigned 7-bit byte FBGEMM multiplies, exactly round(x / row_scale) + 64.
         y = prescaled_linear(x / row_scales, 1.0, 64, self.packed)
-        if self.bias is None:
-            return y.mul_(row_scales)
-        # FBGEMM added the bias to the unscaled rows: take it out, scale, put it back
-        return torch.addcmul(self.bias, y.sub_(self.bias), row_scales)
+        return y.mul_(row_scales) if self.bias is None else torch.addcmul(self.bias, y, row_scales)
 
     def extra_repr(self) -> str:
         return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, int8 per channel"

@@ -123,6 +123,11 @@ class Transcription:
     windows: int  # 30 s windows decoded
     kept_tokens: list[int] = field(default_factory=list)  # audio tokens kept per window
     fallbacks: dict[str, int] = field(default_factory=dict)  # how often each safeguard fired
+    error: str | None = None  # why an input of a list could not be transcribed (else None)
+
+    @classmethod
+    def failed(cls, error: str) -> "Transcription":
+        return cls(text="", segments=[], language=None, duration=0.0, windows=0, error=error)
 
     @property
     def tokens(self) -> list[int]:
@@ -186,61 +191,148 @@ def rows_of(audio: EncoderOutput, rows: list[int]) -> EncoderOutput:
     return EncoderOutput(audio.features[rows], pick(audio.kept), pick(audio.mask))
 
 
-def decode_with_fallback(
+def stack_dense(outputs: list[EncoderOutput]) -> EncoderOutput:
+    """One batch of single-row encoder outputs that kept all their tokens."""
+    return EncoderOutput(torch.cat([o.features for o in outputs]), None)
+
+
+def sampling_generator(model: WhisperModel, seek: int, temperature: float) -> torch.Generator:
+    """The random generator of one sampled retry: seeded by the window's position and the
+    temperature only, so a file's retry draws the same tokens alone and in any batch."""
+    seed = seek * 1000 + round(temperature * 100)
+    return torch.Generator(device=model.device).manual_seed(seed)
+
+
+@dataclass
+class WindowRequest:
+    """One row of a batch: a file's next window and what decoding it needs."""
+
+    window: Window
+    seek: int  # samples: where the window starts in its file
+    previous: list[int]  # text tokens for the <|startofprev|> prompt
+    language: str | None  # or DETECT
+
+
+@dataclass
+class Attempt:
+    """A window's accepted decode, the encoder output it read (a batch of one) and the
+    fallback that produced it (None: the first try; "eas_off"; "temperature")."""
+
+    result: DecodingResult
+    audio: EncoderOutput
+    fallback: str | None
+
+
+def fallback_steps(sparsified: bool, safeguards: Safeguards) -> list[tuple[str, float]]:
+    """A row's retries in order: first without EAS when its window was sparsified, then hotter."""
+    steps = [("eas_off", 0.0)] if sparsified else []
+    return steps + [("temperature", t) for t in safeguards.temperatures if t > 0]
+
+
+def decode_windows(
     model: WhisperModel,
-    windows: list[Window],
+    requests: list[WindowRequest],
     options: DecodingOptions,
-    previous: list[list[int]],
-    languages: list[str | None],
     eas: EASConfig | None,
     safeguards: Safeguards,
     backends="sdpa",
-) -> list[tuple[DecodingResult, EncoderOutput, str | None]]:
-    """Each window's accepted decode, the encoder output it read (a batch of one), and the
-    fallback that produced it (None: the first try; "eas_off"; "temperature"). `languages`
-    entries equal to DETECT are replaced, in place, by the language detected from that window."""
+) -> list[Attempt]:
+    """Each window's accepted attempt. Every row follows its own fallback path: its own EAS
+    decision, retries, temperatures and random draws, whatever the other rows need."""
+    windows = [r.window for r in requests]
     audio = encode(model, windows, eas, backends)
+    languages = [r.language for r in requests]
     unknown = [i for i, language in enumerate(languages) if language == DETECT]
     if unknown:  # a file's first window: detect its language from the features already here
-        for i, code in zip(
-            unknown, detect_language(model, rows_of(audio, unknown), options.backend)
-        ):
+        found = detect_language(model, rows_of(audio, unknown), options.backend)
+        for i, code in zip(unknown, found):
             languages[i] = code
-    sparse = [k < model.dims.n_audio_ctx for k in audio.kept_counts()]
-    sparsified = any(sparse)
+    first = decode(model, audio, options, [r.previous for r in requests], languages)
+    attempts = [Attempt(result, rows_of(audio, [i]), None) for i, result in enumerate(first)]
+    sparsified = [k < model.dims.n_audio_ctx for k in audio.kept_counts()]
     seconds = [w.n_samples / SAMPLE_RATE for w in windows]
-    first = decode(model, audio, options, previous, languages)
-    outcome = [(result, rows_of(audio, [i]), None) for i, result in enumerate(first)]
-    retry = [i for i, r in enumerate(first) if safeguards.needs_fallback(r, sparse[i], seconds[i])]
-    if not retry:
-        return outcome
-    # The rows still retried and their encoder output: without EAS when it was on.
-    source = (
-        encode(model, [windows[i] for i in retry], None, backends)
-        if sparsified
-        else rows_of(audio, retry)
-    )
-    steps = [("eas_off", 0.0)] if sparsified else []
-    steps += [("temperature", t) for t in safeguards.temperatures if t > 0]
-    generator = torch.Generator(device=model.device).manual_seed(0)
-    for reason, temperature in steps:
-        results = decode(
-            model,
-            source,
-            replace(options, temperature=temperature),
-            [previous[i] for i in retry],
-            [languages[i] for i in retry],
-            generator,
+    plans = {
+        i: fallback_steps(sparsified[i], safeguards)
+        for i, result in enumerate(first)
+        if safeguards.needs_fallback(result, sparsified[i], seconds[i])
+    }
+    plans = {i: steps for i, steps in plans.items() if steps}
+    dense: dict[int, EncoderOutput] = {}  # rows whose window has been encoded without EAS
+    while plans:
+        by_step: dict[tuple[str, float], list[int]] = {}
+        for i, steps in plans.items():
+            by_step.setdefault(steps[0], []).append(i)
+        for (reason, temperature), rows in by_step.items():
+            to_encode = [i for i in rows if sparsified[i] and i not in dense]
+            if to_encode:
+                encoded = encode(model, [windows[i] for i in to_encode], None, backends)
+                dense.update({i: rows_of(encoded, [p]) for p, i in enumerate(to_encode)})
+            sources = [dense.get(i, attempts[i].audio) for i in rows]
+            results = decode(
+                model,
+                stack_dense(sources),
+                replace(options, temperature=temperature),
+                [requests[i].previous for i in rows],
+                [languages[i] for i in rows],
+                [sampling_generator(model, requests[i].seek, temperature) for i in rows],
+            )
+            for i, source, result in zip(rows, sources, results):
+                attempts[i] = Attempt(result, source, reason)
+                retry = safeguards.needs_fallback(result, False, seconds[i])
+                plans[i] = plans[i][1:] if retry else []
+        plans = {i: steps for i, steps in plans.items() if steps}
+    return attempts
+
+
+@dataclass
+class WindowOutcome:
+    """What one decoded window adds to its file."""
+
+    segments: list[Segment]
+    advance: int  # samples the seek moves
+    prompt_tokens: list[int]  # the complete segments' tokens: the next window's prompt
+    silence: bool
+
+
+def read_window(
+    attempt: Attempt,
+    window: Window,
+    seek: int,
+    *,
+    model: WhisperModel,
+    safeguards: Safeguards,
+    timestamps: bool,
+) -> WindowOutcome:
+    """A window's segments (in the file's time), how far the seek moves, and its prompt."""
+    result, tokenizer = attempt.result, model.tokenizer
+    if safeguards.is_silence(result):
+        return WindowOutcome([], window.n_samples, [], silence=True)
+    if timestamps:
+        pieces, advance, used = split_segments(
+            result.tokens, tokenizer.timestamp_begin, window.n_samples
         )
-        still = []
-        for position, (i, result) in enumerate(zip(retry, results)):
-            outcome[i] = (result, rows_of(source, [position]), reason)
-            if safeguards.needs_fallback(result, False, seconds[i]):
-                still.append(position)
-        if not still:
-            break
-        source, retry = rows_of(source, still), [retry[p] for p in still]
-    return outcome
+    else:
+        pieces, advance, used = [(0, window.n_samples, result.tokens)], window.n_samples, None
+    kept = attempt.audio.kept_counts()[0]
+    segments = []
+    for start, end, text_tokens in pieces:
+        text = tokenizer.decode(text_tokens).strip()
+        if not text or end <= start and timestamps:
+            continue  # an empty or zero-length segment carries nothing
+        segments.append(
+            Segment(
+                start=(seek + start) / SAMPLE_RATE,
+                end=(seek + end) / SAMPLE_RATE,
+                text=text,
+                tokens=text_tokens,
+                avg_logprob=result.avg_logprob,
+                compression_ratio=result.compression_ratio,
+                no_speech_prob=result.no_speech_prob,
+                temperature=result.temperature,
+                kept_tokens=kept,
+            )
+        )
+    return WindowOutcome(segments, advance, result.tokens[:used], silence=False)
 
 
 @dataclass
@@ -271,6 +363,25 @@ class _File:
             content = len(self.waveform) // HOP_LENGTH - frame
             mel = torch.cat([mel[:, :content], mel.new_zeros(mel.shape[0], N_FRAMES - content)], 1)
         return Window(mel, n_samples)
+
+    def request(self) -> "WindowRequest":
+        return WindowRequest(
+            self.window(), self.seek, self.history[self.prompt_start :], self.language
+        )
+
+    def record(self, attempt: "Attempt", outcome: "WindowOutcome") -> None:
+        """Add a decoded window's outcome and move the seek."""
+        self.language = attempt.result.language
+        self.kept.append(attempt.audio.kept_counts()[0])
+        if attempt.fallback is not None:
+            self.fallbacks[attempt.fallback] += 1
+        if attempt.result.hit_max_length:
+            self.fallbacks["hit_max_length"] += 1
+        if outcome.silence:
+            self.fallbacks["no_speech"] += 1
+        self.segments += outcome.segments
+        self.history += outcome.prompt_tokens  # as openai-whisper: the complete segments only
+        self.seek += outcome.advance
 
     @property
     def done(self) -> bool:
@@ -330,47 +441,45 @@ def transcribe_files(
     batch_size: int = 8,
     progress: Callable[[float], None] | None = None,
 ) -> Iterator[tuple[int, Transcription]]:
-    """Yield (input index, Transcription) as each input finishes (batched long-form)."""
+    """Yield (input index, Transcription) as each input finishes (batched long-form). A file is
+    read when its row starts; one that cannot be read yields a Transcription with its `error`
+    and the others go on."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     tokenizer = model.tokenizer
     initial = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
+    language = file_language(model, options)
     queue, active = list(range(len(inputs))), []
     while queue or active:
         while queue and len(active) < batch_size:
             index = queue.pop(0)
-            waveform = waveform_of(inputs[index])
+            try:
+                waveform = waveform_of(inputs[index])
+            except (OSError, ValueError) as error:
+                yield index, Transcription.failed(str(error))
+                continue
             mel = file_mel(waveform, model.dims.n_mels)
-            state = _File(index, waveform, mel, history=list(initial))
-            state.language = file_language(model, options)
-            active.append(state)
-        windows = [state.window() for state in active]
-        languages = [state.language for state in active]
-        outcome = decode_with_fallback(
-            model,
-            windows,
-            options,
-            [s.history[s.prompt_start :] for s in active],
-            languages,
-            eas,
-            safeguards,
-            backends,
-        )
-        for state, language in zip(active, languages):
-            state.language = language
-        for state, window, (result, audio, reason) in zip(active, windows, outcome):
-            segments_before = len(state.segments)
-            advance = consume(state, window, result, audio, reason, safeguards, options, tokenizer)
-            if word_timestamps and len(state.segments) > segments_before:
-                prompt = tokenizer.sot_sequence(state.language, options.task, timestamps=False)
+            active.append(_File(index, waveform, mel, language, history=list(initial)))
+        if not active:
+            break
+        requests = [state.request() for state in active]
+        attempts = decode_windows(model, requests, options, eas, safeguards, backends)
+        for state, request, attempt in zip(active, requests, attempts):
+            outcome = read_window(
+                attempt, request.window, request.seek,
+                model=model, safeguards=safeguards, timestamps=options.timestamps,
+            )  # fmt: skip
+            if word_timestamps and outcome.segments:
+                prompt = tokenizer.sot_sequence(attempt.result.language, options.task, False)
                 add_word_timestamps(
-                    model, audio, prompt, state.segments[segments_before:],
-                    (state.seek - advance) / SAMPLE_RATE, speech_tokens(window.n_samples),
+                    model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
+                    speech_tokens(request.window.n_samples),
                 )  # fmt: skip
-            if not condition_on_previous_text or result.temperature > 0.5:
+            state.record(attempt, outcome)
+            if not condition_on_previous_text or attempt.result.temperature > 0.5:
                 state.prompt_start = len(state.history)
             if progress is not None:
-                progress(advance / SAMPLE_RATE)
+                progress(outcome.advance / SAMPLE_RATE)
         for state in [s for s in active if s.done]:
             active.remove(state)
             yield state.index, state.result()
@@ -381,49 +490,6 @@ def file_language(model: WhisperModel, options: DecodingOptions) -> str | None:
     from its first window (as openai-whisper), reusing that window's encoder output."""
     language = checked_language(model, options.language)
     return DETECT if model.tokenizer.multilingual and language is None else language
-
-
-def consume(
-    state: _File, window, result: DecodingResult, audio, reason, safeguards, options, tokenizer
-) -> int:
-    """Record one window's outcome in the file's state; returns the samples advanced."""
-    kept = audio.kept_counts()[0]
-    state.kept.append(kept)
-    if reason is not None:
-        state.fallbacks[reason] += 1
-    if result.hit_max_length:
-        state.fallbacks["hit_max_length"] += 1
-    if safeguards.is_silence(result):
-        state.fallbacks["no_speech"] += 1
-        state.seek += window.n_samples
-        return window.n_samples
-    if options.timestamps:
-        pieces, advance, used = split_segments(
-            result.tokens, tokenizer.timestamp_begin, window.n_samples
-        )
-    else:
-        pieces, advance, used = [(0, window.n_samples, result.tokens)], window.n_samples, None
-    offset = state.seek
-    for start, end, text_tokens in pieces:
-        text = tokenizer.decode(text_tokens).strip()
-        if not text or end <= start and options.timestamps:
-            continue  # an empty or zero-length segment carries nothing
-        state.segments.append(
-            Segment(
-                start=(offset + start) / SAMPLE_RATE,
-                end=(offset + end) / SAMPLE_RATE,
-                text=text,
-                tokens=text_tokens,
-                avg_logprob=result.avg_logprob,
-                compression_ratio=result.compression_ratio,
-                no_speech_prob=result.no_speech_prob,
-                temperature=result.temperature,
-                kept_tokens=kept,
-            )
-        )
-    state.history += result.tokens[:used]  # as openai-whisper: the complete segments only
-    state.seek += advance
-    return advance
 
 
 def transcribe(
@@ -445,7 +511,8 @@ def transcribe(
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
     `timestamps=False` decodes fixed 30 s windows without timestamp tokens (one segment per
-    window). `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`);
+    window). A file's result does not depend on the other files of its batch. In a list, a
+    file that cannot be read gets a Transcription whose `error` says why; the others go on. `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`);
     `backends` is the encoder's attention backend, one string or one per block.
     """
     if isinstance(audio, tuple):
@@ -456,15 +523,11 @@ def transcribe(
         )
     if not isinstance(model, WhisperModel):
         raise TypeError("transcribe needs the WhisperModel that load_model returns")
-    decoder_backend = backends if isinstance(backends, str) else "sdpa"
     options = DecodingOptions(
-        task=task,
-        language=language,
-        timestamps=timestamps,
-        max_new_tokens=max_new_tokens,
-        backend=decoder_backend,
+        task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens
     )
-    inputs = audio if isinstance(audio, list) else [audio]
+    # One input: a file that cannot be read raises here. A list: its Transcription says why.
+    inputs = audio if isinstance(audio, list) else [waveform_of(audio)]
     results: list[Transcription | None] = [None] * len(inputs)
     for index, result in transcribe_files(
         model,
