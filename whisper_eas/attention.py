@@ -9,7 +9,7 @@ beside the output, the attention each key *receives* (the EAS importance, Eq. 1)
 
 Masks are boolean, True where attention is allowed, broadcastable to (B, H, Tq, Tk). Only the
 decoder masks: its self-attention reads the whole static cache, each query up to its own
-position (`model.KVCache.self_mask`). The encoder and cross-attention attend to everything
+position (`model.KVCache.place`). The encoder and cross-attention attend to everything
 they are given (rows of a batch that keep different numbers of audio tokens are attended
 apart, `model.KVCache.cross_groups`).
 

@@ -314,8 +314,9 @@ def decode(
     prompted = [row for row, p in enumerate(previous) if p]
     alone = list(no_speech_probs)
     if prompted:
-        for row, p in zip(prompted, no_speech_alone(model, cache.select(prompted), options.backend)):
-            alone[row] = p
+        found = no_speech_alone(model, cache.select(prompted), options.backend)
+        for row, probability in zip(prompted, found):
+            alone[row] = probability
 
     out = generate(model, cache, after_prompt, limits, options, generators)
     return [

@@ -23,9 +23,10 @@ than `few_rows` tokens (the encoder, long prompts) instead (closer to float32, s
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .model import Linear, TokenEmbedding, Whisper, linear
+from .model import DerivedWeights, Linear, TokenEmbedding, Whisper
 
 
 def quantize_weight(weight: Tensor) -> tuple[Tensor, Tensor]:
@@ -51,12 +52,11 @@ MANY_ROWS = ("per_row", "float32")
 prescaled_linear = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32.default
 
 
-class Int8Linear(nn.Module):
+class Int8Linear(DerivedWeights):
     """x @ w.T + b with int8 w and float32 x, int8 activations one scale per row; `many_rows`
     picks the activations of items of more than `few_rows` tokens: "per_row" or "float32".
 
-    The FBGEMM pack is derived from the `weight` and `scales` buffers and made again whenever
-    they change under it (`load_state_dict`, `.to()`), so it never holds stale weights."""
+    The FBGEMM pack is derived from the `weight` and `scales` buffers (`DerivedWeights`)."""
 
     few_rows = 32  # tokens per item: a decoding step has 1, the encoder 1500
 
@@ -81,20 +81,12 @@ class Int8Linear(nn.Module):
             raise ValueError("int8 weights run on the CPU only; use float16/bfloat16 on CUDA")
         self.packed = fbgemm_pack(self.weight, self.scales.float())
 
-    def _load_from_state_dict(self, *args, **kwargs):
-        super()._load_from_state_dict(*args, **kwargs)
-        self.repack()
-
-    def _apply(self, fn, *args, **kwargs):
-        super()._apply(fn, *args, **kwargs)
-        self.repack()
-        return self
-
     def forward(self, x: Tensor) -> Tensor:
         tokens_per_item = x.shape[-2] if x.ndim >= 2 else 1
         if self.many_rows == "float32" and tokens_per_item > self.few_rows:
-            return linear(x, self.weight.float() * self.scales[:, None], self.bias)
-        row_scales = x.abs().amax(dim=-1, keepdim=True).clamp_min_(1e-12).div_(63.0)
+            return F.linear(x, self.weight.float() * self.scales[:, None], self.bias)
+        row_scales = torch.linalg.vector_norm(x, torch.inf, dim=-1, keepdim=True)  # max |x|
+        row_scales = row_scales.clamp_min_(1e-12).div_(63.0)
         # x / row_scales lies in [-63, 63]: quantized with scale 1 and zero point 64 it is the
         # unsigned 7-bit byte FBGEMM multiplies, exactly round(x / row_scale) + 64.
         y = prescaled_linear(x / row_scales, 1.0, 64, self.packed)

@@ -512,8 +512,9 @@ def transcribe(
 
     `timestamps=False` decodes fixed 30 s windows without timestamp tokens (one segment per
     window). A file's result does not depend on the other files of its batch. In a list, a
-    file that cannot be read gets a Transcription whose `error` says why; the others go on. `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`);
-    `backends` is the encoder's attention backend, one string or one per block.
+    file that cannot be read gets a Transcription whose `error` says why; the others go on.
+    `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`); `backends`
+    is the encoder's attention backend, one string or one per block.
     """
     if isinstance(audio, tuple):
         raise TypeError("pass several inputs as a list, not a tuple")
