@@ -28,6 +28,11 @@ def base():
 
 
 @pytest.fixture(scope="session")
+def tiny_int8():
+    return load_model("tiny.en", dtype="int8")
+
+
+@pytest.fixture(scope="session")
 def models(tiny, base):
     return {"tiny.en": tiny, "base": base}
 

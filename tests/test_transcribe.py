@@ -60,6 +60,39 @@ def test_long_files_in_one_batch_equal_the_files_one_by_one(tiny):
     assert batched[0].text.count("fellow Americans") == 2
 
 
+def batch_of_eight():
+    """Short clips, a multi-window recording, a recording that falls back to sampling (jfk three
+    times compresses like a loop), and silence."""
+    jfk, gap = load_audio(DATA / "jfk.flac"), np.zeros(8000, dtype=np.float32)
+    clips = [load_audio(c) for c in FIXTURES[:5]]
+    repeated = np.concatenate([jfk, gap, jfk, gap, jfk])
+    return [*clips, long_inputs()[1], repeated, np.zeros(160_000, dtype=np.float32)]
+
+
+@pytest.mark.parametrize("dtype, eas", [("float32", None), ("float32", "recommended"),
+                                        ("int8", None), ("int8", "recommended")])  # fmt: skip
+def test_a_files_tokens_are_the_same_alone_and_in_a_batch_of_eight(tiny, tiny_int8, dtype, eas):
+    """Batch invariance: every row has its own activation scales (int8), EAS decision,
+    fallback path, length limit and random draws, and its numbers do not depend on its
+    neighbours (tokens and log-probabilities are compared exactly)."""
+    model = tiny if dtype == "float32" else tiny_int8
+    eas = EASConfig.recommended("tiny.en") if eas else None
+    inputs = batch_of_eight()
+    together = transcribe(model, inputs, eas=eas, batch_size=8)
+    for i, wave in enumerate(inputs):
+        alone = transcribe(model, wave, eas=eas, batch_size=1)
+        assert together[i].tokens == alone.tokens, i
+        assert [s.avg_logprob for s in together[i].segments] == [
+            s.avg_logprob for s in alone.segments
+        ], i
+        assert together[i].fallbacks == alone.fallbacks, i
+    assert together[6].fallbacks.get("temperature", 0) >= 1  # the sampled retries were compared
+    assert together[7].text == "" and together[7].fallbacks.get("no_speech") == 1
+    if eas:  # the short clips were sparsified, the recordings' full windows were not
+        assert all(t.kept_tokens[0] < 1500 for t in together[:5])
+        assert together[5].kept_tokens[0] == 1500
+
+
 def test_a_long_files_last_window_is_padded_in_the_log_mel_as_openai_whisper_pads_it():
     module = importlib.import_module("whisper_eas.transcribe")  # the package exports a function
     wave = long_inputs()[1]  # ~40 s: a full window, then a partial one
