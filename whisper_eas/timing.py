@@ -1,7 +1,9 @@
 """Word timestamps: where each word's tokens attend in the audio, by dynamic time warping over
 the cross-attention of the checkpoint's alignment heads (openai-whisper's method, as in its
 `timing.py`: standardise each head over tokens, median filter over time, average the heads,
-find the monotonic path of least cost).
+find the monotonic path of least cost), and openai-whisper's rules that then fit the segments'
+times to their words (a segment starts at its first word and ends at its last, and a word
+stretched over a pause is cut to twice the median word length).
 
 With EAS the decoder attends to k kept audio tokens, not 1500: each column of the attention
 matrix is mapped back through the kept indices to its own 20 ms position, so word times stay
@@ -19,6 +21,8 @@ from .model import EncoderOutput
 
 SECONDS_PER_TOKEN = 0.02  # one audio token: two 10 ms mel frames
 MEDIAN_FILTER_WIDTH = 7
+MAX_MEDIAN_WORD_SECONDS = 0.7  # the median word length the stretch rules use, at most
+SENTENCE_ENDS = ".。!！?？"
 PREPEND_PUNCTUATION = "\"'“¿([{-"
 APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
 
@@ -85,6 +89,13 @@ def split_words(model: WhisperModel, tokens: list[int]) -> list[list[int]]:
     return words
 
 
+def standardized(heads: Tensor) -> Tensor:
+    """Each head's weights standardised over tokens, then median-filtered over time. A head
+    that attends alike from every token has no spread: it contributes zeros, not NaN."""
+    std, mean = torch.std_mean(heads, dim=-2, keepdim=True, unbiased=False)
+    return median_filter((heads - mean) / std.clamp_min(1e-8), MEDIAN_FILTER_WIDTH)
+
+
 @torch.inference_mode()
 def alignment_matrix(
     model: WhisperModel,
@@ -101,9 +112,7 @@ def alignment_matrix(
     cross_scores: list[Tensor] = []
     logits = decoder(tokens, cache, cross_scores=cross_scores)[0]  # (T, V)
     heads = torch.stack([cross_scores[layer][0, head] for layer, head in model.alignment_heads])
-    heads = heads[..., columns].float().softmax(dim=-1)  # (A, T, S): over the speech only
-    std, mean = torch.std_mean(heads, dim=-2, keepdim=True, unbiased=False)
-    heads = median_filter((heads - mean) / std, MEDIAN_FILTER_WIDTH)
+    heads = standardized(heads[..., columns].float().softmax(dim=-1))  # (A, T, S): speech only
     matrix = heads.mean(dim=0)[len(prompt) - 1 : -1]  # rows that predict each text token and eot
     rows = torch.arange(len(prompt) - 1, len(prompt) - 1 + len(text_tokens))
     text_probs = logits[rows, : tokenizer.eot].softmax(dim=-1)
@@ -117,13 +126,16 @@ def add_word_timestamps(
     segments: list,
     offset: float,
     n_speech_tokens: int,
-) -> None:
-    """Fill `segment.words` for a window's segments (text tokens in order), in audio time.
-    `audio` is the window's encoder output (batch of one); `prompt` the start sequence with
-    <|notimestamps|>; `offset` the window's start in seconds."""
+    last_speech: float,
+) -> float:
+    """Fill `segment.words` for a window's segments (text tokens in order), in audio time, and
+    fit the segments' start and end to their words. `audio` is the window's encoder output
+    (batch of one); `prompt` the start sequence with <|notimestamps|>; `offset` the window's
+    start in seconds; `last_speech` where speech last ended before it. Returns where speech
+    ends after it (the next window's `last_speech`)."""
     text_tokens = [t for segment in segments for t in segment.tokens]
     if not text_tokens:
-        return
+        return last_speech
     n_columns = audio.features.shape[1]
     positions = audio.kept[0].cpu() if audio.kept is not None else torch.arange(n_columns)
     valid = (
@@ -147,34 +159,88 @@ def add_word_timestamps(
         )
         for i, w in enumerate(words)
     ]
-    timed = merge_punctuation(timed)
-    for segment in segments:  # hand each segment the words of its own tokens
-        n_words = len(merge_punctuation_count(model, segment.tokens))
-        segment.words, timed = timed[:n_words], timed[n_words:]
+    median = median_word_seconds(timed)
+    cut_at_sentence_ends(timed, 2 * median)
+    merged, first_tokens = merge_punctuation(timed, bounds[:-1].tolist())
+    # Each word goes to the segment that holds its first token (punctuation merged across a
+    # segment boundary stays with the word before it).
+    segment_ends = np.cumsum([len(segment.tokens) for segment in segments])
+    segment_of = np.searchsorted(segment_ends, first_tokens, side="right")
+    for index, segment in enumerate(segments):
+        segment.words = [w for w, s in zip(merged, segment_of) if s == index]
+        last_speech = fit_segment_to_words(segment, median, last_speech)
+    return last_speech
 
 
-def merge_punctuation(words: list[Word]) -> list[Word]:
-    """Attach opening punctuation to the next word and closing punctuation to the previous."""
-    merged: list[Word] = []
-    pending = None
+def median_word_seconds(words: list[Word]) -> float:
+    durations = [w.end - w.start for w in words if w.end > w.start]
+    return min(MAX_MEDIAN_WORD_SECONDS, float(np.median(durations))) if durations else 0.0
+
+
+def cut_at_sentence_ends(words: list[Word], longest: float) -> None:
+    """A sentence's last mark, or the word after it, stretched over a pause: cut to `longest`."""
+    if longest <= 0:
+        return
+    for before, word in zip(words, words[1:]):
+        if word.end - word.start > longest:
+            if word.word.strip() in SENTENCE_ENDS:
+                word.end = word.start + longest
+            elif before.word.strip() in SENTENCE_ENDS:
+                word.start = word.end - longest
+
+
+def fit_segment_to_words(segment, median: float, last_speech: float) -> float:
+    """openai-whisper's rules: a first word after a pause is at most twice the median word
+    long; a segment starts at its first word and ends at its last, unless that word runs
+    more than 0.5 s past the segment's own timestamp (then the word is cut instead). Times are
+    rounded to the millisecond. Returns where the segment's speech ends."""
+    words, longest = segment.words, 2 * median
+    if not words:
+        return last_speech
+    first = words[0]
+    after_pause = first.end - last_speech > 2 * longest
+    second_long = len(words) > 1 and words[1].end - first.start > 2 * longest
+    if after_pause and (first.end - first.start > longest or second_long):
+        if len(words) > 1 and words[1].end - words[1].start > longest:
+            first.end = words[1].start = max(words[1].end / 2, words[1].end - longest)
+        first.start = max(0.0, first.end - longest)
+    if segment.start < first.end and segment.start - 0.5 > first.start:
+        first.start = max(0.0, min(first.end - median, segment.start))
+    else:
+        segment.start = first.start
+    last = words[-1]
+    if segment.end > last.start and segment.end + 0.5 < last.end:
+        last.end = max(last.start + median, segment.end)
+    else:
+        segment.end = last.end
     for word in words:
+        word.start, word.end = round(word.start, 3), round(word.end, 3)
+    segment.start, segment.end = round(segment.start, 3), round(segment.end, 3)
+    return segment.end
+
+
+def merge_punctuation(words: list[Word], first_tokens: list[int]) -> tuple[list[Word], list[int]]:
+    """Attach opening punctuation to the next word and closing punctuation to the previous;
+    `first_tokens[i]` is the index of word i's first token, kept for each merged word."""
+    merged: list[Word] = []
+    firsts: list[int] = []
+    pending, pending_first = None, 0
+    for word, first in zip(words, first_tokens):
         text = word.word.strip()
         if text and all(ch in PREPEND_PUNCTUATION for ch in text) and word is not words[-1]:
-            pending = word if pending is None else Word(pending.word + word.word, pending.start,
-                                                        word.end, pending.probability)  # fmt: skip
+            if pending is None:
+                pending, pending_first = word, first
+            else:
+                joined = pending.word + word.word
+                pending = Word(joined, pending.start, word.end, pending.probability)
             continue
         if pending is not None:
             word = Word(pending.word + word.word, pending.start, word.end, word.probability)
-            pending = None
+            first, pending = pending_first, None
         if merged and text and all(ch in APPEND_PUNCTUATION for ch in text):
             last = merged[-1]
             merged[-1] = Word(last.word + word.word, last.start, last.end, last.probability)
         else:
             merged.append(word)
-    return merged
-
-
-def merge_punctuation_count(model: WhisperModel, tokens: list[int]) -> list[Word]:
-    """The merged words of a token list, without times (to split words across segments)."""
-    words = [Word(model.tokenizer.decode(w), 0.0, 0.0, 0.0) for w in split_words(model, tokens)]
-    return merge_punctuation(words)
+            firsts.append(first)
+    return merged, firsts

@@ -292,6 +292,7 @@ class WindowOutcome:
     advance: int  # samples the seek moves
     prompt_tokens: list[int]  # the complete segments' tokens: the next window's prompt
     silence: bool
+    heard_to_the_end: bool = False  # ended on a lone timestamp: nothing to decode again
 
 
 def read_window(
@@ -321,8 +322,8 @@ def read_window(
             continue  # an empty or zero-length segment carries nothing
         segments.append(
             Segment(
-                start=(seek + start) / SAMPLE_RATE,
-                end=(seek + end) / SAMPLE_RATE,
+                start=round((seek + start) / SAMPLE_RATE, 3),
+                end=round((seek + end) / SAMPLE_RATE, 3),
                 text=text,
                 tokens=text_tokens,
                 avg_logprob=result.avg_logprob,
@@ -332,7 +333,8 @@ def read_window(
                 kept_tokens=kept,
             )
         )
-    return WindowOutcome(segments, advance, result.tokens[:used], silence=False)
+    heard = timestamps and ends_on_lone_timestamp(result.tokens, tokenizer.timestamp_begin)
+    return WindowOutcome(segments, advance, result.tokens[:used], False, heard)
 
 
 @dataclass
@@ -349,6 +351,7 @@ class _File:
     prompt_start: int = 0  # history before this index is not used (reset after hot fallbacks)
     kept: list[int] = field(default_factory=list)
     fallbacks: Counter = field(default_factory=Counter)
+    last_speech: float = 0.0  # seconds: where the last word ended (word timestamps)
 
     def window(self) -> Window:
         frame = self.seek // HOP_LENGTH  # seek moves in whole timestamps (320 samples)
@@ -399,6 +402,11 @@ class _File:
         )
 
 
+def ends_on_lone_timestamp(tokens: list[int], timestamp_begin: int) -> bool:
+    """The window's speech ended inside it: all of it was heard."""
+    return len(tokens) >= 2 and tokens[-1] >= timestamp_begin > tokens[-2]
+
+
 def split_segments(tokens: list[int], timestamp_begin: int, window_samples: int):
     """A window's tokens -> ([(start, end, text tokens)] in samples from the window start,
     samples to advance, tokens consumed). Complete segments close with a timestamp pair; when
@@ -408,7 +416,7 @@ def split_segments(tokens: list[int], timestamp_begin: int, window_samples: int)
     is_ts = [t >= timestamp_begin for t in tokens]
     position = lambda t: (t - timestamp_begin) * SAMPLES_PER_TIMESTAMP  # noqa: E731
     ends = [i for i in range(1, len(tokens)) if is_ts[i - 1] and is_ts[i]]  # pair boundaries
-    single_ending = len(tokens) >= 2 and is_ts[-1] and not is_ts[-2]
+    single_ending = ends_on_lone_timestamp(tokens, timestamp_begin)
     if not ends:  # one segment: from its opening timestamp to its closing one, if any
         start = position(tokens[0]) if tokens and is_ts[0] else 0
         closing = [t for t in tokens[1:] if t >= timestamp_begin]
@@ -471,10 +479,12 @@ def transcribe_files(
             )  # fmt: skip
             if word_timestamps and outcome.segments:
                 prompt = tokenizer.sot_sequence(attempt.result.language, options.task, False)
-                add_word_timestamps(
+                state.last_speech = add_word_timestamps(
                     model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
-                    speech_tokens(request.window.n_samples),
+                    speech_tokens(request.window.n_samples), state.last_speech,
                 )  # fmt: skip
+                if not outcome.heard_to_the_end:  # as openai-whisper: go on from the last word
+                    outcome.advance = advance_to_word_end(outcome, request.seek)
             state.record(attempt, outcome)
             if not condition_on_previous_text or attempt.result.temperature > 0.5:
                 state.prompt_start = len(state.history)
@@ -483,6 +493,13 @@ def transcribe_files(
         for state in [s for s in active if s.done]:
             active.remove(state)
             yield state.index, state.result()
+
+
+def advance_to_word_end(outcome: WindowOutcome, seek: int) -> int:
+    """The seek's advance when the next window starts where the last word ended (a word's end
+    can lie past the last segment's timestamp: starting there, no word is heard twice)."""
+    end = round(outcome.segments[-1].end * SAMPLE_RATE / HOP_LENGTH) * HOP_LENGTH
+    return end - seek if end > seek else outcome.advance
 
 
 def file_language(model: WhisperModel, options: DecodingOptions) -> str | None:

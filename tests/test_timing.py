@@ -1,0 +1,54 @@
+"""Word timestamps: words handed to the segments that hold their tokens, segment times fitted
+to their words (openai-whisper's rules), rounded times, and a DTW that never divides by zero.
+(Agreement with transformers' word times: tests/test_reference.py.)"""
+
+import numpy as np
+import torch
+from conftest import DATA, FIXTURES
+
+from whisper_eas import load_audio, transcribe
+from whisper_eas.timing import add_word_timestamps, standardized
+from whisper_eas.transcribe import Segment, Window, encode, file_mel
+
+
+def segment(tokens: list[int]) -> Segment:
+    return Segment(0.0, 11.0, "", tokens, 0.0, 1.0, 0.0, 0.0, 1500)
+
+
+def test_a_segment_that_starts_with_punctuation_keeps_its_own_words(tiny):
+    """The comma opening the second segment joins "there," of the first; the second segment
+    must not take the third segment's first word."""
+    wave = load_audio(DATA / "jfk.flac")
+    audio = encode(tiny, [Window(file_mel(wave, 80)[:, :3000], len(wave))], None)
+    encode_text = tiny.tokenizer.encode
+    segments = [
+        segment(encode_text(" Hello there")),
+        segment(encode_text(", said the man and")),
+        segment(encode_text(" left.")),
+    ]
+    prompt = tiny.tokenizer.sot_sequence(None, "transcribe", timestamps=False)
+    add_word_timestamps(tiny, audio, prompt, segments, 0.0, len(wave) // 320, 0.0)
+    words = [[w.word for w in s.words] for s in segments]
+    assert words == [[" Hello", " there,"], [" said", " the", " man", " and"], [" left."]]
+
+
+def test_standardizing_a_head_without_spread_gives_zeros_not_nan():
+    heads = torch.ones(2, 5, 40)  # every token attends alike
+    heads[1] = torch.rand(5, 40)
+    out = standardized(heads)
+    assert torch.isfinite(out).all() and (out[0] == 0).all()
+
+
+def test_segments_are_fitted_to_their_words_and_times_are_rounded(tiny):
+    clips = [load_audio(c) for c in FIXTURES[:4]]
+    gap = np.zeros(8000, dtype=np.float32)
+    wave = np.concatenate([x for clip in clips for x in (clip, gap)])  # ~40 s, two windows
+    result = transcribe(tiny, wave, word_timestamps=True)
+    assert result.windows >= 2
+    for s in result.segments:
+        assert s.words and s.start == s.words[0].start and s.end == s.words[-1].end, s
+        assert all(s.start <= w.start <= w.end <= s.end for w in s.words), s
+        times = [s.start, s.end, *(t for w in s.words for t in (w.start, w.end))]
+        assert times == [round(t, 3) for t in times]
+    for before, after in zip(result.segments, result.segments[1:]):
+        assert before.end <= after.start, (before, after)
