@@ -138,3 +138,82 @@ def test_recommended_eas_and_bad_flag_combinations(capsys):
     assert 550 < record["kept_tokens"][0] < 1500  # 11 s of speech (550 tokens) + padding
     code, err = run_error(["transcribe", str(DATA / "jfk.flac"), "--output-format", "all"], capsys)
     assert code == 2 and "needs --output-dir" in err
+
+
+def test_user_slips_are_named(capsys, tmp_path):
+    """A folder given as audio, --task translate on an English-only model, --debug after the
+    command, and eval without the research extra: each a one-line error (or, with --debug,
+    the traceback)."""
+    import sys
+
+    import pytest
+
+    code, err = run_error(["transcribe", str(tmp_path)], capsys)
+    assert code == 2 and "is a directory, not an audio file" in err
+    code, err = run_error(["transcribe", str(DATA / "jfk.flac"), "--task", "translate"], capsys)
+    assert code == 2 and "English-only model; it cannot translate" in err
+    with pytest.raises(ValueError, match="unsupported dtype"):
+        main(["transcribe", str(DATA / "jfk.flac"), "--dtype", "int4", "--debug"])
+    original = sys.modules.get("jiwer")
+    sys.modules["jiwer"] = None  # as if the research extra were not installed
+    try:
+        code, err = run_error(["eval", "--data", str(DATA), "--output", "x.jsonl"], capsys)
+    finally:
+        sys.modules["jiwer"] = original
+    assert code == 2 and 'pip install "whisper-eas[research]"' in err and "jiwer" in err
+
+
+def test_help_shows_every_default_and_search_offers_no_eas(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["transcribe", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for default in ("(default: transcribe)", "(default: txt)", "(default: mean)"):
+        assert default in text, default
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    assert "  --eas " not in capsys.readouterr().out
+
+
+def test_version_has_one_source():
+    from importlib.metadata import version
+
+    import whisper_eas
+
+    assert version("whisper-eas") == whisper_eas.__version__
+
+
+def test_two_inputs_with_one_stem_are_written_apart(tmp_path, capsys):
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    (twin / "jfk.flac").write_bytes((DATA / "jfk.flac").read_bytes())
+    out = tmp_path / "out"
+    argv = ["transcribe", str(DATA / "jfk.flac"), str(twin / "jfk.flac"), "--output-dir", str(out)]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["jfk-2.txt", "jfk.txt"]
+    assert "written as jfk-2.*" in capsys.readouterr().err
+
+
+def test_files_are_read_when_their_row_starts(tiny, monkeypatch):
+    """Six files at batch size 1: when the first result comes, only the first file has been
+    read (the CLI no longer decodes every input before starting)."""
+    from whisper_eas import transcribe as _  # noqa: F401  (the package's function)
+
+    module = importlib.import_module("whisper_eas.transcribe")
+    reads = []
+    original = module.load_audio
+    monkeypatch.setattr(module, "load_audio", lambda p: reads.append(p) or original(p))
+    clip = str(DATA / "1089-134691-0000.flac")
+    results = module.transcribe_files(tiny, [clip] * 6, batch_size=1)
+    next(results)
+    assert len(reads) == 1
+    assert len(list(results)) == 5 and len(reads) == 6
+
+
+def test_a_bad_path_in_a_list_keeps_the_other_results(tiny, tmp_path):
+    from whisper_eas import transcribe
+
+    results = transcribe(tiny, [str(DATA / "1089-134691-0000.flac"), str(tmp_path / "no.wav")])
+    assert results[0].text == "He could wait no longer." and results[0].error is None
+    assert results[1].text == "" and "audio file not found" in results[1].error

@@ -142,6 +142,16 @@ def test_subset_and_limit_keep_the_subset_order(tmp_path):
     assert [u.id for u in read_dataset(root, tmp_path / "subset.txt", limit=2)] == wanted[:2]
 
 
+def test_a_subset_file_is_found_beside_the_data(tmp_path, monkeypatch):
+    """`--subset subset300.txt` names the file in the data folder, as the README's example."""
+    root = librispeech_tree(tmp_path / "tree", LIBRISPEECH)
+    (root / "mine.txt").write_text(LIBRISPEECH[1]["id"] + "\n")
+    monkeypatch.chdir(tmp_path)  # no mine.txt here
+    assert [u.id for u in read_dataset(root, "mine.txt")] == [LIBRISPEECH[1]["id"]]
+    with pytest.raises(FileNotFoundError, match="subset file not found: other.txt"):
+        read_dataset(root, "other.txt")
+
+
 def test_missing_audio_transcript_and_subset_ids_are_reported(tmp_path, capsys):
     root = librispeech_tree(tmp_path / "tree", LIBRISPEECH)
     missing_audio = next(root.rglob(f"{LIBRISPEECH[0]['id']}.flac"))
@@ -326,15 +336,32 @@ def test_report_writes_plots_and_notes_missing_example(tmp_path):
     pytest.importorskip("matplotlib")
     folder = write_report(results_file(tmp_path / "r.jsonl"))
     assert folder == tmp_path / "r"
-    for name in (
-        "report.md",
-        "fig2_pareto.png",
-        "fig4_time_breakdown.png",
-        "fig5_tokens.png",
-        "speedup.png",
-    ):
-        assert (folder / name).stat().st_size > 1000, name
+    for name in ("fig2_pareto.png", "fig4_time_breakdown.png", "fig5_tokens.png", "speedup.png"):
+        assert_drawn(folder / name)
     assert "No kept-tokens picture" in (folder / "report.md").read_text()
+
+
+def assert_drawn(path):
+    """A real figure: a PNG of a figure's size with more than a background colour on it."""
+    from matplotlib.image import imread
+
+    pixels = imread(path)
+    assert pixels.shape[0] >= 300 and pixels.shape[1] >= 400, (path.name, pixels.shape)
+    colours = {tuple(p) for p in pixels.reshape(-1, pixels.shape[-1])[::97].round(2).tolist()}
+    assert len(colours) >= 8, (path.name, len(colours))  # axes, labels, lines, points
+
+
+def test_report_when_the_baseline_is_the_only_choice(tmp_path):
+    """Eq. 3 may choose only the baseline (no EAS setting is accurate enough): the report still
+    draws the kept-tokens picture from the grid (before: a TypeError and no report.md)."""
+    pytest.importorskip("matplotlib")
+    header, rows = read_results(results_file(tmp_path / "r.jsonl"))
+    only_baseline = tmp_path / "only.jsonl"
+    lines = [header, rows[0], rows[2]]  # (2, 0.6) at 9 % WER is not admissible
+    only_baseline.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    folder = write_report(only_baseline, example=DATA / "jfk.flac")
+    assert "![kept tokens](kept_tokens.png)" in (folder / "report.md").read_text()
+    assert_drawn(folder / "kept_tokens.png")
 
 
 def test_report_kept_tokens_picture(tmp_path, base):
@@ -345,7 +372,7 @@ def test_report_kept_tokens_picture(tmp_path, base):
     summary = plot_kept_tokens(
         base, DATA / MANIFEST[0]["audio"], EASConfig(2, 0.5), tmp_path / "kept.png"
     )
-    assert (tmp_path / "kept.png").stat().st_size > 1000
+    assert_drawn(tmp_path / "kept.png")
     assert summary.startswith("(2, 0.5): kept 750 of 1500 tokens")
 
 

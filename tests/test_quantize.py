@@ -142,3 +142,22 @@ def test_bad_combinations_are_named():
         quantize_int8(load_model("tiny.en", dtype="bfloat16").network)
     with pytest.raises(ValueError, match="unsupported dtype 'int4'.*int8"):
         load_model("tiny.en", dtype="int4")
+
+
+def test_packed_weights_follow_the_weights_they_are_made_from():
+    """The FBGEMM and oneDNN packs are remade when load_state_dict or .to() changes the
+    weights under them (before, they kept the old weights silently)."""
+    from whisper_eas.model import Linear
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 64)
+    for make in (
+        lambda: Int8Linear.from_float(torch.randn(8, 64), torch.randn(8)),
+        lambda: Linear(64, 8),
+    ):
+        layer, other = make(), make()
+        with torch.inference_mode():
+            want = other(x)
+            layer.load_state_dict(other.state_dict())
+            assert torch.equal(layer(x), want)
+            assert torch.equal(layer.to("cpu")(x), want)

@@ -61,13 +61,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> None:
     group = parser.add_argument_group(
-        "Early Attentive Sparsification (off unless --eas or --eas-layer is given)"
+        "Early Attentive Sparsification: the grid to search (and the baseline)"
+        if search
+        else "Early Attentive Sparsification (off unless --eas or --eas-layer is given)"
     )
-    group.add_argument(
-        "--eas",
-        action="store_true",
-        help="the setting the search chose for --model (EASConfig.recommended)",
-    )
+    if not search:
+        group.add_argument(
+            "--eas",
+            action="store_true",
+            help="the setting the search chose for --model (EASConfig.recommended)",
+        )
     if search:
         group.add_argument("--eas-layers", help="comma-separated 1-based layers (default: all)")
         group.add_argument("--eas-sparsities", help="comma-separated (default: 0.0,0.1,...,0.9)")
@@ -84,7 +87,9 @@ def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> 
         group.add_argument(
             "--eas-sparsity", type=float, help="window budget: fraction of the 1500 tokens to drop"
         )
-        group.add_argument("--eas-aggregate", default="mean", choices=AGGREGATES)
+        group.add_argument(
+            "--eas-aggregate", default="mean", choices=AGGREGATES, help="how heads' scores combine"
+        )
     group.add_argument(
         "--eas-budget",
         default=None,
@@ -158,10 +163,11 @@ def set_threads(args: argparse.Namespace) -> None:
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
+    from .audio import audio_seconds
+    from .decoding import DecodingOptions
     from .hub import load_model
     from .outputs import WRITERS, record_of
-    from .transcribe import Safeguards, transcribe_files, waveform_of
-    from .decoding import DecodingOptions
+    from .transcribe import Safeguards, transcribe_files
 
     set_threads(args)
     formats = list(OUTPUT_FORMATS) if args.output_format == "all" else [args.output_format]
@@ -176,22 +182,18 @@ def run_transcribe(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
     )
     safeguards = Safeguards() if args.fallback else Safeguards(temperatures=(0.0,))
+    names = output_names(args.files) if args.output_dir is not None else {}
 
-    # Decode every file first: a bad one gets its error line and the others go on.
-    waveforms, failed = {}, 0
-    for path in args.files:
-        try:
-            waveforms[path] = waveform_of(path)
-        except (FileNotFoundError, ValueError) as error:
-            print(f"whisper-eas: error: {error}", file=sys.stderr)
-            failed += 1
-    paths = list(waveforms)
-    total_seconds = sum(len(w) for w in waveforms.values()) / 16_000
+    # A file is read when its row starts (transcribe_files): one bad file gets its error line
+    # and the others go on. The bar's length comes from the files' headers, not their audio.
+    total_seconds = sum(audio_seconds(path) or 0.0 for path in args.files)
     bar = progress_bar(total_seconds, args.quiet)
+    emit = print if bar is None else lambda text, end="\n": bar.write(text, end=end)
+    failed = 0
     try:
         for index, result in transcribe_files(
             model,
-            [waveforms[p] for p in paths],
+            args.files,
             eas=eas,
             options=options,
             condition_on_previous_text=not args.no_condition,
@@ -202,24 +204,44 @@ def run_transcribe(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=bar.update if bar else None,
         ):
-            path = paths[index]
-            if args.output_dir is not None:
+            path = args.files[index]
+            if result.error is not None:
+                print(f"whisper-eas: error: {result.error}", file=sys.stderr)
+                failed += 1
+            elif args.output_dir is not None:
                 folder = Path(args.output_dir)
                 folder.mkdir(parents=True, exist_ok=True)
                 for name in formats:
-                    (folder / f"{Path(path).stem}.{name}").write_text(
-                        WRITERS[name](result, path), encoding="utf-8"
-                    )
+                    text = WRITERS[name](result, path)
+                    (folder / f"{names[index]}.{name}").write_text(text, encoding="utf-8")
             elif formats[0] == "json":
-                print(json.dumps(record_of(result, path), ensure_ascii=False), flush=True)
+                emit(json.dumps(record_of(result, path), ensure_ascii=False))
             elif formats[0] == "txt":
-                print(result.text if len(args.files) == 1 else f"{path}\t{result.text}", flush=True)
+                emit(result.text if len(args.files) == 1 else f"{path}\t{result.text}")
             else:
-                print(WRITERS[formats[0]](result, path), end="", flush=True)
+                emit(WRITERS[formats[0]](result, path), end="")
+            sys.stdout.flush()
     finally:
         if bar is not None:
             bar.close()
     return 2 if failed else 0  # every good file was still transcribed
+
+
+def output_names(paths: list[str]) -> dict[int, str]:
+    """Each input's output stem in --output-dir: its own, or, when two inputs share one
+    (a/talk.mp3, b/talk.wav), the later ones numbered (talk-2), with a note on stderr."""
+    names, taken = {}, set()
+    for index, path in enumerate(paths):
+        stem, name, n = Path(path).stem, Path(path).stem, 1
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}"
+        if name != stem:
+            note = f"whisper-eas: {path} is written as {name}.* ({stem}.* is taken)"
+            print(note, file=sys.stderr)
+        taken.add(name)
+        names[index] = name
+    return names
 
 
 def progress_bar(total_seconds: float, quiet: bool):
@@ -229,7 +251,11 @@ def progress_bar(total_seconds: float, quiet: bool):
     from tqdm import tqdm
 
     return tqdm(
-        total=round(total_seconds, 1), unit="s", unit_scale=True, file=sys.stderr, desc="audio"
+        total=round(total_seconds, 1),
+        file=sys.stderr,
+        desc="audio",
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s "
+        "[{elapsed}<{remaining}]",
     )
 
 
@@ -251,9 +277,22 @@ def parse_list(text: str, kind=float) -> list:
         raise UsageError(f"cannot parse the list {text!r}: {error}") from error
 
 
+def require_research_extra() -> None:
+    """eval and search score with jiwer and Whisper's normaliser: check before any work."""
+    try:
+        import jiwer  # noqa: F401
+        import whisper_normalizer  # noqa: F401
+    except ImportError as error:
+        raise UsageError(
+            f"eval and search need the research extra ({error.name} is missing): "
+            'pip install "whisper-eas[research]"'
+        ) from error
+
+
 def load_for_research(args):
     import torch
 
+    require_research_extra()
     from .hub import load_model
     from .research.datasets import read_dataset
     from .research.search import environment
@@ -375,17 +414,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"whisper-eas {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of any error")
     commands = parser.add_subparsers(dest="command", required=True)
+    # --debug after the command too; SUPPRESS keeps the top level's value when it is absent.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
 
     transcribe = commands.add_parser(
-        "transcribe", help="transcribe audio files", formatter_class=formatter
+        "transcribe", help="transcribe audio files", formatter_class=formatter, parents=[debug]
     )
     transcribe.add_argument("files", nargs="+", help="audio files (wav, flac, mp3, ogg, m4a, ...)")
     add_model_arguments(transcribe)
     transcribe.add_argument(
         "--language", help="language code; default English for .en models, detected otherwise"
     )
-    transcribe.add_argument("--task", default="transcribe", choices=TASKS)
-    transcribe.add_argument("--output-format", default="txt", choices=[*OUTPUT_FORMATS, "all"])
+    transcribe.add_argument(
+        "--task", default="transcribe", choices=TASKS, help="translate: into English"
+    )
+    transcribe.add_argument(
+        "--output-format", default="txt", choices=[*OUTPUT_FORMATS, "all"], help="what to write"
+    )
     transcribe.add_argument("--output-dir", help="write one file per input and format here")
     transcribe.add_argument("--batch-size", type=int, default=8, help="files decoded side by side")
     transcribe.add_argument("--max-new-tokens", type=int, help="per window; default 224")
@@ -409,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser(
         "convert",
         help="write a checkpoint (CTranslate2, OpenAI .pt, HF, name) as a Hugging Face folder",
+        parents=[debug],
     )
     convert.add_argument("source")
     convert.add_argument("destination")
@@ -421,13 +470,17 @@ def build_parser() -> argparse.ArgumentParser:
         ("eval", run_eval, "WER and RTF of one configuration", False),
         ("search", run_search_command, "the EAS grid, resumable; prints Eq. 3's choice", True),
     ):
-        command = commands.add_parser(name, help=help_text, formatter_class=formatter)
+        command = commands.add_parser(
+            name, help=help_text, formatter_class=formatter, parents=[debug]
+        )
         add_dataset_arguments(command)
         add_model_arguments(command)
         add_eas_arguments(command, search=search)
         command.set_defaults(run=run)
 
-    report = commands.add_parser("report", help="Markdown tables and PNG plots from a results file")
+    report = commands.add_parser(
+        "report", help="Markdown tables and PNG plots from a results file", parents=[debug]
+    )
     report.add_argument("results", help="results JSONL written by `eval` or `search`")
     report.add_argument(
         "--output",
@@ -448,9 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "search":  # the search has no single --eas-layer / --eas-sparsity
         args.eas_layer = args.eas_sparsity = None
-        args.eas_aggregate = "mean"
-        if args.eas:
-            parser.error("search takes --eas-layers/--eas-sparsities, not --eas")
+        args.eas_aggregate, args.eas = "mean", False
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -161,10 +161,17 @@ def prompt_of(
     return head + tokenizer.sot_sequence(language, options.task, options.timestamps)
 
 
-def checked_language(model: WhisperModel, language: str | None) -> str | None:
-    """`language` validated for this model; None for an English-only model (its prompt names
-    no language) and None when a multilingual model is to detect it."""
+def checked_language(
+    model: WhisperModel, language: str | None, task: str = "transcribe"
+) -> str | None:
+    """`language` (and `task`) validated for this model; None for an English-only model (its
+    prompt names no language) and None when a multilingual model is to detect it."""
     if not model.tokenizer.multilingual:
+        if task == "translate":
+            raise ValueError(
+                "this is an English-only model; it cannot translate (use a multilingual model, "
+                "such as base)"
+            )
         if language not in (None, "en"):
             raise ValueError(
                 f"this is an English-only model; language {language!r} is not available"
@@ -176,7 +183,7 @@ def checked_language(model: WhisperModel, language: str | None) -> str | None:
 
 
 def resolve_languages(model: WhisperModel, audio: EncoderOutput, options: DecodingOptions) -> list:
-    language = checked_language(model, options.language)
+    language = checked_language(model, options.language, options.task)
     if model.tokenizer.multilingual and language is None:
         return detect_language(model, audio, options.backend)
     return [language] * audio.features.shape[0]

@@ -505,7 +505,7 @@ def advance_to_word_end(outcome: WindowOutcome, seek: int) -> int:
 def file_language(model: WhisperModel, options: DecodingOptions) -> str | None:
     """The file's language: given, None for English-only models, else DETECT: detected once,
     from its first window (as openai-whisper), reusing that window's encoder output."""
-    language = checked_language(model, options.language)
+    language = checked_language(model, options.language, options.task)
     return DETECT if model.tokenizer.multilingual and language is None else language
 
 

@@ -54,6 +54,18 @@ def _read_librispeech(root: Path) -> tuple[list[Utterance], list[str]]:
     return utterances, problems
 
 
+def subset_file(subset: str | Path, data: Path) -> Path:
+    """A subset file as given, else the one of that name in the data folder
+    (`--subset subset300.txt` beside a data set's manifest)."""
+    subset = Path(subset)
+    folder = data if data.is_dir() else data.parent
+    if not subset.is_file() and not subset.is_absolute() and (folder / subset).is_file():
+        return folder / subset
+    if not subset.is_file():
+        raise FileNotFoundError(f"subset file not found: {subset} (nor in {folder})")
+    return subset
+
+
 def read_dataset(
     path: str | Path,
     subset: str | Path | None = None,
@@ -74,7 +86,8 @@ def read_dataset(
     if not utterances and not problems:
         raise ValueError(f"{path} is neither a JSONL manifest nor a LibriSpeech tree (*.trans.txt)")
     if subset is not None:
-        wanted = [line.strip() for line in Path(subset).read_text().splitlines() if line.strip()]
+        wanted = [line.strip() for line in subset_file(subset, path).read_text().splitlines()]
+        wanted = [i for i in wanted if i]
         by_id = {u.id: u for u in utterances}
         problems += [f"subset id {i} is not in {path}" for i in wanted if i not in by_id]
         utterances = [by_id[i] for i in wanted if i in by_id]
