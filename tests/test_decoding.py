@@ -15,11 +15,13 @@ def test_golden_transcript(tiny):
     )
 
 
-@pytest.mark.parametrize("name, ceiling", [("tiny.en", 0.06), ("base", 0.05)])
-def test_fixture_wer(models, name, ceiling):
+@pytest.mark.parametrize("name", ["tiny.en", "base"])
+def test_fixture_wer(models, name):
+    """Both models measure 1.99 % (3 errors in 151 words, 2026-11-29); one more error is the
+    margin (2.65 %)."""
     results = transcribe(models[name], [str(f) for f in FIXTURES])
     wer = word_error_rate([r["text"] for r in MANIFEST], [r.text for r in results])
-    assert wer <= ceiling, f"{name}: WER {wer:.3f}"
+    assert wer <= 4 / 151 + 1e-9, f"{name}: WER {wer:.4f}"
 
 
 def test_batch_equals_single(tiny):
@@ -31,9 +33,9 @@ def test_batch_equals_single(tiny):
 def test_language_detection_and_translate(base):
     results = transcribe(base, [str(f) for f in FIXTURES[:3]])
     assert [r.language for r in results] == ["en"] * 3
-    assert transcribe(
-        base, DATA / "jfk.flac", language="en", task="translate"
-    ).text  # runs, English in, English out
+    # English in, English out: the translation is the transcript (measured: WER 0)
+    translated = transcribe(base, DATA / "jfk.flac", language="en", task="translate")
+    assert word_error_rate([MANIFEST[-1]["text"]], [translated.text]) <= 0.05, translated.text
 
 
 def test_english_only_model_refuses_other_languages(tiny):

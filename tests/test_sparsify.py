@@ -71,9 +71,27 @@ def test_importance_equals_eq1(base, base_mel, layer):
         importance = aggregate_importance(torch.stack([received]), "mean")
         encoded = base.network.encoder(base_mel, eas=EASConfig(layer, 0.5))
     assert (importance - expected).abs().max() < 1e-7
-    assert torch.allclose(importance.sum(dim=-1), torch.ones(1))  # each query row sums to 1
     top = expected.topk(750).indices.sort().values
     assert torch.equal(encoded.kept, top)
+
+
+def test_received_attention_equals_transformers_attention_maps(base, hf_folder, base_mel):
+    """Eq. 1 against an independent reference: transformers' encoder attention maps
+    (output_attentions) averaged over heads and queries (measured: within 6e-9 of ~7e-4)."""
+    from transformers import WhisperModel as Reference
+
+    reference = Reference.from_pretrained(hf_folder["base"], attn_implementation="eager")
+    with torch.inference_mode():
+        maps = reference.encoder.eval()(base_mel, output_attentions=True).attentions
+        for layer in (1, 3):
+            theirs = maps[layer - 1].mean(dim=(1, 2))  # (B, T)
+            _, x = eq1_importance(base, base_mel, layer)
+            _, received = base.network.encoder.blocks[layer - 1].forward_scored(
+                x, EASConfig(layer, 0.5)
+            )
+            ours = aggregate_importance(torch.stack([received]), "mean")
+            assert (ours - theirs).abs().max() < 1e-7, layer
+            assert theirs.max() > 5 * theirs.min()  # far from uniform: the ranking is real
 
 
 @pytest.mark.parametrize("scorer", ["chunked", "strided", "binarized"])
@@ -93,7 +111,9 @@ def test_sdpa_scorers_against_eager(base, base_mel, scorer):
             )
             / 750
         )
-        assert overlap > 0.6, f"{scorer} keeps {overlap:.0%} of the exact set"
+        # measured: strided 0.995, binarized 0.771 (a random keep set: 0.51); margin 0.025-0.05
+        floor = {"strided": 0.97, "binarized": 0.72}[scorer]
+        assert overlap >= floor, f"{scorer} keeps {overlap:.1%} of the exact set"
 
 
 def test_sparsity_zero_is_the_baseline(base):
