@@ -45,7 +45,7 @@ def faster_whisper(name: str, compute_type: str = "float32"):
     from faster_whisper import WhisperModel
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from peers import ct2_folder
+    from whisper_eas.research.bench import ct2_folder
 
     model = WhisperModel(
         str(ct2_folder(name)),

@@ -31,7 +31,6 @@ import datetime
 import json
 import platform
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,29 +65,6 @@ MARKER = "@peers "
 
 
 # --- one system in one process ------------------------------------------------------------
-
-
-def ct2_folder(name: str) -> Path:
-    """A faster-whisper folder for a bundled model: model.bin (its parts joined) and tokenizer files."""
-    from whisper_eas.hub import BUNDLED, _package_path, cache_root
-
-    bundle = BUNDLED[name]
-    parts = [_package_path(package, file) for package, file in bundle.parts]
-    vocabulary = _package_path(*bundle.vocabulary)
-    if len(parts) == 1:
-        return parts[0].parent
-    folder = cache_root() / f"ct2-{name}"
-    if not (folder / "model.bin").is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "model.bin.tmp", "wb") as joined:
-            for part in parts:
-                with open(part, "rb") as source:
-                    shutil.copyfileobj(source, joined)
-        for file in vocabulary.iterdir():
-            if file.suffix == ".json":
-                shutil.copy(file, folder / file.name)
-        (folder / "model.bin.tmp").rename(folder / "model.bin")
-    return folder
 
 
 def make_runner(system: str, name: str, eas: str | None, device: str):
@@ -162,6 +138,8 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
         return run
     if system.startswith("faster-whisper"):
         from faster_whisper import WhisperModel
+
+        from whisper_eas.research.bench import ct2_folder
 
         compute_type = "float32" if system.endswith("fp32") else "int8"
         model = WhisperModel(

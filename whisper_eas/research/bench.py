@@ -2,6 +2,7 @@
 
 import json
 import platform
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -47,3 +48,27 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def ct2_folder(name: str) -> Path:
+    """A faster-whisper (CTranslate2) folder for a bundled model: its model.bin (the parts
+    joined, in the cache) and tokenizer files. The independent int8 reference and the peer."""
+    from ..hub import BUNDLED, _package_path, cache_root
+
+    bundle = BUNDLED[name]
+    parts = [_package_path(package, file) for package, file in bundle.parts]
+    vocabulary = _package_path(*bundle.vocabulary)
+    if len(parts) == 1:
+        return parts[0].parent
+    folder = cache_root() / f"ct2-{name}"
+    if not (folder / "model.bin").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "model.bin.tmp", "wb") as joined:
+            for part in parts:
+                with open(part, "rb") as source:
+                    shutil.copyfileobj(source, joined)
+        for file in vocabulary.iterdir():
+            if file.suffix == ".json":
+                shutil.copy(file, folder / file.name)
+        (folder / "model.bin.tmp").rename(folder / "model.bin")
+    return folder
