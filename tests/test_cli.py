@@ -140,7 +140,7 @@ def test_recommended_eas_and_bad_flag_combinations(capsys):
     assert code == 2 and "needs --output-dir" in err
 
 
-def test_user_slips_are_named(capsys, tmp_path):
+def test_user_slips_are_named(capsys, tmp_path, monkeypatch):
     """A folder given as audio, --task translate on an English-only model, --debug after the
     command, and eval without the research extra: each a one-line error (or, with --debug,
     the traceback)."""
@@ -154,12 +154,8 @@ def test_user_slips_are_named(capsys, tmp_path):
     assert code == 2 and "English-only model; it cannot translate" in err
     with pytest.raises(ValueError, match="unsupported dtype"):
         main(["transcribe", str(DATA / "jfk.flac"), "--dtype", "int4", "--debug"])
-    original = sys.modules.get("jiwer")
-    sys.modules["jiwer"] = None  # as if the research extra were not installed
-    try:
-        code, err = run_error(["eval", "--data", str(DATA), "--output", "x.jsonl"], capsys)
-    finally:
-        sys.modules["jiwer"] = original
+    monkeypatch.setitem(sys.modules, "jiwer", None)  # as if the research extra were missing
+    code, err = run_error(["eval", "--data", str(DATA), "--output", "x.jsonl"], capsys)
     assert code == 2 and 'pip install "whisper-eas[research]"' in err and "jiwer" in err
 
 
