@@ -72,3 +72,19 @@ def ct2_folder(name: str) -> Path:
                 shutil.copy(file, folder / file.name)
         (folder / "model.bin.tmp").rename(folder / "model.bin")
     return folder
+
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> list[str]:
+    """The vector and matrix instructions this CPU has that decide our kernels (int8 products
+    need VNNI to avoid int16 sums; bf16 is emulated without AVX512-BF16 or AMX)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in CPU_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
