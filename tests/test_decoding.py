@@ -11,7 +11,8 @@ from whisper_eas.research.metrics import word_error_rate
 
 def test_golden_transcript(tiny):
     assert transcribe(tiny, DATA / "jfk.flac", timestamps=False).text == (
-        "And so my fellow Americans ask not what your country can do for you, ask what you can do for your country."
+        "And so my fellow Americans ask not what your country can do for you, "
+        "ask what you can do for your country."
     )
 
 

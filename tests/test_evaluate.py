@@ -35,7 +35,8 @@ def test_pareto_front_drops_only_strictly_dominated_points():
 
 
 def test_pareto_front_keeps_ties_on_one_axis():
-    # Same RTF, different WER: the worse one is not *strictly* beaten on RTF, so both stay (Eq. 3 wording).
+    # Same RTF, different WER: the worse one is not *strictly* beaten on RTF, so both stay
+    # (Eq. 3 wording).
     points = [point("a", 0.05, 0.10), point("b", 0.06, 0.10)]
     assert [p["key"] for p in pareto_front(points)] == ["a", "b"]
 
@@ -87,7 +88,8 @@ def test_eq3_ties_in_rtf_break_on_wer_then_key():
 
 
 def test_normaliser_is_applied_to_both_sides():
-    # Case, punctuation, "Mr." vs "mister", spelled-out numbers, British spelling: all equal after normalising.
+    # Case, punctuation, "Mr." vs "mister", spelled-out numbers, British spelling: all equal
+    # after normalising.
     references = [
         "MISTER QUILTER IS THE APOSTLE OF THE MIDDLE CLASSES",
         "HE PAID TWENTY FIVE POUNDS FOR THE COLOUR",

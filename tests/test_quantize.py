@@ -38,11 +38,11 @@ def integer_sum_error(x: Tensor, layer: Int8Linear) -> float:
     return (got - exact).abs().max().item()
 
 
-def test_int8_products_per_step_per_row_or_float32():
-    """Up to 32 rows (decoding steps, rows of like size: most inputs are layer-normed): one
-    activation scale for the product. More rows: one 7-bit scale per row, exactly the integer
+def test_int8_products_one_scale_per_row_or_float32():
+    """Every product, a decoding step's too: one 7-bit scale per row, exactly the integer
     product (no int16 saturation inside FBGEMM), even with a loud channel and rows of very
-    different size; or float32 on the dequantized weight."""
+    different size, and a row's result whatever rows share its product (batch invariance).
+    `many_rows="float32"`: float32 on the dequantized weight for items of more than 32 tokens."""
     torch.manual_seed(0)
     weight, bias = torch.randn(64, 512) * 0.05, torch.randn(64)
     per_row = Int8Linear.from_float(weight, bias)
@@ -50,17 +50,16 @@ def test_int8_products_per_step_per_row_or_float32():
     dequantized = per_row.weight.float() * per_row.scales[:, None]
     with torch.inference_mode():
         for rows in (1, 8, 33, 1500):
-            x = torch.randn(rows, 512)
-            many = rows > Int8Linear.few_rows
-            if many:
-                x *= torch.logspace(-2, 2, rows)[:, None]
-                x[:, 7] *= 10
+            x = torch.randn(rows, 512) * torch.logspace(-2, 2, rows)[:, None]
+            x[:, 7] *= 10
             want = torch.nn.functional.linear(x, dequantized, bias)
-            error = ((per_row(x) - want).norm(dim=-1) / want.norm(dim=-1)).max()
+            got = per_row(x)
+            error = ((got - want).norm(dim=-1) / want.norm(dim=-1)).max()
             # 7 bits with a loud channel: ~10 % a row; the integer sums below are the exact check
-            assert error < (0.15 if many else 0.05), (rows, error)
-            if many:
-                assert integer_sum_error(x, per_row) <= 127.5
+            assert error < 0.15, (rows, error)
+            assert integer_sum_error(x, per_row) <= 127.5
+            assert torch.equal(per_row(x[:1]), got[:1])  # a row alone: the same bits
+            if rows > Int8Linear.few_rows:
                 assert torch.allclose(float_rows(x), want, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="many_rows must be one of"):
         Int8Linear.from_float(weight, bias, many_rows="int4")

@@ -50,7 +50,8 @@ def test_sparsifier_is_a_visible_stage(base):
 
 
 def eq1_importance(model, mel, layer):
-    """Eq. 1 computed directly from the weights of blocks[layer-1]: I_t = 1/(H T) sum_{h,t'} A[h,t',t]."""
+    """Eq. 1 computed directly from the weights of blocks[layer-1]:
+    I_t = 1/(H T) sum_{h,t'} A[h,t',t]."""
     encoder = model.network.encoder
     x = encoder.stem(mel)
     for block in encoder.blocks[: layer - 1]:
