@@ -1,0 +1,173 @@
+"""Voice activity detection: Silero VAD (v5, MIT; the `silero-vad` package's weights), written as
+a small module, and speech regions with the parameters its users know.
+
+The network scores each 32 ms chunk of 16 kHz audio (512 samples, read with the 64 samples
+before it): an STFT written as a convolution (256-sample frames, hop 128), four convolutions,
+an LSTM cell carried from chunk to chunk, and a sigmoid head. Everything before the LSTM
+depends on one chunk alone, so the convolutions run on all of a file's chunks at once; only
+the LSTM is sequential (`nn.LSTM`, whose gates are the cell's). Weights come from the package's
+TorchScript file by a name table (its safetensors file holds other weights: ~99.25 % of frames
+agree), found without importing the package, whose import sets torch's thread count for the
+whole process.
+"""
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+SAMPLE_RATE = 16_000
+CHUNK = 512  # samples scored together: 32 ms
+CONTEXT = 64  # samples before a chunk that it also reads
+BLOCK = 4096  # chunks through the convolutions at once (~2 min of audio, ~20 MB)
+
+# TorchScript name (the 16 kHz model) -> ours; every key of ours is accounted for.
+NAMES = {
+    "_model.stft.forward_basis_buffer": "stft_basis",
+    **{
+        f"_model.encoder.{i}.reparam_conv.{part}": f"encoder.{i}.{part}"
+        for i in range(4)
+        for part in ("weight", "bias")
+    },
+    **{
+        f"_model.decoder.rnn.{p}": f"rnn.{p}_l0"
+        for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    },
+    "_model.decoder.decoder.2.weight": "head.weight",
+    "_model.decoder.decoder.2.bias": "head.bias",
+}
+
+
+class SileroVAD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("stft_basis", torch.zeros(258, 1, 256))  # 129 cosines, 129 sines
+        self.encoder = nn.ModuleList(
+            [
+                nn.Conv1d(129, 128, 3, padding=1),
+                nn.Conv1d(128, 64, 3, stride=2, padding=1),
+                nn.Conv1d(64, 64, 3, stride=2, padding=1),
+                nn.Conv1d(64, 128, 3, padding=1),
+            ]
+        )
+        self.rnn = nn.LSTM(128, 128, batch_first=True)
+        self.head = nn.Conv1d(128, 1, 1)
+
+    def chunk_features(self, windows: Tensor) -> Tensor:
+        """(n, 576) samples (context + chunk) -> (n, 128): what the LSTM reads of each chunk."""
+        x = F.pad(windows[:, None], (0, CONTEXT), mode="reflect")  # (n, 1, 640)
+        x = F.conv1d(x, self.stft_basis, stride=128)  # (n, 258, 4): real and imaginary parts
+        x = (x[:, :129].square() + x[:, 129:].square()).sqrt()  # (n, 129, 4) magnitudes
+        for conv in self.encoder:
+            x = F.relu(conv(x))
+        return x.squeeze(-1)  # (n, 128, 1) -> (n, 128)
+
+    @torch.inference_mode()
+    def forward(self, audio: Tensor) -> Tensor:
+        """Mono 16 kHz audio (T,) -> speech probability of each 512-sample chunk (ceil(T/512),);
+        the last chunk is padded with zeros."""
+        n_chunks = math.ceil(audio.shape[-1] / CHUNK)
+        padded = F.pad(audio.float(), (CONTEXT, n_chunks * CHUNK - audio.shape[-1]))
+        windows = padded.unfold(0, CHUNK + CONTEXT, CHUNK)  # (n, 576)
+        features = torch.cat([self.chunk_features(w) for w in windows.split(BLOCK)])
+        hidden, _ = self.rnn(features[None])  # (1, n, 128): the one sequential part
+        return torch.sigmoid(self.head(F.relu(hidden).transpose(1, 2)))[0, 0]
+
+
+def silero_jit_path() -> Path:
+    spec = importlib.util.find_spec("silero_vad")  # locates the package without running it
+    if spec is None or spec.origin is None:
+        raise ImportError(
+            "voice activity detection needs the silero-vad package: pip install silero-vad"
+        )
+    return Path(spec.origin).parent / "data" / "silero_vad.jit"
+
+
+@lru_cache(maxsize=None)
+def load_vad(device: str = "cpu") -> SileroVAD:
+    """The VAD with the package's TorchScript weights, loaded once per process."""
+    scripted = torch.jit.load(str(silero_jit_path()), map_location="cpu").state_dict()
+    state = {ours: scripted[theirs] for theirs, ours in NAMES.items()}
+    state["head.weight"] = state["head.weight"].reshape(1, 128, 1)
+    vad = SileroVAD()
+    vad.load_state_dict(state, strict=True)
+    return vad.to(device).eval()
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """Speech regions from chunk probabilities; the names and defaults of silero-vad's
+    `get_speech_timestamps` (faster-whisper's `vad_filter` uses min_silence_ms=2000,
+    speech_pad_ms=400)."""
+
+    threshold: float = 0.5  # a chunk at or above it is speech
+    neg_threshold: float | None = None  # speech ends below it (default: threshold - 0.15)
+    min_speech_ms: int = 250  # shorter regions are dropped
+    max_speech_s: float = math.inf  # longer regions are split at their longest silence
+    min_silence_ms: int = 100  # silence shorter than this does not end a region
+    speech_pad_ms: int = 30  # each region is widened by this much on both sides
+
+
+def speech_regions(probs: list[float], n_samples: int, options: VadOptions = VadOptions()):
+    """[(start, end)] in samples of the speech in audio of `n_samples` samples, from the
+    chunk probabilities (silero-vad's state machine, written anew)."""
+    ms = SAMPLE_RATE / 1000
+    low = options.neg_threshold
+    low = max(options.threshold - 0.15, 0.01) if low is None else low
+    pad = options.speech_pad_ms * ms
+    longest = SAMPLE_RATE * options.max_speech_s - CHUNK - 2 * pad
+    min_silence, min_speech = options.min_silence_ms * ms, options.min_speech_ms * ms
+    min_silence_at_split = 98 * ms
+    regions: list[list[int]] = []
+    start = None  # the open region's start
+    silence_from = 0  # where the current silence inside the open region began (0: none)
+    silences: list[tuple[int, int]] = []  # (start, length) of silences inside the open region
+    for i, p in enumerate(probs):
+        sample = i * CHUNK
+        if p >= options.threshold and silence_from:
+            if sample - silence_from > min_silence_at_split:
+                silences.append((silence_from, sample - silence_from))
+            silence_from = 0
+        if p >= options.threshold and start is None:
+            start = sample
+            continue
+        if start is not None and sample - start > longest:  # split an over-long region
+            if silences:
+                cut, length = max(silences, key=lambda s: s[1])
+                regions.append([start, cut])
+                start = cut + length if cut + length < sample else None
+            else:
+                regions.append([start, sample])
+                start = None
+            silence_from, silences = 0, []
+            continue
+        if p < low and start is not None:
+            silence_from = silence_from or sample
+            if sample - silence_from < min_silence:
+                continue
+            if silence_from - start > min_speech:
+                regions.append([start, silence_from])
+            start, silence_from, silences = None, 0, []
+    if start is not None and n_samples - start > min_speech:
+        regions.append([start, n_samples])
+    return pad_regions(regions, pad, n_samples)
+
+
+def pad_regions(regions: list[list[int]], pad: float, n_samples: int) -> list[tuple[int, int]]:
+    """Widen each region by `pad` samples; neighbours closer than two pads share the gap."""
+    for i, region in enumerate(regions):
+        if i == 0:
+            region[0] = int(max(0, region[0] - pad))
+        if i + 1 < len(regions):
+            gap = regions[i + 1][0] - region[1]
+            share = gap // 2 if gap < 2 * pad else pad
+            region[1] = int(region[1] + share)
+            regions[i + 1][0] = int(max(0, regions[i + 1][0] - share))
+        else:
+            region[1] = int(min(n_samples, region[1] + pad))
+    return [(start, end) for start, end in regions]
