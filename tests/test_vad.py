@@ -2,6 +2,8 @@
 probabilities against its TorchScript model run chunk by chunk, and our speech regions against
 its `get_speech_timestamps_from_probs`, on real speech with silence and noise between."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -69,3 +71,27 @@ def test_speech_regions_equal_the_packages(package, audio, their_probs, options)
     ours = speech_regions(their_probs.tolist(), len(audio), options)
     assert ours == [(r["start"], r["end"]) for r in theirs]
     assert len(ours) >= 3
+
+
+def test_vad_filter_decodes_the_speech_and_keeps_the_files_times(tiny):
+    """A clip, 10 s of silence, jfk: with vad_filter the silence is cut before decoding, and
+    every segment and word time is mapped back into the file (jfk starts after the gap)."""
+    from whisper_eas import transcribe
+
+    clip, jfk = load_audio(DATA / "1089-134691-0000.flac"), load_audio(DATA / "jfk.flac")
+    wave = np.concatenate([clip, np.zeros(160_000, dtype=np.float32), jfk])
+    plain = transcribe(tiny, wave, word_timestamps=True)
+    filtered = transcribe(tiny, wave, word_timestamps=True, vad_filter=True)
+    words = lambda text: re.sub(r"[^a-z ]", "", text.lower()).split()  # noqa: E731
+    assert words(filtered.text) == words(plain.text) and filtered.duration == plain.duration
+    clip_end, jfk_start = len(clip) / 16_000, (len(clip) + 160_000) / 16_000
+    timed = [w for s in filtered.segments for w in s.words]
+    gap = [w for w in timed if w.end > clip_end + 0.5 and w.start < jfk_start - 0.5]
+    assert not gap, gap  # no word is placed in the silence that was cut
+    assert [w.word.strip(" .,").lower() for w in timed if w.start >= jfk_start - 0.5][:3] == [
+        "and", "so", "my",
+    ]  # fmt: skip
+    for s in filtered.segments:
+        assert all(s.start <= w.start <= w.end <= s.end for w in s.words)
+    silence = transcribe(tiny, np.zeros(160_000, dtype=np.float32), vad_filter=True)
+    assert silence.text == "" and silence.windows == 0 and silence.duration == 10.0

@@ -203,6 +203,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             backends=args.attention,
             batch_size=args.batch_size,
             progress=bar.update if bar else None,
+            vad_filter=args.vad,
         ):
             path = args.files[index]
             if result.error is not None:
@@ -449,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transcribe.add_argument(
         "--word-timestamps", action="store_true", help="word start/end times (json output)"
+    )
+    transcribe.add_argument(
+        "--vad",
+        action="store_true",
+        help="decode only the speech Silero VAD finds (faster-whisper's vad_filter); times stay "
+        "the file's",
     )
     transcribe.add_argument("--quiet", action="store_true", help="no progress bar")
     add_eas_arguments(transcribe)

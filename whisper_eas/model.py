@@ -240,13 +240,12 @@ class ResidualAttentionBlock(nn.Module):
             scores = (q @ cross_k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
             cross_scores.append(scores)  # (B, H, T, S)
         if len(cache.cross_groups) == 1:  # every row keeps the same count (always without EAS)
-            count = cache.cross_groups[0][1]
-            out = attention(q, cross_k[:, :, :count], cross_v[:, :, :count], backend=backend)
+            k, v = cache.cross_groups[0][1][index]
+            out = attention(q, k, v, backend=backend)
         else:
             out = torch.empty_like(q)
-            for rows, count in cache.cross_groups:
-                k, v = cross_k[rows, :, :count], cross_v[rows, :, :count]
-                out[rows] = attention(q[rows], k, v, backend=backend)
+            for rows, kv in cache.cross_groups:
+                out[rows] = attention(q[rows], *kv[index], backend=backend)
         return self.cross_attn.out(self.cross_attn.merge_heads(out))
 
     def mlp_residual(self, x: Tensor) -> Tensor:
@@ -383,19 +382,26 @@ class KVCache:
             positions if positions is not None else torch.zeros(batch, dtype=torch.long,
                                                                 device=like.device)
         )  # fmt: skip
-        self.cross_groups = self.groups_of(kept_counts)
+        self.cross_groups = self.groups_of(cross_kv, kept_counts)
         self.where: Tensor | None = None  # (B, T): positions of the tokens being decoded
         self.mask: Tensor | None = None  # (B, 1, T, n_text_ctx): the keys each of them sees
 
     @staticmethod
-    def groups_of(counts: list[int]) -> list[tuple[slice | list[int], int]]:
-        """(rows, count) for each distinct kept count; one group of all rows when they agree."""
+    def groups_of(cross_kv: list[tuple[Tensor, Tensor]], counts: list[int]) -> list:
+        """[(rows, per-layer (K, V) of those rows' kept tokens)] for each distinct kept count:
+        one group of all rows (views) when the counts agree; else cut out once per window, so
+        that a decoding step reads each row's own tokens without copying them."""
         if len(set(counts)) <= 1:
-            return [(slice(None), counts[0] if counts else 0)]
+            count = counts[0] if counts else 0
+            return [(slice(None), [(k[:, :, :count], v[:, :, :count]) for k, v in cross_kv])]
         groups: dict[int, list[int]] = {}
         for row, count in enumerate(counts):
             groups.setdefault(count, []).append(row)
-        return [(rows, count) for count, rows in groups.items()]
+        return [
+            (rows, [(k[rows, :, :count].contiguous(), v[rows, :, :count].contiguous())
+                    for k, v in cross_kv])
+            for count, rows in groups.items()
+        ]  # fmt: skip
 
     def select(self, rows: list[int]) -> "KVCache":
         """A cache of some rows: their cross K/V, and self K/V of their own (this cache itself

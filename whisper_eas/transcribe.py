@@ -43,6 +43,7 @@ from .decoding import (
 from .model import EncoderOutput
 from .sparsify import EASConfig, speech_tokens
 from .timing import Word, add_word_timestamps
+from .vad import SpeechMap, speech_map
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -128,6 +129,11 @@ class Transcription:
     @classmethod
     def failed(cls, error: str) -> "Transcription":
         return cls(text="", segments=[], language=None, duration=0.0, windows=0, error=error)
+
+    @classmethod
+    def silent(cls, duration: float) -> "Transcription":
+        """A file in which the VAD found no speech (`vad_filter`): nothing was decoded."""
+        return cls("", [], None, duration, 0, fallbacks={"no_speech": 1})
 
     @property
     def tokens(self) -> list[int]:
@@ -352,6 +358,8 @@ class _File:
     kept: list[int] = field(default_factory=list)
     fallbacks: Counter = field(default_factory=Counter)
     last_speech: float = 0.0  # seconds: where the last word ended (word timestamps)
+    speech: SpeechMap | None = None  # vad_filter: the speech regions `waveform` joins
+    duration: int | None = None  # vad_filter: the file's own length in samples
 
     def window(self) -> Window:
         frame = self.seek // HOP_LENGTH  # seek moves in whole timestamps (320 samples)
@@ -391,11 +399,17 @@ class _File:
         return self.seek >= len(self.waveform)
 
     def result(self) -> Transcription:
+        if self.speech is not None:  # times in the joined speech -> times in the file
+            for segment in self.segments:
+                segment.start, segment.end = self.speech.original(segment.start, segment.end)
+                for word in segment.words:
+                    word.start, word.end = self.speech.original(word.start, word.end, word=True)
+        samples = self.duration if self.duration is not None else len(self.waveform)
         return Transcription(
             text=" ".join(s.text for s in self.segments if s.text),
             segments=self.segments,
             language=self.language,
-            duration=len(self.waveform) / SAMPLE_RATE,
+            duration=samples / SAMPLE_RATE,
             windows=len(self.kept),
             kept_tokens=self.kept,
             fallbacks=dict(self.fallbacks),
@@ -448,6 +462,7 @@ def transcribe_files(
     backends="sdpa",
     batch_size: int = 8,
     progress: Callable[[float], None] | None = None,
+    vad_filter: bool = False,
 ) -> Iterator[tuple[int, Transcription]]:
     """Yield (input index, Transcription) as each input finishes (batched long-form). A file is
     read when its row starts; one that cannot be read yields a Transcription with its `error`
@@ -466,8 +481,17 @@ def transcribe_files(
             except (OSError, ValueError) as error:
                 yield index, Transcription.failed(str(error))
                 continue
+            heard = speech_map(waveform) if vad_filter else None
+            if heard is not None:
+                duration, waveform = len(waveform), heard.join(waveform)
+                if len(waveform) == 0:  # no speech at all: nothing to decode
+                    yield index, Transcription.silent(duration / SAMPLE_RATE)
+                    continue
             mel = file_mel(waveform, model.dims.n_mels)
-            active.append(_File(index, waveform, mel, language, history=list(initial)))
+            state = _File(index, waveform, mel, language, history=list(initial))
+            if heard is not None:
+                state.speech, state.duration = heard, duration
+            active.append(state)
         if not active:
             break
         requests = [state.request() for state in active]
@@ -524,6 +548,7 @@ def transcribe(
     max_new_tokens: int | None = None,
     backends="sdpa",
     batch_size: int = 8,
+    vad_filter: bool = False,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
@@ -531,7 +556,9 @@ def transcribe(
     window). A file's result does not depend on the other files of its batch. In a list, a
     file that cannot be read gets a Transcription whose `error` says why; the others go on.
     `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`); `backends`
-    is the encoder's attention backend, one string or one per block.
+    is the encoder's attention backend, one string or one per block. `vad_filter` decodes only
+    the speech Silero VAD finds (faster-whisper's `vad_filter`: pauses of 2 s or more are cut,
+    400 ms kept around speech) and maps every time back to the file.
     """
     if isinstance(audio, tuple):
         raise TypeError("pass several inputs as a list, not a tuple")
@@ -558,6 +585,7 @@ def transcribe(
         word_timestamps=word_timestamps,
         backends=backends,
         batch_size=batch_size,
+        vad_filter=vad_filter,
     ):
         results[index] = result
     return results if isinstance(audio, list) else results[0]

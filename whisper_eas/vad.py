@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -171,3 +172,54 @@ def pad_regions(regions: list[list[int]], pad: float, n_samples: int) -> list[tu
         else:
             region[1] = int(min(n_samples, region[1] + pad))
     return [(start, end) for start, end in regions]
+
+
+# faster-whisper's `vad_filter` settings: long pauses only, generous padding around speech.
+FILTER_OPTIONS = VadOptions(min_silence_ms=2000, speech_pad_ms=400, min_speech_ms=0)
+
+
+class SpeechMap:
+    """The speech regions of a file, joined: what `vad_filter` transcribes, and the way back
+    from a time in the joined audio to the same moment in the file."""
+
+    def __init__(self, regions: list[tuple[int, int]]):
+        self.regions = regions
+        lengths = [end - start for start, end in regions]
+        self.joined_starts = [sum(lengths[:i]) for i in range(len(regions))]  # in the joined
+
+    def join(self, waveform: np.ndarray) -> np.ndarray:
+        """The file's speech, region after region (an empty array when there is none)."""
+        if not self.regions:
+            return waveform[:0]
+        return np.concatenate([waveform[start:end] for start, end in self.regions])
+
+    def region_of(self, sample: float, is_end: bool) -> int:
+        """The region a joined-audio sample lies in; an end on a boundary stays in the region
+        before it (it ends speech there, it does not start the next)."""
+        index = 0
+        for i, joined_start in enumerate(self.joined_starts):
+            if joined_start < sample or (joined_start == sample and not is_end):
+                index = i
+        return index
+
+    def original(self, start: float, end: float, word: bool = False) -> tuple[float, float]:
+        """A span (seconds) of the joined audio -> the same span in the file. A segment may
+        span a cut; a word may not: one that the aligner stretched over a cut starts where its
+        end's region starts, so no word is placed in the silence that was cut."""
+        first = self.region_of(start * SAMPLE_RATE, is_end=False)
+        last = self.region_of(end * SAMPLE_RATE, is_end=True)
+
+        def to_file(seconds: float, i: int) -> float:
+            sample = self.regions[i][0] + seconds * SAMPLE_RATE - self.joined_starts[i]
+            return round(sample / SAMPLE_RATE, 3)
+
+        if word and first != last:
+            return round(self.regions[last][0] / SAMPLE_RATE, 3), to_file(end, last)
+        return to_file(start, first), to_file(end, last)
+
+
+def speech_map(waveform, options: VadOptions = FILTER_OPTIONS) -> SpeechMap:
+    """The VAD's speech regions of a mono 16 kHz waveform (NumPy or torch)."""
+    audio = torch.as_tensor(waveform)
+    probs = load_vad(str(audio.device))(audio).tolist()
+    return SpeechMap(speech_regions(probs, audio.shape[-1], options))
