@@ -107,7 +107,9 @@ class DerivedWeights(nn.Module):
         return self
 
 
-class Linear(DerivedWeights, nn.Linear):
+class OneDNNWeight(DerivedWeights):
+    """A module whose `weight` also lives packed for oneDNN (None where that does not apply)."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.repack()
@@ -115,19 +117,14 @@ class Linear(DerivedWeights, nn.Linear):
     def repack(self) -> None:
         self.packed = pack_for_onednn(self.weight)
 
+
+class Linear(OneDNNWeight, nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, self.bias, self.packed)
 
 
-class TokenEmbedding(DerivedWeights, nn.Embedding):
+class TokenEmbedding(OneDNNWeight, nn.Embedding):
     """The decoder's token embedding; its weight is also the output projection (tied)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.repack()
-
-    def repack(self) -> None:
-        self.packed = pack_for_onednn(self.weight)
 
     def project(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, None, self.packed)
