@@ -93,6 +93,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default="benchmarks/results/batch_invariance_cpu")
+    parser.add_argument(
+        "--parts", default="identity,speed,words", help="what to measure, comma-separated"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     result = {
@@ -105,7 +108,11 @@ def main() -> None:
         files = clips + long_files
         for name in args.models.split(","):
             entry = {"modes": {}}
-            for mode, flags in MODES.items():
+            parts = args.parts.split(",")
+            if "words" in parts and "identity" not in parts:
+                run = cli_tokens(long_files[:-1], name, [], 1, args.threads)
+                entry["word_timing"] = word_timing(list(run["records"].values()))
+            for mode, flags in MODES.items() if "identity" in parts else ():
                 runs = {b: cli_tokens(files, name, flags, b, args.threads) for b in (1, 8)}
                 same = [
                     runs[1]["records"][f]["tokens"] == runs[8]["records"][f]["tokens"]
@@ -120,8 +127,9 @@ def main() -> None:
                 if mode == "float32":
                     long_records = [runs[1]["records"][f] for f in long_files[:-1]]
                     entry["word_timing"] = word_timing(long_records)
-            entry["eas_batch_speed"] = eas_batch_speed(name, clips, args.rounds)
-            print(name, "eas speed", entry["eas_batch_speed"]["median"], flush=True)
+            if "speed" in parts:
+                entry["eas_batch_speed"] = eas_batch_speed(name, clips, args.rounds)
+                print(name, "eas speed", entry["eas_batch_speed"]["median"], flush=True)
             result["models"][name] = entry
     write_results(args.output, result, markdown(result))
 
@@ -138,7 +146,7 @@ def markdown(result: dict) -> str:
         "|---|---|---|---|",
     ]
     for name, entry in result["models"].items():
-        for mode, m in entry["modes"].items():
+        for mode, m in entry.get("modes", {}).items():
             seconds = m["cli_seconds"]
             lines.append(
                 f"| {name} | {mode} | {m['identical_tokens']} / {m['files']} | "
@@ -148,6 +156,8 @@ def markdown(result: dict) -> str:
               "", "| model | batch 1 s | batch 8 s | batch 8 speed / batch 1 | windows 1 / 8 |",
               "|---|---|---|---|---|"]  # fmt: skip
     for name, entry in result["models"].items():
+        if "eas_batch_speed" not in entry:
+            continue
         e = entry["eas_batch_speed"]
         lines.append(
             f"| {name} | {e['median'][1]:.2f} | {e['median'][8]:.2f} | "
@@ -157,7 +167,9 @@ def markdown(result: dict) -> str:
               "| model | words | outside their segment | overlapping segments |",
               "|---|---|---|---|"]  # fmt: skip
     for name, entry in result["models"].items():
-        w = entry["word_timing"]
+        w = entry.get("word_timing")
+        if w is None:
+            continue
         lines.append(f"| {name} | {w['words']} | {w['words_outside_their_segment']} | "
                      f"{w['segment_overlaps']} |")  # fmt: skip
     return "\n".join(lines) + "\n"

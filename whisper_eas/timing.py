@@ -192,8 +192,9 @@ def cut_at_sentence_ends(words: list[Word], longest: float) -> None:
 def fit_segment_to_words(segment, median: float, last_speech: float) -> float:
     """openai-whisper's rules: a first word after a pause is at most twice the median word
     long; a segment starts at its first word and ends at its last, unless that word runs
-    more than 0.5 s past the segment's own timestamp (then the word is cut instead). Times are
-    rounded to the millisecond. Returns where the segment's speech ends."""
+    more than 0.5 s past the segment's own timestamp (then the word is cut instead), and no
+    word lies outside its segment. Times are rounded to the millisecond. Returns where the
+    segment's speech ends."""
     words, longest = segment.words, 2 * median
     if not words:
         return last_speech
@@ -213,9 +214,10 @@ def fit_segment_to_words(segment, median: float, last_speech: float) -> float:
         last.end = max(last.start + median, segment.end)
     else:
         segment.end = last.end
-    for word in words:
-        word.start, word.end = round(word.start, 3), round(word.end, 3)
     segment.start, segment.end = round(segment.start, 3), round(segment.end, 3)
+    for word in words:  # a word kept longer than its segment's timestamp is cut to it
+        word.start = min(max(round(word.start, 3), segment.start), segment.end)
+        word.end = min(max(round(word.end, 3), word.start), segment.end)
     return segment.end
 
 
