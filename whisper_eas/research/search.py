@@ -121,7 +121,8 @@ def read_results(path: Path) -> tuple[dict | None, list[dict]]:
 
 def append_result(path: Path, record: dict) -> None:
     """One line per finished configuration, flushed to disk at once: an interrupted run loses
-    at most the configuration in progress."""
+    at most the configuration in progress. The results' folder is made when missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as file:
         file.write(json.dumps(record) + "\n")
         file.flush()
