@@ -202,7 +202,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
             word_timestamps=args.word_timestamps,
             backends=args.attention,
             batch_size=args.batch_size,
-            progress=bar.update if bar else None,
+            # seconds of audio decoded; never past the total (the sum of float steps may be)
+            progress=(lambda s: bar.update(max(0.0, min(s, bar.total - bar.n)))) if bar else None,
             vad_filter=args.vad,
         ):
             path = args.files[index]
