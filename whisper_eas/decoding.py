@@ -107,15 +107,19 @@ def detect_language(model: WhisperModel, audio: EncoderOutput, backend: str = "e
     return [codes[i] for i in logits[:, ids].argmax(dim=-1).tolist()]
 
 
-def no_speech_alone(model: WhisperModel, cache: KVCache, backend: str = "eager") -> list[float]:
-    """Each row's <|nospeech|> probability after a bare <|startoftranscript|>, reading the
-    cross-attention K/V `cache` already holds (one more decoder token per row). A long
+def no_speech_alone(
+    model: WhisperModel, cache: KVCache, rows: list[int], backend: str = "eager"
+) -> list[float]:
+    """The <|nospeech|> probability of each of `rows` after a bare <|startoftranscript|>,
+    reading the cross-attention K/V `cache` already holds (one more decoder token per row). A long
     previous-text prompt inflates the prompted probability on a window of short speech
     (tiny.en, a 1 s last window "were in position": 0.85 prompted, 0.10 alone), so the silence
     rule that trusts it reads this one."""
     tokenizer = model.tokenizer
-    alone = KVCache(cache.cross_kv, cache.kept_counts, n_text_ctx=1)
-    sot = torch.full((len(cache.kept_counts), 1), tokenizer.sot, device=cache.positions.device)
+    every_row = rows == list(range(len(cache.kept_counts)))
+    cross_kv = cache.cross_kv if every_row else [(k[rows], v[rows]) for k, v in cache.cross_kv]
+    alone = KVCache(cross_kv, [cache.kept_counts[row] for row in rows], n_text_ctx=1)
+    sot = torch.full((len(rows), 1), tokenizer.sot, device=cache.positions.device)
     logits = model.network.decoder(sot, alone, backend)[:, 0]
     return logits.softmax(dim=-1)[:, tokenizer.special["<|nospeech|>"]].tolist()
 
@@ -321,7 +325,7 @@ def decode(
     prompted = [row for row, p in enumerate(previous) if p]
     alone = list(no_speech_probs)
     if prompted:
-        found = no_speech_alone(model, cache.select(prompted), options.backend)
+        found = no_speech_alone(model, cache, prompted, options.backend)
         for row, probability in zip(prompted, found):
             alone[row] = probability
 
