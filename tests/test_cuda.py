@@ -1,0 +1,107 @@
+"""The CUDA path against transformers on the same GPU, and against our own CPU path.
+
+Skipped where CUDA is absent (CI has no GPU). WHISPER_EAS_CUDA_MODEL names the checkpoint
+(default tiny.en: a GPU box may lack the bundled weight packages, so a converted HF folder can
+be given instead). Run with `pytest tests/test_cuda.py -rA`."""
+
+import os
+
+import pytest
+import torch
+from conftest import FIXTURES
+
+from whisper_eas import EASConfig, load_audio, load_model, transcribe
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+CHECKPOINT = os.environ.get("WHISPER_EAS_CUDA_MODEL", "tiny.en")
+
+
+@pytest.fixture(scope="module")
+def on_gpu():
+    return {dtype: load_model(CHECKPOINT, device="cuda", dtype=dtype)
+            for dtype in ("float32", "float16")}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def on_cpu():
+    return load_model(CHECKPOINT)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """transformers' model on the same GPU, float32 and float16, and its feature extractor."""
+    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    from whisper_eas.hub import resolve
+
+    folder = resolve(CHECKPOINT)
+    models = {
+        name: WhisperForConditionalGeneration.from_pretrained(
+            folder, attn_implementation="sdpa", dtype=dtype
+        )
+        .to("cuda")
+        .eval()
+        for name, dtype in (("float32", torch.float32), ("float16", torch.float16))
+    }
+    return models, WhisperFeatureExtractor.from_pretrained(folder)
+
+
+def reference_tokens(reference, clip, dtype, multilingual):
+    models, extractor = reference
+    features = extractor(load_audio(clip), sampling_rate=16000, return_tensors="pt").input_features
+    language = {"language": "en", "task": "transcribe"} if multilingual else {}
+    with torch.inference_mode():
+        sequence = (
+            models[dtype]
+            .generate(features.to("cuda", models[dtype].dtype), max_new_tokens=224, **language)[0]
+            .tolist()
+        )
+    return sequence
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_greedy_tokens_equal_transformers_on_the_same_gpu(on_gpu, reference, dtype):
+    model = on_gpu[dtype]
+    prompt = len(model.tokenizer.sot_sequence("en" if model.tokenizer.multilingual else None))
+    results = transcribe(model, [str(clip) for clip in FIXTURES], timestamps=False)
+    for clip, result in zip(FIXTURES, results):
+        theirs = reference_tokens(reference, clip, dtype, model.tokenizer.multilingual)
+        assert result.tokens == theirs[prompt:-1], clip.name
+
+
+def test_cuda_float32_long_form_equals_cpu(on_gpu, on_cpu):
+    """Same algorithm, same weights: the GPU's long-form transcripts are the CPU's (timestamps,
+    fallbacks and words included)."""
+    clips = [str(clip) for clip in FIXTURES]
+    for eas in (None, EASConfig.recommended("tiny.en")):
+        gpu = transcribe(on_gpu["float32"], clips, eas=eas, word_timestamps=True)
+        cpu = transcribe(on_cpu, clips, eas=eas, word_timestamps=True)
+        for clip, g, c in zip(FIXTURES, gpu, cpu):
+            assert g.tokens == c.tokens and g.fallbacks == c.fallbacks, (clip.name, eas)
+            assert g.kept_tokens == c.kept_tokens, (clip.name, eas)
+            words = [(w, v) for s, t in zip(g.segments, c.segments)
+                     for w, v in zip(s.words, t.words)]  # fmt: skip
+            assert all(w.word == v.word and abs(w.start - v.start) <= 0.02 for w, v in words)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_a_files_tokens_on_the_gpu_are_the_same_alone_and_in_a_batch_of_eight(on_gpu, dtype):
+    from test_transcribe import batch_of_eight
+
+    model, inputs = on_gpu[dtype], batch_of_eight()
+    together = transcribe(model, inputs, batch_size=8)
+    for i, wave in enumerate(inputs):
+        alone = transcribe(model, wave, batch_size=1)
+        assert together[i].tokens == alone.tokens, i
+        assert together[i].fallbacks == alone.fallbacks, i
+
+
+def test_vad_filter_runs_with_a_gpu_model(on_gpu):
+    import numpy as np
+
+    pytest.importorskip("silero_vad")
+    wave = load_audio(FIXTURES[0])
+    padded = np.concatenate([np.zeros(160_000, np.float32), wave, np.zeros(160_000, np.float32)])
+    result = transcribe(on_gpu["float32"], padded, vad_filter=True, word_timestamps=True)
+    words = [w for s in result.segments for w in s.words]
+    assert words and words[0].start >= 9.5 and words[-1].end <= 10.5 + len(wave) / 16000
