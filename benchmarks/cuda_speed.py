@@ -112,7 +112,7 @@ def run(args) -> None:
         "transformers float32": lambda: transformers_longform(args.checkpoint, torch.float32),
         "transformers float16": lambda: transformers_longform(args.checkpoint, torch.float16),
     }
-    systems = {name: make() for name, make in makers.items()}
+    systems = {name: make() for name, make in makers.items() if "one" in args.parts}
     result = {
         "date": datetime.date.today().isoformat(), "commit": args.commit,
         "device": torch.cuda.get_device_name() if on_gpu else "cpu", "torch": torch.__version__,
@@ -124,11 +124,11 @@ def run(args) -> None:
 
     result["transformers"] = transformers.__version__
     # Each recording alone: systems take turns, the first rotating from round to round.
-    names = list(systems)
+    names = list(systems) if "one" in args.parts else []
     for name in names:
         systems[name](waves[:1])  # warm-up
         result["one_file"][name] = {"times": [[] for _ in waves], "texts": [], "fallbacks": []}
-    for i, wave in enumerate(waves):
+    for i, wave in enumerate(waves if names else []):
         for round_ in range(args.rounds + 1):
             shift = (i + round_) % len(names)
             for name in names[shift:] + names[:shift]:
@@ -141,6 +141,8 @@ def run(args) -> None:
                     row["times"][i].append(seconds)
         print(f"recording {i} done", file=sys.stderr, flush=True)
         Path(args.output).write_text(json.dumps(result, indent=1) + "\n")  # a partial run counts
+    if "many" not in args.parts:
+        return
     # Many files: the recordings and the short clips, batched 8 across files against one by one.
     many = waves + clips
     result["many_files"]["inputs"] = len(many)
@@ -163,6 +165,7 @@ def run(args) -> None:
             row["times"].append(seconds)
             row["texts"] = [text for text, _ in texts]
             row["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30 if on_gpu else 0.0
+        Path(args.output).write_text(json.dumps(result, indent=1) + "\n")
     Path(args.output).write_text(json.dumps(result, indent=1) + "\n")
 
 
@@ -170,11 +173,17 @@ def report(args) -> None:
     from whisper_eas.research.bench import write_results
     from whisper_eas.research.metrics import word_error_rate
 
-    result = json.loads(Path(args.results).read_text())
+    result = json.loads(Path(args.results[0]).read_text())
+    for more in args.results[1:]:  # parts run separately: each section from the run that has it
+        extra = json.loads(Path(more).read_text())
+        for section in ("one_file", "many_files"):
+            result[section] = result[section] or extra[section]
     total = sum(result["seconds"])
     lines = [
-        (f"# Long-form on a GPU ({result['date']}, commit {result['commit']}, {result['device']}, "
-        f"torch {result['torch']}, CUDA {result['cuda']}, transformers {result['transformers']})"),
+        (
+            f"# Long-form on a GPU ({result['date']}, commit {result['commit']}, {result['device']}, "
+            f"torch {result['torch']}, CUDA {result['cuda']}, transformers {result['transformers']})"
+        ),
         "",
         f"Model {result['model']}, greedy, each system's long-form defaults. "
         f"{len(result['recordings'])} dev-clean recordings ({total / 60:.1f} min): "
@@ -202,8 +211,10 @@ def report(args) -> None:
     many = result["many_files"]
     lines += [
         "",
-        (f"## Many files ({many['inputs']} inputs, {many['seconds'] / 60:.1f} min: the recordings "
-        "and the test fixtures' clips)"),
+        (
+            f"## Many files ({many['inputs']} inputs, {many['seconds'] / 60:.1f} min: the recordings "
+            "and the test fixtures' clips)"
+        ),
         "",
         "| system | seconds (median) | × batch 1 | peak GPU memory GiB |",
         "|---|---|---|---|",
@@ -233,10 +244,12 @@ def main() -> None:
     on_gpu.add_argument("--model-name", default="tiny.en", help="for the recommended EAS")
     on_gpu.add_argument("--rounds", type=int, default=3)
     on_gpu.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    on_gpu.add_argument("--parts", default="one,many", help="one: each recording alone; many: "
+                        "all inputs batched against one by one")  # fmt: skip
     on_gpu.add_argument("--commit", default="unknown")
     on_gpu.add_argument("--output", required=True)
     summary = commands.add_parser("report")
-    summary.add_argument("results")
+    summary.add_argument("results", nargs="+", help="run outputs; later ones add their parts")
     summary.add_argument("--output", default="benchmarks/results/cuda_speed")
     args = parser.parse_args()
     run(args) if args.command == "run" else report(args)
