@@ -125,6 +125,51 @@ def test_silence_and_a_short_noise_give_no_text(tiny):
             assert result.fallbacks == ({"no_speech": 1} | ({"eas_off": 1} if eas else {}))
 
 
+def test_hallucination_silence_threshold_drops_text_invented_in_trailing_silence(tiny):
+    """A clip, 15 s of noise, the clip again, 12 s of silence: tiny.en invents a third copy of
+    the sentence in the silence; openai's rule (plus the file's end counting as silence)
+    drops it, counts it, and keeps both real copies."""
+    clip = load_audio(DATA / "1272-128104-0000.flac")
+    noise = (0.01 * np.random.default_rng(0).standard_normal(16000 * 15)).astype(np.float32)
+    wave = np.concatenate([clip, noise, clip, np.zeros(16000 * 12, dtype=np.float32)])
+    plain = transcribe(tiny, wave)
+    assert plain.segments[-1].start >= 30.0  # the invented copy, in the silence
+    result = transcribe(tiny, wave, hallucination_silence_threshold=2.0)
+    assert [s.start < 27.0 for s in result.segments] == [True, True]
+    assert result.fallbacks == {"hallucination": 2} and result.segments[0].words
+    assert result.text.count("Quilter") == 2
+
+
+def test_skip_hallucinations_rules_on_hand_made_windows():
+    module = importlib.import_module("whisper_eas.transcribe")
+    from whisper_eas.timing import Word
+
+    def segment(start, end, words):
+        return module.Segment(start, end, "x", [1] * len(words), 0.0, 1.0, 0.0, 0.0, 1500, words)
+
+    good = lambda t: [Word(" a", t, t + 0.3, 0.9), Word(" b", t + 0.3, t + 0.6, 0.9)]  # noqa: E731
+    bad = lambda t: [Word(" a", t, t, 0.01), Word(" b", t, t, 0.01)]  # noqa: E731
+    request = module.WindowRequest(module.Window(None, 480_000), seek=160_000, previous=[],
+                                   language=None)  # fmt: skip
+    skip = lambda outcome: module.skip_hallucinations(  # noqa: E731
+        outcome, request, 2.0, 10.0, file_seconds=100.0, timestamp_begin=1000
+    )
+    # An invented opening after 8 s of silence: nothing kept, decoded again from 18 s.
+    opening = module.WindowOutcome([segment(18.0, 19.0, bad(18.0))], 480_000, [1000, 1, 1], False)
+    out = skip(opening)
+    assert out.segments == [] and out.advance == 8 * 16000 and out.skipped_hallucination
+    # Real speech, then an invented segment with silence on both sides: cut there.
+    tokens = [1000, 1, 1, 1010, 1200, 1, 1, 1210]
+    speech = [segment(10.5, 11.1, good(10.5)), segment(30.0, 30.1, bad(30.0))]
+    out = skip(module.WindowOutcome(speech, 480_000, tokens, False, heard_to_the_end=True))
+    assert [s.start for s in out.segments] == [10.5] and out.prompt_tokens == tokens[:4]
+    assert out.advance == 20 * 16000 and out.skipped_hallucination  # seek to 30 s
+    # Nothing anomalous: the window stands as decoded.
+    fine = module.WindowOutcome([segment(10.5, 11.1, good(10.5))], 16000, [1000, 1, 1, 1010],
+                                False, heard_to_the_end=True)  # fmt: skip
+    assert skip(fine) == fine
+
+
 def test_eas_window_that_looks_broken_is_redone_without_eas(tiny):
     """With a threshold every decode fails, each sparsified window is redone dense, once."""
     strict = Safeguards(temperatures=(0.0,), compression_ratio_threshold=0.0)

@@ -205,6 +205,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             # seconds of audio decoded; never past the total (the sum of float steps may be)
             progress=(lambda s: bar.update(max(0.0, min(s, bar.total - bar.n)))) if bar else None,
             vad_filter=args.vad,
+            hallucination_silence_threshold=args.hallucination_silence_threshold,
         ):
             path = args.files[index]
             if result.error is not None:
@@ -457,6 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="decode only the speech Silero VAD finds (faster-whisper's vad_filter); times stay "
         "the file's",
+    )
+    transcribe.add_argument(
+        "--hallucination-silence-threshold",
+        type=float,
+        metavar="SECONDS",
+        help="drop text that looks invented between silences longer than this and seek past "
+        "the silence (openai-whisper's option; turns word timing on)",
     )
     transcribe.add_argument("--quiet", action="store_true", help="no progress bar")
     add_eas_arguments(transcribe)

@@ -246,3 +246,26 @@ def merge_punctuation(words: list[Word], first_tokens: list[int]) -> tuple[list[
             merged.append(word)
             firsts.append(first)
     return merged, firsts
+
+
+def word_anomaly(word: Word) -> float:
+    """How unlike a spoken word a timed word looks (openai-whisper's score): improbable
+    (p < 0.15), too short (< 0.133 s) or too long (> 2 s). Hallucinated words over silence
+    or noise tend to be all three."""
+    duration = word.end - word.start
+    score = 1.0 if word.probability < 0.15 else 0.0
+    if duration < 0.133:
+        score += (0.133 - duration) * 15
+    if duration > 2.0:
+        score += duration - 2.0
+    return score
+
+
+def is_anomalous(words: list[Word]) -> bool:
+    """A segment whose first eight words (punctuation aside) score 3 or more, or score about one
+    per word: likely invented."""
+    words = [w for w in words if w.word.strip() not in PREPEND_PUNCTUATION + APPEND_PUNCTUATION]
+    if not words:
+        return False
+    score = sum(word_anomaly(w) for w in words[:8])
+    return score >= 3 or score + 0.01 >= len(words[:8])

@@ -42,7 +42,7 @@ from .decoding import (
 )
 from .model import EncoderOutput
 from .sparsify import EASConfig, speech_tokens
-from .timing import Word, add_word_timestamps
+from .timing import Word, add_word_timestamps, is_anomalous
 from .vad import SpeechMap, speech_map
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
@@ -299,6 +299,7 @@ class WindowOutcome:
     prompt_tokens: list[int]  # the complete segments' tokens: the next window's prompt
     silence: bool
     heard_to_the_end: bool = False  # ended on a lone timestamp: nothing to decode again
+    skipped_hallucination: bool = False  # hallucination_silence_threshold dropped text
 
 
 def read_window(
@@ -390,6 +391,8 @@ class _File:
             self.fallbacks["hit_max_length"] += 1
         if outcome.silence:
             self.fallbacks["no_speech"] += 1
+        if outcome.skipped_hallucination:
+            self.fallbacks["hallucination"] += 1
         self.segments += outcome.segments
         self.history += outcome.prompt_tokens  # as openai-whisper: the complete segments only
         self.seek += outcome.advance
@@ -463,12 +466,19 @@ def transcribe_files(
     batch_size: int = 8,
     progress: Callable[[float], None] | None = None,
     vad_filter: bool = False,
+    hallucination_silence_threshold: float | None = None,
 ) -> Iterator[tuple[int, Transcription]]:
     """Yield (input index, Transcription) as each input finishes (batched long-form). A file is
     read when its row starts; one that cannot be read yields a Transcription with its `error`
     and the others go on."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if hallucination_silence_threshold is not None and hallucination_silence_threshold <= 0:
+        raise ValueError(
+            f"hallucination_silence_threshold must be > 0 seconds, got "
+            f"{hallucination_silence_threshold}"
+        )
+    word_timestamps = word_timestamps or hallucination_silence_threshold is not None
     tokenizer = model.tokenizer
     initial = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
     language = file_language(model, options)
@@ -503,12 +513,20 @@ def transcribe_files(
             )  # fmt: skip
             if word_timestamps and outcome.segments:
                 prompt = tokenizer.sot_sequence(attempt.result.language, options.task, False)
-                state.last_speech = add_word_timestamps(
+                speech_end = add_word_timestamps(
                     model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
                     speech_tokens(request.window.n_samples), state.last_speech,
                 )  # fmt: skip
                 if not outcome.heard_to_the_end:  # as openai-whisper: go on from the last word
                     outcome.advance = advance_to_word_end(outcome, request.seek)
+                if hallucination_silence_threshold is not None:
+                    outcome = skip_hallucinations(
+                        outcome, request, hallucination_silence_threshold, state.last_speech,
+                        file_seconds=len(state.waveform) / SAMPLE_RATE,
+                        timestamp_begin=tokenizer.timestamp_begin,
+                    )  # fmt: skip
+                    speech_end = last_word_end(outcome.segments) or state.last_speech
+                state.last_speech = speech_end
             state.record(attempt, outcome)
             if not condition_on_previous_text or attempt.result.temperature > 0.5:
                 state.prompt_start = len(state.history)
@@ -524,6 +542,96 @@ def advance_to_word_end(outcome: WindowOutcome, seek: int) -> int:
     can lie past the last segment's timestamp: starting there, no word is heard twice)."""
     end = round(outcome.segments[-1].end * SAMPLE_RATE / HOP_LENGTH) * HOP_LENGTH
     return end - seek if end > seek else outcome.advance
+
+
+def last_word_end(segments: list[Segment]) -> float | None:
+    ends = [w.end for s in segments for w in s.words]
+    return ends[-1] if ends else (segments[-1].end if segments else None)
+
+
+def skip_hallucinations(
+    outcome: WindowOutcome,
+    request: "WindowRequest",
+    threshold: float,
+    last_speech: float,
+    *,
+    file_seconds: float,
+    timestamp_begin: int,
+) -> WindowOutcome:
+    """openai-whisper's `hallucination_silence_threshold` (our reading of its rules): text
+    whose words look invented (`timing.is_anomalous`) and that sits between stretches of more
+    than `threshold` seconds without speech is dropped, and decoding goes on after the silence
+    instead of after the invented text:
+    - a window that opens with such a segment after a silence > threshold is decoded again
+      from where that segment starts (nothing of it is kept);
+    - an anomalous segment with silence (or more anomalies, or the window's edge) on both sides
+      is cut with everything after it, and the seek moves to its start;
+    - when the window did not end on its own, the seek goes to the last word's end only if
+      more than `threshold` seconds of the window follow it; otherwise past the window.
+    One addition to openai's rules: the file's end counts as silence after a segment (openai's
+    keep an invented sentence in a file's last, short window after the silence was skipped)."""
+    offset, window_seconds = request.seek / SAMPLE_RATE, request.window.n_samples / SAMPLE_RATE
+    window_end = offset + N_SAMPLES / SAMPLE_RATE
+    segments, advance = list(outcome.segments), outcome.advance
+    end = last_word_end(segments)
+    ended_early = not outcome.heard_to_the_end and end is not None and end > offset
+    if ended_early and window_end - end <= threshold:  # too little left after the last word
+        advance = request.window.n_samples
+    spoken = [i for i, s in enumerate(segments) if s.words]
+    if spoken and is_anomalous(segments[spoken[0]].words):
+        gap = segments[spoken[0]].start - offset
+        if gap > threshold:  # decode again after the silence, keeping nothing of this window
+            return replace(outcome, segments=[], advance=seconds_to_samples(gap), prompt_tokens=[],
+                           skipped_hallucination=True)  # fmt: skip
+    previous_end = last_speech
+    for position, i in enumerate(spoken):
+        segment = segments[i]
+        if is_anomalous(segment.words):
+            following = segments[spoken[position + 1]] if position + 1 < len(spoken) else None
+            next_start = following.words[0].start if following else offset + window_seconds
+            silence_before = (
+                segment.start - previous_end > threshold
+                or segment.start < threshold
+                or segment.start - offset < 2.0
+            )
+            silence_after = (
+                next_start - segment.end > threshold
+                or (following is not None and is_anomalous(following.words))
+                or window_end - segment.end < 2.0
+                or file_seconds - segment.end < threshold  # ours: the file's end is silent too
+            )
+            if silence_before and silence_after:
+                seek = seconds_to_samples(max(offset + 1, segment.start))
+                if file_seconds - segment.end < threshold:
+                    seek = round(file_seconds * SAMPLE_RATE)
+                kept = segments[:i]
+                n_text = sum(len(s.tokens) for s in kept)
+                return replace(
+                    outcome, segments=kept, advance=seek - request.seek,
+                    prompt_tokens=tokens_through(outcome.prompt_tokens, n_text, timestamp_begin),
+                    skipped_hallucination=True,
+                )  # fmt: skip
+        previous_end = segment.end
+    return replace(outcome, segments=segments, advance=advance)
+
+
+def seconds_to_samples(seconds: float) -> int:
+    """A time as a seek position: whole log-mel frames."""
+    return round(seconds * SAMPLE_RATE / HOP_LENGTH) * HOP_LENGTH
+
+
+def tokens_through(tokens: list[int], n_text: int, timestamp_begin: int) -> list[int]:
+    """The prefix of a window's prompt tokens that holds its first `n_text` text tokens and the
+    timestamp that closes them (the prompt of the segments kept)."""
+    if n_text == 0:
+        return []
+    seen = 0
+    for i, token in enumerate(tokens):
+        if token < timestamp_begin:
+            seen += 1
+        elif seen >= n_text:
+            return tokens[: i + 1]
+    return tokens
 
 
 def file_language(model: WhisperModel, options: DecodingOptions) -> str | None:
@@ -549,6 +657,7 @@ def transcribe(
     backends="sdpa",
     batch_size: int = 8,
     vad_filter: bool = False,
+    hallucination_silence_threshold: float | None = None,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
@@ -559,6 +668,10 @@ def transcribe(
     is the encoder's attention backend, one string or one per block. `vad_filter` decodes only
     the speech Silero VAD finds (faster-whisper's `vad_filter`: pauses of 2 s or more are cut,
     400 ms kept around speech) and maps every time back to the file.
+    `hallucination_silence_threshold` (seconds; turns word timing on) drops text that looks
+    invented between silences longer than that and seeks past the silence
+    (openai-whisper's option; see `skip_hallucinations`); counted as the `hallucination`
+    fallback.
     """
     if isinstance(audio, tuple):
         raise TypeError("pass several inputs as a list, not a tuple")
@@ -586,6 +699,7 @@ def transcribe(
         backends=backends,
         batch_size=batch_size,
         vad_filter=vad_filter,
+        hallucination_silence_threshold=hallucination_silence_threshold,
     ):
         results[index] = result
     return results if isinstance(audio, list) else results[0]
