@@ -1,0 +1,232 @@
+"""Invented words in long non-speech stretches: recordings with gaps (silence, white and pink
+noise, mains hum, synthetic music; `benchmarks/build_long_audio.py` writes `data/gaps`), ours
+against faster-whisper and transformers on the same weights.
+
+A word counts as invented when its middle lies inside a gap, 0.5 s in from each edge (word
+timings are not exact at a gap's edge). transformers' sequential long-form gives segments, not
+words: its words are placed at their segment's middle, and the same segment-level count is
+given for every system. Greedy, English, each system's long-form defaults, word timestamps on
+for ours and faster-whisper. Systems take turns recording by recording, the first rotating.
+
+    python benchmarks/gaps.py --models tiny.en,base --limit 8 --output benchmarks/results/gaps_cpu
+"""
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from whisper_eas import EASConfig, load_audio, load_model, transcribe
+from whisper_eas.research.bench import cpu_flags, device_name, git_commit, write_results
+from whisper_eas.research.metrics import word_error_rate
+
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+EDGE = 0.5  # seconds in from each gap edge
+
+
+def ours(name: str, **options):
+    model = load_model(name)
+
+    def run(wave):
+        result = transcribe(model, wave, word_timestamps=True, **options)
+        words = [(w.start, w.end, w.word) for s in result.segments for w in s.words]
+        segments = [(s.start, s.end, s.text) for s in result.segments]
+        return result.text, words, segments, result.fallbacks
+
+    return run
+
+
+def faster_whisper(name: str, vad_filter: bool):
+    from faster_whisper import WhisperModel
+
+    from whisper_eas.research.bench import ct2_folder
+
+    model = WhisperModel(str(ct2_folder(name)), device="cpu", compute_type="float32",
+                         cpu_threads=torch.get_num_threads())  # fmt: skip
+
+    def run(wave):
+        segments, _ = model.transcribe(wave, language="en", beam_size=1, best_of=1,
+                                       temperature=list(TEMPERATURES), vad_filter=vad_filter,
+                                       word_timestamps=True)  # fmt: skip
+        segments = list(segments)
+        words = [(w.start, w.end, w.word) for s in segments for w in s.words or []]
+        text = " ".join(s.text.strip() for s in segments)
+        return text, words, [(s.start, s.end, s.text) for s in segments], {}
+
+    return run
+
+
+def transformers_longform(name: str):
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    from whisper_eas.hub import resolve
+
+    folder = resolve(name)
+    model = WhisperForConditionalGeneration.from_pretrained(folder).eval()
+    processor = WhisperProcessor.from_pretrained(folder)
+    language = {} if name.endswith(".en") else {"language": "en", "task": "transcribe"}
+
+    def run(wave):
+        inputs = processor(wave, sampling_rate=16000, return_tensors="pt", truncation=False,
+                           padding="longest", return_attention_mask=True)  # fmt: skip
+        with torch.inference_mode():
+            out = model.generate(
+                inputs.input_features, attention_mask=inputs.attention_mask,
+                return_timestamps=True, condition_on_prev_tokens=True, temperature=TEMPERATURES,
+                num_beams=1, compression_ratio_threshold=1.35, logprob_threshold=-1.0,
+                no_speech_threshold=0.6, return_segments=True, **language,
+            )  # fmt: skip
+        segments = [
+            (float(s["start"]), float(s["end"]),
+             processor.decode(s["tokens"], skip_special_tokens=True).strip())
+            for s in out["segments"][0]
+        ]  # fmt: skip
+        text = " ".join(t for _, _, t in segments if t)
+        return text, None, segments, {}
+
+    return run
+
+
+def inside(time: float, gaps: list) -> str | None:
+    """The kind of gap `time` lies in (EDGE seconds in from its edges), or None."""
+    for kind, start, end in gaps:
+        if start + EDGE < time < end - EDGE:
+            return kind
+    return None
+
+
+def invented(words, segments, gaps) -> tuple[dict, dict]:
+    """Words inside gaps by gap kind: word-level (None where a system gives no words) and
+    segment-level (each segment's words at its middle)."""
+    by_word = None
+    if words is not None:
+        by_word = {}
+        for start, end, _ in words:
+            if kind := inside((start + end) / 2, gaps):
+                by_word[kind] = by_word.get(kind, 0) + 1
+    by_segment = {}
+    for start, end, text in segments:
+        if (kind := inside((start + end) / 2, gaps)) and text.split():
+            by_segment[kind] = by_segment.get(kind, 0) + len(text.split())
+    return by_word, by_segment
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="data/gaps")
+    parser.add_argument("--models", default="tiny.en,base")
+    parser.add_argument("--limit", type=int, default=8, help="recordings: tune and heldout alike")
+    parser.add_argument(
+        "--systems",
+        default="ours,ours --vad,ours --hallucination-silence-threshold 2,ours --eas,"
+        "ours --vad --eas,faster-whisper,faster-whisper vad_filter,transformers",
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", default="benchmarks/results/gaps_cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    records = [json.loads(line) for line in (Path(args.data) / "manifest.jsonl").open()]
+    tune = [r for r in records if r["group"] == "tune"]
+    heldout = [r for r in records if r["group"] == "heldout"]
+    chosen = [r for pair in zip(tune, heldout) for r in pair][: args.limit]
+    waves = [load_audio(Path(args.data) / r["audio"]) for r in chosen]
+    seconds = sum(len(w) for w in waves) / 16000
+    gap_seconds = sum(end - start for r in chosen for _, start, end in r["gaps"])
+    systems = args.systems.split(",")
+    result = {
+        "date": datetime.date.today().isoformat(), "commit": git_commit(),
+        "device": device_name("cpu"), "cpu_flags": cpu_flags(), "threads": args.threads,
+        "torch": torch.__version__, "recordings": [r["id"] for r in chosen],
+        "gaps": [r["gaps"] for r in chosen], "audio_seconds": seconds,
+        "gap_seconds": gap_seconds, "models": {},
+    }  # fmt: skip
+    for name in args.models.split(","):
+        eas = EASConfig.recommended(name)
+        makers = {
+            "ours": lambda: ours(name),
+            "ours --vad": lambda: ours(name, vad_filter=True),
+            "ours --hallucination-silence-threshold 2": lambda: ours(
+                name, hallucination_silence_threshold=2.0
+            ),
+            "ours --eas": lambda: ours(name, eas=eas),
+            "ours --vad --eas": lambda: ours(name, eas=eas, vad_filter=True),
+            "faster-whisper": lambda: faster_whisper(name, False),
+            "faster-whisper vad_filter": lambda: faster_whisper(name, True),
+            "transformers": lambda: transformers_longform(name),
+        }
+        runners = {system: makers[system]() for system in systems}
+        for runner in runners.values():
+            runner(waves[0][: 16000 * 20])  # warm-up
+        rows = {s: {"texts": [], "seconds": 0.0, "word": {}, "segment": {}, "fallbacks": {},
+                    "invented": []} for s in systems}  # fmt: skip
+        for i, wave in enumerate(waves):
+            order = systems[i % len(systems) :] + systems[: i % len(systems)]
+            texts = {}
+            for system in order:
+                start = time.perf_counter()
+                text, words, segments, fired = runners[system](wave)
+                row = rows[system]
+                row["seconds"] += time.perf_counter() - start
+                texts[system] = text
+                by_word, by_segment = invented(words, segments, chosen[i]["gaps"])
+                if by_word is None:
+                    row["word"] = None
+                else:
+                    for kind, n in by_word.items():
+                        row["word"][kind] = row["word"].get(kind, 0) + n
+                for kind, n in by_segment.items():
+                    row["segment"][kind] = row["segment"].get(kind, 0) + n
+                for key, count in fired.items():
+                    row["fallbacks"][key] = row["fallbacks"].get(key, 0) + count
+                if words is not None:
+                    row["invented"] += [
+                        (chosen[i]["id"], round(s, 2), w) for s, e, w in words
+                        if inside((s + e) / 2, chosen[i]["gaps"])
+                    ]  # fmt: skip
+            for system in systems:
+                rows[system]["texts"].append(texts[system])
+            print(f"{name} {chosen[i]['id']}: " + ", ".join(
+                f"{s} {sum((rows[s]['word'] or rows[s]['segment']).values())}" for s in systems
+            ), file=sys.stderr, flush=True)  # fmt: skip
+        refs = [r["text"] for r in chosen]
+        for row in rows.values():
+            row["wer"] = word_error_rate(refs, row["texts"])
+            row["rtf"] = row["seconds"] / seconds
+        result["models"][name] = rows
+        del runners
+
+    lines = [
+        f"# Invented words in non-speech gaps ({result['date']}, commit {result['commit']}, "
+        f"{result['device']}, {args.threads} threads, torch {result['torch']})",
+        "",
+        f"{len(chosen)} recordings from `{args.data}` ({seconds / 60:.1f} min, of which "
+        f"{gap_seconds / 60:.1f} min in {sum(len(r['gaps']) for r in chosen)} gaps of 8-20 s: "
+        "silence, white noise, pink noise, hum, music). Words inside gaps: middle of the word "
+        f"more than {EDGE} s inside a gap; segment-level: a segment's words placed at its "
+        "middle (transformers gives no words). Greedy, float32.",
+        "",
+        "| model | system | words in gaps | by kind | segment-level | WER % | RTF | × ours "
+        "| fallbacks |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in result["models"].items():
+        for system, row in rows.items():
+            word = "–" if row["word"] is None else str(sum(row["word"].values()))
+            kinds = "" if not row["word"] else ", ".join(f"{k} {n}" for k, n in row["word"].items())
+            lines.append(
+                f"| {name} | {system} | {word} | {kinds} | {sum(row['segment'].values())} | "
+                f"{100 * row['wer']:.2f} | {row['rtf']:.4f} | "
+                f"{rows['ours']['seconds'] / row['seconds']:.2f}× | {row['fallbacks'] or ''} |"
+                if "ours" in rows
+                else ""
+            )
+    write_results(args.output, result, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
