@@ -228,6 +228,8 @@ def test_keep_count_formula(tokens, sparsity):
         ({"layer": 1, "sparsity": 1.0}, r"sparsity must be in \[0, 1\)"),
         ({"layer": 1, "sparsity": 0.5, "aggregate": "median"}, "unknown EAS aggregate 'median'"),
         ({"layer": 1, "sparsity": 0.5, "scorer": "psychic"}, "unknown EAS scorer 'psychic'"),
+        ({"layer": 1, "sparsity": 0.5, "vad": True}, "vad=True needs budget='speech'"),
+        ({"layer": 1, "budget": "speech", "vad": True, "vad_margin_ms": -1}, "must be >= 0"),
     ],
 )
 def test_invalid_settings(kwargs, message):
@@ -256,3 +258,36 @@ def test_per_layer_backends(tiny):
         mixed = tiny.network.encoder(mel, backends=["eager", "sdpa", "eager", "sdpa"]).features
         plain = tiny.network.encoder(mel).features
     assert (mixed - plain).abs().max() < 1e-3
+
+
+def test_vad_budget_keeps_the_heard_tokens_and_the_padding_after_the_audio():
+    from whisper_eas.sparsify import Sparsifier
+
+    config = EASConfig(1, budget="speech", padding_tokens=100, padding_choice="first", vad=True)
+    voiced = torch.zeros(1500, dtype=torch.bool)
+    voiced[:400] = voiced[700:1000] = True  # a 6 s pause inside 20 s of audio
+    kept = Sparsifier.keep(torch.rand(1500), config, n_speech=1000, voiced=voiced)
+    expected = [*range(400), *range(700, 1000), *range(1000, 1100)]
+    assert kept.tolist() == expected
+    silent = Sparsifier.keep(torch.rand(1500), config, 1000, torch.zeros(1500, dtype=torch.bool))
+    assert silent.tolist() == [0, *range(1000, 1100)]  # nothing heard: one token and the padding
+    assert not config.drops_anything(1500, [1500], [torch.ones(1500, dtype=torch.bool)])
+    assert config.drops_anything(1500, [1500], [voiced])
+
+
+def test_vad_budget_drops_a_noise_gap_inside_a_window_and_keeps_the_text(tiny):
+    """Two clips around 8 s of noise: the window's noise tokens are dropped after block 1, the
+    words are the dense run's and stay in audio time, outside the gap."""
+    import numpy as np
+
+    first, second = load_audio(FIXTURES[0]), load_audio(FIXTURES[1])
+    noise = (0.01 * np.random.default_rng(0).standard_normal(8 * 16000)).astype(np.float32)
+    wave = np.concatenate([first, noise, second])
+    gap = (len(first) / 16000, (len(first) + len(noise)) / 16000)
+    config = EASConfig(1, budget="speech", padding_choice="first", vad=True)
+    dense = transcribe(tiny, wave, word_timestamps=True)
+    sparse = transcribe(tiny, wave, eas=config, word_timestamps=True)
+    assert sparse.kept_tokens[0] < 1500 - 300  # most of the 400 noise tokens went
+    assert sparse.text == dense.text
+    words = [w for s in sparse.segments for w in s.words]
+    assert not [w for w in words if gap[0] + 0.5 < (w.start + w.end) / 2 < gap[1] - 0.5]

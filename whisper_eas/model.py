@@ -303,11 +303,13 @@ class AudioEncoder(nn.Module):
         *,
         eas: EASConfig | None = None,
         n_speech: list[int] | None = None,
+        voiced: list[Tensor] | None = None,
         backends: str | Sequence[str] = "sdpa",
     ) -> EncoderOutput:
         """mel (B, n_mels, 2 * n_audio_ctx) -> features (B, k, D). With `eas`, tokens are
         dropped after block `eas.layer`; `n_speech` (per row: audio tokens holding speech, the
-        rest is padding) feeds the `speech` keep budget."""
+        rest is padding) feeds the `speech` keep budget, and `voiced` (per row: (n_audio_ctx,)
+        bool, the tokens a VAD heard as speech) its `vad` variant."""
         expected = (self.dims.n_mels, 2 * self.dims.n_audio_ctx)
         if mel.ndim != 3 or tuple(mel.shape[1:]) != expected:
             raise ValueError(
@@ -319,7 +321,7 @@ class AudioEncoder(nn.Module):
         kept, mask, received = None, None, []
         if eas is not None:
             eas.check_layers(len(self.blocks))
-            if not eas.drops_anything(x.shape[1], n_speech):  # s = 0 is the baseline exactly
+            if not eas.drops_anything(x.shape[1], n_speech, voiced):  # s = 0: the baseline exactly
                 kept, eas = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1), None
         scored = eas.scoring_blocks() if eas is not None else range(0)
         for index, block in enumerate(self.blocks):
@@ -329,7 +331,7 @@ class AudioEncoder(nn.Module):
             else:
                 x = block(x, backend=per_block[index])
             if eas is not None and index == eas.layer - 1:
-                x, kept, mask = self.sparsifier(x, received, eas, n_speech)  # the EAS stage
+                x, kept, mask = self.sparsifier(x, received, eas, n_speech, voiced)  # EAS stage
                 if mask is not None:
                     x = self.rows_apart(x, mask, range(index + 1, len(self.blocks)), per_block)
                     break

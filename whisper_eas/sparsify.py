@@ -21,6 +21,10 @@ The keep budget (how many tokens, and which part of the window they may come fro
   `padding_choice="first"` keeps the padding tokens right after the speech instead of the
   most-attended ones: with speech_sparsity = 0 that is truncation at the audio's end + P
   tokens, which ranks nothing, so no block is scored and every block runs under SDPA.
+- `speech` with `vad=True`: the speech tokens are only those the voice activity detector
+  heard (`voiced`, per row), widened by `vad_margin_ms` on each side, with pauses shorter than
+  `vad_min_pause_ms` kept; the tokens of longer pauses, noise and music inside the audio are
+  dropped like padding. The transcription computes `voiced` once per file (vad.py).
 
 Ablations, not the paper's default (Table 2 and our controls): `aggregate` max / min /
 geometric_mean / random, the `chunked` / `strided` / `binarized` scorers, `cross_layer`.
@@ -59,6 +63,7 @@ class EASConfig:
     budget: `window` (the paper's fixed fraction) or `speech` (see module docstring).
     sparsity: `window` budget: fraction s in [0, 1) of the window's tokens to drop.
     speech_sparsity, padding_tokens, padding_choice: the `speech` budget.
+    vad, vad_margin_ms, vad_min_pause_ms: the `speech` budget's speech is what the VAD heard.
     aggregate: how per-head received attention becomes one score (`mean` is Eq. 1).
     scorer: `exact` computes the scoring block's attention `chunk_size` queries at a time and
         reads its output and the scores from the same probabilities; ablations: `chunked`
@@ -76,6 +81,9 @@ class EASConfig:
     speech_sparsity: float = 0.0
     padding_tokens: int = 300
     padding_choice: str = "attention"
+    vad: bool = False
+    vad_margin_ms: int = 500
+    vad_min_pause_ms: int = 1000
     chunk_size: int = 128
     query_stride: int = 4
     seed: int = 0
@@ -110,6 +118,10 @@ class EASConfig:
             raise ValueError(f"unknown EAS scorer {self.scorer!r}; choose one of {SCORERS}")
         if self.chunk_size < 1 or self.query_stride < 1:
             raise ValueError("EAS chunk_size and query_stride must be >= 1")
+        if self.vad and self.budget != "speech":
+            raise ValueError("EAS vad=True needs budget='speech' (it decides what is speech)")
+        if self.vad_margin_ms < 0 or self.vad_min_pause_ms < 0:
+            raise ValueError("EAS vad_margin_ms and vad_min_pause_ms must be >= 0")
 
     @classmethod
     def recommended(cls, model_name: str = "base") -> "EASConfig":
@@ -137,8 +149,14 @@ class EASConfig:
         speech = math.ceil((1.0 - self.speech_sparsity) * n_speech - 1e-9)
         return max(speech, 1), min(self.padding_tokens, n_tokens - n_speech)
 
-    def drops_anything(self, n_tokens: int, n_speech: list[int] | None) -> bool:
+    def drops_anything(
+        self, n_tokens: int, n_speech: list[int] | None, voiced: list[Tensor] | None = None
+    ) -> bool:
         rows = n_speech if n_speech is not None else [None]
+        if self.vad and voiced is not None:
+            audio = [n_tokens if n is None else min(n, n_tokens) for n in rows]
+            if any(not bool(heard[:n].all()) for heard, n in zip(voiced, audio)):
+                return True  # the VAD found a pause, noise or music inside some row's audio
         return any(sum(self.n_keep(n_tokens, n)) < n_tokens for n in rows)
 
     @property
@@ -209,7 +227,12 @@ class Sparsifier(nn.Module):
     """
 
     def forward(
-        self, x: Tensor, received: list[Tensor], config: EASConfig, n_speech: list[int] | None
+        self,
+        x: Tensor,
+        received: list[Tensor],
+        config: EASConfig,
+        n_speech: list[int] | None,
+        voiced: list[Tensor] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         """x (B, T, D) and per-scoring-block (B, H, T) scores -> kept x (B, k, D), kept indices
         (B, k), and a key mask (B, k) when rows keep different counts (None when all keep k:
@@ -226,7 +249,8 @@ class Sparsifier(nn.Module):
         rows = []
         for row in range(batch):
             speech = n_speech[row] if n_speech is not None else None
-            rows.append(self.keep(importance[row], config, speech))
+            heard = voiced[row] if voiced is not None and config.vad else None
+            rows.append(self.keep(importance[row], config, speech, heard))
         k_max = max(len(r) for r in rows)
         kept = torch.zeros(batch, k_max, dtype=torch.long, device=x.device)
         mask = torch.zeros(batch, k_max, dtype=torch.bool, device=x.device)
@@ -236,14 +260,22 @@ class Sparsifier(nn.Module):
         return gathered, kept, (None if bool(mask.all()) else mask)
 
     @staticmethod
-    def keep(importance: Tensor, config: EASConfig, n_speech: int | None) -> Tensor:
-        """One row's kept token indices (k,), increasing."""
+    def keep(
+        importance: Tensor, config: EASConfig, n_speech: int | None, voiced: Tensor | None = None
+    ) -> Tensor:
+        """One row's kept token indices (k,), increasing. `voiced` (T,) bool: the audio tokens
+        the VAD heard as speech (the `vad` speech budget)."""
         n_tokens = importance.shape[0]
-        n_speech_kept, n_padding_kept = config.n_keep(n_tokens, n_speech)
+        n_speech = n_tokens if n_speech is None else min(max(n_speech, 1), n_tokens)
+        heard = torch.arange(n_speech, device=importance.device)
+        if voiced is not None:  # the speech is what the VAD heard; at least one token
+            heard = torch.nonzero(voiced[:n_speech]).flatten().to(importance.device)
+            heard = heard if len(heard) else heard.new_zeros(1)
+        n_speech_kept, _ = config.n_keep(n_tokens, len(heard))
         if config.budget == "window":
             return top_in_order(importance, n_speech_kept)
-        n_speech = n_tokens if n_speech is None else min(max(n_speech, 1), n_tokens)
-        speech = top_in_order(importance[:n_speech], n_speech_kept)
+        n_padding_kept = min(config.padding_tokens, n_tokens - n_speech)
+        speech = heard[top_in_order(importance[heard], n_speech_kept)]
         if config.padding_choice == "first":
             padding = torch.arange(n_speech, n_speech + n_padding_kept, device=importance.device)
         else:

@@ -43,7 +43,7 @@ from .decoding import (
 from .model import EncoderOutput
 from .sparsify import EASConfig, speech_tokens
 from .timing import Word, add_word_timestamps, is_anomalous
-from .vad import SpeechMap, speech_map
+from .vad import SpeechMap, VadOptions, speech_frames, speech_map
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -173,6 +173,7 @@ class Window:
 
     mel: torch.Tensor
     n_samples: int
+    voiced: torch.Tensor | None = None  # (1500,) bool: audio tokens the VAD heard (EAS `vad`)
 
 
 def file_mel(waveform: np.ndarray, n_mels: int) -> torch.Tensor:
@@ -189,7 +190,11 @@ def encode(
     """The encoder (with EAS when given) on a batch of windows."""
     mel = torch.stack([w.mel for w in windows]).to(device=model.device, dtype=model.dtype)
     n_speech = [speech_tokens(w.n_samples) for w in windows]
-    return model.network.encoder(mel, eas=eas, n_speech=n_speech, backends=backends)
+    voiced = None
+    if eas is not None and eas.vad:
+        voiced = [w.voiced if w.voiced is not None else torch.ones(1500, dtype=torch.bool)
+                  for w in windows]  # fmt: skip
+    return model.network.encoder(mel, eas=eas, n_speech=n_speech, voiced=voiced, backends=backends)
 
 
 def rows_of(audio: EncoderOutput, rows: list[int]) -> EncoderOutput:
@@ -360,6 +365,7 @@ class _File:
     fallbacks: Counter = field(default_factory=Counter)
     last_speech: float = 0.0  # seconds: where the last word ended (word timestamps)
     speech: SpeechMap | None = None  # vad_filter: the speech regions `waveform` joins
+    voiced_frames: np.ndarray | None = None  # EAS `vad`: per log-mel frame, heard as speech
     duration: int | None = None  # vad_filter: the file's own length in samples
 
     def window(self) -> Window:
@@ -374,7 +380,13 @@ class _File:
             # what transformers computes and what the EAS search measured.
             content = len(self.waveform) // HOP_LENGTH - frame
             mel = torch.cat([mel[:, :content], mel.new_zeros(mel.shape[0], N_FRAMES - content)], 1)
-        return Window(mel, n_samples)
+        voiced = None
+        if self.voiced_frames is not None:  # two frames per audio token; none past the end
+            frames = np.zeros(N_FRAMES, dtype=bool)
+            heard = self.voiced_frames[frame : frame + N_FRAMES]
+            frames[: len(heard)] = heard
+            voiced = torch.from_numpy(frames.reshape(-1, 2).any(axis=1))
+        return Window(mel, n_samples, voiced)
 
     def request(self) -> "WindowRequest":
         return WindowRequest(
@@ -499,6 +511,8 @@ def transcribe_files(
                     continue
             mel = file_mel(waveform, model.dims.n_mels)
             state = _File(index, waveform, mel, language, history=list(initial))
+            if eas is not None and eas.vad:
+                state.voiced_frames = speech_frames(waveform, eas_vad_options(eas))
             if heard is not None:
                 state.speech, state.duration = heard, duration
             active.append(state)
@@ -535,6 +549,14 @@ def transcribe_files(
         for state in [s for s in active if s.done]:
             active.remove(state)
             yield state.index, state.result()
+
+
+def eas_vad_options(eas: EASConfig) -> VadOptions:
+    """The VAD regions the `vad` EAS budget keeps: every region however short, widened by the
+    margin; pauses shorter than the minimum stay inside a region."""
+    return VadOptions(
+        min_speech_ms=0, min_silence_ms=eas.vad_min_pause_ms, speech_pad_ms=eas.vad_margin_ms
+    )
 
 
 def advance_to_word_end(outcome: WindowOutcome, seek: int) -> int:

@@ -218,8 +218,22 @@ class SpeechMap:
         return to_file(start, first), to_file(end, last)
 
 
-def speech_map(waveform, options: VadOptions = FILTER_OPTIONS) -> SpeechMap:
-    """The VAD's speech regions of a mono 16 kHz waveform (NumPy or torch)."""
+def regions_of(waveform, options: VadOptions) -> list[tuple[int, int]]:
+    """The VAD's speech regions (samples) of a mono 16 kHz waveform (NumPy or torch)."""
     audio = torch.as_tensor(waveform)
     probs = load_vad(str(audio.device))(audio).tolist()
-    return SpeechMap(speech_regions(probs, audio.shape[-1], options))
+    return speech_regions(probs, audio.shape[-1], options)
+
+
+def speech_map(waveform, options: VadOptions = FILTER_OPTIONS) -> SpeechMap:
+    """What `vad_filter` decodes: the speech regions of a waveform, joined."""
+    return SpeechMap(regions_of(waveform, options))
+
+
+def speech_frames(waveform, options: VadOptions, hop: int = 160) -> np.ndarray:
+    """Per 10 ms log-mel frame of the waveform, whether it lies in a speech region (the
+    VAD-aware EAS budget keeps the audio tokens over these frames)."""
+    frames = np.zeros(-(-len(waveform) // hop), dtype=bool)
+    for start, end in regions_of(waveform, options):
+        frames[start // hop : -(-end // hop)] = True
+    return frames

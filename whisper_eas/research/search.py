@@ -46,7 +46,10 @@ def evaluate(
     label = config_label(eas)
     with StageTimer(model.network) as timer:
         for waveform in tqdm(
-            waveforms, desc=label, unit="utt", file=sys.stderr,
+            waveforms,
+            desc=label,
+            unit="utt",
+            file=sys.stderr,
             disable=not progress or not sys.stderr.isatty(),  # no bars in log files
         ):
             with timer.run():
