@@ -16,6 +16,7 @@ import datetime
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -123,7 +124,7 @@ def main() -> None:
     parser.add_argument(
         "--systems",
         default="ours,ours --vad,ours --hallucination-silence-threshold 2,ours --eas,"
-        "ours --vad --eas,faster-whisper,faster-whisper vad_filter,transformers",
+        "ours --eas vad,faster-whisper,faster-whisper vad_filter,transformers",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default="benchmarks/results/gaps_cpu")
@@ -154,6 +155,7 @@ def main() -> None:
             ),
             "ours --eas": lambda: ours(name, eas=eas),
             "ours --vad --eas": lambda: ours(name, eas=eas, vad_filter=True),
+            "ours --eas vad": lambda: ours(name, eas=replace(eas, vad=True)),
             "faster-whisper": lambda: faster_whisper(name, False),
             "faster-whisper vad_filter": lambda: faster_whisper(name, True),
             "transformers": lambda: transformers_longform(name),
@@ -190,7 +192,8 @@ def main() -> None:
             for system in systems:
                 rows[system]["texts"].append(texts[system])
             print(f"{name} {chosen[i]['id']}: " + ", ".join(
-                f"{s} {sum((rows[s]['word'] or rows[s]['segment']).values())}" for s in systems
+                f"{s} {'-' if rows[s]['word'] is None else sum(rows[s]['word'].values())}"
+                for s in systems
             ), file=sys.stderr, flush=True)  # fmt: skip
         refs = [r["text"] for r in chosen]
         for row in rows.values():
