@@ -114,6 +114,19 @@ def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> 
         "(truncation) (default: attention, or first with --eas)",
     )
     group.add_argument(
+        "--eas-vad",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="speech budget: the speech is what Silero VAD hears, so pauses, noise and music "
+        "inside the audio are dropped too (default: as --eas recommends)",
+    )
+    group.add_argument(
+        "--eas-vad-margin-ms", type=int, help="--eas-vad: speech kept around what was heard"
+    )
+    group.add_argument(
+        "--eas-vad-min-pause-ms", type=int, help="--eas-vad: shorter pauses are kept"
+    )
+    group.add_argument(
         "--eas-scorer", default="exact", choices=SCORERS, help="how tokens are scored"
     )
     group.add_argument(
@@ -147,7 +160,14 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
         speech_sparsity=args.eas_speech_sparsity,
         padding_tokens=defaults.padding_tokens if padding_tokens is None else padding_tokens,
         padding_choice=args.eas_padding_choice or defaults.padding_choice,
+        vad=defaults.vad if args.eas_vad is None else args.eas_vad,
+        vad_margin_ms=first_given(args.eas_vad_margin_ms, defaults.vad_margin_ms),
+        vad_min_pause_ms=first_given(args.eas_vad_min_pause_ms, defaults.vad_min_pause_ms),
     )
+
+
+def first_given(value, default):
+    return default if value is None else value
 
 
 def set_threads(args: argparse.Namespace) -> None:
@@ -356,6 +376,9 @@ def run_search_command(args: argparse.Namespace) -> int:
                 aggregate=a,
                 scorer=args.eas_scorer,
                 cross_layer=args.eas_cross_layer,
+                vad=bool(args.eas_vad),
+                vad_margin_ms=first_given(args.eas_vad_margin_ms, defaults.vad_margin_ms),
+                vad_min_pause_ms=first_given(args.eas_vad_min_pause_ms, defaults.vad_min_pause_ms),
             )
             for layer in layers
             for a in aggregates

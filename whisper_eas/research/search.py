@@ -79,12 +79,21 @@ def config_label(eas: EASConfig | None) -> str:
     if eas is None:
         return "baseline"
     if eas.budget == "speech":
-        return f"{eas.layer},speech+{eas.padding_tokens}"
+        vad = f",vad {eas.vad_margin_ms}/{eas.vad_min_pause_ms}" if eas.vad else ""
+        return f"{eas.layer},speech+{eas.padding_tokens}{vad}"
     return f"{eas.layer},{eas.sparsity}"
 
 
 def config_key(eas: EASConfig | None) -> str:
-    return "baseline" if eas is None else json.dumps(asdict(eas), sort_keys=True)
+    """A setting's identity in a results file. The VAD fields count only when the VAD is on,
+    so results written before they existed still resume."""
+    if eas is None:
+        return "baseline"
+    fields = asdict(eas)
+    if not eas.vad:
+        for name in ("vad", "vad_margin_ms", "vad_min_pause_ms"):
+            del fields[name]
+    return json.dumps(fields, sort_keys=True)
 
 
 def environment(
