@@ -213,3 +213,23 @@ def test_a_bad_path_in_a_list_keeps_the_other_results(tiny, tmp_path):
     results = transcribe(tiny, [str(DATA / "1089-134691-0000.flac"), str(tmp_path / "no.wav")])
     assert results[0].text == "He could wait no longer." and results[0].error is None
     assert results[1].text == "" and "audio file not found" in results[1].error
+
+
+def test_openai_whisper_spellings_thresholds_and_segment_ids(capsys):
+    """`--output_format` style options; the fallback thresholds reach the Safeguards; segments
+    carry their id and the window's seek (log-mel frames)."""
+    from whisper_eas.cli import build_parser, dashed, fallback_temperatures
+
+    args = build_parser().parse_args(dashed(
+        ["transcribe", "x.wav", "--temperature_increment_on_fallback=0.25",
+         "--logprob_threshold", "none", "--no_speech_threshold", "0.5"]
+    ))  # fmt: skip
+    assert fallback_temperatures(args) == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert args.logprob_threshold is None and args.no_speech_threshold == 0.5
+    clip = str(DATA / "1221-135766-0001.flac")
+    assert main(["transcribe", clip, "--output_format", "json", "--quiet"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [s["id"] for s in record["segments"]] == list(range(len(record["segments"])))
+    assert record["segments"][0]["seek"] == 0 and len(record["segments"]) >= 2
+    assert main(["transcribe", clip, "--temperature", "2"]) == 2
+    assert "--temperature must be in [0, 1]" in capsys.readouterr().err

@@ -166,6 +166,23 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
     )
 
 
+def optional_float(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
+def fallback_temperatures(args: argparse.Namespace) -> tuple[float, ...]:
+    """openai-whisper's schedule: --temperature, then up by the increment to 1.0."""
+    step = args.temperature_increment_on_fallback
+    if not 0.0 <= args.temperature <= 1.0:
+        raise UsageError(f"--temperature must be in [0, 1], got {args.temperature}")
+    if step is None:
+        return (args.temperature,)
+    if step <= 0:
+        raise UsageError(f"--temperature-increment-on-fallback must be > 0, got {step}")
+    count = int((1.0 + 1e-6 - args.temperature) / step) + 1
+    return tuple(round(args.temperature + i * step, 6) for i in range(count))
+
+
 def first_given(value, default):
     return default if value is None else value
 
@@ -201,7 +218,12 @@ def run_transcribe(args: argparse.Namespace) -> int:
         timestamps=not args.without_timestamps,
         max_new_tokens=args.max_new_tokens,
     )
-    safeguards = Safeguards() if args.fallback else Safeguards(temperatures=(0.0,))
+    safeguards = Safeguards(
+        temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
+        compression_ratio_threshold=args.compression_ratio_threshold,
+        logprob_threshold=args.logprob_threshold,
+        no_speech_threshold=args.no_speech_threshold,
+    )
     names = output_names(args.files) if args.output_dir is not None else {}
 
     # A file is read when its row starts (transcribe_files): one bad file gets its error line
@@ -473,6 +495,24 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--no-fallback", dest="fallback", action="store_false", help="no temperature fallback"
     )
+    fallback = transcribe.add_argument_group("fallback and silence (openai-whisper's defaults)")
+    fallback.add_argument("--temperature", type=float, default=0.0, help="of the first decode")
+    fallback.add_argument(
+        "--temperature-increment-on-fallback", type=optional_float, default=0.2,
+        help="temperature added at each retry, up to 1.0 ('none': no retry)",
+    )  # fmt: skip
+    fallback.add_argument(
+        "--compression-ratio-threshold", type=optional_float, default=2.4,
+        help="retry a window whose text's gzip compression ratio is above ('none': never)",
+    )  # fmt: skip
+    fallback.add_argument(
+        "--logprob-threshold", type=optional_float, default=-1.0,
+        help="retry a window whose average log-probability is below ('none': never)",
+    )  # fmt: skip
+    fallback.add_argument(
+        "--no-speech-threshold", type=optional_float, default=0.6,
+        help="silence: no-speech probability above this and log-probability below the threshold",
+    )  # fmt: skip
     transcribe.add_argument(
         "--word-timestamps", action="store_true", help="word start/end times (json output)"
     )
@@ -535,9 +575,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def dashed(argv: list[str]) -> list[str]:
+    """openai-whisper's spelling of long options (`--output_format`) as ours (`--output-format`)."""
+    spelled = []
+    for token in argv:
+        if token.startswith("--") and "_" in token.split("=", 1)[0]:
+            name, *value = token.split("=", 1)
+            token = "=".join([name.replace("_", "-"), *value])
+        spelled.append(token)
+    return spelled
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(dashed(sys.argv[1:] if argv is None else argv))
     if args.command == "search":  # the search has no single --eas-layer / --eas-sparsity
         args.eas_layer = args.eas_sparsity = None
         args.eas_aggregate, args.eas = "mean", False

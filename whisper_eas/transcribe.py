@@ -113,6 +113,8 @@ class Segment:
     temperature: float
     kept_tokens: int  # audio tokens the decoder attended to in this window (1500 without EAS)
     words: list[Word] = field(default_factory=list)  # with word_timestamps=True
+    id: int = 0  # its place in the file's segments
+    seek: int = 0  # log-mel frame (10 ms) where its window started, as openai-whisper's
 
 
 @dataclass
@@ -236,8 +238,9 @@ class Attempt:
 
 def fallback_steps(sparsified: bool, safeguards: Safeguards) -> list[tuple[str, float]]:
     """A row's retries in order: first without EAS when its window was sparsified, then hotter."""
-    steps = [("eas_off", 0.0)] if sparsified else []
-    return steps + [("temperature", t) for t in safeguards.temperatures if t > 0]
+    first = safeguards.temperatures[0] if safeguards.temperatures else 0.0
+    steps = [("eas_off", first)] if sparsified else []
+    return steps + [("temperature", t) for t in safeguards.temperatures[1:]]
 
 
 def decode_windows(
@@ -258,7 +261,14 @@ def decode_windows(
         found = detect_language(model, rows_of(audio, unknown), options.backend)
         for i, code in zip(unknown, found):
             languages[i] = code
-    first = decode(model, audio, options, [r.previous for r in requests], languages)
+    first_temperature = safeguards.temperatures[0] if safeguards.temperatures else 0.0
+    generators = None
+    if first_temperature > 0:  # sampled from the start: each row draws from its own generator
+        generators = [sampling_generator(model, r.seek, first_temperature) for r in requests]
+    first = decode(
+        model, audio, replace(options, temperature=first_temperature),
+        [r.previous for r in requests], languages, generators,
+    )  # fmt: skip
     attempts = [Attempt(result, rows_of(audio, [i]), None) for i, result in enumerate(first)]
     sparsified = [k < model.dims.n_audio_ctx for k in audio.kept_counts()]
     seconds = [w.n_samples / SAMPLE_RATE for w in windows]
@@ -343,6 +353,7 @@ def read_window(
                 no_speech_prob=result.no_speech_prob,
                 temperature=result.temperature,
                 kept_tokens=kept,
+                seek=seek // HOP_LENGTH,
             )
         )
     heard = timestamps and ends_on_lone_timestamp(result.tokens, tokenizer.timestamp_begin)
@@ -419,6 +430,8 @@ class _File:
                 segment.start, segment.end = self.speech.original(segment.start, segment.end)
                 for word in segment.words:
                     word.start, word.end = self.speech.original(word.start, word.end, word=True)
+        for number, segment in enumerate(self.segments):
+            segment.id = number
         samples = self.duration if self.duration is not None else len(self.waveform)
         return Transcription(
             text=" ".join(s.text for s in self.segments if s.text),
