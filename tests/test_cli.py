@@ -233,3 +233,16 @@ def test_openai_whisper_spellings_thresholds_and_segment_ids(capsys):
     assert record["segments"][0]["seek"] == 0 and len(record["segments"]) >= 2
     assert main(["transcribe", clip, "--temperature", "2"]) == 2
     assert "--temperature must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_verbose_prints_each_segment_as_it_is_decoded(capsys):
+    import re
+
+    clip = str(DATA / "1221-135766-0001.flac")
+    assert main(["transcribe", clip, "--verbose", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    timed = [
+        line for line in lines if re.match(r"\[\d\d:\d\d\.\d{3} --> \d\d:\d\d\.\d{3}\] ", line)
+    ]
+    assert len(timed) >= 2 and lines.index(timed[-1]) < len(lines) - 1  # then the text
+    assert timed[0].startswith("[00:00.000 --> ")

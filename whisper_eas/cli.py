@@ -15,6 +15,7 @@ examples:
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
@@ -166,6 +167,21 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
     )
 
 
+def clock(seconds: float) -> str:
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return (
+        f"{hours:02d}:{minutes:02d}:{seconds:06.3f}" if hours else f"{minutes:02d}:{seconds:06.3f}"
+    )
+
+
+def show_segments(emit: Callable, files: list[str], index: int, segments: list) -> None:
+    """--verbose: each segment with its times as it is decoded (openai-whisper's lines)."""
+    name = f"{files[index]}: " if len(files) > 1 else ""
+    for start, end, text in segments:
+        emit(f"{name}[{clock(start)} --> {clock(end)}] {text}")
+
+
 def optional_float(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
@@ -248,6 +264,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
             progress=(lambda s: bar.update(max(0.0, min(s, bar.total - bar.n)))) if bar else None,
             vad_filter=args.vad,
             hallucination_silence_threshold=args.hallucination_silence_threshold,
+            on_segments=(lambda i, segments: show_segments(emit, args.files, i, segments))
+            if args.verbose
+            else None,
         ):
             path = args.files[index]
             if result.error is not None:
@@ -530,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the silence (openai-whisper's option; turns word timing on)",
     )
     transcribe.add_argument("--quiet", action="store_true", help="no progress bar")
+    transcribe.add_argument(
+        "--verbose", action="store_true", help="print each segment with its times as decoded"
+    )
     add_eas_arguments(transcribe)
     transcribe.set_defaults(run=run_transcribe)
 

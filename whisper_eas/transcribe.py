@@ -420,6 +420,10 @@ class _File:
         self.history += outcome.prompt_tokens  # as openai-whisper: the complete segments only
         self.seek += outcome.advance
 
+    def file_times(self, start: float, end: float) -> tuple[float, float]:
+        """A span of the decoded audio in the file's time (they differ under vad_filter)."""
+        return (start, end) if self.speech is None else self.speech.original(start, end)
+
     @property
     def done(self) -> bool:
         return self.seek >= len(self.waveform)
@@ -492,10 +496,12 @@ def transcribe_files(
     progress: Callable[[float], None] | None = None,
     vad_filter: bool = False,
     hallucination_silence_threshold: float | None = None,
+    on_segments: Callable[[int, list[tuple[float, float, str]]], None] | None = None,
 ) -> Iterator[tuple[int, Transcription]]:
     """Yield (input index, Transcription) as each input finishes (batched long-form). A file is
     read when its row starts; one that cannot be read yields a Transcription with its `error`
-    and the others go on."""
+    and the others go on. `on_segments(index, [(start, end, text)])` hears each window's
+    segments as soon as they are decoded (times in the file, as in the result)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if hallucination_silence_threshold is not None and hallucination_silence_threshold <= 0:
@@ -555,6 +561,9 @@ def transcribe_files(
                     speech_end = last_word_end(outcome.segments) or state.last_speech
                 state.last_speech = speech_end
             state.record(attempt, outcome)
+            if on_segments is not None and outcome.segments:
+                on_segments(state.index, [(*state.file_times(s.start, s.end), s.text)
+                                          for s in outcome.segments])  # fmt: skip
             if not condition_on_previous_text or attempt.result.temperature > 0.5:
                 state.prompt_start = len(state.history)
             if progress is not None:
