@@ -22,6 +22,7 @@ from . import __version__
 from .attention import BACKENDS
 from .sparsify import AGGREGATES, BUDGETS, PADDING_CHOICES, SCORERS, EASConfig
 from .tokenizer import TASKS
+from .transcribe import Safeguards
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 
@@ -220,7 +221,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from .decoding import DecodingOptions
     from .hub import load_model
     from .outputs import WRITERS, record_of
-    from .transcribe import Safeguards, transcribe_files
+    from .transcribe import transcribe_files
 
     set_threads(args)
     formats = list(OUTPUT_FORMATS) if args.output_format == "all" else [args.output_format]
@@ -515,21 +516,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-fallback", dest="fallback", action="store_false", help="no temperature fallback"
     )
     fallback = transcribe.add_argument_group("fallback and silence (openai-whisper's defaults)")
+    defaults = Safeguards()
     fallback.add_argument("--temperature", type=float, default=0.0, help="of the first decode")
     fallback.add_argument(
         "--temperature-increment-on-fallback", type=optional_float, default=0.2,
         help="temperature added at each retry, up to 1.0 ('none': no retry)",
     )  # fmt: skip
     fallback.add_argument(
-        "--compression-ratio-threshold", type=optional_float, default=2.4,
+        "--compression-ratio-threshold", type=optional_float,
+        default=defaults.compression_ratio_threshold,
         help="retry a window whose text's gzip compression ratio is above ('none': never)",
     )  # fmt: skip
     fallback.add_argument(
-        "--logprob-threshold", type=optional_float, default=-1.0,
+        "--logprob-threshold", type=optional_float, default=defaults.logprob_threshold,
         help="retry a window whose average log-probability is below ('none': never)",
     )  # fmt: skip
     fallback.add_argument(
-        "--no-speech-threshold", type=optional_float, default=0.6,
+        "--no-speech-threshold", type=optional_float, default=defaults.no_speech_threshold,
         help="silence: no-speech probability above this and log-probability below the threshold",
     )  # fmt: skip
     transcribe.add_argument(
