@@ -72,6 +72,11 @@ class Safeguards:
     # audio that is not speech the rule costs one dense decode a window, not a wrong answer.
     eas_min_words_per_second: float = 0.25
 
+    @property
+    def first_temperature(self) -> float:
+        """The first decode's temperature; the others are the retries'."""
+        return self.temperatures[0] if self.temperatures else 0.0
+
     def is_silence(self, result: DecodingResult) -> bool:
         if self.no_speech_threshold is None or result.no_speech_prob <= self.no_speech_threshold:
             return False
@@ -192,10 +197,7 @@ def encode(
     """The encoder (with EAS when given) on a batch of windows."""
     mel = torch.stack([w.mel for w in windows]).to(device=model.device, dtype=model.dtype)
     n_speech = [speech_tokens(w.n_samples) for w in windows]
-    voiced = None
-    if eas is not None and eas.vad:
-        voiced = [w.voiced if w.voiced is not None else torch.ones(1500, dtype=torch.bool)
-                  for w in windows]  # fmt: skip
+    voiced = [w.voiced for w in windows] if eas is not None and eas.vad else None
     return model.network.encoder(mel, eas=eas, n_speech=n_speech, voiced=voiced, backends=backends)
 
 
@@ -238,8 +240,7 @@ class Attempt:
 
 def fallback_steps(sparsified: bool, safeguards: Safeguards) -> list[tuple[str, float]]:
     """A row's retries in order: first without EAS when its window was sparsified, then hotter."""
-    first = safeguards.temperatures[0] if safeguards.temperatures else 0.0
-    steps = [("eas_off", first)] if sparsified else []
+    steps = [("eas_off", safeguards.first_temperature)] if sparsified else []
     return steps + [("temperature", t) for t in safeguards.temperatures[1:]]
 
 
@@ -261,7 +262,7 @@ def decode_windows(
         found = detect_language(model, rows_of(audio, unknown), options.backend)
         for i, code in zip(unknown, found):
             languages[i] = code
-    first_temperature = safeguards.temperatures[0] if safeguards.temperatures else 0.0
+    first_temperature = safeguards.first_temperature
     generators = None
     if first_temperature > 0:  # sampled from the start: each row draws from its own generator
         generators = [sampling_generator(model, r.seek, first_temperature) for r in requests]
@@ -431,7 +432,7 @@ class _File:
     def result(self) -> Transcription:
         if self.speech is not None:  # times in the joined speech -> times in the file
             for segment in self.segments:
-                segment.start, segment.end = self.speech.original(segment.start, segment.end)
+                segment.start, segment.end = self.file_times(segment.start, segment.end)
                 for word in segment.words:
                     word.start, word.end = self.speech.original(word.start, word.end, word=True)
         for number, segment in enumerate(self.segments):
@@ -616,7 +617,7 @@ def skip_hallucinations(
     keep an invented sentence in a file's last, short window after the silence was skipped)."""
     offset, window_seconds = request.seek / SAMPLE_RATE, request.window.n_samples / SAMPLE_RATE
     window_end = offset + N_SAMPLES / SAMPLE_RATE
-    segments, advance = list(outcome.segments), outcome.advance
+    segments, advance = outcome.segments, outcome.advance
     end = last_word_end(segments)
     ended_early = not outcome.heard_to_the_end and end is not None and end > offset
     if ended_early and window_end - end <= threshold:  # too little left after the last word
