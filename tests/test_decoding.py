@@ -149,3 +149,15 @@ def test_a_timestamp_is_forced_when_timestamps_together_beat_every_text_token():
     assert allowed_after([TB, 3], logits) == set(range(TB + 1, VOCAB))
     logits[0, TB:] = -6.0  # total ~0.2 < 1: text stays allowed
     assert 3 in allowed_after([TB, 3], logits)
+
+
+def test_languages_by_code_or_name(tiny, base):
+    from whisper_eas.decoding import checked_language
+
+    assert checked_language(base, "German") == checked_language(base, "de") == "de"
+    assert checked_language(base, "castilian") == "es" and checked_language(base, " EN ") == "en"
+    assert checked_language(tiny, "English") is None  # English-only: no language token
+    with pytest.raises(ValueError, match="not available"):
+        checked_language(tiny, "German")
+    with pytest.raises(ValueError, match="unknown language 'Klingon'"):
+        checked_language(base, "Klingon")

@@ -494,7 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("files", nargs="+", help="audio files (wav, flac, mp3, ogg, m4a, ...)")
     add_model_arguments(transcribe)
     transcribe.add_argument(
-        "--language", help="language code; default English for .en models, detected otherwise"
+        "--language",
+        help="language code or name (de, German); default English for .en models, detected "
+        "otherwise",
     )
     transcribe.add_argument(
         "--task", default="transcribe", choices=TASKS, help="translate: into English"

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .attention import check_backend
 from .model import EncoderOutput, KVCache, Whisper
-from .tokenizer import TASKS, Tokenizer
+from .tokenizer import TASKS, Tokenizer, language_code
 
 MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp of a window
 SECONDS_PER_TIMESTAMP = 0.02
@@ -170,6 +170,7 @@ def checked_language(
 ) -> str | None:
     """`language` (and `task`) validated for this model; None for an English-only model (its
     prompt names no language) and None when a multilingual model is to detect it."""
+    language = None if language is None else language_code(language)
     if not model.tokenizer.multilingual:
         if task == "translate":
             raise ValueError(
