@@ -238,6 +238,8 @@ def test_language_is_detected_once_per_file(base, monkeypatch):
     )
     result = transcribe(base, long_inputs()[0])
     assert result.windows >= 2 and len(calls) == 1 and result.language == "en"
+    assert 0.5 < result.language_probability <= 1.0  # of the window it was detected on
+    assert transcribe(base, DATA / "jfk.flac", language="en").language_probability is None
 
 
 def test_decoder_context_overflow_is_named(tiny):

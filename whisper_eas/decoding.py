@@ -79,6 +79,7 @@ class DecodingResult:
     temperature: float
     hit_max_length: bool  # stopped by the length limit, not by end-of-text (usually a loop)
     compression_ratio: float = field(init=False)
+    language_probability: float | None = None  # set where the language was detected
 
     def __post_init__(self):
         self.compression_ratio = compression_ratio(self.text)
@@ -96,15 +97,20 @@ def all_suppressed(model: WhisperModel) -> list[int]:
 
 
 @torch.inference_mode()
-def detect_language(model: WhisperModel, audio: EncoderOutput, backend: str = "eager") -> list[str]:
-    """Most likely language per row, from the decoder's logits after <|startoftranscript|>."""
+def detect_language(
+    model: WhisperModel, audio: EncoderOutput, backend: str = "eager"
+) -> list[tuple[str, float]]:
+    """Most likely language per row and its probability among the languages, from the
+    decoder's logits after <|startoftranscript|>."""
     tokenizer = model.tokenizer
     cache = model.network.decoder.new_cache(audio, n_text_ctx=1)
     prompt = torch.full((audio.features.shape[0], 1), tokenizer.sot, device=audio.features.device)
     logits = model.network.decoder(prompt, cache, backend)[:, -1]
     codes = tokenizer.languages
     ids = torch.tensor([tokenizer.language_token(code) for code in codes], device=logits.device)
-    return [codes[i] for i in logits[:, ids].argmax(dim=-1).tolist()]
+    probs = logits[:, ids].float().softmax(dim=-1)
+    best, index = probs.max(dim=-1)
+    return [(codes[i], p) for i, p in zip(index.tolist(), best.tolist())]
 
 
 def no_speech_alone(
@@ -190,7 +196,7 @@ def checked_language(
 def resolve_languages(model: WhisperModel, audio: EncoderOutput, options: DecodingOptions) -> list:
     language = checked_language(model, options.language, options.task)
     if model.tokenizer.multilingual and language is None:
-        return detect_language(model, audio, options.backend)
+        return [code for code, _ in detect_language(model, audio, options.backend)]
     return [language] * audio.features.shape[0]
 
 

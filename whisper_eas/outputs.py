@@ -16,6 +16,7 @@ def record_of(result: Transcription, path: str) -> dict:
         "file": path,
         "text": result.text,
         "language": result.language,
+        "language_probability": result.language_probability,
         "duration": result.duration,
         "windows": result.windows,
         "kept_tokens": result.kept_tokens,

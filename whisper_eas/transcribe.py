@@ -132,6 +132,7 @@ class Transcription:
     kept_tokens: list[int] = field(default_factory=list)  # audio tokens kept per window
     fallbacks: dict[str, int] = field(default_factory=dict)  # how often each safeguard fired
     error: str | None = None  # why an input of a list could not be transcribed (else None)
+    language_probability: float | None = None  # when the language was detected, not given
 
     @classmethod
     def failed(cls, error: str) -> "Transcription":
@@ -258,9 +259,11 @@ def decode_windows(
     audio = encode(model, windows, eas, backends)
     languages = [r.language for r in requests]
     unknown = [i for i, language in enumerate(languages) if language == DETECT]
+    detected = {}  # row -> (language, probability)
     if unknown:  # a file's first window: detect its language from the features already here
         found = detect_language(model, rows_of(audio, unknown), options.backend)
-        for i, code in zip(unknown, found):
+        detected = dict(zip(unknown, found))
+        for i, (code, _) in detected.items():
             languages[i] = code
     first_temperature = safeguards.first_temperature
     generators = None
@@ -270,6 +273,8 @@ def decode_windows(
         model, audio, replace(options, temperature=first_temperature),
         [r.previous for r in requests], languages, generators,
     )  # fmt: skip
+    for i, (_, probability) in detected.items():
+        first[i].language_probability = probability
     attempts = [Attempt(result, rows_of(audio, [i]), None) for i, result in enumerate(first)]
     sparsified = [k < model.dims.n_audio_ctx for k in audio.kept_counts()]
     seconds = [w.n_samples / SAMPLE_RATE for w in windows]
@@ -378,6 +383,7 @@ class _File:
     last_speech: float = 0.0  # seconds: where the last word ended (word timestamps)
     speech: SpeechMap | None = None  # vad_filter: the speech regions `waveform` joins
     voiced_frames: np.ndarray | None = None  # EAS `vad`: per log-mel frame, heard as speech
+    language_probability: float | None = None  # of the detected language
     duration: int | None = None  # vad_filter: the file's own length in samples
 
     def window(self) -> Window:
@@ -408,6 +414,8 @@ class _File:
     def record(self, attempt: "Attempt", outcome: "WindowOutcome") -> None:
         """Add a decoded window's outcome and move the seek."""
         self.language = attempt.result.language
+        if attempt.result.language_probability is not None:  # the window it was detected on
+            self.language_probability = attempt.result.language_probability
         self.kept.append(attempt.audio.kept_counts()[0])
         if attempt.fallback is not None:
             self.fallbacks[attempt.fallback] += 1
@@ -442,6 +450,7 @@ class _File:
             text=" ".join(s.text for s in self.segments if s.text),
             segments=self.segments,
             language=self.language,
+            language_probability=self.language_probability,
             duration=samples / SAMPLE_RATE,
             windows=len(self.kept),
             kept_tokens=self.kept,
