@@ -136,8 +136,15 @@ def test_recommended_eas_and_bad_flag_combinations(capsys):
     assert main(["transcribe", str(DATA / "jfk.flac"), "--eas", "--output-format", "json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert 550 < record["kept_tokens"][0] < 1500  # 11 s of speech (550 tokens) + padding
-    code, err = run_error(["transcribe", str(DATA / "jfk.flac"), "--output-format", "all"], capsys)
-    assert code == 2 and "needs --output-dir" in err
+
+
+def test_every_format_without_a_folder_goes_to_the_current_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # openai-whisper's habit; txt holds one segment per line
+    assert main(["transcribe", str(DATA / "1221-135766-0001.flac"), "--output-format", "all"]) == 0
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == [f"1221-135766-0001.{f}" for f in ("json", "srt", "tsv", "txt", "vtt")]
+    lines = (tmp_path / "1221-135766-0001.txt").read_text().splitlines()
+    assert len(lines) >= 2 and all(line.strip() for line in lines)
 
 
 def test_user_slips_are_named(capsys, tmp_path, monkeypatch):

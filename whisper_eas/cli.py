@@ -226,7 +226,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     set_threads(args)
     formats = list(OUTPUT_FORMATS) if args.output_format == "all" else [args.output_format]
     if args.output_dir is None and len(formats) > 1:
-        raise UsageError("--output-format all needs --output-dir")
+        args.output_dir = "."  # as openai-whisper: every format, into the current folder
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     eas = eas_from_arguments(args, args.model)
     options = DecodingOptions(

@@ -27,7 +27,8 @@ def record_of(result: Transcription, path: str) -> dict:
 
 
 def to_txt(result: Transcription, path: str) -> str:
-    return result.text + "\n"
+    """One segment per line, as openai-whisper's txt files."""
+    return "".join(segment.text + "\n" for segment in result.segments if segment.text)
 
 
 def to_json(result: Transcription, path: str) -> str:
