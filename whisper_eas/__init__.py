@@ -15,7 +15,7 @@ from .hub import convert, load_model
 from .model import ModelDims, Whisper
 from .sparsify import EASConfig
 from .tokenizer import Tokenizer
-from .transcribe import Safeguards, Segment, Transcription, transcribe
+from .transcribe import Safeguards, Segment, Transcription, transcribe, transcribe_stream
 
 __all__ = [
     "DecodingOptions",
@@ -35,5 +35,6 @@ __all__ = [
     "log_mel_spectrogram",
     "pad_or_trim",
     "transcribe",
+    "transcribe_stream",
 ]
 __version__ = "0.3.0"

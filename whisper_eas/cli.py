@@ -179,8 +179,8 @@ def clock(seconds: float) -> str:
 def show_segments(emit: Callable, files: list[str], index: int, segments: list) -> None:
     """--verbose: each segment with its times as it is decoded (openai-whisper's lines)."""
     name = f"{files[index]}: " if len(files) > 1 else ""
-    for start, end, text in segments:
-        emit(f"{name}[{clock(start)} --> {clock(end)}] {text}")
+    for segment in segments:
+        emit(f"{name}[{clock(segment.start)} --> {clock(segment.end)}] {segment.text}")
 
 
 def optional_float(text: str) -> float | None:

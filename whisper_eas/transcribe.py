@@ -425,26 +425,22 @@ class _File:
             self.fallbacks["no_speech"] += 1
         if outcome.skipped_hallucination:
             self.fallbacks["hallucination"] += 1
+        if self.speech is not None:  # times in the joined speech -> times in the file
+            for segment in outcome.segments:
+                segment.start, segment.end = self.speech.original(segment.start, segment.end)
+                for word in segment.words:
+                    word.start, word.end = self.speech.original(word.start, word.end, word=True)
+        for number, segment in enumerate(outcome.segments, start=len(self.segments)):
+            segment.id = number
         self.segments += outcome.segments
         self.history += outcome.prompt_tokens  # as openai-whisper: the complete segments only
         self.seek += outcome.advance
-
-    def file_times(self, start: float, end: float) -> tuple[float, float]:
-        """A span of the decoded audio in the file's time (they differ under vad_filter)."""
-        return (start, end) if self.speech is None else self.speech.original(start, end)
 
     @property
     def done(self) -> bool:
         return self.seek >= len(self.waveform)
 
     def result(self) -> Transcription:
-        if self.speech is not None:  # times in the joined speech -> times in the file
-            for segment in self.segments:
-                segment.start, segment.end = self.file_times(segment.start, segment.end)
-                for word in segment.words:
-                    word.start, word.end = self.speech.original(word.start, word.end, word=True)
-        for number, segment in enumerate(self.segments):
-            segment.id = number
         samples = self.duration if self.duration is not None else len(self.waveform)
         return Transcription(
             text=" ".join(s.text for s in self.segments if s.text),
@@ -495,6 +491,24 @@ def transcribe_files(
     model: WhisperModel,
     inputs: list[AudioInput],
     *,
+    on_segments: Callable[[int, list[Segment]], None] | None = None,
+    **options,
+) -> Iterator[tuple[int, Transcription]]:
+    """Yield (input index, Transcription) as each input finishes (batched long-form). A file is
+    read when its row starts; one that cannot be read yields a Transcription with its `error`
+    and the others go on. `on_segments(index, segments)` hears each window's segments as soon
+    as they are decoded (in the file's time, as in the result). `options`: `long_form`'s."""
+    for index, segments, result in long_form(model, inputs, **options):
+        if result is not None:
+            yield index, result
+        elif on_segments is not None:
+            on_segments(index, segments)
+
+
+def long_form(
+    model: WhisperModel,
+    inputs: list[AudioInput],
+    *,
     eas: EASConfig | None = None,
     options: DecodingOptions = DecodingOptions(timestamps=True),
     condition_on_previous_text: bool = True,
@@ -506,12 +520,9 @@ def transcribe_files(
     progress: Callable[[float], None] | None = None,
     vad_filter: bool = False,
     hallucination_silence_threshold: float | None = None,
-    on_segments: Callable[[int, list[tuple[float, float, str]]], None] | None = None,
-) -> Iterator[tuple[int, Transcription]]:
-    """Yield (input index, Transcription) as each input finishes (batched long-form). A file is
-    read when its row starts; one that cannot be read yields a Transcription with its `error`
-    and the others go on. `on_segments(index, [(start, end, text)])` hears each window's
-    segments as soon as they are decoded (times in the file, as in the result)."""
+) -> Iterator[tuple[int, list[Segment] | None, Transcription | None]]:
+    """The batched long-form loop. Yields (index, segments, None) for each window that added
+    segments to input `index`, and (index, None, Transcription) when the input is done."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if hallucination_silence_threshold is not None and hallucination_silence_threshold <= 0:
@@ -530,13 +541,13 @@ def transcribe_files(
             try:
                 waveform = waveform_of(inputs[index])
             except (OSError, ValueError) as error:
-                yield index, Transcription.failed(str(error))
+                yield index, None, Transcription.failed(str(error))
                 continue
             heard = speech_map(waveform) if vad_filter else None
             if heard is not None:
                 duration, waveform = len(waveform), heard.join(waveform)
                 if len(waveform) == 0:  # no speech at all: nothing to decode
-                    yield index, Transcription.silent(duration / SAMPLE_RATE)
+                    yield index, None, Transcription.silent(duration / SAMPLE_RATE)
                     continue
             mel = file_mel(waveform, model.dims.n_mels)
             state = _File(index, waveform, mel, language, history=list(initial))
@@ -571,16 +582,15 @@ def transcribe_files(
                     speech_end = last_word_end(outcome.segments) or state.last_speech
                 state.last_speech = speech_end
             state.record(attempt, outcome)
-            if on_segments is not None and outcome.segments:
-                on_segments(state.index, [(*state.file_times(s.start, s.end), s.text)
-                                          for s in outcome.segments])  # fmt: skip
+            if outcome.segments:
+                yield state.index, outcome.segments, None
             if not condition_on_previous_text or attempt.result.temperature > 0.5:
                 state.prompt_start = len(state.history)
             if progress is not None:
                 progress(outcome.advance / SAMPLE_RATE)
         for state in [s for s in active if s.done]:
             active.remove(state)
-            yield state.index, state.result()
+            yield state.index, None, state.result()
 
 
 def eas_vad_options(eas: EASConfig) -> VadOptions:
@@ -757,3 +767,25 @@ def transcribe(
     ):
         results[index] = result
     return results if isinstance(audio, list) else results[0]
+
+
+def transcribe_stream(
+    model: WhisperModel,
+    audio: AudioInput,
+    *,
+    language: str | None = None,
+    task: str = "transcribe",
+    timestamps: bool = True,
+    max_new_tokens: int | None = None,
+    **options,
+) -> Iterator[Segment]:
+    """One file's segments as each window is decoded, in the file's time (what faster-whisper's
+    `segments, info = model.transcribe(...)` yields); the segments `transcribe` returns. The
+    other `options` are `transcribe`'s (eas, word_timestamps, vad_filter, ...). A file that
+    cannot be read raises before the first segment."""
+    decoding = DecodingOptions(
+        task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens
+    )
+    waveform = waveform_of(audio)
+    for _, segments, _ in long_form(model, [waveform], options=decoding, batch_size=1, **options):
+        yield from segments or []
