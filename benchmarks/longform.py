@@ -31,11 +31,11 @@ from whisper_eas.research.metrics import word_error_rate
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
-def ours(name: str, eas: EASConfig | None, dtype: str = "float32"):
+def ours(name: str, eas: EASConfig | None, dtype: str = "float32", vad_filter: bool = False):
     model = load_model(name, dtype=dtype)
 
     def run(wave):
-        result = transcribe(model, wave, eas=eas)
+        result = transcribe(model, wave, eas=eas, vad_filter=vad_filter)
         return result.text, result.fallbacks, result.segments
 
     return run
@@ -149,6 +149,7 @@ def main() -> None:
         makers = {
             "ours": lambda: ours(name, None),
             "ours-eas": lambda: ours(name, EASConfig.recommended(name)),
+            "ours-vad": lambda: ours(name, None, vad_filter=True),
             "faster-whisper": lambda: faster_whisper(name),
             "ours-int8": lambda: ours(name, None, "int8"),
             "ours-int8-eas": lambda: ours(name, EASConfig.recommended(name), "int8"),
