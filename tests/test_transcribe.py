@@ -285,3 +285,22 @@ def test_a_sparsified_window_with_far_fewer_words_than_its_audio_is_redone_dense
     silence = result_with(0.95, 0.95, -0.7, "you")
     assert rules.needs_fallback(silence, sparsified=True, seconds=10.0)  # EAS may have cut it
     assert not rules.needs_fallback(silence, sparsified=False, seconds=10.0)  # dense: accepted
+
+
+def test_clip_timestamps_decode_only_their_spans(tiny):
+    """openai-whisper's clip_timestamps: no window reaches past its clip, nothing outside the
+    clips is decoded, an odd count runs the last clip to the end."""
+    first, second = load_audio(DATA / "1221-135766-0001.flac"), load_audio(FIXTURES[0])
+    wave = np.concatenate([first, np.zeros(3 * 16000, np.float32), second])
+    later = len(first) / 16000 + 3
+    only_second = transcribe(tiny, wave, clip_timestamps=f"{later}")
+    assert "Quilter" in only_second.text and "God" not in only_second.text
+    assert all(s.start >= later for s in only_second.segments)
+    both = transcribe(tiny, wave, clip_timestamps=[0, 6.2, later])
+    assert both.text.startswith("God") and "whose place" not in both.text
+    assert "Quilter" in both.text and both.segments[0].end <= 6.2 + 0.02
+    for bad in ("1,x", "5,2", [-1.0]):
+        with pytest.raises(ValueError, match="clip_timestamps"):
+            transcribe(tiny, wave, clip_timestamps=bad)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        transcribe(tiny, wave, clip_timestamps="1", vad_filter=True)

@@ -265,6 +265,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             progress=(lambda s: bar.update(max(0.0, min(s, bar.total - bar.n)))) if bar else None,
             vad_filter=args.vad,
             hallucination_silence_threshold=args.hallucination_silence_threshold,
+            clip_timestamps=args.clip_timestamps,
             on_segments=(lambda i, segments: show_segments(emit, args.files, i, segments))
             if args.verbose
             else None,
@@ -552,6 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="drop text that looks invented between silences longer than this and seek past "
         "the silence (openai-whisper's option; turns word timing on)",
+    )
+    transcribe.add_argument(
+        "--clip-timestamps",
+        metavar="START,END,...",
+        help="decode only these spans (seconds; an odd count runs the last to the end)",
     )
     transcribe.add_argument("--quiet", action="store_true", help="no progress bar")
     transcribe.add_argument(

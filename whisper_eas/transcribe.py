@@ -385,18 +385,38 @@ class _File:
     voiced_frames: np.ndarray | None = None  # EAS `vad`: per log-mel frame, heard as speech
     language_probability: float | None = None  # of the detected language
     duration: int | None = None  # vad_filter: the file's own length in samples
+    clips: list[tuple[int, int]] | None = None  # clip_timestamps: the spans to decode, samples
+
+    def clip_end(self) -> int:
+        """Where the current window must stop: its clip's end, else the file's."""
+        for start, end in self.clips or []:
+            if start <= self.seek < end:
+                return end
+        return len(self.waveform)
+
+    def enter_clip(self) -> None:
+        """With clip_timestamps, move the seek into the next clip (past the last: done)."""
+        if self.clips is None:
+            return
+        for start, end in self.clips:
+            if self.seek < end:
+                self.seek = max(self.seek, start)
+                return
+        self.seek = len(self.waveform)
 
     def window(self) -> Window:
         frame = self.seek // HOP_LENGTH  # seek moves in whole timestamps (320 samples)
-        n_samples = min(N_SAMPLES, len(self.waveform) - self.seek)
+        limit = self.clip_end()
+        n_samples = min(N_SAMPLES, limit - self.seek)
         mel = self.mel[:, frame : frame + N_FRAMES]
-        if self.seek > 0 and n_samples < N_SAMPLES:
+        if n_samples < N_SAMPLES and (self.seek > 0 or limit < len(self.waveform)):
             # A later window that runs past the end: openai-whisper and faster-whisper pad its
             # log-mel with zeros after the audio's frames, not with the mel of silence. On our
             # long recordings this decides a phrase at the very end (base: 6.27 -> 6.17 % WER,
             # faster-whisper's). A file's only window keeps the padded waveform's mel, which is
             # what transformers computes and what the EAS search measured.
-            content = len(self.waveform) // HOP_LENGTH - frame
+            # (A clip's window is cut at the clip's end the same way.)
+            content = limit // HOP_LENGTH - frame
             mel = torch.cat([mel[:, :content], mel.new_zeros(mel.shape[0], N_FRAMES - content)], 1)
         voiced = None
         if self.voiced_frames is not None:  # two frames per audio token; none past the end
@@ -435,6 +455,7 @@ class _File:
         self.segments += outcome.segments
         self.history += outcome.prompt_tokens  # as openai-whisper: the complete segments only
         self.seek += outcome.advance
+        self.enter_clip()
 
     @property
     def done(self) -> bool:
@@ -520,6 +541,7 @@ def long_form(
     progress: Callable[[float], None] | None = None,
     vad_filter: bool = False,
     hallucination_silence_threshold: float | None = None,
+    clip_timestamps: str | list[float] | None = None,
 ) -> Iterator[tuple[int, list[Segment] | None, Transcription | None]]:
     """The batched long-form loop. Yields (index, segments, None) for each window that added
     segments to input `index`, and (index, None, Transcription) when the input is done."""
@@ -531,6 +553,9 @@ def long_form(
             f"{hallucination_silence_threshold}"
         )
     word_timestamps = word_timestamps or hallucination_silence_threshold is not None
+    clip_seconds = parse_clips(clip_timestamps)
+    if clip_seconds is not None and vad_filter:
+        raise ValueError("clip_timestamps and vad_filter cannot be combined")
     tokenizer = model.tokenizer
     initial = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
     language = file_language(model, options)
@@ -555,6 +580,12 @@ def long_form(
                 state.voiced_frames = speech_frames(waveform, eas_vad_options(eas))
             if heard is not None:
                 state.speech, state.duration = heard, duration
+            if clip_seconds is not None:
+                state.clips = clips_in_samples(clip_seconds, len(waveform))
+                state.enter_clip()
+                if state.done:  # every clip starts after the audio's end
+                    yield index, None, state.result()
+                    continue
             active.append(state)
         if not active:
             break
@@ -591,6 +622,34 @@ def long_form(
         for state in [s for s in active if s.done]:
             active.remove(state)
             yield state.index, None, state.result()
+
+
+def parse_clips(clip_timestamps: str | list[float] | None) -> list[float] | None:
+    """openai-whisper's clip_timestamps: "start,end,start,end,..." in seconds (or a list); an
+    odd count leaves the last clip open to the file's end. None or "0": the whole file."""
+    if clip_timestamps is None:
+        return None
+    if isinstance(clip_timestamps, str):
+        try:
+            clip_timestamps = [float(t) for t in clip_timestamps.split(",") if t.strip()]
+        except ValueError:
+            raise ValueError(
+                f"clip_timestamps must be seconds separated by commas, got {clip_timestamps!r}"
+            ) from None
+    times = [float(t) for t in clip_timestamps]
+    if times in ([], [0.0]):
+        return None
+    if any(t < 0 for t in times) or times != sorted(times):
+        raise ValueError(f"clip_timestamps must be increasing and >= 0, got {times}")
+    return times
+
+
+def clips_in_samples(times: list[float], n_samples: int) -> list[tuple[int, int]]:
+    """Clip (start, end) pairs in samples within a file of n_samples; empty clips dropped."""
+    ends = times[1::2] + ([n_samples / SAMPLE_RATE] if len(times) % 2 else [])
+    pairs = [(round(a * SAMPLE_RATE), min(round(b * SAMPLE_RATE), n_samples))
+             for a, b in zip(times[0::2], ends)]  # fmt: skip
+    return [(a, b) for a, b in pairs if a < b]
 
 
 def eas_vad_options(eas: EASConfig) -> VadOptions:
@@ -722,6 +781,7 @@ def transcribe(
     batch_size: int = 8,
     vad_filter: bool = False,
     hallucination_silence_threshold: float | None = None,
+    clip_timestamps: str | list[float] | None = None,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
@@ -735,7 +795,8 @@ def transcribe(
     `hallucination_silence_threshold` (seconds; turns word timing on) drops text that looks
     invented between silences longer than that and seeks past the silence
     (openai-whisper's option; see `skip_hallucinations`); counted as the `hallucination`
-    fallback.
+    fallback. `clip_timestamps` ("start,end,..." seconds, openai-whisper's) decodes only those
+    spans: no window reaches past its clip's end.
     """
     if isinstance(audio, tuple):
         raise TypeError("pass several inputs as a list, not a tuple")
@@ -764,6 +825,7 @@ def transcribe(
         batch_size=batch_size,
         vad_filter=vad_filter,
         hallucination_silence_threshold=hallucination_silence_threshold,
+        clip_timestamps=clip_timestamps,
     ):
         results[index] = result
     return results if isinstance(audio, list) else results[0]
