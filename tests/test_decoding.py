@@ -161,3 +161,21 @@ def test_languages_by_code_or_name(tiny, base):
         checked_language(tiny, "German")
     with pytest.raises(ValueError, match="unknown language 'Klingon'"):
         checked_language(base, "Klingon")
+
+
+def test_hotwords_lead_every_prompt_before_the_previous_text(tiny):
+    from whisper_eas.decoding import prompt_of
+
+    tokenizer, sot_prev = tiny.tokenizer, tiny.tokenizer.special["<|startofprev|>"]
+    hint = tokenizer.encode(" Quilter, Brion")
+    options = DecodingOptions(hotwords="Quilter, Brion", timestamps=True)
+    start = tokenizer.sot_sequence(None, "transcribe", True)
+    assert prompt_of(tiny, [], None, options) == [sot_prev, *hint, *start]
+    previous = list(range(300))  # only the last ones fit beside the hint: 223 in all
+    prompt = prompt_of(tiny, previous, None, options)
+    assert prompt[: 1 + len(hint)] == [sot_prev, *hint]
+    assert prompt[1 + len(hint) : -len(start)] == previous[-(223 - len(hint)) :]
+    plain = prompt_of(tiny, previous, None, DecodingOptions(timestamps=True))
+    assert plain[1 : -len(start)] == previous[-223:]
+    result = transcribe(tiny, DATA / "1272-128104-0000.flac", hotwords="Quilter")
+    assert "Quilter" in result.text

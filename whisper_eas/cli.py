@@ -234,6 +234,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         language=args.language,
         timestamps=not args.without_timestamps,
         max_new_tokens=args.max_new_tokens,
+        hotwords=args.hotwords,
     )
     safeguards = Safeguards(
         temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
@@ -515,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-condition", action="store_true", help="do not prompt a window with the text before it"
     )
     transcribe.add_argument("--initial-prompt", help="text to prompt the first window with")
+    transcribe.add_argument(
+        "--hotwords", help="words to hint in every window's prompt (names, terms)"
+    )
     transcribe.add_argument(
         "--no-fallback", dest="fallback", action="store_false", help="no temperature fallback"
     )

@@ -57,6 +57,7 @@ class DecodingOptions:
     temperature: float = 0.0  # 0: greedy; else sampling from softmax(logits / temperature)
     max_new_tokens: int | None = None  # None: half the text context (224), as openai-whisper
     backend: str = "eager"  # decoder attention: eager keeps each row's numbers its own
+    hotwords: str | None = None  # words to hint in every window's prompt (faster-whisper's)
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -164,10 +165,13 @@ def apply_timestamp_rules(
 def prompt_of(
     model: WhisperModel, previous: list[int], language: str | None, options: DecodingOptions
 ) -> list[int]:
-    """[<|startofprev|> previous text] + the start sequence (previous text: its last 223)."""
+    """[<|startofprev|> hotwords, previous text] + the start sequence. The hint fits in 223
+    tokens with the previous text's last tokens (faster-whisper puts hotwords first too)."""
     tokenizer = model.tokenizer
-    max_previous = model.dims.n_text_ctx // 2 - 1
-    head = [tokenizer.special["<|startofprev|>"], *previous[-max_previous:]] if previous else []
+    room = model.dims.n_text_ctx // 2 - 1
+    hint = tokenizer.encode(" " + options.hotwords.strip())[:room] if options.hotwords else []
+    context = hint + (previous[-(room - len(hint)) :] if room > len(hint) and previous else [])
+    head = [tokenizer.special["<|startofprev|>"], *context] if context else []
     return head + tokenizer.sot_sequence(language, options.task, options.timestamps)
 
 

@@ -782,6 +782,7 @@ def transcribe(
     vad_filter: bool = False,
     hallucination_silence_threshold: float | None = None,
     clip_timestamps: str | list[float] | None = None,
+    hotwords: str | None = None,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
@@ -795,8 +796,9 @@ def transcribe(
     `hallucination_silence_threshold` (seconds; turns word timing on) drops text that looks
     invented between silences longer than that and seeks past the silence
     (openai-whisper's option; see `skip_hallucinations`); counted as the `hallucination`
-    fallback. `clip_timestamps` ("start,end,..." seconds, openai-whisper's) decodes only those
-    spans: no window reaches past its clip's end.
+    fallback. `hotwords`: words hinted in every window's prompt, before the previous text
+    (faster-whisper's). `clip_timestamps` ("start,end,..." seconds, openai-whisper's) decodes
+    only those spans: no window reaches past its clip's end.
     """
     if isinstance(audio, tuple):
         raise TypeError("pass several inputs as a list, not a tuple")
@@ -807,8 +809,9 @@ def transcribe(
     if not isinstance(model, WhisperModel):
         raise TypeError("transcribe needs the WhisperModel that load_model returns")
     options = DecodingOptions(
-        task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens
-    )
+        task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
+        hotwords=hotwords,
+    )  # fmt: skip
     # One input: a file that cannot be read raises here. A list: its Transcription says why.
     inputs = audio if isinstance(audio, list) else [waveform_of(audio)]
     results: list[Transcription | None] = [None] * len(inputs)
@@ -839,6 +842,7 @@ def transcribe_stream(
     task: str = "transcribe",
     timestamps: bool = True,
     max_new_tokens: int | None = None,
+    hotwords: str | None = None,
     **options,
 ) -> Iterator[Segment]:
     """One file's segments as each window is decoded, in the file's time (what faster-whisper's
@@ -846,8 +850,9 @@ def transcribe_stream(
     other `options` are `transcribe`'s (eas, word_timestamps, vad_filter, ...). A file that
     cannot be read raises before the first segment."""
     decoding = DecodingOptions(
-        task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens
-    )
+        task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
+        hotwords=hotwords,
+    )  # fmt: skip
     waveform = waveform_of(audio)
     for _, segments, _ in long_form(model, [waveform], options=decoding, batch_size=1, **options):
         yield from segments or []
