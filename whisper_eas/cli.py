@@ -168,16 +168,10 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
     )
 
 
-def clock(seconds: float) -> str:
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return (
-        f"{hours:02d}:{minutes:02d}:{seconds:06.3f}" if hours else f"{minutes:02d}:{seconds:06.3f}"
-    )
-
-
 def show_segments(emit: Callable, files: list[str], index: int, segments: list) -> None:
     """--verbose: each segment with its times as it is decoded (openai-whisper's lines)."""
+    from .outputs import clock
+
     name = f"{files[index]}: " if len(files) > 1 else ""
     for segment in segments:
         emit(f"{name}[{clock(segment.start)} --> {clock(segment.end)}] {segment.text}")

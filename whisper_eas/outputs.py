@@ -51,15 +51,17 @@ def to_srt(result: Transcription, path: str) -> str:
 def to_vtt(result: Transcription, path: str) -> str:
     import webvtt
 
-    def stamp(seconds: float) -> str:
-        millis = round(seconds * 1000)
-        hours, minutes = millis // 3_600_000, millis // 60_000 % 60
-        return f"{hours:02d}:{minutes:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
-
     captions = webvtt.WebVTT()
     for s in result.segments:
-        captions.captions.append(webvtt.Caption(stamp(s.start), stamp(s.end), s.text))
+        captions.captions.append(webvtt.Caption(clock(s.start, True), clock(s.end, True), s.text))
     return captions.content
+
+
+def clock(seconds: float, hours: bool = False) -> str:
+    """HH:MM:SS.mmm, or MM:SS.mmm under an hour unless `hours` (vtt's and --verbose's times)."""
+    millis = round(seconds * 1000)
+    h, m, s, ms = millis // 3_600_000, millis // 60_000 % 60, millis // 1000 % 60, millis % 1000
+    return (f"{h:02d}:" if h or hours else "") + f"{m:02d}:{s:02d}.{ms:03d}"
 
 
 def to_tsv(result: Transcription, path: str) -> str:
