@@ -1,0 +1,95 @@
+"""torch.compile of the decoding step, from the outside, on CPU: is it worth it?
+
+Three ways to run one decoder step at batch 1 on a real window's encoder output (20 steps
+after the prompt, median of 5 repeats, taking turns): our eager step on oneDNN's packed
+weights (the default), the eager step on plain `F.linear`, and `torch.compile` of that plain
+decoder (Inductor cannot lower the packed oneDNN op: `mkldnn._linear_pointwise` fails in its
+lowering, so the packed path cannot be compiled as it stands).
+
+    python benchmarks/compile_step.py --models tiny.en,base --output benchmarks/results/compile_step_cpu
+"""
+
+import argparse
+import datetime
+import importlib
+import statistics
+import time
+
+import torch
+
+from whisper_eas import load_audio, load_model, log_mel_spectrogram, pad_or_trim
+from whisper_eas.research.bench import cpu_flags, device_name, git_commit, write_results
+
+CLIP = "tests/data/1272-128104-0000.flac"
+
+
+def step_ms(decoder, run, audio, tokens, step, n: int = 20) -> float:
+    cache = decoder.new_cache(audio)
+    run(tokens, cache, last_only=True)
+    began = time.perf_counter()
+    for _ in range(n):
+        run(step, cache, last_only=True)
+    return (time.perf_counter() - began) / n * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="tiny.en,base")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", default="benchmarks/results/compile_step_cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model_module = importlib.import_module("whisper_eas.model")
+    mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(CLIP))))
+    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
+              "device": device_name("cpu"), "cpu_flags": cpu_flags(), "threads": args.threads,
+              "torch": torch.__version__, "rows": []}  # fmt: skip
+    for name in args.models.split(","):
+        model_module.use_onednn_linear = True
+        packed = load_model(name)
+        model_module.use_onednn_linear = False  # the same weights on plain F.linear
+        plain = load_model(name)
+        model_module.use_onednn_linear = True
+        compiled = torch.compile(plain.network.decoder)
+        language = "en" if packed.tokenizer.multilingual else None
+        tokens = torch.tensor([packed.tokenizer.sot_sequence(language)])
+        step = torch.tensor([[packed.tokenizer.eot - 1000]])  # any text token
+        with torch.inference_mode():
+            audio = packed.network.encoder(mel[None])
+            began = time.perf_counter()
+            step_ms(plain.network.decoder, compiled, audio, tokens, step, n=3)
+            warm_up = time.perf_counter() - began
+            runs = {
+                "eager, packed (default)": (packed.network.decoder, packed.network.decoder),
+                "eager, F.linear": (plain.network.decoder, plain.network.decoder),
+                "torch.compile, F.linear": (plain.network.decoder, compiled),
+            }
+            times = {label: [] for label in runs}
+            for _ in range(5):
+                for label, (decoder, run) in runs.items():
+                    times[label].append(step_ms(decoder, run, audio, tokens, step))
+        row = {"model": name, "compile_seconds": warm_up}
+        row |= {label: statistics.median(t) for label, t in times.items()}
+        result["rows"].append(row)
+        print(row, flush=True)
+    lines = [
+        f"# torch.compile of a decoding step, CPU ({result['date']}, commit {result['commit']}, "
+        f"{result['device']}, {args.threads} threads, torch {result['torch']})",
+        "",
+        "Batch 1, ms per step (median of 5 × 20 steps); compile: first-call seconds.",
+        "",
+        "| model | eager, packed (default) | eager, F.linear | torch.compile, F.linear | compile s |",
+        "|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['model']} | {row['eager, packed (default)']:.2f} | "
+            f"{row['eager, F.linear']:.2f} | {row['torch.compile, F.linear']:.2f} | "
+            f"{row['compile_seconds']:.0f} |"
+        )
+    write_results(args.output, result, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
