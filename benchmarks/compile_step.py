@@ -6,7 +6,8 @@ weights (the default), the eager step on plain `F.linear`, and `torch.compile` o
 decoder (Inductor cannot lower the packed oneDNN op: `mkldnn._linear_pointwise` fails in its
 lowering, so the packed path cannot be compiled as it stands).
 
-    python benchmarks/compile_step.py --models tiny.en,base --output benchmarks/results/compile_step_cpu
+    python benchmarks/compile_step.py --models tiny.en,base \
+        --output benchmarks/results/compile_step_cpu
 """
 
 import argparse
@@ -78,7 +79,8 @@ def main() -> None:
         "",
         "Batch 1, ms per step (median of 5 × 20 steps); compile: first-call seconds.",
         "",
-        "| model | eager, packed (default) | eager, F.linear | torch.compile, F.linear | compile s |",
+        "| model | eager, packed (default) | eager, F.linear | torch.compile, F.linear "
+        "| compile s |",
         "|---|---|---|---|---|",
     ]
     for row in result["rows"]:
