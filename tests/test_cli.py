@@ -253,3 +253,11 @@ def test_verbose_prints_each_segment_as_it_is_decoded(capsys):
     ]
     assert len(timed) >= 2 and lines.index(timed[-1]) < len(lines) - 1  # then the text
     assert timed[0].startswith("[00:00.000 --> ")
+
+
+def test_beam_size_on_the_command_line(capsys):
+    clip = str(DATA / "1089-134691-0000.flac")
+    assert main(["transcribe", clip, "--beam_size", "5", "--patience", "2"]) == 0
+    assert capsys.readouterr().out.strip() == "He could wait no longer."
+    code, err = run_error(["transcribe", clip, "--beam-size", "0"], capsys)
+    assert code == 2 and "beam_size must be >= 1" in err

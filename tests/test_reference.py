@@ -108,3 +108,35 @@ def test_word_timestamps_agree_with_transformers(models, hf_folder, name):
             assert sum(close) >= 0.9 * len(pairs), (clip.name, eas, pairs)
             starts = [w.start for w in ours]
             assert starts == sorted(starts) and ours[-1].end <= result.duration + 0.02
+
+
+@pytest.mark.parametrize("name", ["tiny.en", "base"])
+def test_beam_search_tokens_equal_transformers_num_beams_5(models, hf_folder, name):
+    """Beam 5 without timestamps against transformers' generate(num_beams=5) on the same
+    weights and the fixtures; a batch of all fixtures gives each row its tokens alone."""
+    from whisper_eas import DecodingOptions, decode
+
+    ours, folder = models[name], hf_folder[name]
+    reference = WhisperForConditionalGeneration.from_pretrained(folder).eval()
+    extractor = WhisperFeatureExtractor.from_pretrained(folder)
+    language = "en" if ours.tokenizer.multilingual else None
+    prompt = ours.tokenizer.sot_sequence(language)
+    kwargs = {"language": "en", "task": "transcribe"} if language else {}
+    features = torch.cat([
+        torch.from_numpy(extractor(load_audio(clip), sampling_rate=16000,
+                                   return_tensors="np").input_features)
+        for clip in FIXTURES
+    ])  # fmt: skip
+    options = DecodingOptions(beam_size=5, language=language)
+    with torch.inference_mode():
+        batched = decode(ours, ours.network.encoder(features), options)
+        for row, clip in enumerate(FIXTURES):
+            theirs = reference.generate(
+                features[row : row + 1], num_beams=5, max_new_tokens=224,
+                return_dict_in_generate=True, **kwargs,
+            ).sequences[0].tolist()  # fmt: skip
+            theirs = theirs[len(prompt) :] if theirs[: len(prompt)] == prompt else theirs
+            theirs = theirs[:-1] if theirs[-1] == ours.tokenizer.eot else theirs
+            alone = decode(ours, ours.network.encoder(features[row : row + 1]), options)[0]
+            assert alone.tokens == theirs, clip.name
+            assert batched[row].tokens == alone.tokens, clip.name

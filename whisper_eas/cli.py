@@ -229,6 +229,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
         timestamps=not args.without_timestamps,
         max_new_tokens=args.max_new_tokens,
         hotwords=args.hotwords,
+        beam_size=args.beam_size,
+        patience=args.patience,
+        length_penalty=args.length_penalty,
     )
     safeguards = Safeguards(
         temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
@@ -516,6 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--no-fallback", dest="fallback", action="store_false", help="no temperature fallback"
     )
+    search = transcribe.add_argument_group("beam search (default: greedy)")
+    search.add_argument("--beam-size", type=int, help="beams for the decodes at temperature 0")
+    search.add_argument("--patience", type=float, help="keep beam_size * patience finished")
+    search.add_argument("--length-penalty", type=float, help="alpha of ((5 + n) / 6) ** alpha")
     fallback = transcribe.add_argument_group("fallback and silence (openai-whisper's defaults)")
     defaults = Safeguards()
     fallback.add_argument("--temperature", type=float, default=0.0, help="of the first decode")

@@ -411,6 +411,24 @@ class KVCache:
         cross_kv = [(k[index], v[index]) for k, v in self.cross_kv]
         return KVCache(cross_kv, [self.kept_counts[r] for r in rows], self.self_k.shape[3])
 
+    def rows(self, rows: list[int]) -> "KVCache":
+        """A copy of some rows (repeats allowed), what they decoded so far included: the start
+        of beam search, each row's prompt copied to its beams."""
+        index = torch.tensor(rows, device=self.positions.device)
+        cross_kv = [(k[index], v[index]) for k, v in self.cross_kv]
+        self_kv = (self.self_k[:, index], self.self_v[:, index])
+        return KVCache(cross_kv, [self.kept_counts[r] for r in rows], self.self_k.shape[3],
+                       self_kv, self.positions[index])  # fmt: skip
+
+    def reorder(self, sources: list[int]) -> None:
+        """Row i takes what row sources[i] decoded so far (beam search keeps its best beams;
+        a row's beams share its audio, so the cross K/V stay)."""
+        if sources == list(range(len(sources))):
+            return
+        index = torch.tensor(sources, device=self.positions.device)
+        self.self_k, self.self_v = self.self_k[:, index], self.self_v[:, index]
+        self.positions = self.positions[index]
+
     def take(self, other: "KVCache", rows: list[int]) -> None:
         """Copy what `other` (a `select` of `rows`) holds into those rows of this cache."""
         if other is self:

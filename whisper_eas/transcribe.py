@@ -783,6 +783,9 @@ def transcribe(
     hallucination_silence_threshold: float | None = None,
     clip_timestamps: str | list[float] | None = None,
     hotwords: str | None = None,
+    beam_size: int | None = None,
+    patience: float | None = None,
+    length_penalty: float | None = None,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
@@ -797,7 +800,9 @@ def transcribe(
     invented between silences longer than that and seeks past the silence
     (openai-whisper's option; see `skip_hallucinations`); counted as the `hallucination`
     fallback. `hotwords`: words hinted in every window's prompt, before the previous text
-    (faster-whisper's). `clip_timestamps` ("start,end,..." seconds, openai-whisper's) decodes
+    (faster-whisper's). `beam_size` (with `patience`, `length_penalty`): beam search for
+    the decodes at temperature 0; the sampled fallbacks draw one candidate each (no best_of
+    yet). `clip_timestamps` ("start,end,..." seconds, openai-whisper's) decodes
     only those spans: no window reaches past its clip's end.
     """
     if isinstance(audio, tuple):
@@ -810,7 +815,7 @@ def transcribe(
         raise TypeError("transcribe needs the WhisperModel that load_model returns")
     options = DecodingOptions(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
-        hotwords=hotwords,
+        hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
     )  # fmt: skip
     # One input: a file that cannot be read raises here. A list: its Transcription says why.
     inputs = audio if isinstance(audio, list) else [waveform_of(audio)]
@@ -843,6 +848,9 @@ def transcribe_stream(
     timestamps: bool = True,
     max_new_tokens: int | None = None,
     hotwords: str | None = None,
+    beam_size: int | None = None,
+    patience: float | None = None,
+    length_penalty: float | None = None,
     **options,
 ) -> Iterator[Segment]:
     """One file's segments as each window is decoded, in the file's time (what faster-whisper's
@@ -851,7 +859,7 @@ def transcribe_stream(
     cannot be read raises before the first segment."""
     decoding = DecodingOptions(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
-        hotwords=hotwords,
+        hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
     )  # fmt: skip
     waveform = waveform_of(audio)
     for _, segments, _ in long_form(model, [waveform], options=decoding, batch_size=1, **options):
