@@ -31,17 +31,23 @@ from whisper_eas.research.metrics import word_error_rate
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
-def ours(name: str, eas: EASConfig | None, dtype: str = "float32", vad_filter: bool = False):
+def ours(
+    name: str,
+    eas: EASConfig | None,
+    dtype: str = "float32",
+    vad_filter: bool = False,
+    beam_size: int | None = None,
+):
     model = load_model(name, dtype=dtype)
 
     def run(wave):
-        result = transcribe(model, wave, eas=eas, vad_filter=vad_filter)
+        result = transcribe(model, wave, eas=eas, vad_filter=vad_filter, beam_size=beam_size)
         return result.text, result.fallbacks, result.segments
 
     return run
 
 
-def faster_whisper(name: str, compute_type: str = "float32"):
+def faster_whisper(name: str, compute_type: str = "float32", beam_size: int = 1):
     from faster_whisper import WhisperModel
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -58,7 +64,7 @@ def faster_whisper(name: str, compute_type: str = "float32"):
         segments, _ = model.transcribe(
             wave,
             language="en",
-            beam_size=1,
+            beam_size=beam_size,
             best_of=1,
             temperature=list(TEMPERATURES),
             vad_filter=False,
@@ -150,6 +156,8 @@ def main() -> None:
             "ours": lambda: ours(name, None),
             "ours-eas": lambda: ours(name, EASConfig.recommended(name)),
             "ours-vad": lambda: ours(name, None, vad_filter=True),
+            "ours-beam5": lambda: ours(name, None, beam_size=5),
+            "faster-whisper-beam5": lambda: faster_whisper(name, beam_size=5),
             "faster-whisper": lambda: faster_whisper(name),
             "ours-int8": lambda: ours(name, None, "int8"),
             "ours-int8-eas": lambda: ours(name, EASConfig.recommended(name), "int8"),
