@@ -364,17 +364,17 @@ def beam_search(
                     candidate = (*hypotheses[beam], token)
                     scores[candidate] = sums[beam] + logprob
                     origin[candidate] = beam
-            going, ended = [], {}  # candidates ranked below the last one kept are dropped
+            going, finishing = [], {}  # candidates ranked below the last one kept are dropped
             for candidate in sorted(scores, key=scores.get, reverse=True):
                 if candidate[-1] == eot:
-                    ended[candidate[:-1]] = scores[candidate]
+                    finishing[candidate[:-1]] = scores[candidate]
                 else:
                     going.append(candidate)
                     if len(going) == width:
                         break
             kept = finished[row]
             rank = partial(rank_in, kept, options.length_penalty)
-            for candidate, score in ended.items():
+            for candidate, score in finishing.items():
                 kept[candidate] = score
                 if len(kept) > wanted:  # keep the best `wanted` by rank
                     del kept[min(kept, key=rank)]
