@@ -13,11 +13,21 @@ shared machine's drift reaches all alike; RTF ratios come from the same run.
 
     python benchmarks/build_long_audio.py
     python benchmarks/longform.py --models tiny.en,base --limit 6 --output benchmarks/results/longform_cpu
+
+One recording at a time, as a user with one lecture runs it: our default cuts it at pauses
+into parts decoded side by side (`ours`, `ours-int8`); `ours-b1` is `--batch-size 1`, the
+strictly sequential algorithm; faster-whisper sequential, with `vad_filter`, and its
+`BatchedInferencePipeline` (batch 8):
+
+    python benchmarks/longform.py --models tiny.en,base --limit 12 \
+        --systems ours,ours-b1,ours-int8,ours-int8-b1,faster-whisper,faster-whisper-int8,\
+faster-whisper-batched,faster-whisper-batched-int8 --output benchmarks/results/longform_parts_cpu
 """
 
 import argparse
 import datetime
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -28,6 +38,9 @@ from whisper_eas import EASConfig, load_audio, load_model, transcribe
 from whisper_eas.research.bench import device_name, git_commit, write_results
 from whisper_eas.research.metrics import word_error_rate
 
+sys.path.insert(0, str(Path(__file__).parent))
+from peers import Worker, emit, versions  # noqa: E402
+
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
@@ -37,20 +50,34 @@ def ours(
     dtype: str = "float32",
     vad_filter: bool = False,
     beam_size: int | None = None,
+    batch_size: int = 8,
 ):
+    """Our `transcribe` on one recording: by default cut at pauses into parts decoded side by
+    side (batch_size 8); batch_size 1 decodes it whole, strictly sequentially."""
     model = load_model(name, dtype=dtype)
 
     def run(wave):
-        result = transcribe(model, wave, eas=eas, vad_filter=vad_filter, beam_size=beam_size)
-        return result.text, result.fallbacks, result.segments
+        result = transcribe(
+            model, wave, eas=eas, vad_filter=vad_filter, beam_size=beam_size, batch_size=batch_size
+        )
+        fired = {**result.fallbacks, **({"parts": result.parts} if result.parts > 1 else {})}
+        return result.text, fired, result.segments
 
     return run
 
 
-def faster_whisper(name: str, compute_type: str = "float32", beam_size: int = 1):
-    from faster_whisper import WhisperModel
+def faster_whisper(
+    name: str,
+    compute_type: str = "float32",
+    beam_size: int = 1,
+    vad_filter: bool = False,
+    batched: bool = False,
+):
+    """faster-whisper's sequential `transcribe` (with `vad_filter` if asked), or its
+    `BatchedInferencePipeline` (batch 8, its defaults: VAD chunks of up to 30 s, no timestamps,
+    no fallback, no previous text) with the same beam size."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    sys.path.insert(0, str(Path(__file__).parent))
     from whisper_eas.research.bench import ct2_folder
 
     model = WhisperModel(
@@ -60,15 +87,22 @@ def faster_whisper(name: str, compute_type: str = "float32", beam_size: int = 1)
         cpu_threads=torch.get_num_threads(),
     )
 
+    pipeline = BatchedInferencePipeline(model)
+
     def run(wave):
-        segments, _ = model.transcribe(
-            wave,
-            language="en",
-            beam_size=beam_size,
-            best_of=1,
-            temperature=list(TEMPERATURES),
-            vad_filter=False,
-        )
+        if batched:
+            segments, _ = pipeline.transcribe(
+                wave, language="en", beam_size=beam_size, best_of=1, batch_size=8
+            )
+        else:
+            segments, _ = model.transcribe(
+                wave,
+                language="en",
+                beam_size=beam_size,
+                best_of=1,
+                temperature=list(TEMPERATURES),
+                vad_filter=vad_filter,
+            )
         segments = list(segments)
         return " ".join(s.text.strip() for s in segments), {}, segments
 
@@ -118,6 +152,54 @@ def transformers_longform(name: str):
     return run
 
 
+def make_runner(system: str, name: str):
+    makers = {
+        "ours": lambda: ours(name, None),
+        "ours-b1": lambda: ours(name, None, batch_size=1),
+        "ours-eas": lambda: ours(name, EASConfig.recommended(name)),
+        "ours-vad": lambda: ours(name, None, vad_filter=True),
+        "ours-beam5": lambda: ours(name, None, beam_size=5),
+        "ours-int8": lambda: ours(name, None, "int8"),
+        "ours-int8-b1": lambda: ours(name, None, "int8", batch_size=1),
+        "ours-int8-eas": lambda: ours(name, EASConfig.recommended(name), "int8"),
+        "faster-whisper": lambda: faster_whisper(name),
+        "faster-whisper-int8": lambda: faster_whisper(name, "int8"),
+        "faster-whisper-vad": lambda: faster_whisper(name, vad_filter=True),
+        "faster-whisper-beam5": lambda: faster_whisper(name, beam_size=5),
+        "faster-whisper-batched": lambda: faster_whisper(name, batched=True),
+        "faster-whisper-batched-int8": lambda: faster_whisper(name, "int8", batched=True),
+        "transformers": lambda: transformers_longform(name),
+    }
+    if system not in makers:
+        raise SystemExit(f"unknown system {system!r}; choose from {', '.join(makers)}")
+    return makers[system]()
+
+
+def chosen_recordings(data: str, limit: int) -> list[dict]:
+    records = [json.loads(line) for line in (Path(data) / "manifest.jsonl").read_text().splitlines()]
+    tune = [r for r in records if r["group"] == "tune"]
+    heldout = [r for r in records if r["group"] == "heldout"]
+    return [r for pair in zip(tune, heldout) for r in pair][:limit]
+
+
+def worker(args) -> None:
+    """One system in its own process: load, warm up, then transcribe the recordings the parent
+    names on stdin, one at a time, each alone."""
+    torch.set_num_threads(args.threads)
+    chosen = chosen_recordings(args.data, args.limit)
+    run = make_runner(args.system, args.model_name)
+    run(load_audio(Path(args.data) / chosen[0]["audio"])[: 16000 * 20])  # warm-up
+    emit({"ready": True})
+    for line in sys.stdin:
+        if line.strip() == "done":
+            break
+        wave = load_audio(Path(args.data) / chosen[int(line)]["audio"])
+        start = time.perf_counter()
+        text, fired, _ = run(wave)
+        emit({"seconds": time.perf_counter() - start, "text": text, "fallbacks": fired})
+    emit({"peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="data/long", help="folder with manifest.jsonl")
@@ -128,16 +210,14 @@ def main() -> None:
     parser.add_argument("--systems", default="ours,ours-eas,faster-whisper,transformers")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default="benchmarks/results/longform_cpu")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--system", help=argparse.SUPPRESS)
+    parser.add_argument("--model-name", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    records = [
-        json.loads(line) for line in (Path(args.data) / "manifest.jsonl").read_text().splitlines()
-    ]
-    tune = [r for r in records if r["group"] == "tune"]
-    heldout = [r for r in records if r["group"] == "heldout"]
-    chosen = [r for pair in zip(tune, heldout) for r in pair][: args.limit]
-    waves = [load_audio(Path(args.data) / r["audio"]) for r in chosen]
-    seconds = sum(len(w) for w in waves) / 16000
+    if args.worker:
+        return worker(args)
+    chosen = chosen_recordings(args.data, args.limit)
+    seconds = sum(r["duration_s"] for r in chosen)
     systems = args.systems.split(",")
 
     result = {
@@ -146,48 +226,47 @@ def main() -> None:
         "device": device_name("cpu"),
         "threads": args.threads,
         "torch": torch.__version__,
+        "versions": versions(),
         "recordings": [r["id"] for r in chosen],
         "groups": [r["group"] for r in chosen],
         "audio_seconds": seconds,
         "models": {},
     }
     for name in args.models.split(","):
-        makers = {
-            "ours": lambda: ours(name, None),
-            "ours-eas": lambda: ours(name, EASConfig.recommended(name)),
-            "ours-vad": lambda: ours(name, None, vad_filter=True),
-            "ours-beam5": lambda: ours(name, None, beam_size=5),
-            "faster-whisper-beam5": lambda: faster_whisper(name, beam_size=5),
-            "faster-whisper": lambda: faster_whisper(name),
-            "ours-int8": lambda: ours(name, None, "int8"),
-            "ours-int8-eas": lambda: ours(name, EASConfig.recommended(name), "int8"),
-            "faster-whisper-int8": lambda: faster_whisper(name, "int8"),
-            "transformers": lambda: transformers_longform(name),
-        }
-        runners = {system: makers[system]() for system in systems}
-        for runner in runners.values():
-            runner(waves[0][: 16000 * 20])  # warm-up
-        texts = {s: [None] * len(waves) for s in systems}
+        workers = {}
+        for system in systems:  # loaded and warmed up one at a time
+            command = [sys.executable, __file__, "--worker", "--system", system, "--model-name",
+                       name, "--data", args.data, "--limit", str(args.limit), "--threads",
+                       str(args.threads)]  # fmt: skip
+            workers[system] = Worker(command)
+            workers[system].receive()
+        texts = {s: [None] * len(chosen) for s in systems}
         times = {s: 0.0 for s in systems}
         fallbacks = {s: {} for s in systems}
-        for i, wave in enumerate(waves):
+        for i, record in enumerate(chosen):
             order = systems[i % len(systems) :] + systems[: i % len(systems)]
             for system in order:
-                start = time.perf_counter()
-                text, fired, _ = runners[system](wave)
-                times[system] += time.perf_counter() - start
-                texts[system][i] = text
-                for key, count in fired.items():
+                time.sleep(0.5)  # the last worker's OpenMP threads stop spinning
+                workers[system].send(str(i))
+                answer = workers[system].receive()
+                times[system] += answer["seconds"]
+                texts[system][i] = answer["text"]
+                for key, count in answer["fallbacks"].items():
                     fallbacks[system][key] = fallbacks[system].get(key, 0) + count
             print(
-                f"{name} {chosen[i]['id']}: "
+                f"{name} {record['id']}: "
                 + ", ".join(
-                    f"{s} {100 * word_error_rate([chosen[i]['text']], [texts[s][i]]):.1f}%"
+                    f"{s} {100 * word_error_rate([record['text']], [texts[s][i]]):.1f}%"
                     for s in systems
                 ),
                 file=sys.stderr,
                 flush=True,
             )
+        peaks = {}
+        for system, handle in workers.items():
+            handle.send("done")
+            peaks[system] = handle.receive()["peak_memory_bytes"]
+            handle.process.wait()
         refs = [r["text"] for r in chosen]
         table = {}
         for system in systems:
@@ -204,32 +283,44 @@ def main() -> None:
                 "rtf": times[system] / seconds,
                 "wer_by_group": group_wer,
                 "fallbacks": fallbacks[system],
+                "peak_memory_bytes": peaks[system],
                 "hypotheses": texts[system],
             }
         result["models"][name] = table
-        del runners
 
     lines = [
         f"# Long-form WER and speed ({result['date']}, commit {result['commit']}, {result['device']}, "
         f"{args.threads} threads, torch {result['torch']})",
         "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ". "
+        "Each system in its own process; each recording transcribed alone, the systems taking "
+        "turns recording by recording. Peak RSS: the worker's, over all its recordings.",
+        "",
         f"{len(chosen)} recordings ({seconds / 60:.1f} min) from `{args.data}`: "
         + ", ".join(f"{r['id']} ({r['group']}, {r['duration_s']:.0f} s)" for r in chosen),
         "",
         "| model | system | WER % | WER tune / heldout % | RTF | × faster-whisper "
-        "| × faster-whisper int8 | fallbacks |",
-        "|---|---|---|---|---|---|---|---|",
+        "| × faster-whisper int8 | × fw batched | × fw batched int8 | peak RSS GB "
+        "| fallbacks, parts |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, table in result["models"].items():
         references = [
-            table.get(s, {}).get("rtf") for s in ("faster-whisper", "faster-whisper-int8")
+            table.get(s, {}).get("rtf")
+            for s in (
+                "faster-whisper",
+                "faster-whisper-int8",
+                "faster-whisper-batched",
+                "faster-whisper-batched-int8",
+            )
         ]
         for system, row in table.items():
             ratios = [f"{r / row['rtf']:.2f}×" if r else "" for r in references]
             lines.append(
                 f"| {name} | {system} | {100 * row['wer']:.2f} | "
                 f"{' / '.join(f'{100 * w:.2f}' for w in row['wer_by_group'].values())} | "
-                f"{row['rtf']:.4f} | {' | '.join(ratios)} | {row['fallbacks'] or ''} |"
+                f"{row['rtf']:.4f} | {' | '.join(ratios)} | "
+                f"{row['peak_memory_bytes'] / 2**30:.2f} | {row['fallbacks'] or ''} |"
             )
     write_results(args.output, result, "\n".join(lines) + "\n")
     print("\n".join(lines))

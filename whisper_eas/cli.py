@@ -22,6 +22,7 @@ from . import __version__
 from .attention import BACKENDS
 from .sparsify import AGGREGATES, BUDGETS, PADDING_CHOICES, SCORERS, EASConfig
 from .tokenizer import TASKS
+from .parts import MAX_PARTS, MIN_PART_SECONDS
 from .transcribe import Safeguards
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
@@ -264,6 +265,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             vad_filter=args.vad,
             hallucination_silence_threshold=args.hallucination_silence_threshold,
             clip_timestamps=args.clip_timestamps,
+            max_parts=args.max_parts,
             on_segments=(lambda i, segments: show_segments(emit, args.files, i, segments))
             if args.verbose
             else None,
@@ -504,7 +506,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-format", default="txt", choices=[*OUTPUT_FORMATS, "all"], help="what to write"
     )
     transcribe.add_argument("--output-dir", help="write one file per input and format here")
-    transcribe.add_argument("--batch-size", type=int, default=8, help="files decoded side by side")
+    transcribe.add_argument(
+        "--batch-size", type=int, default=8,
+        help="rows decoded side by side: files, and the parts of a long one (1: each file whole, "
+        "strictly sequential)",
+    )  # fmt: skip
+    transcribe.add_argument(
+        "--max-parts", type=int, default=MAX_PARTS,
+        help=f"cut a recording of {2 * MIN_PART_SECONDS:.0f} s or more at pauses into up to this "
+        "many parts decoded side by side (1: never)",
+    )  # fmt: skip
     transcribe.add_argument("--max-new-tokens", type=int, help="per window; default 224")
     transcribe.add_argument(
         "--without-timestamps", action="store_true", help="fixed 30 s windows, no timestamp tokens"

@@ -19,6 +19,7 @@ def record_of(result: Transcription, path: str) -> dict:
         "language_probability": result.language_probability,
         "duration": result.duration,
         "windows": result.windows,
+        "parts": result.parts,
         "kept_tokens": result.kept_tokens,
         "fallbacks": result.fallbacks,
         "tokens": result.tokens,

@@ -41,6 +41,7 @@ from .decoding import (
     detect_language,
 )
 from .model import EncoderOutput
+from .parts import MAX_PARTS, split_points
 from .sparsify import EASConfig, speech_tokens
 from .timing import Word, add_word_timestamps, is_anomalous
 from .vad import SpeechMap, VadOptions, speech_frames, speech_map
@@ -133,6 +134,7 @@ class Transcription:
     fallbacks: dict[str, int] = field(default_factory=dict)  # how often each safeguard fired
     error: str | None = None  # why an input of a list could not be transcribed (else None)
     language_probability: float | None = None  # when the language was detected, not given
+    parts: int = 1  # rows the recording was cut into at pauses (`parts.py`)
 
     @classmethod
     def failed(cls, error: str) -> "Transcription":
@@ -385,7 +387,8 @@ class _File:
     voiced_frames: np.ndarray | None = None  # EAS `vad`: per log-mel frame, heard as speech
     language_probability: float | None = None  # of the detected language
     duration: int | None = None  # vad_filter: the file's own length in samples
-    clips: list[tuple[int, int]] | None = None  # clip_timestamps: the spans to decode, samples
+    clips: list[tuple[int, int]] | None = None  # clip_timestamps or a part: spans to decode
+    released: int = 0  # segments already handed out (in time order, with the other parts')
 
     def clip_end(self) -> int:
         """Where the current window must stop: its clip's end, else the file's."""
@@ -450,8 +453,6 @@ class _File:
                 segment.start, segment.end = self.speech.original(segment.start, segment.end)
                 for word in segment.words:
                     word.start, word.end = self.speech.original(word.start, word.end, word=True)
-        for number, segment in enumerate(outcome.segments, start=len(self.segments)):
-            segment.id = number
         self.segments += outcome.segments
         self.history += outcome.prompt_tokens  # as openai-whisper: the complete segments only
         self.seek += outcome.advance
@@ -461,17 +462,46 @@ class _File:
     def done(self) -> bool:
         return self.seek >= len(self.waveform)
 
+
+@dataclass
+class _Recording:
+    """One input, decoded as one or more parts (`parts.py`), each a `_File` row of its own."""
+
+    index: int
+    parts: list[_File]
+    segments: list[Segment] = field(default_factory=list)  # handed out so far, in time order
+
+    def release(self) -> list[Segment]:
+        """The segments decoded since the last call that can be handed out in time order: a
+        part's wait until every part before it is done. They are numbered here."""
+        new = []
+        for part in self.parts:
+            new += part.segments[part.released :]
+            part.released = len(part.segments)
+            if not part.done:
+                break
+        for number, segment in enumerate(new, start=len(self.segments)):
+            segment.id = number
+        self.segments += new
+        return new
+
+    @property
+    def done(self) -> bool:
+        return all(part.done for part in self.parts)
+
     def result(self) -> Transcription:
-        samples = self.duration if self.duration is not None else len(self.waveform)
+        first = self.parts[0]
+        samples = first.duration if first.duration is not None else len(first.waveform)
         return Transcription(
             text=" ".join(s.text for s in self.segments if s.text),
             segments=self.segments,
-            language=self.language,
-            language_probability=self.language_probability,
+            language=first.language,
+            language_probability=first.language_probability,
             duration=samples / SAMPLE_RATE,
-            windows=len(self.kept),
-            kept_tokens=self.kept,
-            fallbacks=dict(self.fallbacks),
+            windows=sum(len(part.kept) for part in self.parts),
+            kept_tokens=[k for part in self.parts for k in part.kept],
+            fallbacks=dict(sum((part.fallbacks for part in self.parts), Counter())),
+            parts=len(self.parts),
         )
 
 
@@ -542,11 +572,16 @@ def long_form(
     vad_filter: bool = False,
     hallucination_silence_threshold: float | None = None,
     clip_timestamps: str | list[float] | None = None,
+    max_parts: int = MAX_PARTS,
 ) -> Iterator[tuple[int, list[Segment] | None, Transcription | None]]:
-    """The batched long-form loop. Yields (index, segments, None) for each window that added
-    segments to input `index`, and (index, None, Transcription) when the input is done."""
+    """The batched long-form loop. Each row of a batch is a part of a file (`parts.py`; a
+    whole file when it has no cut). Yields (index, segments, None) whenever input `index` has
+    new segments, in time order (a part's wait for the parts before it), and
+    (index, None, Transcription) when the input is done."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_parts < 1:
+        raise ValueError(f"max_parts must be >= 1, got {max_parts}")
     if hallucination_silence_threshold is not None and hallucination_silence_threshold <= 0:
         raise ValueError(
             f"hallucination_silence_threshold must be > 0 seconds, got "
@@ -559,9 +594,14 @@ def long_form(
     tokenizer = model.tokenizer
     initial = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
     language = file_language(model, options)
-    queue, active = list(range(len(inputs))), []
-    while queue or active:
-        while queue and len(active) < batch_size:
+    max_parts = 1 if batch_size == 1 or clip_seconds is not None else max_parts
+    queue, waiting, rows = list(range(len(inputs))), [], []
+    recordings: dict[int, _Recording] = {}
+    while queue or waiting or rows:
+        while len(rows) < batch_size and (waiting or queue):
+            if waiting:  # the parts of a recording already read come first
+                rows.append(waiting.pop(0))
+                continue
             index = queue.pop(0)
             try:
                 waveform = waveform_of(inputs[index])
@@ -574,8 +614,8 @@ def long_form(
                 if len(waveform) == 0:  # no speech at all: nothing to decode
                     yield index, None, Transcription.silent(duration / SAMPLE_RATE)
                     continue
-            mel = file_mel(waveform, model.dims.n_mels)
-            state = _File(index, waveform, mel, language, history=list(initial))
+            state = _File(index, waveform, file_mel(waveform, model.dims.n_mels), language)
+            state.history = list(initial)
             if eas is not None and eas.vad:
                 state.voiced_frames = speech_frames(waveform, eas_vad_options(eas))
             if heard is not None:
@@ -584,14 +624,22 @@ def long_form(
                 state.clips = clips_in_samples(clip_seconds, len(waveform))
                 state.enter_clip()
                 if state.done:  # every clip starts after the audio's end
-                    yield index, None, state.result()
+                    yield index, None, _Recording(index, [state]).result()
                     continue
-            active.append(state)
-        if not active:
+            parts = parts_of(state, split_points(waveform, max_parts))
+            if len(parts) > 1 and language == DETECT:  # every part needs the file's language
+                audio = encode(model, [state.window()], eas, backends)
+                [(code, probability)] = detect_language(model, audio, options.backend)
+                for part in parts:
+                    part.language = code
+                parts[0].language_probability = probability
+            recordings[index] = _Recording(index, parts)
+            waiting += parts
+        if not rows:
             break
-        requests = [state.request() for state in active]
+        requests = [state.request() for state in rows]
         attempts = decode_windows(model, requests, options, eas, safeguards, backends)
-        for state, request, attempt in zip(active, requests, attempts):
+        for state, request, attempt in zip(rows, requests, attempts):
             outcome = read_window(
                 attempt, request.window, request.seek,
                 model=model, safeguards=safeguards, timestamps=options.timestamps,
@@ -613,15 +661,38 @@ def long_form(
                     speech_end = last_word_end(outcome.segments) or state.last_speech
                 state.last_speech = speech_end
             state.record(attempt, outcome)
-            if outcome.segments:
-                yield state.index, outcome.segments, None
             if not condition_on_previous_text or attempt.result.temperature > 0.5:
                 state.prompt_start = len(state.history)
             if progress is not None:
                 progress(outcome.advance / SAMPLE_RATE)
-        for state in [s for s in active if s.done]:
-            active.remove(state)
-            yield state.index, None, state.result()
+        rows = [state for state in rows if not state.done]
+        for recording in list(recordings.values()):
+            if segments := recording.release():
+                yield recording.index, segments, None
+            if recording.done:
+                del recordings[recording.index]
+                yield recording.index, None, recording.result()
+
+
+def parts_of(state: "_File", cuts: list[int]) -> list["_File"]:
+    """A recording's rows: itself when it has no cut, else one `_File` per part, sharing its
+    waveform and log-mel, each confined to its span as a clip and starting with the prompt."""
+    if not cuts:
+        return [state]
+    bounds = [0, *cuts, len(state.waveform)]
+    return [
+        replace(
+            state,
+            seek=start,
+            clips=[(start, end)],
+            history=list(state.history),
+            last_speech=start / SAMPLE_RATE,
+            fallbacks=Counter(),
+            segments=[],
+            kept=[],
+        )
+        for start, end in zip(bounds, bounds[1:])
+    ]
 
 
 def parse_clips(clip_timestamps: str | list[float] | None) -> list[float] | None:
@@ -786,12 +857,15 @@ def transcribe(
     beam_size: int | None = None,
     patience: float | None = None,
     length_penalty: float | None = None,
+    max_parts: int = MAX_PARTS,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
     `timestamps=False` decodes fixed 30 s windows without timestamp tokens (one segment per
-    window). A file's result does not depend on the other files of its batch. In a list, a
-    file that cannot be read gets a Transcription whose `error` says why; the others go on.
+    window). A file's result does not depend on the other files of its batch, nor on
+    `batch_size` beyond 1: a recording of a few minutes or more is cut at pauses into up to
+    `max_parts` parts decoded side by side (`parts.py`; `batch_size=1` or `max_parts=1`
+    decodes it whole, openai-whisper's sequential algorithm). In a list, a file that cannot be read gets a Transcription whose `error` says why; the others go on.
     `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`); `backends`
     is the encoder's attention backend, one string or one per block. `vad_filter` decodes only
     the speech Silero VAD finds (faster-whisper's `vad_filter`: pauses of 2 s or more are cut,
@@ -834,6 +908,7 @@ def transcribe(
         vad_filter=vad_filter,
         hallucination_silence_threshold=hallucination_silence_threshold,
         clip_timestamps=clip_timestamps,
+        max_parts=max_parts,
     ):
         results[index] = result
     return results if isinstance(audio, list) else results[0]
@@ -855,12 +930,14 @@ def transcribe_stream(
 ) -> Iterator[Segment]:
     """One file's segments as each window is decoded, in the file's time (what faster-whisper's
     `segments, info = model.transcribe(...)` yields); the segments `transcribe` returns. The
-    other `options` are `transcribe`'s (eas, word_timestamps, vad_filter, ...). A file that
-    cannot be read raises before the first segment."""
+    other `options` are `transcribe`'s (eas, word_timestamps, vad_filter, batch_size, ...). A
+    recording cut into parts streams its first part as it is decoded and each later part's
+    segments once the parts before it are done. A file that cannot be read raises before the
+    first segment."""
     decoding = DecodingOptions(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
     )  # fmt: skip
     waveform = waveform_of(audio)
-    for _, segments, _ in long_form(model, [waveform], options=decoding, batch_size=1, **options):
+    for _, segments, _ in long_form(model, [waveform], options=decoding, **options):
         yield from segments or []
