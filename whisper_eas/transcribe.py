@@ -863,9 +863,10 @@ def transcribe(
 
     `timestamps=False` decodes fixed 30 s windows without timestamp tokens (one segment per
     window). A file's result does not depend on the other files of its batch, nor on
-    `batch_size` beyond 1: a recording of a few minutes or more is cut at pauses into up to
+    `batch_size` beyond 1: a recording of 90 s or more is cut at pauses into up to
     `max_parts` parts decoded side by side (`parts.py`; `batch_size=1` or `max_parts=1`
-    decodes it whole, openai-whisper's sequential algorithm). In a list, a file that cannot be read gets a Transcription whose `error` says why; the others go on.
+    decodes it whole, openai-whisper's sequential algorithm). In a list, a file that cannot be
+    read gets a Transcription whose `error` says why; the others go on.
     `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`); `backends`
     is the encoder's attention backend, one string or one per block. `vad_filter` decodes only
     the speech Silero VAD finds (faster-whisper's `vad_filter`: pauses of 2 s or more are cut,

@@ -33,27 +33,12 @@ def write_results(prefix: str | Path, result: dict, markdown: str) -> None:
 
 def device_name(device: str) -> str:
     """The GPU's name, or the CPU's with the vector instructions torch uses on it (AVX2,
-    AVX512): one "AMD EPYC" name covers machines with and without AVX-512 / bf16 / VNNI."""
+    AVX512) and the flags that decide our kernels: one "AMD EPYC" name covers machines with
+    and without AVX-512 / bf16 / VNNI."""
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(device)
-    flags = " ".join(cpu_flags())
-    return f"{cpu_name()} ({torch.backends.cpu.get_cpu_capability()}{'; ' + flags if flags else ''})"
-
-
-NOTABLE_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-
-
-def cpu_flags() -> list[str]:
-    """The flags that decide our CPU kernels (int8 dot products, bf16), as /proc/cpuinfo
-    lists them (empty where it cannot be read)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                present = set(line.split(":", 1)[1].split())
-                return [flag for flag in NOTABLE_FLAGS if flag in present]
-    except OSError:
-        pass
-    return []
+    flags = "; " + " ".join(cpu_flags()) if cpu_flags() else ""
+    return f"{cpu_name()} ({torch.backends.cpu.get_cpu_capability()}{flags})"
 
 
 def cpu_name() -> str:
