@@ -233,6 +233,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         beam_size=args.beam_size,
         patience=args.patience,
         length_penalty=args.length_penalty,
+        best_of=args.best_of,
     )
     safeguards = Safeguards(
         temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
@@ -537,6 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
     fallback = transcribe.add_argument_group("fallback and silence (openai-whisper's defaults)")
     defaults = Safeguards()
     fallback.add_argument("--temperature", type=float, default=0.0, help="of the first decode")
+    fallback.add_argument(
+        "--best-of", type=int, default=5,
+        help="candidates drawn at each temperature above 0; the likeliest is kept",
+    )  # fmt: skip
     fallback.add_argument(
         "--temperature-increment-on-fallback", type=optional_float, default=0.2,
         help="temperature added at each retry, up to 1.0 ('none': no retry)",
