@@ -216,13 +216,26 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from .decoding import DecodingOptions
     from .hub import load_model
     from .outputs import WRITERS, record_of
+    from .research.shard import join, leave
     from .transcribe import transcribe_files
 
     set_threads(args)
     formats = list(OUTPUT_FORMATS) if args.output_format == "all" else [args.output_format]
     if args.output_dir is None and len(formats) > 1:
         args.output_dir = "."  # as openai-whisper: every format, into the current folder
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    shard, device = join(args.device)  # under torchrun: this rank's files and device
+    if shard.world > 1 and args.output_dir is None:
+        raise UsageError("under torchrun, transcribe writes its results into --output-dir")
+    if args.skip_existing and args.output_dir is None:
+        raise UsageError("--skip-existing needs --output-dir")
+    names = output_names(args.files) if args.output_dir is not None else {}
+    written = lambda i: [Path(args.output_dir) / f"{names[i]}.{f}" for f in formats]  # noqa: E731
+    chosen = [
+        i for i in shard.mine(list(range(len(args.files))))
+        if not (args.skip_existing and all(path.is_file() for path in written(i)))
+    ]  # fmt: skip
+    files = [args.files[i] for i in chosen]
+    model = load_model(args.model, device=device, dtype=args.dtype)
     eas = eas_from_arguments(args, args.model)
     options = DecodingOptions(
         task=args.task,
@@ -241,18 +254,17 @@ def run_transcribe(args: argparse.Namespace) -> int:
         logprob_threshold=args.logprob_threshold,
         no_speech_threshold=args.no_speech_threshold,
     )
-    names = output_names(args.files) if args.output_dir is not None else {}
 
     # A file is read when its row starts (transcribe_files): one bad file gets its error line
     # and the others go on. The bar's length comes from the files' headers, not their audio.
-    total_seconds = sum(audio_seconds(path) or 0.0 for path in args.files)
-    bar = progress_bar(total_seconds, args.quiet)
+    total_seconds = sum(audio_seconds(path) or 0.0 for path in files)
+    bar = progress_bar(total_seconds, args.quiet or not shard.main)
     emit = print if bar is None else lambda text, end="\n": bar.write(text, end=end)
     failed = 0
     try:
         for index, result in transcribe_files(
             model,
-            args.files,
+            files,
             eas=eas,
             options=options,
             condition_on_previous_text=not args.no_condition,
@@ -267,10 +279,11 @@ def run_transcribe(args: argparse.Namespace) -> int:
             hallucination_silence_threshold=args.hallucination_silence_threshold,
             clip_timestamps=args.clip_timestamps,
             max_parts=args.max_parts,
-            on_segments=(lambda i, segments: show_segments(emit, args.files, i, segments))
+            on_segments=(lambda i, segments: show_segments(emit, files, i, segments))
             if args.verbose
             else None,
         ):
+            index = chosen[index]  # in args.files
             path = args.files[index]
             if result.error is not None:
                 print(f"whisper-eas: error: {result.error}", file=sys.stderr)
@@ -291,6 +304,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    leave()
     return 2 if failed else 0  # every good file was still transcribed
 
 
@@ -356,7 +370,9 @@ def require_research_extra() -> None:
         ) from error
 
 
-def load_for_research(args):
+def load_for_research(args, device: str | None = None):
+    """The model (on `device`: a rank's own GPU under torchrun), the utterances and the
+    results header (which names the device asked for, the same on every rank)."""
     import torch
 
     require_research_extra()
@@ -367,7 +383,7 @@ def load_for_research(args):
     set_threads(args)
     utterances = read_dataset(args.data, args.subset, args.limit, args.skip_missing)
     torch.manual_seed(0)
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    model = load_model(args.model, device=device or args.device, dtype=args.dtype)
     from .quantize import is_int8
 
     dtype = "int8" if is_int8(model.network) else str(model.dtype).removeprefix("torch.")
@@ -377,12 +393,17 @@ def load_for_research(args):
 
 def run_eval(args: argparse.Namespace) -> int:
     from .research.search import config_key, run_search
+    from .research.shard import join, leave
 
     eas = eas_from_arguments(args, args.model)
-    model, utterances, header = load_for_research(args)
-    records = run_search(model, utterances, [eas], Path(args.output), header, args.attention)
+    shard, device = join(args.device)  # under torchrun: this rank's share and device
+    model, utterances, header = load_for_research(args, device)
+    output = Path(args.output)
+    records = run_search(model, utterances, [eas], output, header, args.attention, shard)
     record = next(r for r in records if r["key"] == config_key(eas))
-    print(json.dumps({k: v for k, v in record.items() if k != "hypotheses"}, indent=2))
+    if shard.main:
+        print(json.dumps({k: v for k, v in record.items() if k != "hypotheses"}, indent=2))
+    leave()
     return 0
 
 
@@ -395,7 +416,10 @@ def run_search_command(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"unknown aggregate {aggregate!r} in --eas-aggregates; choose from {AGGREGATES}"
             )
-    model, utterances, header = load_for_research(args)
+    from .research.shard import join, leave
+
+    shard, device = join(args.device)  # under torchrun: this rank's share and device
+    model, utterances, header = load_for_research(args, device)
     n_layers = model.dims.n_audio_layer
     layers = parse_list(args.eas_layers, int) if args.eas_layers else list(range(1, n_layers + 1))
     configs: list[EASConfig | None] = [None]
@@ -442,13 +466,15 @@ def run_search_command(args: argparse.Namespace) -> int:
         ]
     for eas in configs[1:]:
         eas.check_layers(n_layers)
-    records = run_search(model, utterances, configs, Path(args.output), header, args.attention)
+    output = Path(args.output)
+    records = run_search(model, utterances, configs, output, header, args.attention, shard)
     baseline = next(r for r in records if r["key"] == "baseline")
-    for rank, record in enumerate(select(records, baseline), 1):
+    for rank, record in enumerate(select(records, baseline) if shard.main else [], 1):
         print(
             f"#{rank} {record['key']}: WER {100 * record['wer']:.2f} %, RTF {record['rtf']:.4f} "
             f"({baseline['rtf'] / record['rtf']:.2f}x)"
         )
+    leave()
     return 0
 
 
@@ -507,6 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-format", default="txt", choices=[*OUTPUT_FORMATS, "all"], help="what to write"
     )
     transcribe.add_argument("--output-dir", help="write one file per input and format here")
+    transcribe.add_argument(
+        "--skip-existing", action="store_true",
+        help="with --output-dir: leave out inputs whose outputs are all there (resume a run)",
+    )  # fmt: skip
     transcribe.add_argument(
         "--batch-size", type=int, default=8,
         help="rows decoded side by side: files, and the parts of a long one (1: each file whole, "
