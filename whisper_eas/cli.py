@@ -135,13 +135,18 @@ def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> 
     group.add_argument(
         "--eas-cross-layer", action="store_true", help="aggregate scores of blocks 1..layer"
     )
+    group.add_argument(
+        "--eas-rule", metavar="MODULE:NAME",
+        help="a keep rule of your own instead of the budget (README: 'A keep rule of your own')",
+    )  # fmt: skip
 
 
 def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig | None:
     """--eas alone gives the recommended setting; explicit flags override it."""
     explicit = (
         args.eas_layer is not None or args.eas_sparsity is not None or args.eas_budget is not None
-    )
+        or args.eas_rule is not None
+    )  # fmt: skip
     if not args.eas and not explicit:
         return None
     base = EASConfig.recommended(model_name) if args.eas else None
@@ -149,7 +154,7 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
     budget = args.eas_budget or (base.budget if base else "window")
     if layer is None:
         raise UsageError("EAS needs --eas-layer (or --eas for the recommended setting)")
-    if budget == "window" and args.eas_sparsity is None:
+    if budget == "window" and args.eas_sparsity is None and args.eas_rule is None:
         raise UsageError("the window budget needs both --eas-layer and --eas-sparsity")
     defaults = base or EASConfig(layer)
     padding_tokens = args.eas_padding_tokens
@@ -166,6 +171,7 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
         vad=defaults.vad if args.eas_vad is None else args.eas_vad,
         vad_margin_ms=first_given(args.eas_vad_margin_ms, defaults.vad_margin_ms),
         vad_min_pause_ms=first_given(args.eas_vad_min_pause_ms, defaults.vad_min_pause_ms),
+        rule=args.eas_rule,
     )
 
 
@@ -424,7 +430,14 @@ def run_search_command(args: argparse.Namespace) -> int:
     layers = parse_list(args.eas_layers, int) if args.eas_layers else list(range(1, n_layers + 1))
     configs: list[EASConfig | None] = [None]
     defaults = EASConfig(1)  # the dataclass defaults for flags left unset
-    if args.eas_budget == "speech":
+    if args.eas_rule is not None:  # a rule of one's own: where it drops is what is searched
+        configs += [
+            EASConfig(layer, aggregate=a, scorer=args.eas_scorer, cross_layer=args.eas_cross_layer,
+                      rule=args.eas_rule)
+            for layer in layers
+            for a in aggregates
+        ]  # fmt: skip
+    elif args.eas_budget == "speech":
         paddings = (
             parse_list(args.eas_padding_tokens_list, int)
             if args.eas_padding_tokens_list

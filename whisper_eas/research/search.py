@@ -143,6 +143,8 @@ def evaluate_shard(
 def config_label(eas: EASConfig | None) -> str:
     if eas is None:
         return "baseline"
+    if eas.rule is not None:
+        return f"{eas.layer},{eas.rule}"
     if eas.budget == "speech":
         vad = f",vad {eas.vad_margin_ms}/{eas.vad_min_pause_ms}" if eas.vad else ""
         return f"{eas.layer},speech+{eas.padding_tokens}{vad}"
@@ -155,6 +157,8 @@ def config_key(eas: EASConfig | None) -> str:
     if eas is None:
         return "baseline"
     fields = asdict(eas)
+    if eas.rule is None:  # keys written before rules existed still resume
+        del fields["rule"]
     if not eas.vad:
         for name in ("vad", "vad_margin_ms", "vad_min_pause_ms"):
             del fields[name]
