@@ -86,7 +86,8 @@ def main() -> None:
     rows = {}
     for system in args.systems.split(","):  # one after another, each in a fresh process
         command = [sys.executable, __file__, "--worker", system, "--model", args.model,
-                   "--dtype", args.dtype, "--audio", str(audio), "--threads", str(args.threads)]  # fmt: skip
+                   "--dtype", args.dtype, "--audio", str(audio),
+                   "--threads", str(args.threads)]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         rows[system] = json.loads(done.stdout.strip().splitlines()[-1])
         print(system, rows[system], file=sys.stderr, flush=True)
@@ -95,8 +96,8 @@ def main() -> None:
               "dtype": args.dtype, "audio_seconds": seconds, "systems": rows}  # fmt: skip
     lines = [f"# One {seconds / 60:.0f}-minute recording: peak memory ({result['date']}, commit "
              f"{result['commit']}, {result['device']}, {args.threads} threads)", "",
-             f"{args.model} {args.dtype}, greedy; each system in a fresh process (peak RSS of the "
-             "process: model, audio, features and caches).", "",
+             f"{args.model} {args.dtype}, greedy; each system in a fresh process (peak RSS "
+             "of the process: model, audio, features and caches).", "",
              "| system | peak RSS GB | seconds | RTF | words | parts |", "|---|---|---|---|---|---|"]  # fmt: skip
     for system, row in rows.items():
         lines.append(

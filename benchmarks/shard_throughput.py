@@ -64,7 +64,8 @@ def main() -> None:
               "device": device_name("cpu"), "model": args.model, "utterances": args.limit,
               "audio_seconds": audio, "seconds": seconds,
               "wer": {name: r["wer"] for name, r in records.items()},
-              "same_hypotheses": len({json.dumps(r["hypotheses"]) for r in records.values()}) == 1}  # fmt: skip
+              "same_hypotheses": len({json.dumps(r["hypotheses"])
+                                      for r in records.values()}) == 1}  # fmt: skip
     base = statistics.median(seconds[list(systems)[0]])
     lines = [f"# Sharded eval throughput ({result['date']}, commit {result['commit']}, "
              f"{result['device']})", "",
