@@ -98,7 +98,8 @@ def main() -> None:
              f"{result['commit']}, {result['device']}, {args.threads} threads)", "",
              f"{args.model} {args.dtype}, greedy; each system in a fresh process (peak RSS "
              "of the process: model, audio, features and caches).", "",
-             "| system | peak RSS GB | seconds | RTF | words | parts |", "|---|---|---|---|---|---|"]  # fmt: skip
+             "| system | peak RSS GB | seconds | RTF | words | parts |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
     for system, row in rows.items():
         lines.append(
             f"| {system} | {row['peak_bytes'] / 2**30:.2f} | {row['seconds']:.0f} | "
