@@ -352,11 +352,12 @@ def beam_search(
     stops when no running beam can outrank the worst kept one, not at the first beam_size
     finishes (openai's rule stopped base before "Hester Prynne" finished on a fixture); with
     that, the tokens equal transformers' `generate(num_beams=5)` on the fixtures (tested).
-    The rows' self-attention caches are reordered as beams are chosen."""
+    The rows' self-attention caches are reordered as beams are chosen; a row's beams read its
+    cross-attention K/V, shared, not copied (`KVCache.with_beams`)."""
     tokenizer, decoder, eot = model.tokenizer, model.network.decoder, model.tokenizer.eot
     width, batch = options.beam_size, logits.shape[0]
     wanted = round(width * (options.patience or 1.0))
-    beams = cache.rows([row for row in range(batch) for _ in range(width)])
+    beams = cache.with_beams(width)
     logits = logits.repeat_interleave(width, dim=0)
     always, first = suppression(model, options)
     hypotheses: list[tuple[int, ...]] = [()] * (batch * width)
@@ -472,8 +473,8 @@ def decode(
     elif options.temperature > 0 and draws > 1:  # each row's draws share its prompt's cache
         copies = [row for row in range(batch) for _ in range(draws)]
         out = generate(
-            model, cache.rows(copies), after_prompt[copies], [limits[row] for row in copies],
-            options, generators,
+            model, cache.with_beams(draws), after_prompt[copies],
+            [limits[row] for row in copies], options, generators,
         )  # fmt: skip
         out = likeliest_of_each(out, draws, options.length_penalty)
     else:
