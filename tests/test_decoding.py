@@ -210,3 +210,13 @@ def log_mel(model, path):
 
     wave = torch.from_numpy(load_audio(path))
     return log_mel_spectrogram(pad_or_trim(wave), model.dims.n_mels)
+
+
+def test_beams_share_their_rows_cross_attention_cache(tiny):
+    mel = torch.stack([log_mel(tiny, FIXTURES[i]) for i in (0, 4)])
+    with torch.inference_mode():
+        cache = tiny.network.decoder.new_cache(tiny.network.encoder(mel))
+    beams = cache.with_beams(5)
+    assert all(b is c for pair, other in zip(beams.cross_kv, cache.cross_kv)
+               for b, c in zip(pair, other))  # fmt: skip
+    assert beams.self_k.shape[1] == 10 and beams.positions.tolist() == [0] * 10
