@@ -1,4 +1,5 @@
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -179,3 +180,43 @@ def test_hotwords_lead_every_prompt_before_the_previous_text(tiny):
     assert plain[1 : -len(start)] == previous[-223:]
     result = transcribe(tiny, DATA / "1272-128104-0000.flac", hotwords="Quilter")
     assert "Quilter" in result.text
+
+
+def test_best_of_keeps_the_likeliest_of_its_draws_and_each_row_draws_alone(tiny):
+    from whisper_eas.decoding import ranked
+    from whisper_eas.transcribe import sampling_generators
+
+    mel = torch.stack([log_mel(tiny, FIXTURES[i]) for i in (0, 4)])
+    with torch.inference_mode():
+        audio = tiny.network.encoder(mel).features
+    sampled = DecodingOptions(temperature=1.0)
+    seeks = [0, 320]
+    best = decode(tiny, audio, replace(sampled, best_of=3), generators=sampling_generators(
+        tiny, seeks, 1.0, 3))  # fmt: skip
+    for row, seek in enumerate(seeks):
+        draws = [
+            decode(tiny, audio[row : row + 1], sampled, generators=[g])[0]
+            for g in sampling_generators(tiny, [seek], 1.0, 3)
+        ]
+        score = lambda r: ranked(r.avg_logprob * (len(r.tokens) + 1), len(r.tokens), None)  # noqa: E731
+        assert best[row].tokens == max(draws, key=score).tokens
+        assert len({tuple(d.tokens) for d in draws}) > 1  # the draws differ at T = 1
+    with pytest.raises(ValueError, match="best_of"):
+        DecodingOptions(best_of=0)
+
+
+def log_mel(model, path):
+    from whisper_eas import log_mel_spectrogram, pad_or_trim
+
+    wave = torch.from_numpy(load_audio(path))
+    return log_mel_spectrogram(pad_or_trim(wave), model.dims.n_mels)
+
+
+def test_beams_share_their_rows_cross_attention_cache(tiny):
+    mel = torch.stack([log_mel(tiny, FIXTURES[i]) for i in (0, 4)])
+    with torch.inference_mode():
+        cache = tiny.network.decoder.new_cache(tiny.network.encoder(mel))
+    beams = cache.with_beams(5)
+    assert all(b is c for pair, other in zip(beams.cross_kv, cache.cross_kv)
+               for b, c in zip(pair, other))  # fmt: skip
+    assert beams.self_k.shape[1] == 10 and beams.positions.tolist() == [0] * 10

@@ -291,3 +291,76 @@ def test_vad_budget_drops_a_noise_gap_inside_a_window_and_keeps_the_text(tiny):
     assert sparse.text == dense.text
     words = [w for s in sparse.segments for w in s.words]
     assert not [w for w in words if gap[0] + 0.5 < (w.start + w.end) / 2 < gap[1] - 0.5]
+
+
+RULES = '''
+import torch
+
+
+class KeepEveryOther:
+    """Every other audio token of the speech, none of the padding; ranks nothing."""
+
+    ranks_tokens = False
+
+    def keep(self, importance, n_tokens, n_speech):
+        return torch.arange(0, n_speech, 2)
+
+
+class TopHalfOfSpeech:
+    """The better half of the speech tokens by received attention."""
+
+    ranks_tokens = True
+
+    def keep(self, importance, n_tokens, n_speech):
+        return importance[:n_speech].topk(max(n_speech // 2, 1)).indices.sort().values
+
+
+class Backwards:
+    ranks_tokens = False
+
+    def keep(self, importance, n_tokens, n_speech):
+        return torch.tensor([2, 1])
+'''
+
+
+@pytest.fixture
+def my_rules(tmp_path, monkeypatch):
+    (tmp_path / "my_rules.py").write_text(RULES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_a_keep_rule_of_ones_own_runs_from_its_import_path(tiny, my_rules):
+    wave = load_audio(FIXTURES[0])
+    n_speech = math.ceil(len(wave) / 320)
+    mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(wave)))[None]
+    with torch.inference_mode():
+        out = tiny.network.encoder(
+            mel, eas=EASConfig(1, rule="my_rules:KeepEveryOther"), n_speech=[n_speech]
+        )
+        ranked = tiny.network.encoder(
+            mel, eas=EASConfig(2, rule="my_rules:TopHalfOfSpeech"), n_speech=[n_speech]
+        )
+    assert out.kept[0].tolist() == list(range(0, n_speech, 2))
+    assert ranked.kept.shape[1] == n_speech // 2 and bool((ranked.kept < n_speech).all())
+    result = transcribe(tiny, wave, eas=EASConfig(1, rule="my_rules:KeepEveryOther"))
+    assert result.kept_tokens == [len(range(0, n_speech, 2))] and "Quilter" in result.text
+    with pytest.raises(ValueError, match="increasing"):
+        transcribe(tiny, wave, eas=EASConfig(1, rule="my_rules:Backwards"))
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        EASConfig(1, rule="my_rules:Absent")
+    with pytest.raises(ValueError, match="package.module:Name"):
+        EASConfig(1, rule="my_rules")
+
+
+def test_a_rule_runs_through_search_and_report(tmp_path, my_rules, capsys):
+    pytest.importorskip("jiwer")
+    from whisper_eas.cli import main
+
+    results = tmp_path / "rule.jsonl"
+    code = main(["search", "--data", str(DATA), "--limit", "2", "--model", "tiny.en",
+                 "--eas-layers", "1", "--eas-rule", "my_rules:KeepEveryOther",
+                 "--output", str(results)])  # fmt: skip
+    assert code == 0
+    assert main(["report", str(results), "--output", str(tmp_path / "report"), "--no-plots"]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "rule my_rules:KeepEveryOther" in report

@@ -135,13 +135,18 @@ def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> 
     group.add_argument(
         "--eas-cross-layer", action="store_true", help="aggregate scores of blocks 1..layer"
     )
+    group.add_argument(
+        "--eas-rule", metavar="MODULE:NAME",
+        help="a keep rule of your own instead of the budget (README: 'A keep rule of your own')",
+    )  # fmt: skip
 
 
 def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig | None:
     """--eas alone gives the recommended setting; explicit flags override it."""
     explicit = (
         args.eas_layer is not None or args.eas_sparsity is not None or args.eas_budget is not None
-    )
+        or args.eas_rule is not None
+    )  # fmt: skip
     if not args.eas and not explicit:
         return None
     base = EASConfig.recommended(model_name) if args.eas else None
@@ -149,7 +154,7 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
     budget = args.eas_budget or (base.budget if base else "window")
     if layer is None:
         raise UsageError("EAS needs --eas-layer (or --eas for the recommended setting)")
-    if budget == "window" and args.eas_sparsity is None:
+    if budget == "window" and args.eas_sparsity is None and args.eas_rule is None:
         raise UsageError("the window budget needs both --eas-layer and --eas-sparsity")
     defaults = base or EASConfig(layer)
     padding_tokens = args.eas_padding_tokens
@@ -166,6 +171,7 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
         vad=defaults.vad if args.eas_vad is None else args.eas_vad,
         vad_margin_ms=first_given(args.eas_vad_margin_ms, defaults.vad_margin_ms),
         vad_min_pause_ms=first_given(args.eas_vad_min_pause_ms, defaults.vad_min_pause_ms),
+        rule=args.eas_rule,
     )
 
 
@@ -216,13 +222,26 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from .decoding import DecodingOptions
     from .hub import load_model
     from .outputs import WRITERS, record_of
+    from .research.shard import join, leave
     from .transcribe import transcribe_files
 
     set_threads(args)
     formats = list(OUTPUT_FORMATS) if args.output_format == "all" else [args.output_format]
     if args.output_dir is None and len(formats) > 1:
         args.output_dir = "."  # as openai-whisper: every format, into the current folder
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    shard, device = join(args.device)  # under torchrun: this rank's files and device
+    if shard.world > 1 and args.output_dir is None:
+        raise UsageError("under torchrun, transcribe writes its results into --output-dir")
+    if args.skip_existing and args.output_dir is None:
+        raise UsageError("--skip-existing needs --output-dir")
+    names = output_names(args.files) if args.output_dir is not None else {}
+    written = lambda i: [Path(args.output_dir) / f"{names[i]}.{f}" for f in formats]  # noqa: E731
+    chosen = [
+        i for i in shard.mine(list(range(len(args.files))))
+        if not (args.skip_existing and all(path.is_file() for path in written(i)))
+    ]  # fmt: skip
+    files = [args.files[i] for i in chosen]
+    model = load_model(args.model, device=device, dtype=args.dtype)
     eas = eas_from_arguments(args, args.model)
     options = DecodingOptions(
         task=args.task,
@@ -233,6 +252,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         beam_size=args.beam_size,
         patience=args.patience,
         length_penalty=args.length_penalty,
+        best_of=args.best_of,
     )
     safeguards = Safeguards(
         temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
@@ -240,18 +260,17 @@ def run_transcribe(args: argparse.Namespace) -> int:
         logprob_threshold=args.logprob_threshold,
         no_speech_threshold=args.no_speech_threshold,
     )
-    names = output_names(args.files) if args.output_dir is not None else {}
 
     # A file is read when its row starts (transcribe_files): one bad file gets its error line
     # and the others go on. The bar's length comes from the files' headers, not their audio.
-    total_seconds = sum(audio_seconds(path) or 0.0 for path in args.files)
-    bar = progress_bar(total_seconds, args.quiet)
+    total_seconds = sum(audio_seconds(path) or 0.0 for path in files)
+    bar = progress_bar(total_seconds, args.quiet or not shard.main)
     emit = print if bar is None else lambda text, end="\n": bar.write(text, end=end)
     failed = 0
     try:
         for index, result in transcribe_files(
             model,
-            args.files,
+            files,
             eas=eas,
             options=options,
             condition_on_previous_text=not args.no_condition,
@@ -266,10 +285,11 @@ def run_transcribe(args: argparse.Namespace) -> int:
             hallucination_silence_threshold=args.hallucination_silence_threshold,
             clip_timestamps=args.clip_timestamps,
             max_parts=args.max_parts,
-            on_segments=(lambda i, segments: show_segments(emit, args.files, i, segments))
+            on_segments=(lambda i, segments: show_segments(emit, files, i, segments))
             if args.verbose
             else None,
         ):
+            index = chosen[index]  # in args.files
             path = args.files[index]
             if result.error is not None:
                 print(f"whisper-eas: error: {result.error}", file=sys.stderr)
@@ -290,6 +310,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    leave()
     return 2 if failed else 0  # every good file was still transcribed
 
 
@@ -355,7 +376,9 @@ def require_research_extra() -> None:
         ) from error
 
 
-def load_for_research(args):
+def load_for_research(args, device: str | None = None):
+    """The model (on `device`: a rank's own GPU under torchrun), the utterances and the
+    results header (which names the device asked for, the same on every rank)."""
     import torch
 
     require_research_extra()
@@ -366,7 +389,7 @@ def load_for_research(args):
     set_threads(args)
     utterances = read_dataset(args.data, args.subset, args.limit, args.skip_missing)
     torch.manual_seed(0)
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    model = load_model(args.model, device=device or args.device, dtype=args.dtype)
     from .quantize import is_int8
 
     dtype = "int8" if is_int8(model.network) else str(model.dtype).removeprefix("torch.")
@@ -376,12 +399,17 @@ def load_for_research(args):
 
 def run_eval(args: argparse.Namespace) -> int:
     from .research.search import config_key, run_search
+    from .research.shard import join, leave
 
     eas = eas_from_arguments(args, args.model)
-    model, utterances, header = load_for_research(args)
-    records = run_search(model, utterances, [eas], Path(args.output), header, args.attention)
+    shard, device = join(args.device)  # under torchrun: this rank's share and device
+    model, utterances, header = load_for_research(args, device)
+    output = Path(args.output)
+    records = run_search(model, utterances, [eas], output, header, args.attention, shard)
     record = next(r for r in records if r["key"] == config_key(eas))
-    print(json.dumps({k: v for k, v in record.items() if k != "hypotheses"}, indent=2))
+    if shard.main:
+        print(json.dumps({k: v for k, v in record.items() if k != "hypotheses"}, indent=2))
+    leave()
     return 0
 
 
@@ -394,12 +422,22 @@ def run_search_command(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"unknown aggregate {aggregate!r} in --eas-aggregates; choose from {AGGREGATES}"
             )
-    model, utterances, header = load_for_research(args)
+    from .research.shard import join, leave
+
+    shard, device = join(args.device)  # under torchrun: this rank's share and device
+    model, utterances, header = load_for_research(args, device)
     n_layers = model.dims.n_audio_layer
     layers = parse_list(args.eas_layers, int) if args.eas_layers else list(range(1, n_layers + 1))
     configs: list[EASConfig | None] = [None]
     defaults = EASConfig(1)  # the dataclass defaults for flags left unset
-    if args.eas_budget == "speech":
+    if args.eas_rule is not None:  # a rule of one's own: where it drops is what is searched
+        configs += [
+            EASConfig(layer, aggregate=a, scorer=args.eas_scorer, cross_layer=args.eas_cross_layer,
+                      rule=args.eas_rule)
+            for layer in layers
+            for a in aggregates
+        ]  # fmt: skip
+    elif args.eas_budget == "speech":
         paddings = (
             parse_list(args.eas_padding_tokens_list, int)
             if args.eas_padding_tokens_list
@@ -441,13 +479,15 @@ def run_search_command(args: argparse.Namespace) -> int:
         ]
     for eas in configs[1:]:
         eas.check_layers(n_layers)
-    records = run_search(model, utterances, configs, Path(args.output), header, args.attention)
+    output = Path(args.output)
+    records = run_search(model, utterances, configs, output, header, args.attention, shard)
     baseline = next(r for r in records if r["key"] == "baseline")
-    for rank, record in enumerate(select(records, baseline), 1):
+    for rank, record in enumerate(select(records, baseline) if shard.main else [], 1):
         print(
             f"#{rank} {record['key']}: WER {100 * record['wer']:.2f} %, RTF {record['rtf']:.4f} "
             f"({baseline['rtf'] / record['rtf']:.2f}x)"
         )
+    leave()
     return 0
 
 
@@ -507,6 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transcribe.add_argument("--output-dir", help="write one file per input and format here")
     transcribe.add_argument(
+        "--skip-existing", action="store_true",
+        help="with --output-dir: leave out inputs whose outputs are all there (resume a run)",
+    )  # fmt: skip
+    transcribe.add_argument(
         "--batch-size", type=int, default=8,
         help="rows decoded side by side: files, and the parts of a long one (1: each file whole, "
         "strictly sequential)",
@@ -537,6 +581,10 @@ def build_parser() -> argparse.ArgumentParser:
     fallback = transcribe.add_argument_group("fallback and silence (openai-whisper's defaults)")
     defaults = Safeguards()
     fallback.add_argument("--temperature", type=float, default=0.0, help="of the first decode")
+    fallback.add_argument(
+        "--best-of", type=int, default=5,
+        help="candidates drawn at each temperature above 0; the likeliest is kept",
+    )  # fmt: skip
     fallback.add_argument(
         "--temperature-increment-on-fallback", type=optional_float, default=0.2,
         help="temperature added at each retry, up to 1.0 ('none': no retry)",

@@ -62,6 +62,7 @@ class DecodingOptions:
     beam_size: int | None = None  # beam search at temperature 0 (None: greedy)
     patience: float | None = None  # beam search: stop after beam_size * patience finish
     length_penalty: float | None = None  # None: rank by log-prob / length; else Google NMT's
+    best_of: int | None = None  # sampling: draws per row, the likeliest kept (None: one)
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -72,6 +73,8 @@ class DecodingOptions:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.beam_size is not None and self.beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
+        if self.best_of is not None and self.best_of < 1:
+            raise ValueError(f"best_of must be >= 1, got {self.best_of}")
         if self.patience is not None and (self.patience <= 0 or self.beam_size is None):
             raise ValueError(f"patience must be > 0 and needs beam_size, got {self.patience}")
         check_backend(self.backend)
@@ -319,6 +322,21 @@ def rank_in(kept: dict, length_penalty: float | None, hypothesis: tuple[int, ...
     return ranked(kept[hypothesis], len(hypothesis), length_penalty)
 
 
+def likeliest_of_each(out: Generated, n: int, length_penalty: float | None) -> Generated:
+    """openai-whisper's best_of: of each row's n draws (rows row * n ... row * n + n - 1), the
+    one with the best `ranked` log-probability."""
+    best = [
+        max(range(row, row + n), key=lambda i: ranked(out.sum_logprobs[i], len(out.tokens[i]),
+                                                      length_penalty))
+        for row in range(0, len(out.tokens), n)
+    ]  # fmt: skip
+    return Generated(
+        [out.tokens[i] for i in best],
+        [out.sum_logprobs[i] for i in best],
+        [out.ended[i] for i in best],
+    )
+
+
 def beam_search(
     model: WhisperModel,
     cache: KVCache,
@@ -334,11 +352,12 @@ def beam_search(
     stops when no running beam can outrank the worst kept one, not at the first beam_size
     finishes (openai's rule stopped base before "Hester Prynne" finished on a fixture); with
     that, the tokens equal transformers' `generate(num_beams=5)` on the fixtures (tested).
-    The rows' self-attention caches are reordered as beams are chosen."""
+    The rows' self-attention caches are reordered as beams are chosen; a row's beams read its
+    cross-attention K/V, shared, not copied (`KVCache.with_beams`)."""
     tokenizer, decoder, eot = model.tokenizer, model.network.decoder, model.tokenizer.eot
     width, batch = options.beam_size, logits.shape[0]
     wanted = round(width * (options.patience or 1.0))
-    beams = cache.rows([row for row in range(batch) for _ in range(width)])
+    beams = cache.with_beams(width)
     logits = logits.repeat_interleave(width, dim=0)
     always, first = suppression(model, options)
     hypotheses: list[tuple[int, ...]] = [()] * (batch * width)
@@ -418,7 +437,8 @@ def decode(
 ) -> list[DecodingResult]:
     """Decode each row of the encoder's output; `previous` holds each row's prior text tokens
     (the <|startofprev|> prompt), `languages` each row's language (else from `options`),
-    `generators` each row's random generator for sampling (temperature > 0).
+    `generators` each row's random generator for sampling (temperature > 0); with
+    `options.best_of` = n, n generators per row (row after row), one per draw.
 
     Each row is decoded as if alone: its prompt, its length limit, its draws and its numbers
     do not depend on the other rows (tests/test_transcribe.py checks tokens alone and batched)."""
@@ -447,8 +467,16 @@ def decode(
         for row, probability in zip(prompted, found):
             alone[row] = probability
 
+    draws = options.best_of or 1
     if options.beam_size is not None and options.temperature == 0:
         out = beam_search(model, cache, after_prompt, limits, options)
+    elif options.temperature > 0 and draws > 1:  # each row's draws share its prompt's cache
+        copies = [row for row in range(batch) for _ in range(draws)]
+        out = generate(
+            model, cache.with_beams(draws), after_prompt[copies],
+            [limits[row] for row in copies], options, generators,
+        )  # fmt: skip
+        out = likeliest_of_each(out, draws, options.length_penalty)
     else:
         out = generate(model, cache, after_prompt, limits, options, generators)
     return [

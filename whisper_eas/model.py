@@ -232,6 +232,10 @@ class ResidualAttentionBlock(nn.Module):
         """Cross-attention of h (B, T, D) to the cached audio K/V; rows that keep different
         numbers of audio tokens attend apart, each group to its own tokens (no padding)."""
         q = self.cross_attn.split_heads(self.cross_attn.query(h))  # (B, H, T, Dh)
+        beams, (batch, heads, length, width) = cache.beams, q.shape
+        if beams > 1:  # a row's beams share its audio K/V: they attend as that row's queries
+            q = q.view(batch // beams, beams, heads, length, width).transpose(1, 2)
+            q = q.reshape(batch // beams, heads, beams * length, width)  # (B / beams, H, bT, Dh)
         cross_k, cross_v = cache.cross_kv[index]
         if cross_scores is not None:  # word timing reads the attention logits themselves
             scores = (q @ cross_k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
@@ -243,6 +247,9 @@ class ResidualAttentionBlock(nn.Module):
             out = torch.empty_like(q)
             for rows, kv in cache.cross_groups:
                 out[rows] = attention(q[rows], *kv[index], backend=backend)
+        if beams > 1:
+            out = out.view(batch // beams, heads, beams, length, width).transpose(1, 2)
+            out = out.reshape(batch, heads, length, width)
         return self.cross_attn.out(self.cross_attn.merge_heads(out))
 
     def mlp_residual(self, x: Tensor) -> Tensor:
@@ -382,6 +389,7 @@ class KVCache:
                                                                 device=like.device)
         )  # fmt: skip
         self.cross_groups = self.groups_of(cross_kv, kept_counts)
+        self.beams = 1  # decoding rows per cross K/V row (`with_beams`)
         self.where: Tensor | None = None  # (B, T): positions of the tokens being decoded
         self.mask: Tensor | None = None  # (B, 1, T, n_text_ctx): the keys each of them sees
 
@@ -411,14 +419,17 @@ class KVCache:
         cross_kv = [(k[index], v[index]) for k, v in self.cross_kv]
         return KVCache(cross_kv, [self.kept_counts[r] for r in rows], self.self_k.shape[3])
 
-    def rows(self, rows: list[int]) -> "KVCache":
-        """A copy of some rows (repeats allowed), what they decoded so far included: the start
-        of beam search, each row's prompt copied to its beams."""
-        index = torch.tensor(rows, device=self.positions.device)
-        cross_kv = [(k[index], v[index]) for k, v in self.cross_kv]
+    def with_beams(self, width: int) -> "KVCache":
+        """A cache of `width` rows per row (row after row): beam search's beams, or best_of's
+        draws. Each gets a copy of its row's self-attention K/V (the prompt so far); all of
+        them read the row's cross-attention K/V, shared, not copied (`beams`)."""
+        index = torch.arange(len(self.kept_counts), device=self.positions.device)
+        index = index.repeat_interleave(width)
         self_kv = (self.self_k[:, index], self.self_v[:, index])
-        return KVCache(cross_kv, [self.kept_counts[r] for r in rows], self.self_k.shape[3],
-                       self_kv, self.positions[index])  # fmt: skip
+        cache = KVCache(self.cross_kv, self.kept_counts, self.self_k.shape[3], self_kv,
+                        self.positions[index])  # fmt: skip
+        cache.beams = width
+        return cache
 
     def reorder(self, sources: list[int]) -> None:
         """Row i takes what row sources[i] decoded so far (beam search keeps its best beams;

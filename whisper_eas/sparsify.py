@@ -28,10 +28,17 @@ The keep budget (how many tokens, and which part of the window they may come fro
 
 Ablations, not the paper's default (Table 2 and our controls): `aggregate` max / min /
 geometric_mean / random, the `chunked` / `strided` / `binarized` scorers, `cross_layer`.
+
+A keep rule of one's own (`rule="package.module:Name"`, CLI `--eas-rule`): a class with a
+`ranks_tokens` attribute and a `keep(importance, n_tokens, n_speech)` method (`KeepRule`)
+replaces the budget; the layer, scorer and aggregate still say where and how tokens are scored.
 """
 
+import importlib
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -55,6 +62,45 @@ RECOMMENDED = {
 }
 
 
+class KeepRule(Protocol):
+    """A keep rule of one's own, named by its import path in `EASConfig(rule=...)`.
+
+    `ranks_tokens`: whether `keep` reads the importance; when False no block is scored (every
+    block runs under SDPA) and `importance` is None. `keep` gets one row's importance (T,)
+    float32 (the scoring block's received attention, aggregated), the window's token count T
+    (1500) and how many of them hold audio (the rest is padding), and returns the indices of
+    the tokens to keep (k,), increasing, at least one."""
+
+    ranks_tokens: bool
+
+    def keep(self, importance: Tensor | None, n_tokens: int, n_speech: int) -> Tensor: ...
+
+
+@lru_cache(maxsize=None)
+def load_rule(path: str) -> KeepRule:
+    """'package.module:Name' -> Name() (a class, or any callable returning a rule)."""
+    module_name, _, name = path.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"EAS rule must be given as 'package.module:Name', got {path!r}")
+    try:
+        rule = getattr(importlib.import_module(module_name), name)()
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"EAS rule {path!r} cannot be loaded: {error}") from None
+    if not hasattr(rule, "keep") or not hasattr(rule, "ranks_tokens"):
+        raise ValueError(f"EAS rule {path!r} needs a keep() method and a ranks_tokens attribute")
+    return rule
+
+
+def checked_keep(indices: Tensor, n_tokens: int, rule: str) -> Tensor:
+    """A rule's answer, refused by name when it is not increasing indices in range."""
+    indices = torch.as_tensor(indices, dtype=torch.long).flatten()
+    if len(indices) == 0 or indices[0] < 0 or indices[-1] >= n_tokens:
+        raise ValueError(f"EAS rule {rule!r} must keep 1 to {n_tokens} tokens in 0..{n_tokens - 1}")
+    if len(indices) > 1 and not bool((indices[1:] > indices[:-1]).all()):
+        raise ValueError(f"EAS rule {rule!r} must return increasing token indices")
+    return indices
+
+
 @dataclass(frozen=True)
 class EASConfig:
     """Where and how hard to sparsify, and how to score tokens.
@@ -70,6 +116,7 @@ class EASConfig:
         runs the block under SDPA and recomputes the scores (same result), `strided` uses every
         `query_stride`-th query, `binarized` uses sign(q), sign(k) (SpeechPrune phase 2).
     cross_layer: aggregate scores of blocks 1..layer instead of block `layer` alone (Sec. 6.2).
+    rule: a keep rule of one's own, "package.module:Name" (`KeepRule`), instead of the budget.
     """
 
     layer: int
@@ -87,6 +134,7 @@ class EASConfig:
     chunk_size: int = 128
     query_stride: int = 4
     seed: int = 0
+    rule: str | None = None
 
     def __post_init__(self):
         if isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < 1:
@@ -122,6 +170,8 @@ class EASConfig:
             raise ValueError("EAS vad=True needs budget='speech' (it decides what is speech)")
         if self.vad_margin_ms < 0 or self.vad_min_pause_ms < 0:
             raise ValueError("EAS vad_margin_ms and vad_min_pause_ms must be >= 0")
+        if self.rule is not None:
+            load_rule(self.rule)  # a rule that cannot be loaded is refused here, by name
 
     @classmethod
     def recommended(cls, model_name: str = "base") -> "EASConfig":
@@ -153,6 +203,8 @@ class EASConfig:
         self, n_tokens: int, n_speech: list[int] | None, voiced: list[Tensor] | None = None
     ) -> bool:
         rows = n_speech if n_speech is not None else [None]
+        if self.rule is not None:  # its answer is known only once it is asked
+            return True
         if self.vad and voiced is not None:
             audio = [n_tokens if n is None else min(n, n_tokens) for n in rows]
             if any(not bool(heard[:n].all()) for heard, n in zip(voiced, audio)):
@@ -162,6 +214,8 @@ class EASConfig:
     @property
     def ranks_tokens(self) -> bool:
         """False for truncation (all speech + the first P padding tokens) and random keep."""
+        if self.rule is not None:
+            return bool(load_rule(self.rule).ranks_tokens)
         truncation = (
             self.budget == "speech" and self.padding_choice == "first" and self.speech_sparsity == 0
         )
@@ -267,6 +321,11 @@ class Sparsifier(nn.Module):
         the VAD heard as speech (the `vad` speech budget)."""
         n_tokens = importance.shape[0]
         n_speech = n_tokens if n_speech is None else min(max(n_speech, 1), n_tokens)
+        if config.rule is not None:
+            rule = load_rule(config.rule)
+            scores = importance if rule.ranks_tokens else None
+            kept = rule.keep(scores, n_tokens, n_speech)
+            return checked_keep(kept, n_tokens, config.rule).to(importance.device)
         heard = torch.arange(n_speech, device=importance.device)
         if voiced is not None:  # the speech is what the VAD heard; at least one token
             heard = torch.nonzero(voiced[:n_speech]).flatten().to(importance.device)

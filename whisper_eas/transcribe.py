@@ -214,11 +214,22 @@ def stack_dense(outputs: list[EncoderOutput]) -> EncoderOutput:
     return EncoderOutput(torch.cat([o.features for o in outputs]), None)
 
 
-def sampling_generator(model: WhisperModel, seek: int, temperature: float) -> torch.Generator:
-    """The random generator of one sampled retry: seeded by the window's position and the
-    temperature only, so a file's retry draws the same tokens alone and in any batch."""
-    seed = seek * 1000 + round(temperature * 100)
+def sampling_generator(
+    model: WhisperModel, seek: int, temperature: float, draw: int = 0
+) -> torch.Generator:
+    """The random generator of one sampled retry (its `draw`-th of best_of): seeded by the
+    window's position, the temperature and the draw only, so a file's retry draws the same
+    tokens alone and in any batch."""
+    seed = seek * 1000 + round(temperature * 100) + draw * 1_000_003
     return torch.Generator(device=model.device).manual_seed(seed)
+
+
+def sampling_generators(
+    model: WhisperModel, seeks: list[int], temperature: float, best_of: int | None
+) -> list[torch.Generator]:
+    """Each row's generators for a sampled decode: best_of of them, row after row."""
+    draws = range(best_of or 1)
+    return [sampling_generator(model, seek, temperature, d) for seek in seeks for d in draws]
 
 
 @dataclass
@@ -270,7 +281,8 @@ def decode_windows(
     first_temperature = safeguards.first_temperature
     generators = None
     if first_temperature > 0:  # sampled from the start: each row draws from its own generator
-        generators = [sampling_generator(model, r.seek, first_temperature) for r in requests]
+        seeks = [r.seek for r in requests]
+        generators = sampling_generators(model, seeks, first_temperature, options.best_of)
     first = decode(
         model, audio, replace(options, temperature=first_temperature),
         [r.previous for r in requests], languages, generators,
@@ -303,7 +315,9 @@ def decode_windows(
                 replace(options, temperature=temperature),
                 [requests[i].previous for i in rows],
                 [languages[i] for i in rows],
-                [sampling_generator(model, requests[i].seek, temperature) for i in rows],
+                sampling_generators(
+                    model, [requests[i].seek for i in rows], temperature, options.best_of
+                ),
             )
             for i, source, result in zip(rows, sources, results):
                 attempts[i] = Attempt(result, source, reason)
@@ -857,6 +871,7 @@ def transcribe(
     beam_size: int | None = None,
     patience: float | None = None,
     length_penalty: float | None = None,
+    best_of: int | None = 5,
     max_parts: int = MAX_PARTS,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
@@ -876,8 +891,9 @@ def transcribe(
     (openai-whisper's option; see `skip_hallucinations`); counted as the `hallucination`
     fallback. `hotwords`: words hinted in every window's prompt, before the previous text
     (faster-whisper's). `beam_size` (with `patience`, `length_penalty`): beam search for
-    the decodes at temperature 0; the sampled fallbacks draw one candidate each (no best_of
-    yet). `clip_timestamps` ("start,end,..." seconds, openai-whisper's) decodes
+    the decodes at temperature 0; `best_of` (openai-whisper's, 5 by default as theirs and
+    faster-whisper's) draws that many candidates for each sampled decode and keeps the
+    likeliest. `clip_timestamps` ("start,end,..." seconds, openai-whisper's) decodes
     only those spans: no window reaches past its clip's end.
     """
     if isinstance(audio, tuple):
@@ -891,6 +907,7 @@ def transcribe(
     options = DecodingOptions(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
+        best_of=best_of,
     )  # fmt: skip
     # One input: a file that cannot be read raises here. A list: its Transcription says why.
     inputs = audio if isinstance(audio, list) else [waveform_of(audio)]
@@ -927,6 +944,7 @@ def transcribe_stream(
     beam_size: int | None = None,
     patience: float | None = None,
     length_penalty: float | None = None,
+    best_of: int | None = 5,
     **options,
 ) -> Iterator[Segment]:
     """One file's segments as each window is decoded, in the file's time (what faster-whisper's
@@ -938,6 +956,7 @@ def transcribe_stream(
     decoding = DecodingOptions(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
+        best_of=best_of,
     )  # fmt: skip
     waveform = waveform_of(audio)
     for _, segments, _ in long_form(model, [waveform], options=decoding, **options):

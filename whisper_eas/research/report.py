@@ -36,6 +36,8 @@ def label(record: dict) -> str:
     extras = [eas["aggregate"]] if eas["aggregate"] != "mean" else []
     extras += [f"{eas['scorer']} scorer"] if eas["scorer"] != "exact" else []
     extras += ["cross-layer"] if eas["cross_layer"] else []
+    if eas.get("rule"):
+        return f"({eas['layer']}, rule {eas['rule']})" + (" " + ", ".join(extras) if extras else "")
     if eas.get("budget", "window") == "speech":
         extras += ["first padding"] if eas["padding_choice"] == "first" else []
         speech = (

@@ -24,6 +24,7 @@ from ..transcribe import transcribe
 from .bench import device_name, git_commit
 from .datasets import Utterance
 from .metrics import NORMALIZER, StageTimer, word_error_rate
+from .shard import Shard
 
 DEFAULT_SPARSITIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -39,6 +40,8 @@ def evaluate(
     one configuration."""
     from tqdm import tqdm
 
+    if not utterances:  # a rank of a sharded run with more ranks than utterances
+        return empty_record(eas)
     waveforms = [load_audio(u.audio) for u in utterances]  # decoding files is I/O: untimed
     language = "en" if model.tokenizer.multilingual else None  # the datasets are English
     transcribe(model, waveforms[0], eas=eas, language=language, backends=backends)  # warm-up
@@ -71,13 +74,77 @@ def evaluate(
         "hit_max_length": fallbacks.get("hit_max_length", 0),
         "fallbacks": dict(fallbacks),
         "kept_tokens": sum(kept) / len(kept),
+        "windows": len(kept),
         "hypotheses": dict(zip((u.id for u in utterances), hypotheses)),
     }
+
+
+def empty_record(eas: EASConfig | None) -> dict:
+    return {"eas": asdict(eas) if eas else None, "seconds": {}, "audio_seconds": 0.0,
+            "tokens_per_utterance": 0.0, "fallbacks": {}, "kept_tokens": 0.0, "windows": 0,
+            "hypotheses": {}}  # fmt: skip
+
+
+def merge_parts(parts: list[dict], utterances: list[Utterance]) -> dict:
+    """The record one process writes, from the records of the ranks' shares: hypotheses in
+    the utterances' order, WER over all of them, times, tokens and fallbacks summed."""
+    found = {key: text for part in parts for key, text in part["hypotheses"].items()}
+    hypotheses = {u.id: found[u.id] for u in utterances}
+    wer = word_error_rate([u.text for u in utterances], list(hypotheses.values()))
+    seconds = Counter()
+    fallbacks = Counter()
+    for part in parts:
+        seconds.update(part["seconds"])
+        fallbacks.update(part["fallbacks"])
+    audio_seconds = sum(part["audio_seconds"] for part in parts)
+    tokens = sum(round(p["tokens_per_utterance"] * len(p["hypotheses"])) for p in parts)
+    windows = sum(part["windows"] for part in parts)
+    kept = sum(round(part["kept_tokens"] * part["windows"]) for part in parts)
+    return {
+        "eas": parts[0]["eas"],
+        "wer": wer,
+        "accuracy": 1.0 - wer,
+        "rtf": seconds["total"] / audio_seconds,  # process seconds per audio second
+        "seconds": dict(seconds),
+        "audio_seconds": audio_seconds,
+        "tokens_per_utterance": tokens / len(utterances),
+        "hit_max_length": fallbacks.get("hit_max_length", 0),
+        "fallbacks": dict(fallbacks),
+        "kept_tokens": kept / windows,
+        "windows": windows,
+        "hypotheses": hypotheses,
+    }
+
+
+def evaluate_shard(
+    model, utterances: list[Utterance], eas: EASConfig | None, attention: str, output: Path,
+    shard: Shard,
+) -> dict:  # fmt: skip
+    """One configuration over all ranks: each evaluates its share and writes it to its part
+    (`<output>.parts/`), then every rank reads all parts and merges them. A part already on
+    disk (a resumed run, same number of ranks) is not evaluated again."""
+    folder = output.with_name(output.name + ".parts")
+    digest = hashlib.sha256(config_key(eas).encode()).hexdigest()[:16]
+    part = folder / f"{digest}.{shard.rank}-of-{shard.world}.json"
+    if not part.is_file():
+        record = evaluate(model, shard.mine(utterances), eas, attention)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = part.with_suffix(".tmp")
+        written.write_text(json.dumps(record))
+        written.replace(part)  # whole or absent: a rank killed while writing leaves no part
+    shard.barrier()
+    parts = [
+        json.loads((folder / f"{digest}.{rank}-of-{shard.world}.json").read_text())
+        for rank in range(shard.world)
+    ]
+    return merge_parts(parts, utterances)
 
 
 def config_label(eas: EASConfig | None) -> str:
     if eas is None:
         return "baseline"
+    if eas.rule is not None:
+        return f"{eas.layer},{eas.rule}"
     if eas.budget == "speech":
         vad = f",vad {eas.vad_margin_ms}/{eas.vad_min_pause_ms}" if eas.vad else ""
         return f"{eas.layer},speech+{eas.padding_tokens}{vad}"
@@ -90,6 +157,8 @@ def config_key(eas: EASConfig | None) -> str:
     if eas is None:
         return "baseline"
     fields = asdict(eas)
+    if eas.rule is None:  # keys written before rules existed still resume
+        del fields["rule"]
     if not eas.vad:
         for name in ("vad", "vad_margin_ms", "vad_min_pause_ms"):
             del fields[name]
@@ -142,11 +211,22 @@ def append_result(path: Path, record: dict) -> None:
 
 
 def run_search(
-    model, utterances, configs: list[EASConfig | None], output: Path, header: dict, attention: str
+    model,
+    utterances,
+    configs: list[EASConfig | None],
+    output: Path,
+    header: dict,
+    attention: str,
+    shard: Shard = Shard(),
 ) -> list[dict]:
+    """Each configuration's record, evaluated unless `output` already holds it, appended to
+    `output` as it finishes. Sharded (torchrun), the utterances are split over the ranks and
+    rank 0 writes the merged record (`evaluate_shard`)."""
     existing_header, finished = read_results(output)
+    shard.barrier()  # every rank has read the file before rank 0 writes to it
     if existing_header is None:
-        append_result(output, header)
+        if shard.main:
+            append_result(output, header)
     elif existing_header["identity"] != header["identity"]:
         changed = [
             k
@@ -161,17 +241,19 @@ def run_search(
     for eas in configs:
         if config_key(eas) in done:
             continue
-        record = {
-            "type": "result",
-            "key": config_key(eas),
-            **evaluate(model, utterances, eas, attention),
-        }
-        append_result(output, record)
-        finished.append(record)
-        print(
-            f"{record['key']}: WER {100 * record['wer']:.2f} %  RTF {record['rtf']:.4f}",
-            file=sys.stderr,
+        evaluated = (
+            evaluate(model, utterances, eas, attention)
+            if shard.world == 1
+            else evaluate_shard(model, utterances, eas, attention, output, shard)
         )
+        record = {"type": "result", "key": config_key(eas), **evaluated}
+        finished.append(record)
+        if shard.main:
+            append_result(output, record)
+            print(
+                f"{record['key']}: WER {100 * record['wer']:.2f} %  RTF {record['rtf']:.4f}",
+                file=sys.stderr,
+            )
     return finished
 
 
