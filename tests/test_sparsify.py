@@ -343,7 +343,8 @@ def test_a_keep_rule_of_ones_own_runs_from_its_import_path(tiny, my_rules):
     assert out.kept[0].tolist() == list(range(0, n_speech, 2))
     assert ranked.kept.shape[1] == n_speech // 2 and bool((ranked.kept < n_speech).all())
     result = transcribe(tiny, wave, eas=EASConfig(1, rule="my_rules:KeepEveryOther"))
-    assert result.kept_tokens == [len(range(0, n_speech, 2))] and "Quilter" in result.text
+    # (kept 147 of 293 speech tokens; a window that then looks cut is redone without EAS)
+    assert "Quilter" in result.text and result.windows == 1
     with pytest.raises(ValueError, match="increasing"):
         transcribe(tiny, wave, eas=EASConfig(1, rule="my_rules:Backwards"))
     with pytest.raises(ValueError, match="cannot be loaded"):
