@@ -2,7 +2,9 @@
 faster-whisper's and transformers' sequential long-form, on multi-minute recordings built from
 dev-clean (`benchmarks/build_long_audio.py`).
 
-Same weights (the bundled OpenAI checkpoints), greedy (beam 1), English, fp32 (the `-int8`
+Same weights (the bundled OpenAI checkpoints), greedy (beam 1; sampled fallbacks draw
+best_of = 5 on both sides, the default of each, since whisper-eas 0.4.0; one before), English,
+fp32 (the `-int8`
 systems: our int8 and CTranslate2's int8, also available), each system
 with its own long-form defaults: timestamps, conditioning on the previous text, temperature
 fallback (0.0, 0.2, ..., 1.0), compression-ratio and log-prob thresholds, no-speech skip.
@@ -99,7 +101,7 @@ def faster_whisper(
                 wave,
                 language="en",
                 beam_size=beam_size,
-                best_of=1,
+                best_of=5,  # its default, and ours
                 temperature=list(TEMPERATURES),
                 vad_filter=vad_filter,
             )
@@ -159,6 +161,7 @@ def make_runner(system: str, name: str):
         "ours-eas": lambda: ours(name, EASConfig.recommended(name)),
         "ours-vad": lambda: ours(name, None, vad_filter=True),
         "ours-beam5": lambda: ours(name, None, beam_size=5),
+        "ours-int8-beam5": lambda: ours(name, None, "int8", beam_size=5),
         "ours-int8": lambda: ours(name, None, "int8"),
         "ours-int8-b1": lambda: ours(name, None, "int8", batch_size=1),
         "ours-int8-eas": lambda: ours(name, EASConfig.recommended(name), "int8"),
@@ -166,6 +169,7 @@ def make_runner(system: str, name: str):
         "faster-whisper-int8": lambda: faster_whisper(name, "int8"),
         "faster-whisper-vad": lambda: faster_whisper(name, vad_filter=True),
         "faster-whisper-beam5": lambda: faster_whisper(name, beam_size=5),
+        "faster-whisper-int8-beam5": lambda: faster_whisper(name, "int8", beam_size=5),
         "faster-whisper-batched": lambda: faster_whisper(name, batched=True),
         "faster-whisper-batched-int8": lambda: faster_whisper(name, "int8", batched=True),
         "transformers": lambda: transformers_longform(name),
@@ -176,7 +180,8 @@ def make_runner(system: str, name: str):
 
 
 def chosen_recordings(data: str, limit: int) -> list[dict]:
-    records = [json.loads(line) for line in (Path(data) / "manifest.jsonl").read_text().splitlines()]
+    lines = (Path(data) / "manifest.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
     tune = [r for r in records if r["group"] == "tune"]
     heldout = [r for r in records if r["group"] == "heldout"]
     return [r for pair in zip(tune, heldout) for r in pair][:limit]
