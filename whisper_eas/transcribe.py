@@ -12,6 +12,8 @@ One file, as openai-whisper's `transcribe` does it:
    last complete segment's end, or past the whole window when none closed.
 Several files are transcribed together: each batch row is one file's next window, and each
 row keeps its own seek, prompt and fallbacks, so a file's result does not depend on the others.
+A long file is cut at pauses into parts (`parts.py`), each a row of its own in the same way;
+its segments are joined in time order.
 """
 
 from collections import Counter
