@@ -161,6 +161,7 @@ def make_runner(system: str, name: str):
         "ours-eas": lambda: ours(name, EASConfig.recommended(name)),
         "ours-vad": lambda: ours(name, None, vad_filter=True),
         "ours-beam5": lambda: ours(name, None, beam_size=5),
+        "ours-beam5-b1": lambda: ours(name, None, beam_size=5, batch_size=1),
         "ours-int8-beam5": lambda: ours(name, None, "int8", beam_size=5),
         "ours-int8": lambda: ours(name, None, "int8"),
         "ours-int8-b1": lambda: ours(name, None, "int8", batch_size=1),
