@@ -85,3 +85,7 @@ def test_the_language_is_detected_once_for_all_parts(base, recording, short_part
     assert result.parts == 2 and result.language == "en"
     assert result.language_probability > 0.5
     assert "Americans" in result.text
+
+
+def test_beam_search_decodes_a_file_whole(tiny, recording, short_parts):
+    assert transcribe(tiny, recording, beam_size=2, max_new_tokens=8).parts == 1

@@ -610,7 +610,10 @@ def long_form(
     tokenizer = model.tokenizer
     initial = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
     language = file_language(model, options)
-    max_parts = 1 if batch_size == 1 or clip_seconds is not None else max_parts
+    # Beam search decodes each file whole: cut into parts, tiny.en's beam 5 was slower (its
+    # 5 beams x 4-6 parts made 20-30 rows a step) and lost its accuracy gain (README).
+    whole = batch_size == 1 or clip_seconds is not None or options.beam_size is not None
+    max_parts = 1 if whole else max_parts
     queue, waiting, rows = list(range(len(inputs))), [], []
     recordings: dict[int, _Recording] = {}
     while queue or waiting or rows:
@@ -882,8 +885,8 @@ def transcribe(
     window). A file's result does not depend on the other files of its batch, nor on
     `batch_size` beyond 1: a recording of 90 s or more is cut at pauses into up to
     `max_parts` parts decoded side by side (`parts.py`; `batch_size=1` or `max_parts=1`
-    decodes it whole, openai-whisper's sequential algorithm). In a list, a file that cannot be
-    read gets a Transcription whose `error` says why; the others go on.
+    decodes it whole, openai-whisper's sequential algorithm, as does beam search). In a list,
+    a file that cannot be read gets a Transcription whose `error` says why; the others go on.
     `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`); `backends`
     is the encoder's attention backend, one string or one per block. `vad_filter` decodes only
     the speech Silero VAD finds (faster-whisper's `vad_filter`: pauses of 2 s or more are cut,
