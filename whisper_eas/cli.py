@@ -376,34 +376,36 @@ def require_research_extra() -> None:
         ) from error
 
 
-def load_for_research(args, device: str | None = None):
-    """The model (on `device`: a rank's own GPU under torchrun), the utterances and the
-    results header (which names the device asked for, the same on every rank)."""
+def load_for_research(args):
+    """This process's shard (under torchrun: its share and its own GPU), the model, the
+    utterances and the results header (which names the device asked for, the same on every
+    rank)."""
     import torch
 
     require_research_extra()
     from .hub import load_model
     from .research.datasets import read_dataset
     from .research.search import environment
+    from .research.shard import join
 
     set_threads(args)
+    shard, device = join(args.device)
     utterances = read_dataset(args.data, args.subset, args.limit, args.skip_missing)
     torch.manual_seed(0)
-    model = load_model(args.model, device=device or args.device, dtype=args.dtype)
+    model = load_model(args.model, device=device, dtype=args.dtype)
     from .quantize import is_int8
 
     dtype = "int8" if is_int8(model.network) else str(model.dtype).removeprefix("torch.")
     header = environment(args.model, args.data, utterances, args.device, dtype, args.attention)
-    return model, utterances, header
+    return shard, model, utterances, header
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from .research.search import config_key, run_search
-    from .research.shard import join, leave
+    from .research.shard import leave
 
     eas = eas_from_arguments(args, args.model)
-    shard, device = join(args.device)  # under torchrun: this rank's share and device
-    model, utterances, header = load_for_research(args, device)
+    shard, model, utterances, header = load_for_research(args)
     output = Path(args.output)
     records = run_search(model, utterances, [eas], output, header, args.attention, shard)
     record = next(r for r in records if r["key"] == config_key(eas))
@@ -422,10 +424,9 @@ def run_search_command(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"unknown aggregate {aggregate!r} in --eas-aggregates; choose from {AGGREGATES}"
             )
-    from .research.shard import join, leave
+    from .research.shard import leave
 
-    shard, device = join(args.device)  # under torchrun: this rank's share and device
-    model, utterances, header = load_for_research(args, device)
+    shard, model, utterances, header = load_for_research(args)
     n_layers = model.dims.n_audio_layer
     layers = parse_list(args.eas_layers, int) if args.eas_layers else list(range(1, n_layers + 1))
     configs: list[EASConfig | None] = [None]

@@ -471,10 +471,9 @@ def decode(
     if options.beam_size is not None and options.temperature == 0:
         out = beam_search(model, cache, after_prompt, limits, options)
     elif options.temperature > 0 and draws > 1:  # each row's draws share its prompt's cache
-        copies = [row for row in range(batch) for _ in range(draws)]
         out = generate(
-            model, cache.with_beams(draws), after_prompt[copies],
-            [limits[row] for row in copies], options, generators,
+            model, cache.with_beams(draws), after_prompt.repeat_interleave(draws, dim=0),
+            [limit for limit in limits for _ in range(draws)], options, generators,
         )  # fmt: skip
         out = likeliest_of_each(out, draws, options.length_penalty)
     else:
