@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from whisper_eas import EASConfig, load_audio, load_model, transcribe
+from whisper_eas import EASConfig, VADBudget, load_audio, load_model, transcribe
 from whisper_eas.research.bench import cpu_flags, device_name, git_commit, write_results
 from whisper_eas.research.metrics import word_error_rate
 
@@ -155,7 +155,7 @@ def main() -> None:
             ),
             "ours --eas": lambda: ours(name, eas=eas),
             "ours --vad --eas": lambda: ours(name, eas=eas, vad_filter=True),
-            "ours --eas vad": lambda: ours(name, eas=replace(eas, vad=True)),
+            "ours --eas vad": lambda: ours(name, eas=replace(eas, rule=VADBudget())),
             "faster-whisper": lambda: faster_whisper(name, False),
             "faster-whisper vad_filter": lambda: faster_whisper(name, True),
             "transformers": lambda: transformers_longform(name),

@@ -71,7 +71,7 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
     """-> run(list of waveforms) -> list of (text, number of text tokens)."""
     english_only = name.endswith(".en")
     if system.startswith("whisper-eas"):
-        from whisper_eas import EASConfig, load_model, transcribe
+        from whisper_eas import EASConfig, TopK, load_model, transcribe
 
         dtype = {"int8": "int8", "bf16": "bfloat16"}.get(
             system.split("+")[0].removeprefix("whisper-eas-"), "float32"
@@ -82,7 +82,7 @@ def make_runner(system: str, name: str, eas: str | None, device: str):
             config = EASConfig.recommended(name)
         elif system.endswith("EAS"):
             layer, sparsity = eas.split(":")
-            config = EASConfig(int(layer), float(sparsity))
+            config = EASConfig(int(layer), TopK(float(sparsity)))
 
         def run(waves):
             results = transcribe(

@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from whisper_eas import EASConfig, load_audio, load_model
+from whisper_eas import EASConfig, Scoring, TopK, load_audio, load_model
 from whisper_eas.audio import log_mel_spectrogram, pad_or_trim
 from whisper_eas.research.bench import write_results
 from whisper_eas.research.datasets import read_dataset
-from whisper_eas.sparsify import SCORERS
+from whisper_eas.rules import SCORERS
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/librispeech-dev-clean"
 
@@ -36,7 +36,7 @@ def kept_sets(model, waveform, layer: int, sparsity: float) -> dict[str, set[int
         x = block(x, backend="sdpa")
     kept = {}
     for scorer in SCORERS:
-        eas = EASConfig(layer, sparsity, scorer=scorer)
+        eas = EASConfig(layer, TopK(sparsity, Scoring(scorer=scorer)))
         hidden, received = encoder.blocks[layer - 1].forward_scored(x, eas)
         _, indices, _ = encoder.sparsifier(hidden, [received], eas, None)
         kept[scorer] = set(indices[0].tolist())

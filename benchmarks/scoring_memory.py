@@ -20,9 +20,9 @@ import time
 
 import torch
 
-from whisper_eas import EASConfig
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas import EASConfig, Scoring, TopK
 from whisper_eas.model import ResidualAttentionBlock
+from whisper_eas.research.bench import device_name, git_commit, write_results
 
 SHAPES = {
     "tiny": (384, 6),
@@ -45,7 +45,7 @@ def setup(width: int, heads: int, batch: int, variant: str, device: str):
     block = ResidualAttentionBlock(width, heads).to(device).eval()
     x = torch.randn(batch, 1500, width, device=device)
     backend, scorer = VARIANTS[variant]
-    eas = None if scorer is None else EASConfig(1, 0.5, scorer=scorer)
+    eas = None if scorer is None else EASConfig(1, TopK(0.5, Scoring(scorer=scorer)))
 
     @torch.inference_mode()
     def call(rows=x):
@@ -128,7 +128,7 @@ def main() -> None:
         "device": device,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "chunk_size": EASConfig(1, 0.5).chunk_size,
+        "chunk_size": EASConfig(1, TopK(0.5)).chunk_size,
         "rows": rows,
     }
     if args.output:

@@ -19,9 +19,9 @@ import time
 
 import torch
 
-from whisper_eas import EASConfig
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas import EASConfig, TopK
 from whisper_eas.model import ModelDims, Whisper
+from whisper_eas.research.bench import device_name, git_commit, write_results
 
 SIZES = {  # ModelDims(n_mels, n_audio_ctx, audio width, heads, layers, n_vocab, n_text_ctx, text width, heads, layers)
     "tiny": ModelDims(80, 1500, 384, 6, 4, 51865, 448, 384, 6, 4),
@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     layer, sparsity = args.eas.split(":")
-    eas = EASConfig(int(layer), float(sparsity))
+    eas = EASConfig(int(layer), TopK(float(sparsity)))
     torch.manual_seed(0)
     rows = []
     for size in args.sizes.split(","):

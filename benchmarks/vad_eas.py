@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from whisper_eas import EASConfig, load_model, transcribe
+from whisper_eas import EASConfig, VADBudget, load_model, transcribe
 from whisper_eas.research.bench import cpu_flags, device_name, git_commit, write_results
 from whisper_eas.research.datasets import read_dataset
 from whisper_eas.research.metrics import word_error_rate
@@ -69,7 +69,7 @@ def main() -> None:
         for config in args.configs.split(","):
             margin, pause = map(int, config.split(":"))
             systems[f"eas vad {margin}/{pause}"] = replace(
-                recommended, vad=True, vad_margin_ms=margin, vad_min_pause_ms=pause
+                recommended, rule=VADBudget(margin_ms=margin, min_pause_ms=pause)
             )
         transcribe(model, data["short clips"][0].audio, eas=systems[list(systems)[-1]])  # warm-up
         table = {}

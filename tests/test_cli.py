@@ -1,9 +1,9 @@
-import json
 import importlib
+import json
 
 from conftest import DATA
 
-from whisper_eas import EASConfig
+from whisper_eas import EASConfig, Truncate
 from whisper_eas.cli import main
 
 
@@ -132,7 +132,7 @@ def test_recommended_eas_and_bad_flag_combinations(capsys):
     args = build_parser().parse_args(
         ["transcribe", "x.wav", "--eas", "--eas-padding-tokens", "100"]
     )
-    assert eas_from_arguments(args, "tiny.en").padding_tokens == 100
+    assert eas_from_arguments(args, "tiny.en").rule == Truncate(100)
     assert main(["transcribe", str(DATA / "jfk.flac"), "--eas", "--output-format", "json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert 550 < record["kept_tokens"][0] < 1500  # 11 s of speech (550 tokens) + padding
@@ -172,8 +172,12 @@ def test_help_shows_every_default_and_search_offers_no_eas(capsys):
     with pytest.raises(SystemExit):
         main(["transcribe", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for default in ("(default: transcribe)", "(default: txt)", "(default: mean)"):
+    for default in ("(default: transcribe)", "(default: txt)", "(default: 300)"):
         assert default in text, default
+    assert "--eas-aggregate" not in text  # research knobs live on eval and search
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    assert "(default: mean)" in " ".join(capsys.readouterr().out.split())
     with pytest.raises(SystemExit):
         main(["search", "--help"])
     assert "  --eas " not in capsys.readouterr().out

@@ -3,16 +3,19 @@ resumable search files, and the report. No model is needed except where named.""
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import DATA, MANIFEST
 
 import whisper_eas.research.search as evaluate
-from whisper_eas import EASConfig
+from whisper_eas import EASConfig, Scoring, TopK
 from whisper_eas.research.datasets import read_dataset
 from whisper_eas.research.metrics import word_error_rate
 from whisper_eas.research.report import label, markdown, write_report
 from whisper_eas.research.search import config_key, pareto_front, read_results, run_search, select
+from whisper_eas.research.settings import config_from_fields, config_from_record, fields_of
+from whisper_eas.rules import window_keep_count
 
 
 def point(key, wer, rtf):
@@ -195,7 +198,7 @@ def test_not_a_dataset(tmp_path):
 
 # --- resumable search ---------------------------------------------------------------------
 
-CONFIGS = [None, EASConfig(1, 0.5), EASConfig(2, 0.5), EASConfig(3, 0.6)]
+CONFIGS = [None, EASConfig(1, TopK(0.5)), EASConfig(2, TopK(0.5)), EASConfig(3, TopK(0.6))]
 HEADER = {
     "type": "header",
     "identity": {"model": "m", "data": "d", "utterances": 2},
@@ -206,7 +209,7 @@ HEADER = {
 
 def fake_evaluate(model, utterances, eas, attention="sdpa", progress=True):
     """Deterministic stand-in for a model run: the numbers depend only on the configuration."""
-    sparsity = eas.sparsity if eas else 0.0
+    sparsity = fields_of(eas)["sparsity"] if eas else 0.0
     layer = eas.layer if eas else 0
     return {
         "eas": None if eas is None else {"layer": layer, "sparsity": sparsity},
@@ -261,10 +264,13 @@ def test_config_keys_are_distinct_and_stable():
     keys = {
         config_key(c)
         for c in CONFIGS
-        + [EASConfig(1, 0.5, scorer="chunked"), EASConfig(1, 0.5, cross_layer=True)]
+        + [
+            EASConfig(1, TopK(0.5, Scoring(scorer="chunked"))),
+            EASConfig(1, TopK(0.5, Scoring(cross_layer=True))),
+        ]
     }
     assert len(keys) == 6
-    assert config_key(EASConfig(1, 0.5)) == config_key(EASConfig(1, 0.5))
+    assert config_key(EASConfig(1, TopK(0.5))) == config_key(EASConfig(1, TopK(0.5)))
 
 
 # --- report -------------------------------------------------------------------------------
@@ -274,14 +280,14 @@ def record(eas, wer, rtf, tokens=30.0):
     return {
         "type": "result",
         "key": config_key(eas),
-        "eas": None if eas is None else eas.__dict__,
+        "eas": None if eas is None else fields_of(eas),
         "wer": wer,
         "accuracy": 1 - wer,
         "rtf": rtf,
         "audio_seconds": 20.0,
         "tokens_per_utterance": tokens,
         "hit_max_length": 0,
-        "kept_tokens": 1500 if eas is None else sum(eas.n_keep(1500)),
+        "kept_tokens": 1500 if eas is None else window_keep_count(fields_of(eas)["sparsity"], 1500),
         "seconds": {"mel": 0.1, "stem": 0.2, "encoder": 1.0, "decoder": 2.0, "total": 3.3},
         "hypotheses": {"a": "", "b": ""},
     }
@@ -305,12 +311,12 @@ def results_file(path):
     }
     rows = [
         record(None, 0.050, 0.30),
-        record(EASConfig(1, 0.5), 0.052, 0.20),
-        record(EASConfig(2, 0.6), 0.09, 0.15),
-        record(EASConfig(3, 0.5), 0.0505, 0.25),
+        record(EASConfig(1, TopK(0.5)), 0.052, 0.20),
+        record(EASConfig(2, TopK(0.6)), 0.09, 0.15),
+        record(EASConfig(3, TopK(0.5)), 0.0505, 0.25),
     ]
     rows += [
-        record(EASConfig(6, s, aggregate, cross_layer=True), w, 0.3)
+        record(config_from_fields(6, sparsity=s, aggregate=aggregate, cross_layer=True), w, 0.3)
         for s, wers in ((0.5, (0.051, 0.2, 0.3)), (0.7, (0.06, 0.5, 0.04)))
         for aggregate, w in zip(("mean", "max", "random"), wers)
     ]
@@ -372,7 +378,7 @@ def test_report_kept_tokens_picture(tmp_path, base):
     from whisper_eas.research.report import plot_kept_tokens
 
     summary = plot_kept_tokens(
-        base, DATA / MANIFEST[0]["audio"], EASConfig(2, 0.5), tmp_path / "kept.png"
+        base, DATA / MANIFEST[0]["audio"], EASConfig(2, TopK(0.5)), tmp_path / "kept.png"
     )
     assert_drawn(tmp_path / "kept.png")
     assert summary.startswith("(2, 0.5): kept 750 of 1500 tokens")
@@ -408,3 +414,22 @@ def test_report_command(tmp_path, capsys):
     assert (tmp_path / "out" / "report.md").is_file()
     assert main(["report", str(tmp_path / "absent.jsonl")]) == 2
     assert "results file not found" in capsys.readouterr().err
+
+
+def test_every_committed_setting_reads_back_as_the_same_fields():
+    """The rules became classes (rules.py); results files keep naming settings by their flat
+    fields, so each committed file's settings must rebuild to a rule that writes them back."""
+    results = Path(__file__).parent.parent / "benchmarks" / "results"
+    checked = 0
+    for path in results.rglob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if row["type"] != "result" or row["eas"] is None:
+                continue
+            written = {k: v for k, v in row["eas"].items() if v is not None}
+            if not written.get("vad"):  # the VAD fields count only when the VAD decides
+                written = {k: v for k, v in written.items() if not k.startswith("vad")}
+            fields = fields_of(config_from_record(row["eas"]))
+            assert {k: fields.get(k) for k in written} == written, path
+            checked += 1
+    assert checked >= 70

@@ -90,7 +90,7 @@ def test_word_timestamps_agree_with_transformers(models, hf_folder, name):
 
     from transformers import pipeline
 
-    from whisper_eas import EASConfig
+    from whisper_eas import EASConfig, TopK
 
     reference = pipeline("automatic-speech-recognition", model=str(hf_folder[name]))
     language = (
@@ -99,7 +99,7 @@ def test_word_timestamps_agree_with_transformers(models, hf_folder, name):
     key = lambda text: re.sub(r"[^a-z0-9]", "", text.lower())  # noqa: E731
     for clip in (FIXTURES[-1], FIXTURES[0]):  # jfk.flac and a dev-clean clip
         theirs = reference(load_audio(clip), return_timestamps="word", **language)["chunks"]
-        for eas in (None, EASConfig(2, 0.5)):  # with EAS, columns map back to audio time
+        for eas in (None, EASConfig(2, TopK(0.5))):  # with EAS, columns map back to audio time
             result = transcribe(models[name], clip, word_timestamps=True, eas=eas)
             ours = [w for segment in result.segments for w in segment.words]
             pairs = [(o, t) for o, t in zip(ours, theirs) if key(o.word) == key(t["text"])]

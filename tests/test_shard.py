@@ -41,22 +41,28 @@ def test_two_processes_eval_equals_one_and_resumes_without_redoing_a_part(tmp_pa
     assert two["wer"] == one["wer"] and two["windows"] == one["windows"]
     assert two["tokens_per_utterance"] == pytest.approx(one["tokens_per_utterance"])
 
-    # Killed after rank 1 wrote its part: the rerun decodes only rank 0's share again.
+    # Killed midway: rank 1 had finished its share, rank 0 its first utterance (and was
+    # writing its next chunk). The rerun decodes only rank 0's other utterances.
     output = tmp_path / "two.jsonl"
     output.write_text(output.read_text().splitlines()[0] + "\n")  # the header alone
     parts = tmp_path / "two.jsonl.parts"
-    [part] = parts.glob("*.1-of-2.json")
-    record = json.loads(part.read_text())
+    [rank1] = parts.glob("*.1-of-2.jsonl")
+    [rank0] = parts.glob("*.0-of-2.jsonl")
+    record = json.loads(rank1.read_text())
     marked = {key: "RESUMED " + text for key, text in record["hypotheses"].items()}
-    part.write_text(json.dumps({**record, "hypotheses": marked}))
-    for rank0 in parts.glob("*.0-of-2.json"):
-        rank0.unlink()
+    rank1.write_text(json.dumps({**record, "hypotheses": marked}) + "\n")
+    record = json.loads(rank0.read_text())
+    first = next(iter(record["hypotheses"]))
+    partial = {**record, "hypotheses": {first: "RESUMED first"}}
+    rank0.write_text(json.dumps(partial) + "\n" + '{"eas": null, "hypo')  # a torn last line
     run(*common, "--output", str(output), processes=2)
     again = only_result(output)
     assert again["key"] == config_key(None)
     texts = list(again["hypotheses"].values())
     assert texts[1::2] == list(marked.values())  # rank 1's share: read back, not decoded
-    assert texts[0::2] == list(one["hypotheses"].values())[0::2]  # rank 0's: decoded again
+    assert texts[0] == "RESUMED first"  # rank 0's first utterance: read back
+    assert texts[2::2] == list(one["hypotheses"].values())[2::2]  # the rest: decoded again
+    assert len(rank0.read_text().splitlines()) == 2  # the torn line gone, one chunk appended
 
 
 def test_two_processes_transcribe_every_file_once_and_skip_what_exists(tmp_path):

@@ -8,7 +8,16 @@ import pytest
 import torch
 from conftest import DATA, FIXTURES
 
-from whisper_eas import DecodingOptions, EASConfig, Safeguards, decode, load_audio, transcribe
+from whisper_eas import (
+    DecodingOptions,
+    EASConfig,
+    Safeguards,
+    SpeechBudget,
+    TopK,
+    decode,
+    load_audio,
+    transcribe,
+)
 from whisper_eas.transcribe import SAMPLES_PER_TIMESTAMP, split_segments
 
 TB = 1000  # a made-up timestamp_begin for the seek tests: <|0.00|> is id 1000
@@ -173,9 +182,9 @@ def test_skip_hallucinations_rules_on_hand_made_windows():
 def test_eas_window_that_looks_broken_is_redone_without_eas(tiny):
     """With a threshold every decode fails, each sparsified window is redone dense, once."""
     strict = Safeguards(temperatures=(0.0,), compression_ratio_threshold=0.0)
-    result = transcribe(tiny, DATA / "jfk.flac", eas=EASConfig(2, 0.5), safeguards=strict)
+    result = transcribe(tiny, DATA / "jfk.flac", eas=EASConfig(2, TopK(0.5)), safeguards=strict)
     assert result.fallbacks["eas_off"] == 1 and result.kept_tokens == [1500]
-    plain = transcribe(tiny, DATA / "jfk.flac", eas=EASConfig(2, 0.5))
+    plain = transcribe(tiny, DATA / "jfk.flac", eas=EASConfig(2, TopK(0.5)))
     assert "eas_off" not in plain.fallbacks and plain.kept_tokens == [750]
 
 
@@ -190,7 +199,7 @@ def test_speech_budget_keeps_every_speech_token_and_rows_keep_their_own_count(ba
     """Rows of one batch keep different counts (key masks downstream); each row's result
     equals the row alone."""
     clips = [DATA / "jfk.flac", FIXTURES[0], FIXTURES[3]]
-    eas = EASConfig(2, budget="speech", padding_tokens=100)
+    eas = EASConfig(2, SpeechBudget(padding_tokens=100))
     together = transcribe(base, [str(c) for c in clips], eas=eas, batch_size=3)
     for clip, result in zip(clips, together):
         alone = transcribe(base, str(clip), eas=eas)
@@ -201,7 +210,7 @@ def test_speech_budget_keeps_every_speech_token_and_rows_keep_their_own_count(ba
 
 def test_speech_budget_drops_nothing_on_a_full_window(base):
     full = np.tile(load_audio(DATA / "jfk.flac"), 3)[:480_000]
-    result = transcribe(base, full, eas=EASConfig(2, budget="speech"))
+    result = transcribe(base, full, eas=EASConfig(2, SpeechBudget()))
     assert result.kept_tokens[0] == 1500
 
 

@@ -8,8 +8,6 @@ import torch
 from conftest import DATA
 
 from whisper_eas import load_model, transcribe
-from whisper_eas.hub import BUNDLED, _package_path, resolve
-from whisper_eas.model import ModelDims, Whisper
 from whisper_eas.checkpoints import (
     empty_model,
     hf_config,
@@ -17,6 +15,8 @@ from whisper_eas.checkpoints import (
     read_ct2,
     save_hf_folder,
 )
+from whisper_eas.hub import BUNDLED, _package_path, resolve
+from whisper_eas.model import ModelDims, Whisper
 
 # Real configs of the sizes we have no weights for (from their HF config.json files).
 SIZES = {

@@ -13,6 +13,7 @@ from .audio import load_audio, log_mel_spectrogram, pad_or_trim
 from .decoding import DecodingOptions, DecodingResult, WhisperModel, decode
 from .hub import convert, load_model
 from .model import ModelDims, Whisper
+from .rules import RandomKeep, Scoring, SpeechBudget, SpeechPrune, Tokens, TopK, Truncate, VADBudget
 from .sparsify import EASConfig
 from .tokenizer import Tokenizer
 from .transcribe import Safeguards, Segment, Transcription, transcribe, transcribe_stream
@@ -26,6 +27,14 @@ __all__ = [
     "Segment",
     "Tokenizer",
     "Transcription",
+    "RandomKeep",
+    "Scoring",
+    "SpeechBudget",
+    "SpeechPrune",
+    "Tokens",
+    "TopK",
+    "Truncate",
+    "VADBudget",
     "Whisper",
     "WhisperModel",
     "convert",
@@ -37,4 +46,4 @@ __all__ = [
     "transcribe",
     "transcribe_stream",
 ]
-__version__ = "0.4.0"
+__version__ = "0.5.0"

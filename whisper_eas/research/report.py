@@ -14,12 +14,12 @@ Writes, into a folder beside the results (or `--output`):
 Plots need matplotlib (`pip install "whisper-eas[plots]"`); the Markdown does not.
 """
 
-from dataclasses import asdict
 from pathlib import Path
 
 from ..sparsify import EASConfig
 from .datasets import read_dataset
 from .search import pareto_front, read_results, select
+from .settings import config_from_record, fields_of
 
 STAGES = ("mel", "stem", "other", "encoder", "decoder")  # older results: mel and stem
 
@@ -369,7 +369,7 @@ def plot_kept_tokens(model, audio_path: Path, eas: EASConfig, path: Path) -> str
     speech_tokens = min(n_tokens, round(len(waveform) / SAMPLE_RATE * 50))  # 50 tokens per second
     in_padding = int((kept >= speech_tokens).sum())
     summary = (
-        f"{label({'eas': asdict(eas)})}: kept {len(kept)} of {n_tokens} tokens; "
+        f"{label({'eas': fields_of(eas)})}: kept {len(kept)} of {n_tokens} tokens; "
         f"{len(kept) - in_padding} of the {speech_tokens} in the audio, "
         f"{in_padding} in the zero padding"
     )
@@ -445,7 +445,7 @@ def write_report(
         if chosen and audio is not None and audio.is_file():
             from ..hub import load_model
 
-            eas = EASConfig(**chosen[0]["eas"])
+            eas = config_from_record(chosen[0]["eas"])
             summary = plot_kept_tokens(
                 load_model(header["identity"]["model"]), audio, eas, folder / "kept_tokens.png"
             )

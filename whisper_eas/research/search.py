@@ -13,7 +13,6 @@ import json
 import os
 import sys
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -24,9 +23,11 @@ from ..transcribe import transcribe
 from .bench import device_name, git_commit
 from .datasets import Utterance
 from .metrics import NORMALIZER, StageTimer, word_error_rate
+from .settings import fields_of
 from .shard import Shard
 
 DEFAULT_SPARSITIES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+CHUNK = 16  # utterances a sharded rank evaluates between two appends to its part
 
 
 def evaluate(
@@ -35,16 +36,18 @@ def evaluate(
     eas: EASConfig | None,
     backends="sdpa",
     progress: bool = True,
+    warm_up: bool = True,
 ) -> dict:
     """WER, RTF with its stage split, tokens per utterance, fallbacks and max-length hits for
-    one configuration."""
+    one configuration (after one untimed warm-up transcription unless `warm_up=False`)."""
     from tqdm import tqdm
 
     if not utterances:  # a rank of a sharded run with more ranks than utterances
         return empty_record(eas)
     waveforms = [load_audio(u.audio) for u in utterances]  # decoding files is I/O: untimed
     language = "en" if model.tokenizer.multilingual else None  # the datasets are English
-    transcribe(model, waveforms[0], eas=eas, language=language, backends=backends)  # warm-up
+    if warm_up:
+        transcribe(model, waveforms[0], eas=eas, language=language, backends=backends)
     hypotheses, n_tokens, fallbacks, kept = [], [], Counter(), []
     label = config_label(eas)
     with StageTimer(model.network) as timer:
@@ -64,7 +67,7 @@ def evaluate(
     audio_seconds = sum(len(w) for w in waveforms) / SAMPLE_RATE
     wer = word_error_rate([u.text for u in utterances], hypotheses)
     return {
-        "eas": asdict(eas) if eas else None,
+        "eas": fields_of(eas) if eas else None,
         "wer": wer,
         "accuracy": 1.0 - wer,
         "rtf": timer.totals["total"] / audio_seconds,
@@ -80,7 +83,7 @@ def evaluate(
 
 
 def empty_record(eas: EASConfig | None) -> dict:
-    return {"eas": asdict(eas) if eas else None, "seconds": {}, "audio_seconds": 0.0,
+    return {"eas": fields_of(eas) if eas else None, "seconds": {}, "audio_seconds": 0.0,
             "tokens_per_utterance": 0.0, "fallbacks": {}, "kept_tokens": 0.0, "windows": 0,
             "hypotheses": {}}  # fmt: skip
 
@@ -120,49 +123,65 @@ def evaluate_shard(
     model, utterances: list[Utterance], eas: EASConfig | None, attention: str, output: Path,
     shard: Shard,
 ) -> dict:  # fmt: skip
-    """One configuration over all ranks: each evaluates its share and writes it to its part
-    (`<output>.parts/`), then every rank reads all parts and merges them. A part already on
-    disk (a resumed run, same number of ranks) is not evaluated again."""
+    """One configuration over all ranks: each evaluates its share `CHUNK` utterances at a time
+    and appends each chunk's record to its part (`<output>.parts/`, one JSONL per rank); then
+    every rank reads all parts and merges them. A resumed run (same number of ranks) skips the
+    utterances its part already holds: a kill loses at most the chunk in progress."""
     folder = output.with_name(output.name + ".parts")
     digest = hashlib.sha256(config_key(eas).encode()).hexdigest()[:16]
-    part = folder / f"{digest}.{shard.rank}-of-{shard.world}.json"
-    if not part.is_file():
-        record = evaluate(model, shard.mine(utterances), eas, attention)
-        folder.mkdir(parents=True, exist_ok=True)
+    part = folder / f"{digest}.{shard.rank}-of-{shard.world}.jsonl"
+    finished = read_part(part)
+    if part.is_file():  # rewritten whole, without a torn last line, before appending
         written = part.with_suffix(".tmp")
-        written.write_text(json.dumps(record))
-        written.replace(part)  # whole or absent: a rank killed while writing leaves no part
+        written.write_text("".join(json.dumps(record) + "\n" for record in finished))
+        written.replace(part)
+    done = {key for record in finished for key in record["hypotheses"]}
+    todo = [u for u in shard.mine(utterances) if u.id not in done]
+    for start in range(0, len(todo), CHUNK):
+        chunk = todo[start : start + CHUNK]
+        append_result(part, evaluate(model, chunk, eas, attention, warm_up=start == 0))
     shard.barrier()
     parts = [
-        json.loads((folder / f"{digest}.{rank}-of-{shard.world}.json").read_text())
+        record
         for rank in range(shard.world)
+        for record in read_part(folder / f"{digest}.{rank}-of-{shard.world}.jsonl")
     ]
     return merge_parts(parts, utterances)
+
+
+def read_part(path: Path) -> list[dict]:
+    """A rank's chunk records; a last line torn by a kill is dropped (its chunk is redone)."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
 
 
 def config_label(eas: EASConfig | None) -> str:
     if eas is None:
         return "baseline"
-    if eas.rule is not None:
-        return f"{eas.layer},{eas.rule}"
-    if eas.budget == "speech":
-        vad = f",vad {eas.vad_margin_ms}/{eas.vad_min_pause_ms}" if eas.vad else ""
-        return f"{eas.layer},speech+{eas.padding_tokens}{vad}"
-    return f"{eas.layer},{eas.sparsity}"
+    fields = fields_of(eas)
+    if "rule" in fields:
+        return f"{eas.layer},{fields['rule']}"
+    if fields["budget"] == "speech":
+        vad = (
+            f",vad {fields['vad_margin_ms']}/{fields['vad_min_pause_ms']}"
+            if "vad" in fields
+            else ""
+        )
+        return f"{eas.layer},speech+{fields['padding_tokens']}{vad}"
+    return f"{eas.layer},{fields['sparsity']}"
 
 
 def config_key(eas: EASConfig | None) -> str:
-    """A setting's identity in a results file. The VAD fields count only when the VAD is on,
-    so results written before they existed still resume."""
-    if eas is None:
-        return "baseline"
-    fields = asdict(eas)
-    if eas.rule is None:  # keys written before rules existed still resume
-        del fields["rule"]
-    if not eas.vad:
-        for name in ("vad", "vad_margin_ms", "vad_min_pause_ms"):
-            del fields[name]
-    return json.dumps(fields, sort_keys=True)
+    """A setting's identity in a results file: its flat fields (settings.py), as the files
+    written before the rules became classes name it, so those still resume."""
+    return "baseline" if eas is None else json.dumps(fields_of(eas), sort_keys=True)
 
 
 def environment(

@@ -1,0 +1,134 @@
+"""Where the time of one long recording goes (issue 21): encoder, decoder steps, the VAD that
+cuts the recording into parts, and the rest (log-mel, logit rules, segments), for the default
+(parts decoded side by side) and `--batch-size 1` (whole), tiny.en and base, float32 and int8.
+
+    python benchmarks/time_split.py --models tiny.en,base --dtypes float32,int8 --limit 4 \
+        --output benchmarks/results/time_split_cpu
+
+Recordings: data/long (benchmarks/build_long_audio.py). Each recording is transcribed alone
+after one warm-up; the encoder and decoder are timed by forward hooks (research.metrics), the
+VAD by timing `split_points`. Fallback decodes are counted (their time is inside the stages).
+"""
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+import whisper_eas.transcribe as transcribe_module
+from whisper_eas import load_audio, load_model, transcribe
+from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas.research.metrics import StageTimer
+
+
+class TimedVAD:
+    """`split_points` as the transcription calls it, with its seconds added up."""
+
+    def __init__(self):
+        self.seconds, self.inner = 0.0, transcribe_module.split_points
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.inner(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def measure(model, waves: list, batch_size: int) -> dict:
+    vad = TimedVAD()
+    transcribe_module.split_points = vad
+    steps = Counter()
+    handle = model.network.decoder.register_forward_pre_hook(
+        lambda module, args: steps.update([args[0].shape[1] == 1])
+    )
+    fallbacks, windows, parts = Counter(), 0, 0
+    try:
+        with StageTimer(model.network) as timer:
+            for wave in waves:
+                with timer.run():
+                    result = transcribe(model, wave, batch_size=batch_size)
+                fallbacks.update(result.fallbacks)
+                windows += result.windows
+                parts += result.parts
+    finally:
+        transcribe_module.split_points = vad.inner
+        handle.remove()
+    seconds = dict(timer.totals)
+    seconds["vad"] = vad.seconds
+    seconds["other"] -= vad.seconds
+    return {
+        "seconds": seconds,
+        "decoder_calls": {"steps": steps[True], "prompts": steps[False]},
+        "ms_per_decoder_call": 1000 * seconds["decoder"] / max(sum(steps.values()), 1),
+        "windows": windows,
+        "parts": parts,
+        "fallbacks": dict(fallbacks),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="tiny.en,base")
+    parser.add_argument("--dtypes", default="float32,int8")
+    parser.add_argument("--data", default="data/long")
+    parser.add_argument("--limit", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", default="benchmarks/results/time_split_cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = [json.loads(line) for line in (Path(args.data) / "manifest.jsonl").open()]
+    rows = rows[: args.limit]
+    waves = [load_audio(Path(args.data) / row["audio"]) for row in rows]
+    audio_seconds = sum(len(w) for w in waves) / 16000
+    results = []
+    for name in args.models.split(","):
+        for dtype in args.dtypes.split(","):
+            model = load_model(name, dtype=dtype)
+            transcribe(model, waves[0][: 16000 * 20])  # warm-up
+            for mode, batch_size in (("parts", 8), ("whole", 1)):
+                measured = measure(model, waves, batch_size)
+                results.append({"model": name, "dtype": dtype, "mode": mode, **measured})
+                total = measured["seconds"]["total"]
+                print(f"{name} {dtype} {mode}: {total:.1f} s, RTF {total / audio_seconds:.4f}")
+    lines = [
+        "| model | dtype | mode | total s | encoder | decoder | VAD | other | decoder calls "
+        "(steps + prompts) | ms per call | windows | fallbacks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        s = r["seconds"]
+        share = lambda k: f"{s[k]:.1f} ({100 * s[k] / s['total']:.0f} %)"  # noqa: E731
+        calls = r["decoder_calls"]
+        lines.append(
+            f"| {r['model']} | {r['dtype']} | {r['mode']} | {s['total']:.1f} | {share('encoder')} "
+            f"| {share('decoder')} | {share('vad')} | {share('other')} | {calls['steps']} + "
+            f"{calls['prompts']} | {r['ms_per_decoder_call']:.2f} | {r['windows']} | "
+            f"{sum(r['fallbacks'].values())} |"
+        )
+    header = {
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": git_commit(),
+        "device": device_name("cpu"),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "recordings": [row["audio"] for row in rows],
+        "audio_seconds": audio_seconds,
+    }
+    text = (
+        f"# Where the time of a long recording goes ({header['date']}, commit {header['commit']}, "
+        f"{header['device']}, {args.threads} threads, torch {torch.__version__})\n\n"
+        f"{len(rows)} recordings of data/long, {audio_seconds / 60:.1f} min, each transcribed "
+        "alone; greedy, defaults. Seconds (share of the total). `parts`: the default (cut at "
+        "pauses, parts decoded side by side); `whole`: `--batch-size 1`. Decoder calls: one per "
+        "generated token step of a batch, plus the prompt runs.\n\n" + "\n".join(lines) + "\n"
+    )
+    write_results(args.output, {**header, "results": results}, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
