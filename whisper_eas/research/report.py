@@ -40,6 +40,9 @@ def label(record: dict) -> str:
         return f"({eas['layer']}, rule {eas['rule']})" + (" " + ", ".join(extras) if extras else "")
     if eas.get("budget", "window") == "speech":
         extras += ["first padding"] if eas["padding_choice"] == "first" else []
+        if eas.get("vad"):
+            extras += [f"VAD speech ({eas['vad_margin_ms']} ms margin, "
+                       f"{eas['vad_min_pause_ms']} ms pauses kept)"]  # fmt: skip
         speech = (
             f"speech {1 - eas['speech_sparsity']:g}" if eas["speech_sparsity"] else "all speech"
         )
