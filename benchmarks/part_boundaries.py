@@ -61,11 +61,18 @@ def main() -> None:
     parser.add_argument("--data", default="data/long")
     parser.add_argument("--dev-clean", default="../shared/data/librispeech-dev-clean")
     parser.add_argument("--output", default="benchmarks/results/part_boundaries_cpu")
+    parser.add_argument(
+        "--whole-results", help="a run with the `-b1` systems on the same recordings (default: "
+        "--results); whole decoding does not change when the cutting does"
+    )  # fmt: skip
     args = parser.parse_args()
     from whisper_normalizer.english import EnglishTextNormalizer
 
     normalize = EnglishTextNormalizer()
     run = json.loads(Path(args.results).read_text())
+    whole_run = json.loads(Path(args.whole_results or args.results).read_text())
+    if whole_run["recordings"] != run["recordings"]:
+        raise SystemExit("--whole-results holds other recordings than --results")
     manifest = {
         r["id"]: r
         for r in map(json.loads, (Path(args.data) / "manifest.jsonl").read_text().splitlines())
@@ -83,11 +90,13 @@ def main() -> None:
         inside = sum(any(s < cut < e for s, e in spans) for cut in cuts)
         references = [normalize(texts[uid]) for uid, _, _ in utterances]
         recordings.append((rid, references, near, len(cuts), inside))
-    result = {"source": args.results, "commit": run["commit"], "date": run["date"],
+    result = {"source": args.results, "whole_source": args.whole_results or args.results,
+              "commit": run["commit"], "date": run["date"],
               "device": run["device"], "rows": []}  # fmt: skip
     for name, table in run["models"].items():
+        whole_table = whole_run["models"].get(name, {})
         for cut_system, whole_system in PAIRS:
-            if cut_system not in table or whole_system not in table:
+            if cut_system not in table or whole_system not in whole_table:
                 continue
             counts = {"boundary": [0, 0, 0], "other": [0, 0, 0]}  # words, errors cut, whole
             n_cuts = n_inside = 0
@@ -97,7 +106,7 @@ def main() -> None:
                     references, normalize(table[cut_system]["hypotheses"][i])
                 )
                 whole = errors_per_utterance(
-                    references, normalize(table[whole_system]["hypotheses"][i])
+                    references, normalize(whole_table[whole_system]["hypotheses"][i])
                 )
                 for u, text in enumerate(references):
                     group = counts["boundary" if u in near else "other"]
@@ -114,7 +123,8 @@ def main() -> None:
             print(row, flush=True)
     lines = [f"# What the cuts cost: WER next to each part boundary ({run['date']}, commit "
              f"{run['commit']}, {run['device']})", "",
-             f"From `{args.results}` ({len(recordings)} recordings). Boundary utterances: the one "
+             f"From `{args.results}` (whole: `{args.whole_results or args.results}`, "
+             f"{len(recordings)} recordings). Boundary utterances: the one "
              "before and the one after each cut (or the one a cut falls in).", "",
              "| model | system | cuts (inside an utterance) | boundary words | boundary WER % "
              "cut / whole | other words | other WER % cut / whole |",

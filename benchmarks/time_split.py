@@ -11,6 +11,7 @@ VAD by timing `split_points`. Fallback decodes are counted (their time is inside
 """
 
 import argparse
+import importlib
 import json
 import time
 from collections import Counter
@@ -18,10 +19,12 @@ from pathlib import Path
 
 import torch
 
-import whisper_eas.transcribe as transcribe_module
-from whisper_eas import load_audio, load_model, transcribe
+from whisper_eas import EASConfig, load_audio, load_model, transcribe
 from whisper_eas.research.bench import device_name, git_commit, write_results
 from whisper_eas.research.metrics import StageTimer
+
+# the module, not the function the package exports under its name
+transcribe_module = importlib.import_module("whisper_eas.transcribe")
 
 
 class TimedVAD:
@@ -38,7 +41,7 @@ class TimedVAD:
             self.seconds += time.perf_counter() - start
 
 
-def measure(model, waves: list, batch_size: int) -> dict:
+def measure(model, waves: list, batch_size: int, eas: EASConfig | None = None) -> dict:
     vad = TimedVAD()
     transcribe_module.split_points = vad
     steps = Counter()
@@ -50,7 +53,7 @@ def measure(model, waves: list, batch_size: int) -> dict:
         with StageTimer(model.network) as timer:
             for wave in waves:
                 with timer.run():
-                    result = transcribe(model, wave, batch_size=batch_size)
+                    result = transcribe(model, wave, batch_size=batch_size, eas=eas)
                 fallbacks.update(result.fallbacks)
                 windows += result.windows
                 parts += result.parts
@@ -77,6 +80,7 @@ def main() -> None:
     parser.add_argument("--data", default="data/long")
     parser.add_argument("--limit", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--modes", default="parts,whole,parts+eas")
     parser.add_argument("--output", default="benchmarks/results/time_split_cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -89,8 +93,10 @@ def main() -> None:
         for dtype in args.dtypes.split(","):
             model = load_model(name, dtype=dtype)
             transcribe(model, waves[0][: 16000 * 20])  # warm-up
-            for mode, batch_size in (("parts", 8), ("whole", 1)):
-                measured = measure(model, waves, batch_size)
+            for mode in args.modes.split(","):
+                batch_size = 1 if mode.startswith("whole") else 8
+                eas = EASConfig.recommended(name) if mode.endswith("+eas") else None
+                measured = measure(model, waves, batch_size, eas)
                 results.append({"model": name, "dtype": dtype, "mode": mode, **measured})
                 total = measured["seconds"]["total"]
                 print(f"{name} {dtype} {mode}: {total:.1f} s, RTF {total / audio_seconds:.4f}")
@@ -123,7 +129,8 @@ def main() -> None:
         f"{header['device']}, {args.threads} threads, torch {torch.__version__})\n\n"
         f"{len(rows)} recordings of data/long, {audio_seconds / 60:.1f} min, each transcribed "
         "alone; greedy, defaults. Seconds (share of the total). `parts`: the default (cut at "
-        "pauses, parts decoded side by side); `whole`: `--batch-size 1`. Decoder calls: one per "
+        "pauses, parts decoded side by side); `whole`: `--batch-size 1`; `+eas`: with `--eas` (the "
+        "recommended truncation after block 1 for tiny.en, 2 for base). Decoder calls: one per "
         "generated token step of a batch, plus the prompt runs.\n\n" + "\n".join(lines) + "\n"
     )
     write_results(args.output, {**header, "results": results}, text)

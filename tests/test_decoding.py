@@ -220,3 +220,18 @@ def test_beams_share_their_rows_cross_attention_cache(tiny):
     assert all(b is c for pair, other in zip(beams.cross_kv, cache.cross_kv)
                for b, c in zip(pair, other))  # fmt: skip
     assert beams.self_k.shape[1] == 10 and beams.positions.tolist() == [0] * 10
+
+
+def test_suppress_tokens_are_never_emitted(tiny):
+    wave = load_audio(DATA / "jfk.flac")
+    plain = transcribe(tiny, wave)
+    americans = tiny.tokenizer.encode(" Americans")
+    assert len(americans) == 1 and americans[0] in plain.tokens
+    suppressed = transcribe(tiny, wave, suppress_tokens=f"-1,{americans[0]}")
+    assert americans[0] not in suppressed.tokens and "Americans" not in suppressed.text
+    assert "fellow" in suppressed.text  # the rest is still heard
+    assert transcribe(tiny, wave, suppress_blank=False).text == plain.text
+    with pytest.raises(ValueError, match="is not a token"):
+        transcribe(tiny, wave, suppress_tokens=(10**6,))
+    with pytest.raises(ValueError, match="comma-separated ids"):
+        transcribe(tiny, wave, suppress_tokens="-1,Americans")

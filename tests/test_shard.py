@@ -65,6 +65,19 @@ def test_two_processes_eval_equals_one_and_resumes_without_redoing_a_part(tmp_pa
     assert len(rank0.read_text().splitlines()) == 2  # the torn line gone, one chunk appended
 
 
+def test_two_processes_search_equals_one(tmp_path):
+    common = ["search", "--data", str(DATA), "--model", "tiny.en", "--threads", "1", "--limit",
+              "4", "--eas-layers", "1", "--eas-budget", "speech", "--eas-padding-tokens-list",
+              "100", "--eas-padding-choice", "first"]  # fmt: skip
+    run(*common, "--output", str(tmp_path / "one.jsonl"))
+    run(*common, "--output", str(tmp_path / "two.jsonl"), processes=2)
+    one, two = read_results(tmp_path / "one.jsonl")[1], read_results(tmp_path / "two.jsonl")[1]
+    assert [r["key"] for r in two] == [r["key"] for r in one] and len(one) == 2
+    for a, b in zip(one, two):
+        assert list(b["hypotheses"].items()) == list(a["hypotheses"].items())
+        assert b["wer"] == a["wer"] and b["kept_tokens"] == pytest.approx(a["kept_tokens"])
+
+
 def test_two_processes_transcribe_every_file_once_and_skip_what_exists(tmp_path):
     files = [str(path) for path in sorted(DATA.glob("*.flac"))[:3]]
     out = tmp_path / "out"

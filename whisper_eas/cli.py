@@ -25,7 +25,7 @@ from .research.settings import AGGREGATES, BUDGETS, config_from_fields, fields_o
 from .rules import PADDING_CHOICES, SCORERS
 from .sparsify import EASConfig
 from .tokenizer import TASKS
-from .transcribe import Safeguards
+from .transcribe import Safeguards, token_list
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 
@@ -277,6 +277,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
         patience=args.patience,
         length_penalty=args.length_penalty,
         best_of=args.best_of,
+        suppress_tokens=token_list(args.suppress_tokens),
+        suppress_blank=args.suppress_blank,
     )
     safeguards = Safeguards(
         temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
@@ -570,6 +572,14 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--hotwords", help="words to hint in every window's prompt (names, terms)"
     )
+    transcribe.add_argument(
+        "--suppress-tokens", default="-1",
+        help="comma-separated token ids never emitted; -1: the checkpoint's non-speech symbols",
+    )  # fmt: skip
+    transcribe.add_argument(
+        "--suppress-blank", action=argparse.BooleanOptionalAction, default=True,
+        help="no blank or end-of-text as a window's first token",
+    )  # fmt: skip
     transcribe.add_argument(
         "--no-fallback", dest="fallback", action="store_false", help="no temperature fallback"
     )

@@ -63,6 +63,8 @@ class DecodingOptions:
     patience: float | None = None  # beam search: stop after beam_size * patience finish
     length_penalty: float | None = None  # None: rank by log-prob / length; else Google NMT's
     best_of: int | None = None  # sampling: draws per row, the likeliest kept (None: one)
+    suppress_tokens: tuple[int, ...] = (-1,)  # never emitted; -1: the checkpoint's list
+    suppress_blank: bool = True  # no blank and no end-of-text as the first token
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -77,6 +79,10 @@ class DecodingOptions:
             raise ValueError(f"best_of must be >= 1, got {self.best_of}")
         if self.patience is not None and (self.patience <= 0 or self.beam_size is None):
             raise ValueError(f"patience must be > 0 and needs beam_size, got {self.patience}")
+        if any(not isinstance(t, int) or t < -1 for t in self.suppress_tokens):
+            raise ValueError(
+                f"suppress_tokens must be token ids (or -1), got {self.suppress_tokens!r}"
+            )
         check_backend(self.backend)
 
 
@@ -103,9 +109,16 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-def all_suppressed(model: WhisperModel) -> list[int]:
-    """The checkpoint's suppress list plus the control tokens no transcript contains."""
-    return sorted({*model.suppress_tokens, *model.tokenizer.control_tokens})
+def all_suppressed(model: WhisperModel, listed: tuple[int, ...] = (-1,)) -> list[int]:
+    """The `listed` tokens (-1: the checkpoint's suppress list, openai-whisper's "-1") plus
+    the control tokens no transcript contains."""
+    tokens = {*model.tokenizer.control_tokens}
+    for token in listed:
+        tokens |= set(model.suppress_tokens) if token == -1 else {token}
+    if max(tokens) >= model.dims.n_vocab:
+        raise ValueError(f"suppress_tokens: {max(tokens)} is not a token (vocabulary: "
+                         f"{model.dims.n_vocab})")  # fmt: skip
+    return sorted(tokens)
 
 
 @torch.inference_mode()
@@ -136,7 +149,8 @@ def no_speech_alone(
     tokenizer = model.tokenizer
     every_row = rows == list(range(len(cache.kept_counts)))
     cross_kv = cache.cross_kv if every_row else [(k[rows], v[rows]) for k, v in cache.cross_kv]
-    alone = KVCache(cross_kv, [cache.kept_counts[row] for row in rows], n_text_ctx=1)
+    counts = [cache.kept_counts[row] for row in rows]
+    alone = KVCache(cross_kv, counts, n_text_ctx=1, dtype=cache.self_k.dtype)
     sot = torch.full((len(rows), 1), tokenizer.sot, device=cache.positions.device)
     logits = model.network.decoder(sot, alone, backend)[:, 0]
     return logits.softmax(dim=-1)[:, tokenizer.special["<|nospeech|>"]].tolist()
@@ -243,11 +257,12 @@ def suppression(model: WhisperModel, options: DecodingOptions) -> tuple[Tensor, 
     """Additive biases (V,): -inf on the tokens never emitted, and on those not emitted first."""
     vocab, device = model.dims.n_vocab, model.device
     always = torch.zeros(vocab, device=device)
-    always[all_suppressed(model)] = -torch.inf
+    always[all_suppressed(model, options.suppress_tokens)] = -torch.inf
     if options.timestamps:
         always[model.tokenizer.no_timestamps] = -torch.inf
     first = always.clone()
-    first[list(model.begin_suppress_tokens)] = -torch.inf
+    if options.suppress_blank:
+        first[list(model.begin_suppress_tokens)] = -torch.inf
     return always, first
 
 

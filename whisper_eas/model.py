@@ -238,6 +238,7 @@ class ResidualAttentionBlock(nn.Module):
             q = q.view(batch // beams, beams, heads, length, width).transpose(1, 2)
             q = q.reshape(batch // beams, heads, beams * length, width)  # (B / beams, H, bT, Dh)
         cross_k, cross_v = cache.cross_kv[index]
+        q = q.to(cross_k.dtype)  # the cache's dtype (TextDecoder.cross_dtype)
         if cross_scores is not None:  # word timing reads the attention logits themselves
             scores = (q @ cross_k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
             cross_scores.append(scores)  # (B, H, T, S)
@@ -251,7 +252,7 @@ class ResidualAttentionBlock(nn.Module):
         if beams > 1:
             out = out.view(batch // beams, heads, beams, length, width).transpose(1, 2)
             out = out.reshape(batch, heads, length, width)
-        return self.cross_attn.out(self.cross_attn.merge_heads(out))
+        return self.cross_attn.out(self.cross_attn.merge_heads(out.to(h.dtype)))
 
     def mlp_residual(self, x: Tensor) -> Tensor:
         return x + self.mlp(self.mlp_ln(x))
@@ -376,14 +377,17 @@ class KVCache:
         n_text_ctx: int,
         self_kv: tuple[Tensor, Tensor] | None = None,
         positions: Tensor | None = None,
+        dtype: torch.dtype | None = None,
     ):
+        """`dtype`: the self-attention cache's (the model's; default: the cross K/V's)."""
         self.cross_kv = cross_kv
         self.kept_counts = kept_counts
         batch, n_head, _, head_dim = cross_kv[0][0].shape
         like = cross_kv[0][0]
         if self_kv is None:
             shape = (len(cross_kv), batch, n_head, n_text_ctx, head_dim)
-            self_kv = (like.new_zeros(shape), like.new_zeros(shape))
+            zeros = lambda: like.new_zeros(shape, dtype=dtype or like.dtype)  # noqa: E731
+            self_kv = (zeros(), zeros())
         self.self_k, self.self_v = self_kv  # (layers, B, H, n_text_ctx, Dh)
         self.positions = (  # (B,): where each row's next token goes
             positions if positions is not None else torch.zeros(batch, dtype=torch.long,
@@ -418,7 +422,8 @@ class KVCache:
             return self
         index = torch.tensor(rows, device=self.positions.device)
         cross_kv = [(k[index], v[index]) for k, v in self.cross_kv]
-        return KVCache(cross_kv, [self.kept_counts[r] for r in rows], self.self_k.shape[3])
+        counts = [self.kept_counts[r] for r in rows]
+        return KVCache(cross_kv, counts, self.self_k.shape[3], dtype=self.self_k.dtype)
 
     def with_beams(self, width: int) -> "KVCache":
         """A cache of `width` rows per row (row after row): beam search's beams, or best_of's
@@ -480,6 +485,10 @@ class TextDecoder(nn.Module):
             for _ in range(dims.n_text_layer)
         )
         self.ln = LayerNorm(dims.n_text_state)
+        # The dtype the cross-attention K/V are kept in (None: the model's). A decoding step of
+        # B rows reads B windows' K/V, the largest read of a step beyond a few rows; bfloat16
+        # halves it (quantize.py sets it for int8 networks on CPUs with AVX512-BF16).
+        self.cross_dtype: torch.dtype | None = None
 
     def new_cache(self, audio: "EncoderOutput | Tensor", n_text_ctx: int | None = None) -> KVCache:
         """A cache for decoding against `audio` (an EncoderOutput, or features (B, k, D))."""
@@ -490,11 +499,13 @@ class TextDecoder(nn.Module):
         )
         # Contiguous: a decoding step reads all of them, and attention reads a (B, H, S, Dh)
         # view of (B, S, D) a third slower than a contiguous copy made once here.
+        dtype = self.cross_dtype or features.dtype
         cross_kv = [
-            tuple(t.contiguous() for t in block.cross_attn.project_kv(features))
+            tuple(t.to(dtype).contiguous() for t in block.cross_attn.project_kv(features))
             for block in self.blocks
         ]
-        return KVCache(cross_kv, counts, n_text_ctx or self.positional_embedding.shape[0])
+        n_text_ctx = n_text_ctx or self.positional_embedding.shape[0]
+        return KVCache(cross_kv, counts, n_text_ctx, dtype=features.dtype)
 
     def forward(
         self,

@@ -48,12 +48,17 @@ def fbgemm_pack(q: Tensor, scales: Tensor, bias: Tensor | None = None):
         return torch.ops.quantized.linear_prepack(weight, bias)
 
 
-def has_vnni() -> bool:
-    """Whether FBGEMM sums u8 x s8 products straight into int32 here (AVX512-VNNI)."""
+def cpu_has(flag: str) -> bool:
+    """Whether /proc/cpuinfo lists `flag` (False where there is none to read)."""
     try:
-        return "avx512_vnni" in Path("/proc/cpuinfo").read_text()
+        return flag in Path("/proc/cpuinfo").read_text().split()
     except OSError:
         return False
+
+
+def has_vnni() -> bool:
+    """Whether FBGEMM sums u8 x s8 products straight into int32 here (AVX512-VNNI)."""
+    return cpu_has("avx512_vnni")
 
 
 # 8-bit activations where the CPU has VNNI, 7-bit elsewhere (module docstring); measured on 50
@@ -125,10 +130,14 @@ class Int8TokenEmbedding(nn.Module):
         return self.projection(x)
 
 
-def quantize_int8(network: Whisper, many_rows: str = "per_row") -> Whisper:
+def quantize_int8(
+    network: Whisper, many_rows: str = "per_row", cross_bf16: bool | None = None
+) -> Whisper:
     """Swap every Linear (and the token embedding) of a float32 CPU network for int8, in
     place; returns the network. `many_rows`: the activations of products of more than 32 rows,
-    "per_row" int8 (the default) or "float32" (see the module docstring)."""
+    "per_row" int8 (the default) or "float32" (see the module docstring). `cross_bf16`: keep
+    the decoder's cross-attention K/V in bfloat16 (None: where the CPU has bf16 dot products,
+    AVX512-BF16 or AMX)."""
     embedding = network.decoder.positional_embedding
     if embedding.device.type != "cpu":
         raise ValueError("int8 weights run on the CPU only; use float16/bfloat16 on CUDA")
@@ -140,6 +149,9 @@ def quantize_int8(network: Whisper, many_rows: str = "per_row") -> Whisper:
                 setattr(module, name, Int8Linear.from_float(child.weight, child.bias, many_rows))
             elif isinstance(child, TokenEmbedding):
                 setattr(module, name, Int8TokenEmbedding(child.weight, many_rows))
+    if cross_bf16 is None:
+        cross_bf16 = cpu_has("avx512_bf16") or cpu_has("amx_bf16")
+    network.decoder.cross_dtype = torch.bfloat16 if cross_bf16 else None
     return network
 
 

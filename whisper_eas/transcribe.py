@@ -869,6 +869,8 @@ def transcribe(
     patience: float | None = None,
     length_penalty: float | None = None,
     best_of: int | None = 5,
+    suppress_tokens: str | tuple[int, ...] = (-1,),
+    suppress_blank: bool = True,
     max_parts: int = MAX_PARTS,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
@@ -891,20 +893,20 @@ def transcribe(
     the decodes at temperature 0; `best_of` (openai-whisper's, 5 by default as theirs and
     faster-whisper's) draws that many candidates for each sampled decode and keeps the
     likeliest. `clip_timestamps` ("start,end,..." seconds, openai-whisper's) decodes
-    only those spans: no window reaches past its clip's end.
+    only those spans: no window reaches past its clip's end. `suppress_tokens` (token ids, or
+    openai-whisper's "-1,..." string; -1 is the checkpoint's list of non-speech symbols) are
+    never emitted; `suppress_blank` keeps a blank or end-of-text from being the first token.
     """
     if isinstance(audio, tuple):
         raise TypeError("pass several inputs as a list, not a tuple")
     if eas is not None and not isinstance(eas, EASConfig):
-        raise TypeError(
-            f"eas must be an EASConfig (e.g. EASConfig(2, TopK(0.5))), got {eas!r}"
-        )
+        raise TypeError(f"eas must be an EASConfig (e.g. EASConfig(2, TopK(0.5))), got {eas!r}")
     if not isinstance(model, WhisperModel):
         raise TypeError("transcribe needs the WhisperModel that load_model returns")
     options = DecodingOptions(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
-        best_of=best_of,
+        best_of=best_of, suppress_tokens=token_list(suppress_tokens), suppress_blank=suppress_blank,
     )  # fmt: skip
     # One input: a file that cannot be read raises here. A list: its Transcription says why.
     inputs = audio if isinstance(audio, list) else [waveform_of(audio)]
@@ -929,6 +931,18 @@ def transcribe(
     return results if isinstance(audio, list) else results[0]
 
 
+def token_list(tokens: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """Token ids from "-1,50256" (openai-whisper's spelling) or from ids."""
+    if isinstance(tokens, str):
+        try:
+            return tuple(int(t) for t in tokens.split(",") if t.strip())
+        except ValueError:
+            raise ValueError(
+                f"suppress_tokens must be comma-separated ids, got {tokens!r}"
+            ) from None
+    return tuple(tokens)
+
+
 def transcribe_stream(
     model: WhisperModel,
     audio: AudioInput,
@@ -942,6 +956,8 @@ def transcribe_stream(
     patience: float | None = None,
     length_penalty: float | None = None,
     best_of: int | None = 5,
+    suppress_tokens: str | tuple[int, ...] = (-1,),
+    suppress_blank: bool = True,
     **options,
 ) -> Iterator[Segment]:
     """One file's segments as each window is decoded, in the file's time (what faster-whisper's
@@ -953,7 +969,7 @@ def transcribe_stream(
     decoding = DecodingOptions(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
-        best_of=best_of,
+        best_of=best_of, suppress_tokens=token_list(suppress_tokens), suppress_blank=suppress_blank,
     )  # fmt: skip
     waveform = waveform_of(audio)
     for _, segments, _ in long_form(model, [waveform], options=decoding, **options):
