@@ -487,7 +487,7 @@ class TextDecoder(nn.Module):
         self.ln = LayerNorm(dims.n_text_state)
         # The dtype the cross-attention K/V are kept in (None: the model's). A decoding step of
         # B rows reads B windows' K/V, the largest read of a step beyond a few rows; bfloat16
-        # halves it (quantize.py sets it for int8 networks on CPUs with AVX512-BF16).
+        # halves it (`quantize_int8(..., cross_bf16=True)`; measured, not the default).
         self.cross_dtype: torch.dtype | None = None
 
     def new_cache(self, audio: "EncoderOutput | Tensor", n_text_ctx: int | None = None) -> KVCache:
