@@ -100,6 +100,18 @@ def test_bf16_transcripts_against_float32(tiny):
     assert word_error_rate(fp32, got) <= 0.02, differing_words(fp32, got)
 
 
+def test_int8_with_bf16_cross_attention_keys_and_values(tiny):
+    """`quantize_int8(..., cross_bf16=True)`: the cache holds bfloat16 cross K/V, the
+    self-attention cache stays float32, and the words stay float32's."""
+    model = load_model("tiny.en")
+    quantize_int8(model.network, cross_bf16=True)
+    cache = model.network.decoder.new_cache(torch.zeros(1, 1500, tiny.dims.n_audio_state))
+    assert cache.cross_kv[0][0].dtype == torch.bfloat16 and cache.self_k.dtype == torch.float32
+    fp32 = [r.text for r in transcribe(tiny, CLIPS[:3])]
+    got = [r.text for r in transcribe(model, CLIPS[:3])]
+    assert word_error_rate(fp32, got) <= 0.03, differing_words(fp32, got)
+
+
 def test_int8_logits_close_to_float32(models, int8_models):
     """One decoding step on the same audio: the same top token, and int8 logits within 15 % of
     the float32 logits' range (measured: 1.9 of 21.6 for tiny.en; benchmarks/decoder_step.py
