@@ -188,7 +188,10 @@ def eas_from_arguments(args: argparse.Namespace, model_name: str) -> EASConfig |
         fields = dict(budget="window", sparsity=args.eas_sparsity)
     elif not fields and "rule" not in given and given.get("budget") != "speech":
         if "padding_tokens" not in given and not given.get("vad"):
-            raise UsageError("the window budget needs both --eas-layer and --eas-sparsity")
+            raise UsageError(
+                "the window budget needs both --eas-layer and --eas-sparsity "
+                "(or --eas-padding-tokens: truncation)"
+            )
         fields = dict(budget="speech", padding_choice="first")  # truncation, or the VAD's
     fields.update(given)
     if fields.get("vad"):
