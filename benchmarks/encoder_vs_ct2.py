@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from whisper_eas import load_audio, load_model, log_mel_spectrogram, pad_or_trim
-from whisper_eas.research.bench import ct2_folder, device_name, git_commit, write_results
+from whisper_eas.research.bench import ct2_folder, run_header, write_results
 
 
 def seconds(run, rounds: int = 4) -> float:
@@ -65,15 +65,7 @@ def main() -> None:
             pair = [seconds(run_ours) / args.batch, seconds(run_theirs) / args.batch]
             results.append({"model": name, "dtype": dtype, "ours_s": pair[0], "ct2_s": pair[1]})
             print(results[-1], flush=True)
-    header = {
-        "date": time.strftime("%Y-%m-%d"),
-        "commit": git_commit(),
-        "device": device_name("cpu"),
-        "threads": args.threads,
-        "torch": torch.__version__,
-        "ctranslate2": ctranslate2.__version__,
-        "batch": args.batch,
-    }
+    header = run_header(args.threads, ctranslate2=ctranslate2.__version__, batch=args.batch)
     lines = ["| model | dtype | ours s / window | CTranslate2 s / window | ours × CTranslate2 |",
              "|---|---|---|---|---|"]  # fmt: skip
     for r in results:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, transcribe
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas.research.bench import run_header, write_results
 from whisper_eas.research.metrics import StageTimer
 
 # the module, not the function the package exports under its name
@@ -115,15 +115,9 @@ def main() -> None:
             f"{calls['prompts']} | {r['ms_per_decoder_call']:.2f} | {r['windows']} | "
             f"{sum(r['fallbacks'].values())} |"
         )
-    header = {
-        "date": time.strftime("%Y-%m-%d"),
-        "commit": git_commit(),
-        "device": device_name("cpu"),
-        "threads": args.threads,
-        "torch": torch.__version__,
-        "recordings": [row["audio"] for row in rows],
-        "audio_seconds": audio_seconds,
-    }
+    header = run_header(
+        args.threads, recordings=[row["audio"] for row in rows], audio_seconds=audio_seconds
+    )
     text = (
         f"# Where the time of a long recording goes ({header['date']}, commit {header['commit']}, "
         f"{header['device']}, {args.threads} threads, torch {torch.__version__})\n\n"

@@ -228,10 +228,6 @@ def fallback_temperatures(args: argparse.Namespace) -> tuple[float, ...]:
     return tuple(round(args.temperature + i * step, 6) for i in range(count))
 
 
-def first_given(value, default):
-    return default if value is None else value
-
-
 def set_threads(args: argparse.Namespace) -> None:
     import torch
 

@@ -99,10 +99,10 @@ class EASConfig:
         keeps_all = getattr(self.keep_rule, "keeps_all", None)
         if keeps_all is None:
             return True
-        rows = n_speech if n_speech is not None else [n_tokens]
+        rows = n_speech if n_speech is not None else [None]
         heard = voiced if voiced is not None else [None] * len(rows)
         return not all(
-            keeps_all(n_tokens, min(max(n, 1), n_tokens), v) for n, v in zip(rows, heard)
+            keeps_all(n_tokens, audio_tokens(n, n_tokens), v) for n, v in zip(rows, heard)
         )
 
     def scoring_blocks(self) -> range:
@@ -110,6 +110,11 @@ class EASConfig:
         if self.scoring is None:
             return range(0)
         return range(self.layer) if self.scoring.cross_layer else range(self.layer - 1, self.layer)
+
+
+def audio_tokens(n_speech: int | None, n_tokens: int) -> int:
+    """A row's tokens that hold audio, as a rule sees it: 1..n_tokens (None: all of them)."""
+    return n_tokens if n_speech is None else min(max(n_speech, 1), n_tokens)
 
 
 def speech_tokens(n_samples: int) -> int:
@@ -175,7 +180,7 @@ class Sparsifier(nn.Module):
             importance = aggregate_importance(torch.stack(received), scoring.aggregate)
         rows = []
         for row in range(batch):
-            speech = n_tokens if n_speech is None else min(max(n_speech[row], 1), n_tokens)
+            speech = audio_tokens(None if n_speech is None else n_speech[row], n_tokens)
             tokens = Tokens(
                 importance=None if importance is None else importance[row],
                 hidden=x[row],

@@ -23,6 +23,18 @@ def git_commit() -> str:
         return "unknown"
 
 
+def run_header(threads: int, device: str = "cpu", **extra) -> dict:
+    """What a benchmark's results file says it was measured on: date, commit, device (with the
+    CPU's flags), threads, torch, and `extra`."""
+    import time
+
+    import torch
+
+    return {"date": time.strftime("%Y-%m-%d"), "commit": git_commit(),
+            "device": device_name(device), "threads": threads, "torch": torch.__version__,
+            **extra}  # fmt: skip
+
+
 def write_results(prefix: str | Path, result: dict, markdown: str) -> None:
     """A benchmark's results as PREFIX.json (for programs) and PREFIX.md (for people)."""
     prefix = Path(prefix)
