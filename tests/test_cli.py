@@ -265,3 +265,5 @@ def test_beam_size_on_the_command_line(capsys):
     assert capsys.readouterr().out.strip() == "He could wait no longer."
     code, err = run_error(["transcribe", clip, "--beam-size", "0"], capsys)
     assert code == 2 and "beam_size must be >= 1" in err
+    assert main(["transcribe", clip, "--prefix", "Well,"]) == 0
+    assert capsys.readouterr().out.strip() == "Well, he could wait no longer."

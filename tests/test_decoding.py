@@ -235,3 +235,31 @@ def test_suppress_tokens_are_never_emitted(tiny):
         transcribe(tiny, wave, suppress_tokens=(10**6,))
     with pytest.raises(ValueError, match="comma-separated ids"):
         transcribe(tiny, wave, suppress_tokens="-1,Americans")
+
+
+def test_a_prefix_starts_the_first_window_as_faster_whisper_does(tiny):
+    """faster-whisper's `prefix`: forced after <|0.00|> in a file's first window, part of the
+    text, then decoded on from. Its text on the six dev-clean fixtures is the reference
+    (tiny.en, greedy; its CTranslate2 folder keeps float16 weights, which hear "carton" for
+    "cotton" on one of them: the margin is that word)."""
+    from faster_whisper import WhisperModel as CTranslate2Whisper
+
+    from whisper_eas.research.bench import ct2_folder
+
+    reference = CTranslate2Whisper(str(ct2_folder("tiny.en")), cpu_threads=2)
+    clips = [str(c) for c in FIXTURES if c.name != "jfk.flac"]
+    theirs = []
+    for clip in clips:
+        segments, _ = reference.transcribe(clip, language="en", beam_size=1, prefix="Well,")
+        theirs.append(" ".join(s.text.strip() for s in segments))
+    ours = transcribe(tiny, clips, prefix="Well,")
+    assert all(r.text.startswith("Well,") and r.segments[0].start == 0.0 for r in ours)
+    n_words = sum(len(t.split()) for t in theirs)
+    assert word_error_rate(theirs, [r.text for r in ours]) * n_words <= 1.01
+    assert transcribe(tiny, clips[0], prefix="Well,").text == ours[0].text  # alone = batched
+    beam = transcribe(tiny, clips[0], prefix="Well,", beam_size=5)
+    assert beam.text.startswith("Well,")
+    # A long file: only its first window takes the prefix.
+    long = np.concatenate([load_audio(clip) for clip in FIXTURES[:4]])
+    result = transcribe(tiny, long, prefix="Well,", batch_size=1)
+    assert result.windows >= 2 and result.text.count("Well,") == 1

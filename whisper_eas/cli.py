@@ -278,6 +278,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         best_of=args.best_of,
         suppress_tokens=token_list(args.suppress_tokens),
         suppress_blank=args.suppress_blank,
+        prefix=args.prefix,
     )
     safeguards = Safeguards(
         temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
@@ -570,6 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--initial-prompt", help="text to prompt the first window with")
     transcribe.add_argument(
         "--hotwords", help="words to hint in every window's prompt (names, terms)"
+    )
+    transcribe.add_argument(
+        "--prefix", help="text the first window must start with (then decoded on from it)"
     )
     transcribe.add_argument(
         "--suppress-tokens", default="-1",

@@ -65,6 +65,7 @@ class DecodingOptions:
     best_of: int | None = None  # sampling: draws per row, the likeliest kept (None: one)
     suppress_tokens: tuple[int, ...] = (-1,)  # never emitted; -1: the checkpoint's list
     suppress_blank: bool = True  # no blank and no end-of-text as the first token
+    prefix: str | None = None  # text forced at the start of each row's output (then decoded on)
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -88,7 +89,7 @@ class DecodingOptions:
 
 @dataclass
 class DecodingResult:
-    tokens: list[int]  # sampled tokens (text, and timestamps when on), no prompt, no end-of-text
+    tokens: list[int]  # sampled tokens (text, timestamps when on) after a prefix's; no end-of-text
     text: str
     language: str | None
     avg_logprob: float  # sum of the chosen tokens' log-probabilities / (len(tokens) + 1)
@@ -191,13 +192,25 @@ def prompt_of(
     model: WhisperModel, previous: list[int], language: str | None, options: DecodingOptions
 ) -> list[int]:
     """[<|startofprev|> hotwords, previous text] + the start sequence. The hint fits in 223
-    tokens with the previous text's last tokens (faster-whisper puts hotwords first too)."""
+    tokens with the previous text's last tokens (faster-whisper puts hotwords first too, and
+    drops them under a prefix)."""
     tokenizer = model.tokenizer
     room = model.dims.n_text_ctx // 2 - 1
-    hint = tokenizer.encode(" " + options.hotwords.strip())[:room] if options.hotwords else []
+    hinted = options.hotwords and not options.prefix
+    hint = tokenizer.encode(" " + options.hotwords.strip())[:room] if hinted else []
     context = hint + (previous[-(room - len(hint)) :] if room > len(hint) and previous else [])
     head = [tokenizer.special["<|startofprev|>"], *context] if context else []
     return head + tokenizer.sot_sequence(language, options.task, options.timestamps)
+
+
+def forced_tokens(model: WhisperModel, options: DecodingOptions) -> list[int]:
+    """The tokens a prefix forces after the start sequence (faster-whisper's): the window's
+    first timestamp when timestamps are on, then the prefix's text, at most 223 tokens."""
+    if not options.prefix:
+        return []
+    tokenizer = model.tokenizer
+    text = tokenizer.encode(" " + options.prefix.strip())[: model.dims.n_text_ctx // 2 - 1]
+    return ([tokenizer.timestamp_begin] if options.timestamps else []) + text
 
 
 def checked_language(
@@ -294,16 +307,18 @@ def generate(
     limits: list[int],
     options: DecodingOptions,
     generators: list[torch.Generator] | None,
+    forced: list[int] = [],
 ) -> Generated:
     """Sample each row's tokens from the logits after its prompt until end-of-text or its
-    own limit of new tokens, feeding each token back through the decoder."""
+    own limit of new tokens, feeding each token back through the decoder. `forced`: the
+    prompt's last tokens that count as output already (a prefix), for the timestamp rules."""
     tokenizer, decoder = model.tokenizer, model.network.decoder
     batch, device = logits.shape[0], logits.device
     always, first = suppression(model, options)
     limit = torch.tensor(limits, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     sum_logprobs = torch.zeros(batch, dtype=torch.float32, device=device)
-    generated = torch.zeros(batch, 0, dtype=torch.long, device=device)
+    generated = torch.tensor([forced] * batch, dtype=torch.long, device=device).view(batch, -1)
     rows = torch.arange(batch, device=device)
     for step in range(max(limits)):
         logits = logits + (first if step == 0 else always)
@@ -319,7 +334,7 @@ def generate(
             break
         logits = decoder(next_tokens[:, None], cache, options.backend)[:, -1]
     tokens, ended = [], []
-    for row in generated.tolist():
+    for row in generated[:, len(forced) :].tolist():
         stop = row.index(tokenizer.eot) if tokenizer.eot in row else None
         tokens.append(row[:stop])
         ended.append(stop is not None)
@@ -358,6 +373,7 @@ def beam_search(
     logits: Tensor,
     limits: list[int],
     options: DecodingOptions,
+    forced: list[int] = [],
 ) -> Generated:
     """Beam search, each row its own. As openai-whisper: beam_size hypotheses per row, each
     extended by its beam_size + 1 likeliest tokens (suppression and timestamp rules applied
@@ -373,6 +389,7 @@ def beam_search(
     width, batch = options.beam_size, logits.shape[0]
     wanted = round(width * (options.patience or 1.0))
     beams = cache.with_beams(width)
+    since = int(beams.positions.min())  # the prompts end here: the beams differ only after
     logits = logits.repeat_interleave(width, dim=0)
     always, first = suppression(model, options)
     hypotheses: list[tuple[int, ...]] = [()] * (batch * width)
@@ -382,9 +399,10 @@ def beam_search(
     for step in range(max(limits)):
         logits = logits + (first if step == 0 else always)
         if options.timestamps:
-            padded = [(*h, *[eot] * (step - len(h))) for h in hypotheses]  # done rows stopped
+            # A finished row's beams stopped growing: pad them to the step with end-of-text.
+            padded = [(*forced, *h, *[eot] * (step - len(h))) for h in hypotheses]
             generated = torch.tensor(padded, dtype=torch.long, device=logits.device)
-            generated = generated.reshape(batch * width, step)
+            generated = generated.reshape(batch * width, len(forced) + step)
             apply_timestamp_rules(logits, generated, tokenizer.timestamp_begin, eot)
         top_logprobs, top_tokens = logits.float().log_softmax(dim=-1).topk(width + 1)
         top_logprobs, top_tokens = top_logprobs.tolist(), top_tokens.tolist()
@@ -421,7 +439,7 @@ def beam_search(
             done[row] = outranked or step + 1 >= limits[row]
         if all(done):
             break
-        beams.reorder(sources)
+        beams.reorder(sources, since)
         last = torch.tensor([h[-1] if h else eot for h in hypotheses], device=logits.device)
         logits = decoder(last[:, None], beams, options.backend)[:, -1]
     tokens, sum_logprobs, ended = [], [], []
@@ -466,7 +484,10 @@ def decode(
     batch = audio.features.shape[0]
     previous = previous or [[]] * batch
     languages = languages or resolve_languages(model, audio, options)
-    prompts = [prompt_of(model, p, language, options) for p, language in zip(previous, languages)]
+    forced = forced_tokens(model, options)
+    prompts = [
+        prompt_of(model, p, language, options) + forced for p, language in zip(previous, languages)
+    ]
     cap = options.max_new_tokens or model.dims.n_text_ctx // 2
     limits = [min(cap, model.dims.n_text_ctx - len(prompt)) for prompt in prompts]
 
@@ -484,19 +505,19 @@ def decode(
 
     draws = options.best_of or 1
     if options.beam_size is not None and options.temperature == 0:
-        out = beam_search(model, cache, after_prompt, limits, options)
+        out = beam_search(model, cache, after_prompt, limits, options, forced)
     elif options.temperature > 0 and draws > 1:  # each row's draws share its prompt's cache
         out = generate(
             model, cache.with_beams(draws), after_prompt.repeat_interleave(draws, dim=0),
-            [limit for limit in limits for _ in range(draws)], options, generators,
+            [limit for limit in limits for _ in range(draws)], options, generators, forced,
         )  # fmt: skip
         out = likeliest_of_each(out, draws, options.length_penalty)
     else:
-        out = generate(model, cache, after_prompt, limits, options, generators)
+        out = generate(model, cache, after_prompt, limits, options, generators, forced)
     return [
         DecodingResult(
-            tokens=tokens,
-            text=model.tokenizer.decode(tokens).strip(),
+            tokens=forced + tokens,  # a prefix is part of the text, as faster-whisper's
+            text=model.tokenizer.decode(forced + tokens).strip(),
             language=languages[row],
             avg_logprob=out.sum_logprobs[row] / (len(tokens) + 1),
             no_speech_prob=no_speech_probs[row],

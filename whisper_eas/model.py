@@ -437,13 +437,17 @@ class KVCache:
         cache.beams = width
         return cache
 
-    def reorder(self, sources: list[int]) -> None:
+    def reorder(self, sources: list[int], since: int = 0) -> None:
         """Row i takes what row sources[i] decoded so far (beam search keeps its best beams;
-        a row's beams share its audio, so the cross K/V stay)."""
+        a row's beams share its audio, so the cross K/V stay). Only positions from `since`
+        up are copied: a row's beams share their prompt, so what lies before it is the same
+        in each (copying the whole context every step cost more than the step's products)."""
         if sources == list(range(len(sources))):
             return
         index = torch.tensor(sources, device=self.positions.device)
-        self.self_k, self.self_v = self.self_k[:, index], self.self_v[:, index]
+        end = int(self.positions.max())
+        for cache in (self.self_k, self.self_v):
+            cache[:, :, :, since:end] = cache[:, index, :, since:end]
         self.positions = self.positions[index]
 
     def take(self, other: "KVCache", rows: list[int]) -> None:

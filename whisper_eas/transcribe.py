@@ -242,6 +242,7 @@ class WindowRequest:
     seek: int  # samples: where the window starts in its file
     previous: list[int]  # text tokens for the <|startofprev|> prompt
     language: str | None  # or DETECT
+    prefixed: bool = False  # a file's first window: DecodingOptions.prefix applies
 
 
 @dataclass
@@ -280,15 +281,32 @@ def decode_windows(
         detected = dict(zip(unknown, found))
         for i, (code, _) in detected.items():
             languages[i] = code
-    first_temperature = safeguards.first_temperature
-    generators = None
-    if first_temperature > 0:  # sampled from the start: each row draws from its own generator
-        seeks = [r.seek for r in requests]
-        generators = sampling_generators(model, seeks, first_temperature, options.best_of)
-    first = decode(
-        model, audio, replace(options, temperature=first_temperature),
-        [r.previous for r in requests], languages, generators,
-    )  # fmt: skip
+
+    def run(rows: list[int], audio: EncoderOutput, temperature: float) -> list[DecodingResult]:
+        """Decode windows `rows` (audio: theirs) at `temperature`. Only a file's first window
+        takes the prefix: the rows that do and those that do not are decoded apart."""
+        results: dict[int, DecodingResult] = {}
+        takes_prefix = [bool(options.prefix) and requests[i].prefixed for i in rows]
+        for prefixed in (True, False):
+            group = [p for p, takes in enumerate(takes_prefix) if takes == prefixed]
+            if not group:
+                continue
+            seeks = [requests[rows[p]].seek for p in group]
+            generators = (  # each row draws from its own generator
+                sampling_generators(model, seeks, temperature, options.best_of)
+                if temperature > 0 else None
+            )  # fmt: skip
+            prefix = options.prefix if prefixed else None
+            found = decode(
+                model, audio if len(group) == len(rows) else rows_of(audio, group),
+                replace(options, temperature=temperature, prefix=prefix),
+                [requests[rows[p]].previous for p in group],
+                [languages[rows[p]] for p in group], generators,
+            )  # fmt: skip
+            results.update(zip(group, found))
+        return [results[p] for p in range(len(rows))]
+
+    first = run(list(range(len(requests))), audio, safeguards.first_temperature)
     for i, (_, probability) in detected.items():
         first[i].language_probability = probability
     attempts = [Attempt(result, rows_of(audio, [i]), None) for i, result in enumerate(first)]
@@ -311,16 +329,7 @@ def decode_windows(
                 encoded = encode(model, [windows[i] for i in to_encode], None, backends)
                 dense.update({i: rows_of(encoded, [p]) for p, i in enumerate(to_encode)})
             sources = [dense.get(i, attempts[i].audio) for i in rows]
-            results = decode(
-                model,
-                stack_dense(sources),
-                replace(options, temperature=temperature),
-                [requests[i].previous for i in rows],
-                [languages[i] for i in rows],
-                sampling_generators(
-                    model, [requests[i].seek for i in rows], temperature, options.best_of
-                ),
-            )
+            results = run(rows, stack_dense(sources), temperature)
             for i, source, result in zip(rows, sources, results):
                 attempts[i] = Attempt(result, source, reason)
                 retry = safeguards.needs_fallback(result, False, seconds[i])
@@ -404,6 +413,7 @@ class _File:
     language_probability: float | None = None  # of the detected language
     duration: int | None = None  # vad_filter: the file's own length in samples
     clips: list[tuple[int, int]] | None = None  # clip_timestamps or a part: spans to decode
+    prefixed: bool = True  # the next window is the file's first: a prefix applies
     released: int = 0  # segments already handed out (in time order, with the other parts')
 
     def clip_end(self) -> int:
@@ -447,12 +457,14 @@ class _File:
 
     def request(self) -> "WindowRequest":
         return WindowRequest(
-            self.window(), self.seek, self.history[self.prompt_start :], self.language
-        )
+            self.window(), self.seek, self.history[self.prompt_start :], self.language,
+            self.prefixed,
+        )  # fmt: skip
 
     def record(self, attempt: "Attempt", outcome: "WindowOutcome") -> None:
         """Add a decoded window's outcome and move the seek."""
         self.language = attempt.result.language
+        self.prefixed = False
         if attempt.result.language_probability is not None:  # the window it was detected on
             self.language_probability = attempt.result.language_probability
         self.kept.append(attempt.audio.kept_counts()[0])
@@ -706,6 +718,7 @@ def parts_of(state: "_File", cuts: list[int]) -> list["_File"]:
             clips=[(start, end)],
             history=list(state.history),
             last_speech=start / SAMPLE_RATE,
+            prefixed=start == 0,
             fallbacks=Counter(),
             segments=[],
             kept=[],
@@ -871,6 +884,7 @@ def transcribe(
     best_of: int | None = 5,
     suppress_tokens: str | tuple[int, ...] = (-1,),
     suppress_blank: bool = True,
+    prefix: str | None = None,
     max_parts: int = MAX_PARTS,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
@@ -896,6 +910,8 @@ def transcribe(
     only those spans: no window reaches past its clip's end. `suppress_tokens` (token ids, or
     openai-whisper's "-1,..." string; -1 is the checkpoint's list of non-speech symbols) are
     never emitted; `suppress_blank` keeps a blank or end-of-text from being the first token.
+    `prefix`: text the file's first window must start with, part of the result (then decoded
+    on from it; faster-whisper's, which also drops the hotwords from that window's prompt).
     """
     if isinstance(audio, tuple):
         raise TypeError("pass several inputs as a list, not a tuple")
@@ -907,6 +923,7 @@ def transcribe(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
         best_of=best_of, suppress_tokens=token_list(suppress_tokens), suppress_blank=suppress_blank,
+        prefix=prefix,
     )  # fmt: skip
     # One input: a file that cannot be read raises here. A list: its Transcription says why.
     inputs = audio if isinstance(audio, list) else [waveform_of(audio)]
@@ -958,6 +975,7 @@ def transcribe_stream(
     best_of: int | None = 5,
     suppress_tokens: str | tuple[int, ...] = (-1,),
     suppress_blank: bool = True,
+    prefix: str | None = None,
     **options,
 ) -> Iterator[Segment]:
     """One file's segments as each window is decoded, in the file's time (what faster-whisper's
@@ -970,6 +988,7 @@ def transcribe_stream(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
         best_of=best_of, suppress_tokens=token_list(suppress_tokens), suppress_blank=suppress_blank,
+        prefix=prefix,
     )  # fmt: skip
     waveform = waveform_of(audio)
     for _, segments, _ in long_form(model, [waveform], options=decoding, **options):
