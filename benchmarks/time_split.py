@@ -7,7 +7,7 @@ cuts the recording into parts, and the rest (log-mel, logit rules, segments), fo
 
 Recordings: data/long (benchmarks/build_long_audio.py). Each recording is transcribed alone
 after one warm-up; the encoder and decoder are timed by forward hooks (research.metrics), the
-VAD by timing `split_points`. Fallback decodes are counted (their time is inside the stages).
+VAD by timing `pauses_of`. Fallback decodes are counted (their time is inside the stages).
 """
 
 import argparse
@@ -28,10 +28,11 @@ transcribe_module = importlib.import_module("whisper_eas.transcribe")
 
 
 class TimedVAD:
-    """`split_points` as the transcription calls it, with its seconds added up."""
+    """`pauses_of` (the VAD's pass over a file, for the cuts and the word check) as the
+    transcription calls it, with its seconds added up."""
 
     def __init__(self):
-        self.seconds, self.inner = 0.0, transcribe_module.split_points
+        self.seconds, self.inner = 0.0, transcribe_module.pauses_of
 
     def __call__(self, *args, **kwargs):
         start = time.perf_counter()
@@ -43,7 +44,7 @@ class TimedVAD:
 
 def measure(model, waves: list, batch_size: int, eas: EASConfig | None = None) -> dict:
     vad = TimedVAD()
-    transcribe_module.split_points = vad
+    transcribe_module.pauses_of = vad
     steps = Counter()
     handle = model.network.decoder.register_forward_pre_hook(
         lambda module, args: steps.update([args[0].shape[1] == 1])
@@ -58,7 +59,7 @@ def measure(model, waves: list, batch_size: int, eas: EASConfig | None = None) -
                 windows += result.windows
                 parts += result.parts
     finally:
-        transcribe_module.split_points = vad.inner
+        transcribe_module.pauses_of = vad.inner
         handle.remove()
     seconds = dict(timer.totals)
     seconds["vad"] = vad.seconds

@@ -95,3 +95,49 @@ def test_vad_filter_decodes_the_speech_and_keeps_the_files_times(tiny):
         assert all(s.start <= w.start <= w.end <= s.end for w in s.words)
     silence = transcribe(tiny, np.zeros(160_000, dtype=np.float32), vad_filter=True)
     assert silence.text == "" and silence.windows == 0 and silence.duration == 10.0
+
+
+def test_words_are_kept_out_of_long_silences_and_text_heard_only_there_is_dropped():
+    from whisper_eas.timing import Word, confine_to_speech
+    from whisper_eas.transcribe import Segment
+
+    def segment(*words):
+        timed = [Word(w, a, b, 0.9) for w, a, b in words]
+        return Segment(timed[0].start, timed[-1].end, "".join(w for w, _, _ in words), [], 0.0,
+                       1.0, 0.0, 0.0, 1500, timed)  # fmt: skip
+
+    silences = [(10.0, 20.0)]
+    stretched = segment((" listening", 8.0, 9.5), (" to", 9.6, 15.0), (" her.", 15.0, 15.0))
+    invented = segment((" her.", 15.0, 15.0))
+    late = segment((" So", 19.0, 20.5), (" then", 20.6, 21.0))
+    kept = confine_to_speech([stretched, invented, late], silences)
+    assert kept == [stretched, late]
+    assert [(w.start, w.end) for w in stretched.words] == [(8.0, 9.5), (9.6, 10.0), (10.0, 10.0)]
+    assert (stretched.start, stretched.end) == (8.0, 10.0)
+    assert (late.words[0].start, late.start) == (20.0, 20.0)
+    wordless = [segment((" a", 11.0, 12.0)), segment((" b", 9.0, 12.0))]
+    for s in wordless:
+        s.words = []
+    assert confine_to_speech(wordless, silences) == wordless[1:]  # only one wholly inside
+
+
+def test_the_vad_check_finds_long_pauses_with_the_audios_edges(tiny):
+    """Real speech: a clip, 12 s of silence, jfk, 3 s of silence. The check reads the pauses
+    of 2 s or more (the edges too), and a transcript keeps no word inside them."""
+    from whisper_eas import transcribe
+    from whisper_eas.vad import long_silences, pauses_of
+
+    clip, jfk = load_audio(DATA / "1089-134691-0000.flac"), load_audio(DATA / "jfk.flac")
+    zeros = lambda seconds: np.zeros(int(16_000 * seconds), dtype=np.float32)  # noqa: E731
+    wave = np.concatenate([clip, zeros(12), jfk, zeros(3)])
+    silences = long_silences(pauses_of(wave))
+    clip_end, jfk_start = len(clip) / 16_000, len(clip) / 16_000 + 12
+    assert len(silences) == 2
+    (a, b), (c, d) = silences
+    assert abs(a - clip_end) < 1 and abs(b - jfk_start) < 1  # the clips have quiet edges
+    assert c < len(wave) / 16_000 - 2.5 and d == round(len(wave) / 16_000 - 0.2, 3)
+    result = transcribe(tiny, wave, word_timestamps=True)
+    for s in result.segments:
+        assert all(not (a < (w.start + w.end) / 2 < b) for w in s.words)
+    off = transcribe(tiny, wave, word_timestamps=True, vad_check=False)
+    assert off.text == result.text or result.fallbacks.get("not_speech")

@@ -311,6 +311,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             hallucination_silence_threshold=args.hallucination_silence_threshold,
             clip_timestamps=args.clip_timestamps,
             max_parts=args.max_parts,
+            vad_check=args.vad_check,
             on_segments=(lambda i, segments: show_segments(emit, files, i, segments))
             if args.verbose
             else None,
@@ -623,6 +624,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode only the speech Silero VAD finds (faster-whisper's vad_filter); times stay "
         "the file's",
     )
+    transcribe.add_argument(
+        "--vad-check", action=argparse.BooleanOptionalAction, default=True,
+        help="drop text heard only in pauses of 2 s or more (Silero VAD), move words out of them",
+    )  # fmt: skip
     transcribe.add_argument(
         "--hallucination-silence-threshold",
         type=float,

@@ -14,7 +14,7 @@ whisper's sequential algorithm).
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .vad import VadOptions, regions_of
+from .vad import pauses_of
 
 MAX_PARTS = 8
 # Parts of at least this length: each decodes in two windows or more, the first without the
@@ -24,19 +24,11 @@ MAX_PARTS = 8
 MIN_PART_SECONDS = 45.0
 SEARCH = 0.25  # a cut is looked for within this fraction of a part's length around its target
 CUT_STEP = 320  # cuts fall on a timestamp (20 ms), where a window may start
-# Every pause of 200 ms or more, unpadded: the cut goes in the middle of one.
-PAUSE_OPTIONS = VadOptions(min_speech_ms=0, min_silence_ms=200, speech_pad_ms=0)
 
 
 def part_count(n_samples: int, max_parts: int = MAX_PARTS) -> int:
     """How many parts a recording of n_samples is cut into (before looking for pauses)."""
     return max(1, min(max_parts, int(n_samples / SAMPLE_RATE / MIN_PART_SECONDS)))
-
-
-def pauses_of(waveform: np.ndarray) -> list[tuple[int, int]]:
-    """The (start, end) samples between the VAD's speech regions, the audio's edges excluded."""
-    regions = regions_of(waveform, PAUSE_OPTIONS)
-    return [(a[1], b[0]) for a, b in zip(regions, regions[1:]) if b[0] > a[1]]
 
 
 def choose_cuts(pauses: list[tuple[int, int]], n_samples: int, n_parts: int) -> list[int]:
@@ -60,9 +52,14 @@ def choose_cuts(pauses: list[tuple[int, int]], n_samples: int, n_parts: int) -> 
     return cuts
 
 
-def split_points(waveform: np.ndarray, max_parts: int = MAX_PARTS) -> list[int]:
-    """Where a recording's parts begin after the first (empty: decode it whole)."""
+def split_points(
+    waveform: np.ndarray, max_parts: int = MAX_PARTS, pauses: list[tuple[int, int]] | None = None
+) -> list[int]:
+    """Where a recording's parts begin after the first (empty: decode it whole). `pauses`:
+    `vad.pauses_of(waveform)`, when already found."""
     n_parts = part_count(len(waveform), max_parts)
     if n_parts < 2:
         return []
-    return choose_cuts(pauses_of(waveform), len(waveform), n_parts)
+    pauses = pauses_of(waveform) if pauses is None else pauses
+    between = [(a, b) for a, b in pauses if 0 < a and b < len(waveform)]  # not the edges
+    return choose_cuts(between, len(waveform), n_parts)

@@ -172,6 +172,42 @@ def add_word_timestamps(
     return last_speech
 
 
+def confine_to_speech(segments: list, silences: list[tuple[float, float]]) -> list:
+    """The segments heard in speech, their words kept out of `silences` (long stretches, in
+    seconds, where Silero VAD hears no speech: `vad.long_silences`).
+
+    The aligner can stretch a sentence's last word over the silence after it, or place it
+    there (tiny.en timed "her" 6 s into 15 s of silence). A word reaching into a silence is
+    cut at its edge; a word inside one moves to the edge on its segment's heard side. A
+    segment heard nowhere (every word's middle, or without words the whole segment, in a
+    silence) is text the audio does not hold, as a window that starts in a long silence can
+    repeat the sentence before it: it is dropped."""
+
+    def silence_at(start: float, end: float):
+        return next(((a, b) for a, b in silences if a <= start and end <= b), None)
+
+    kept = []
+    for segment in segments:
+        spans = [((w.start + w.end) / 2,) * 2 for w in segment.words]
+        heard = [silence_at(*span) is None for span in spans or [(segment.start, segment.end)]]
+        if not any(heard):
+            continue
+        for index, word in enumerate(segment.words):
+            for a, b in silences:
+                if word.end <= a or b <= word.start:
+                    continue
+                if word.start < a:  # from speech into the silence
+                    word.end = a
+                elif b < word.end:  # out of the silence into speech
+                    word.start = b
+                else:  # inside: to the edge where its segment was heard
+                    word.start = word.end = a if any(heard[:index]) else b
+        if segment.words:
+            segment.start, segment.end = segment.words[0].start, segment.words[-1].end
+        kept.append(segment)
+    return kept
+
+
 def median_word_seconds(words: list[Word]) -> float:
     durations = [w.end - w.start for w in words if w.end > w.start]
     return min(MAX_MEDIAN_WORD_SECONDS, float(np.median(durations))) if durations else 0.0

@@ -45,8 +45,8 @@ from .decoding import (
 from .model import EncoderOutput
 from .parts import MAX_PARTS, split_points
 from .sparsify import EASConfig, speech_tokens
-from .timing import Word, add_word_timestamps, is_anomalous
-from .vad import SpeechMap, speech_frames, speech_map
+from .timing import Word, add_word_timestamps, confine_to_speech, is_anomalous
+from .vad import SpeechMap, long_silences, pauses_of, speech_frames, speech_map
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -415,6 +415,7 @@ class _File:
     clips: list[tuple[int, int]] | None = None  # clip_timestamps or a part: spans to decode
     prefixed: bool = True  # the next window is the file's first: a prefix applies
     released: int = 0  # segments already handed out (in time order, with the other parts')
+    silences: list[tuple[float, float]] = field(default_factory=list)  # vad_check: seconds
 
     def clip_end(self) -> int:
         """Where the current window must stop: its clip's end, else the file's."""
@@ -476,6 +477,11 @@ class _File:
             self.fallbacks["no_speech"] += 1
         if outcome.skipped_hallucination:
             self.fallbacks["hallucination"] += 1
+        if self.silences:  # vad_check
+            heard = confine_to_speech(outcome.segments, self.silences)
+            if len(heard) < len(outcome.segments):
+                self.fallbacks["not_speech"] += len(outcome.segments) - len(heard)
+            outcome.segments = heard
         if self.speech is not None:  # times in the joined speech -> times in the file
             for segment in outcome.segments:
                 segment.start, segment.end = self.speech.original(segment.start, segment.end)
@@ -601,6 +607,7 @@ def long_form(
     hallucination_silence_threshold: float | None = None,
     clip_timestamps: str | list[float] | None = None,
     max_parts: int = MAX_PARTS,
+    vad_check: bool = True,
 ) -> Iterator[tuple[int, list[Segment] | None, Transcription | None]]:
     """The batched long-form loop. Each row of a batch is a part of a file (`parts.py`; a
     whole file when it has no cut). Yields (index, segments, None) whenever input `index` has
@@ -657,7 +664,11 @@ def long_form(
                 if state.done:  # every clip starts after the audio's end
                     yield index, None, _Recording(index, [state]).result()
                     continue
-            parts = parts_of(state, split_points(waveform, max_parts))
+            pauses = None
+            if vad_check and heard is None:  # the VAD's pauses: found once, for both
+                pauses = pauses_of(waveform)
+                state.silences = long_silences(pauses)
+            parts = parts_of(state, split_points(waveform, max_parts, pauses))
             if len(parts) > 1 and language == DETECT:  # every part needs the file's language
                 audio = encode(model, [state.window()], eas, backends)
                 [(code, probability)] = detect_language(model, audio, options.backend)
@@ -886,6 +897,7 @@ def transcribe(
     suppress_blank: bool = True,
     prefix: str | None = None,
     max_parts: int = MAX_PARTS,
+    vad_check: bool = True,
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
@@ -912,6 +924,10 @@ def transcribe(
     never emitted; `suppress_blank` keeps a blank or end-of-text from being the first token.
     `prefix`: text the file's first window must start with, part of the result (then decoded
     on from it; faster-whisper's, which also drops the hotwords from that window's prompt).
+    `vad_check` (on; off with vad_filter, which decodes speech only): Silero VAD's pauses of
+    2 s or more are checked against the text: words timed into one are moved to its edge, and
+    a segment heard only there is dropped (`timing.confine_to_speech`; counted as the
+    `not_speech` fallback).
     """
     if isinstance(audio, tuple):
         raise TypeError("pass several inputs as a list, not a tuple")
@@ -943,6 +959,7 @@ def transcribe(
         hallucination_silence_threshold=hallucination_silence_threshold,
         clip_timestamps=clip_timestamps,
         max_parts=max_parts,
+        vad_check=vad_check,
     ):
         results[index] = result
     return results if isinstance(audio, list) else results[0]

@@ -225,6 +225,32 @@ def regions_of(waveform, options: VadOptions) -> list[tuple[int, int]]:
     return speech_regions(probs, audio.shape[-1], options)
 
 
+# Every pause of 200 ms or more, unpadded: where a long recording is cut into parts
+# (`parts.py`), and what the check of words against speech reads (`long_silences`).
+PAUSE_OPTIONS = VadOptions(min_speech_ms=0, min_silence_ms=200, speech_pad_ms=0)
+# The word check reads pauses of at least this long, less an edge left to the speech on either
+# side: sentence pauses (0.2-1.5 s) are never touched.
+CHECKED_SILENCE_S = 2.0
+SILENCE_EDGE_S = 0.2
+
+
+def pauses_of(waveform) -> list[tuple[int, int]]:
+    """The (start, end) samples where the VAD hears no speech for 200 ms or more, a silent
+    start and end of the audio included (the whole audio when it hears none)."""
+    bounds = [0, *(t for region in regions_of(waveform, PAUSE_OPTIONS) for t in region)]
+    bounds.append(len(waveform))
+    return [(a, b) for a, b in zip(bounds[::2], bounds[1::2]) if b > a]
+
+
+def long_silences(pauses: list[tuple[int, int]]) -> list[tuple[float, float]]:
+    """The pauses of CHECKED_SILENCE_S or more, in seconds, each narrowed by SILENCE_EDGE_S."""
+    return [
+        (round(a / SAMPLE_RATE + SILENCE_EDGE_S, 3), round(b / SAMPLE_RATE - SILENCE_EDGE_S, 3))
+        for a, b in pauses
+        if b - a >= CHECKED_SILENCE_S * SAMPLE_RATE
+    ]
+
+
 def speech_map(waveform, options: VadOptions = FILTER_OPTIONS) -> SpeechMap:
     """What `vad_filter` decodes: the speech regions of a waveform, joined."""
     return SpeechMap(regions_of(waveform, options))
