@@ -74,13 +74,22 @@ class Safeguards:
     # words/s (one word in 1.55 s), the median 2.7, speech-filled windows at least 1.9; on
     # audio that is not speech the rule costs one dense decode a window, not a wrong answer.
     eas_min_words_per_second: float = 0.25
+    # A window in which Silero VAD hears at least this much speech is not silence, whatever
+    # the no-speech probability says (with `vad_check`). tiny.en's last window of a recording
+    # with gaps, 4.6 s holding "the Tupper of painting. By Harry Quilter, M.A.", read as no
+    # speech under the previous text's prompt, and the sentence was lost.
+    vad_speech_seconds: float = 1.0
 
     @property
     def first_temperature(self) -> float:
         """The first decode's temperature; the others are the retries'."""
         return self.temperatures[0] if self.temperatures else 0.0
 
-    def is_silence(self, result: DecodingResult) -> bool:
+    def is_silence(self, result: DecodingResult, heard: float | None = None) -> bool:
+        """Whether a decoded window is silence; `heard`: the seconds of it the VAD calls
+        speech (None: not known)."""
+        if heard is not None and heard >= self.vad_speech_seconds:
+            return False
         if self.no_speech_threshold is None or result.no_speech_prob <= self.no_speech_threshold:
             return False
         if self.logprob_threshold is None or result.avg_logprob < self.logprob_threshold:
@@ -92,17 +101,19 @@ class Safeguards:
             and len(result.text.split()) <= self.silence_max_words
         )
 
-    def looks_cut(self, result: DecodingResult, seconds: float) -> bool:
+    def looks_cut(self, result: DecodingResult, seconds: float, heard: float | None = None) -> bool:
         """A sparsified window's decode that may have lost what EAS dropped: it hit the length
         limit (a loop: what ends the text was dropped), or it has far fewer words than its
         `seconds` of audio hold (silence counts as none)."""
-        words = 0 if self.is_silence(result) else len(result.text.split())
+        words = 0 if self.is_silence(result, heard) else len(result.text.split())
         return result.hit_max_length or words < self.eas_min_words_per_second * seconds
 
-    def needs_fallback(self, result: DecodingResult, sparsified: bool, seconds: float) -> bool:
-        if sparsified and self.looks_cut(result, seconds):
+    def needs_fallback(
+        self, result: DecodingResult, sparsified: bool, seconds: float, heard: float | None = None
+    ) -> bool:
+        if sparsified and self.looks_cut(result, seconds, heard):
             return True
-        if self.is_silence(result):
+        if self.is_silence(result, heard):
             return False
         if (thr := self.compression_ratio_threshold) is not None and result.compression_ratio > thr:
             return True
@@ -243,6 +254,7 @@ class WindowRequest:
     previous: list[int]  # text tokens for the <|startofprev|> prompt
     language: str | None  # or DETECT
     prefixed: bool = False  # a file's first window: DecodingOptions.prefix applies
+    heard: float | None = None  # seconds of the window the VAD calls speech (None: not known)
 
 
 @dataclass
@@ -315,7 +327,7 @@ def decode_windows(
     plans = {
         i: fallback_steps(sparsified[i], safeguards)
         for i, result in enumerate(first)
-        if safeguards.needs_fallback(result, sparsified[i], seconds[i])
+        if safeguards.needs_fallback(result, sparsified[i], seconds[i], requests[i].heard)
     }
     plans = {i: steps for i, steps in plans.items() if steps}
     dense: dict[int, EncoderOutput] = {}  # rows whose window has been encoded without EAS
@@ -332,7 +344,7 @@ def decode_windows(
             results = run(rows, stack_dense(sources), temperature)
             for i, source, result in zip(rows, sources, results):
                 attempts[i] = Attempt(result, source, reason)
-                retry = safeguards.needs_fallback(result, False, seconds[i])
+                retry = safeguards.needs_fallback(result, False, seconds[i], requests[i].heard)
                 plans[i] = plans[i][1:] if retry else []
         plans = {i: steps for i, steps in plans.items() if steps}
     return attempts
@@ -358,10 +370,12 @@ def read_window(
     model: WhisperModel,
     safeguards: Safeguards,
     timestamps: bool,
+    heard: float | None = None,
 ) -> WindowOutcome:
-    """A window's segments (in the file's time), how far the seek moves, and its prompt."""
+    """A window's segments (in the file's time), how far the seek moves, and its prompt.
+    `heard`: the seconds of the window the VAD calls speech (None: not known)."""
     result, tokenizer = attempt.result, model.tokenizer
-    if safeguards.is_silence(result):
+    if safeguards.is_silence(result, heard):
         return WindowOutcome([], window.n_samples, [], silence=True)
     if timestamps:
         pieces, advance, used = split_segments(
@@ -415,6 +429,7 @@ class _File:
     clips: list[tuple[int, int]] | None = None  # clip_timestamps or a part: spans to decode
     prefixed: bool = True  # the next window is the file's first: a prefix applies
     released: int = 0  # segments already handed out (in time order, with the other parts')
+    pauses: list[tuple[int, int]] | None = None  # vad_check: the VAD's (samples)
     silences: list[tuple[float, float]] = field(default_factory=list)  # vad_check: seconds
 
     def clip_end(self) -> int:
@@ -457,10 +472,19 @@ class _File:
         return Window(mel, n_samples, voiced)
 
     def request(self) -> "WindowRequest":
+        window = self.window()
         return WindowRequest(
-            self.window(), self.seek, self.history[self.prompt_start :], self.language,
-            self.prefixed,
+            window, self.seek, self.history[self.prompt_start :], self.language, self.prefixed,
+            self.speech_seconds(window.n_samples),
         )  # fmt: skip
+
+    def speech_seconds(self, n_samples: int) -> float | None:
+        """Seconds of the next n_samples the VAD calls speech (None: no VAD pass)."""
+        if self.pauses is None:
+            return None
+        end = self.seek + n_samples
+        quiet = sum(max(0, min(b, end) - max(a, self.seek)) for a, b in self.pauses)
+        return (n_samples - quiet) / SAMPLE_RATE
 
     def record(self, attempt: "Attempt", outcome: "WindowOutcome") -> None:
         """Add a decoded window's outcome and move the seek."""
@@ -668,7 +692,7 @@ def long_form(
             # window is not checked: the pass would cost ~5 % of its time (20 ms for 17 s).
             if vad_check and heard is None and len(waveform) > N_SAMPLES:
                 pauses = pauses_of(waveform)
-                state.silences = long_silences(pauses)
+                state.pauses, state.silences = pauses, long_silences(pauses)
             parts = parts_of(state, split_points(waveform, max_parts, pauses))
             if len(parts) > 1 and language == DETECT:  # every part needs the file's language
                 audio = encode(model, [state.window()], eas, backends)
@@ -686,6 +710,7 @@ def long_form(
             outcome = read_window(
                 attempt, request.window, request.seek,
                 model=model, safeguards=safeguards, timestamps=options.timestamps,
+                heard=request.heard,
             )  # fmt: skip
             if word_timestamps and outcome.segments:
                 prompt = tokenizer.sot_sequence(attempt.result.language, options.task, False)
