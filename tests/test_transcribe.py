@@ -271,6 +271,17 @@ def test_the_sure_silence_rule_reads_the_no_speech_probability_without_the_promp
     assert rules.is_silence(result_with(0.70, 0.30, -1.2, "Thank you."))  # openai's own rule
 
 
+def test_a_window_the_vad_hears_speech_in_is_not_silence():
+    rules = Safeguards()
+    # tiny.en's 4.6 s last window of a recording with gaps, "the Tupper of painting. By Harry
+    # Quilter, M.A.", read as no speech under the prompt: the VAD hears 3 s of speech in it.
+    unsure = result_with(0.75, 0.40, -1.3, "tucker of painting, by Harry Quilter M.A.")
+    assert rules.is_silence(unsure) and rules.is_silence(unsure, heard=0.5)
+    assert not rules.is_silence(unsure, heard=3.0)
+    assert rules.needs_fallback(unsure, sparsified=False, seconds=4.6, heard=3.0)  # log-prob
+    assert not rules.needs_fallback(unsure, sparsified=False, seconds=4.6)
+
+
 def test_no_speech_alone_is_the_unprompted_decodes_no_speech_probability(tiny):
     from whisper_eas.transcribe import Window, encode, file_mel
 
