@@ -304,7 +304,22 @@ def test_a_sparsified_window_with_far_fewer_words_than_its_audio_is_redone_dense
     assert not rules.needs_fallback(sparse_decode("one two three"), sparsified=False, seconds=30.0)
     silence = result_with(0.95, 0.95, -0.7, "you")
     assert rules.needs_fallback(silence, sparsified=True, seconds=10.0)  # EAS may have cut it
+    # A truncation drops padding only: a quiet window it kept whole has lost nothing.
     assert not rules.needs_fallback(silence, sparsified=False, seconds=10.0)  # dense: accepted
+    assert not rules.needs_fallback(silence, True, 10.0, speech_dropped=False)
+
+
+def test_a_truncation_drops_no_speech_and_top_k_does(tiny):
+    from whisper_eas import EASConfig, TopK, Truncate
+    from whisper_eas.transcribe import Window, encode, file_mel, speech_dropped
+
+    wave = load_audio(FIXTURES[0])
+    window = Window(file_mel(wave, 80)[:, :3000], len(wave))
+    for rule, dropped in ((Truncate(300), False), (TopK(0.5), True)):
+        audio = encode(tiny, [window, window], EASConfig(1, rule))
+        assert audio.kept_counts()[0] < 1500
+        assert speech_dropped(audio, 1, len(wave)) == dropped
+    assert not speech_dropped(encode(tiny, [window], None), 0, len(wave))
 
 
 def test_clip_timestamps_decode_only_their_spans(tiny):

@@ -101,17 +101,32 @@ class Safeguards:
             and len(result.text.split()) <= self.silence_max_words
         )
 
-    def looks_cut(self, result: DecodingResult, seconds: float, heard: float | None = None) -> bool:
+    def looks_cut(
+        self,
+        result: DecodingResult,
+        seconds: float,
+        heard: float | None = None,
+        speech_dropped: bool = True,
+    ) -> bool:
         """A sparsified window's decode that may have lost what EAS dropped: it hit the length
-        limit (a loop: what ends the text was dropped), or it has far fewer words than its
-        `seconds` of audio hold (silence counts as none)."""
+        limit (a loop: what ends the text was dropped), or EAS dropped some of its audio's
+        tokens and it has far fewer words than its `seconds` of audio hold (silence counts as
+        none). A window that kept all its audio (a truncation drops padding only) lost no
+        words: on a recording's pauses and gaps the word count would redo it for nothing."""
+        if result.hit_max_length:
+            return True
         words = 0 if self.is_silence(result, heard) else len(result.text.split())
-        return result.hit_max_length or words < self.eas_min_words_per_second * seconds
+        return speech_dropped and words < self.eas_min_words_per_second * seconds
 
     def needs_fallback(
-        self, result: DecodingResult, sparsified: bool, seconds: float, heard: float | None = None
+        self,
+        result: DecodingResult,
+        sparsified: bool,
+        seconds: float,
+        heard: float | None = None,
+        speech_dropped: bool = True,
     ) -> bool:
-        if sparsified and self.looks_cut(result, seconds, heard):
+        if sparsified and self.looks_cut(result, seconds, heard, speech_dropped):
             return True
         if self.is_silence(result, heard):
             return False
@@ -215,6 +230,15 @@ def encode(
     n_speech = [speech_tokens(w.n_samples) for w in windows]
     voiced = [w.voiced for w in windows] if eas is not None and eas.vad is not None else None
     return model.network.encoder(mel, eas=eas, n_speech=n_speech, voiced=voiced, backends=backends)
+
+
+def speech_dropped(audio: EncoderOutput, row: int, n_samples: int) -> bool:
+    """Whether EAS dropped any of the tokens that hold a row's audio (not only padding)."""
+    if audio.kept is None:
+        return False
+    kept = audio.kept[row] if audio.mask is None else audio.kept[row][audio.mask[row]]
+    n_speech = speech_tokens(n_samples)
+    return int((kept < n_speech).sum()) < n_speech
 
 
 def rows_of(audio: EncoderOutput, rows: list[int]) -> EncoderOutput:
@@ -327,7 +351,13 @@ def decode_windows(
     plans = {
         i: fallback_steps(sparsified[i], safeguards)
         for i, result in enumerate(first)
-        if safeguards.needs_fallback(result, sparsified[i], seconds[i], requests[i].heard)
+        if safeguards.needs_fallback(
+            result,
+            sparsified[i],
+            seconds[i],
+            requests[i].heard,
+            speech_dropped(audio, i, windows[i].n_samples),
+        )
     }
     plans = {i: steps for i, steps in plans.items() if steps}
     dense: dict[int, EncoderOutput] = {}  # rows whose window has been encoded without EAS
