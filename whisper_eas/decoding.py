@@ -159,15 +159,16 @@ def no_speech_alone(
 
 def apply_timestamp_rules(
     logits: Tensor, generated: Tensor, timestamp_begin: int, eot: int
-) -> None:
+) -> Tensor:
     """Mask `logits` (B, V) in place so that the next tokens keep timestamps well formed.
-    `generated` (B, n) holds the tokens sampled so far (no prompt)."""
+    `generated` (B, n) holds the tokens sampled so far (no prompt). Returns the masked logits'
+    log-probabilities (float32), which the last rule needs anyway: a step computes them once."""
     n_generated = generated.shape[1]
     if n_generated == 0:  # the window opens with a timestamp, at most 1.0 s in
         logits[:, :timestamp_begin] = -torch.inf
         last_allowed = timestamp_begin + round(MAX_INITIAL_TIMESTAMP / SECONDS_PER_TIMESTAMP)
         logits[:, last_allowed + 1 :] = -torch.inf
-        return
+        return logits.float().log_softmax(dim=-1)
     is_timestamp = generated >= timestamp_begin
     last = is_timestamp[:, -1]
     penultimate = is_timestamp[:, -2] if n_generated > 1 else torch.ones_like(last)
@@ -177,15 +178,19 @@ def apply_timestamp_rules(
     # Never decreasing; a segment's end must lie past its start (no zero-length loops).
     latest = torch.where(is_timestamp, generated, -1).amax(dim=1)  # (B,), -1 where none yet
     bound = torch.where(last & ~penultimate, latest, latest + 1)
-    vocab = torch.arange(logits.shape[1], device=logits.device)
-    too_early = (vocab[None] >= timestamp_begin) & (vocab[None] < bound[:, None])
-    logits.masked_fill_(too_early & (latest[:, None] >= 0), -torch.inf)
+    stamps = torch.arange(timestamp_begin, logits.shape[1], device=logits.device)
+    too_early = (stamps[None] < bound[:, None]) & (latest[:, None] >= 0)
+    logits[:, timestamp_begin:].masked_fill_(too_early, -torch.inf)
 
     # Force a timestamp when all timestamps together are likelier than any one text token.
     logprobs = logits.float().log_softmax(dim=-1)
     timestamp_mass = logprobs[:, timestamp_begin:].logsumexp(dim=-1)
     best_text = logprobs[:, :timestamp_begin].amax(dim=-1)
-    logits[timestamp_mass > best_text, :timestamp_begin] = -torch.inf
+    forced = timestamp_mass > best_text
+    if forced.any():
+        logits[forced, :timestamp_begin] = -torch.inf
+        logprobs[forced] = logits[forced].float().log_softmax(dim=-1)
+    return logprobs
 
 
 def prompt_of(
@@ -323,8 +328,11 @@ def generate(
     for step in range(max(limits)):
         logits = logits + (first if step == 0 else always)
         if options.timestamps:
-            apply_timestamp_rules(logits, generated, tokenizer.timestamp_begin, tokenizer.eot)
-        logprobs = logits.log_softmax(dim=-1)
+            logprobs = apply_timestamp_rules(
+                logits, generated, tokenizer.timestamp_begin, tokenizer.eot
+            )
+        else:
+            logprobs = logits.log_softmax(dim=-1)
         next_tokens = choose_tokens(logits, options.temperature, generators)
         next_tokens = next_tokens.masked_fill(finished, tokenizer.eot)
         sum_logprobs += torch.where(finished, 0.0, logprobs[rows, next_tokens])
@@ -403,8 +411,10 @@ def beam_search(
             padded = [(*forced, *h, *[eot] * (step - len(h))) for h in hypotheses]
             generated = torch.tensor(padded, dtype=torch.long, device=logits.device)
             generated = generated.reshape(batch * width, len(forced) + step)
-            apply_timestamp_rules(logits, generated, tokenizer.timestamp_begin, eot)
-        top_logprobs, top_tokens = logits.float().log_softmax(dim=-1).topk(width + 1)
+            logprobs = apply_timestamp_rules(logits, generated, tokenizer.timestamp_begin, eot)
+        else:
+            logprobs = logits.float().log_softmax(dim=-1)
+        top_logprobs, top_tokens = logprobs.topk(width + 1)
         top_logprobs, top_tokens = top_logprobs.tolist(), top_tokens.tolist()
         sources = list(range(batch * width))
         for row in range(batch):

@@ -135,6 +135,8 @@ class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in float32 whatever the model dtype: fp16 variance overflows."""
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dtype == self.weight.dtype == torch.float32:  # no casts: 13 a decoding step
+            return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         weight, bias = self.weight.float(), self.bias.float()
         return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).to(x.dtype)
 
