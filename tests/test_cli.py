@@ -1,6 +1,7 @@
 import importlib
 import json
 
+import pytest
 from conftest import DATA
 
 from whisper_eas import EASConfig, Truncate
@@ -267,3 +268,47 @@ def test_beam_size_on_the_command_line(capsys):
     assert code == 2 and "beam_size must be >= 1" in err
     assert main(["transcribe", clip, "--prefix", "Well,"]) == 0
     assert capsys.readouterr().out.strip() == "Well, he could wait no longer."
+
+
+def test_subtitle_layout_breaks_lines_cues_and_underlines_words():
+    """openai-whisper's subtitle options, on hand-timed words: two segments of four words."""
+    from whisper_eas.outputs import SubtitleLayout, cues_of, to_srt
+    from whisper_eas.timing import Word
+    from whisper_eas.transcribe import Segment, Transcription
+
+    def segment(words, start):
+        timed = [Word(w, start + i, start + i + 0.5, 0.9) for i, w in enumerate(words)]
+        return Segment(start, start + len(words) - 0.5, "".join(words).strip(), [], 0.0, 1.0,
+                       0.0, 0.0, 1500, timed)  # fmt: skip
+
+    first = segment([" And", " so", " my", " fellow"], 0.0)
+    second = segment([" Americans,", " ask", " not", " what"], 4.0)
+    result = Transcription("", [first, second], None, 8.0, 1)
+    plain = cues_of(result, SubtitleLayout())
+    assert plain == [(0.0, 3.5, "And so my fellow"), (4.0, 7.5, "Americans, ask not what")]
+    wrapped = cues_of(result, SubtitleLayout(max_line_width=10))  # a segment stays one cue
+    assert wrapped == [(0.0, 3.5, "And so my\nfellow"), (4.0, 7.5, "Americans,\nask not\nwhat")]
+    two_lines = cues_of(result, SubtitleLayout(max_line_width=10, max_line_count=2))
+    texts = [text for _, _, text in two_lines]
+    assert texts == ["And so my\nfellow", "Americans,\nask not", "what"]
+    chunks = cues_of(result, SubtitleLayout(max_words_per_line=3))
+    assert [text for _, _, text in chunks] == ["And so my", "fellow", "Americans, ask not", "what"]
+    marked = cues_of(result, SubtitleLayout(max_words_per_line=2, highlight_words=True))
+    assert marked[:3] == [
+        (0.0, 0.5, "<u>And</u> so"), (0.5, 1.0, "And so"), (1.0, 1.5, "And <u>so</u>"),
+    ]  # fmt: skip
+    assert [text for _, _, text in marked][6] == "<u>Americans,</u> ask"
+    assert to_srt(result, "x", SubtitleLayout(max_line_width=10)).count("-->") == 2
+    with pytest.raises(ValueError, match="max_line_width must be >= 1"):
+        SubtitleLayout(max_line_width=0)
+
+
+def test_subtitle_flags_need_word_timestamps(capsys):
+    clip = str(DATA / "jfk.flac")
+    code, err = run_error(["transcribe", clip, "--output-format", "srt", "--max-line-width", "20"],
+                          capsys)  # fmt: skip
+    assert code == 2 and "add --word-timestamps" in err
+    assert main(["transcribe", clip, "--output-format", "srt", "--word-timestamps",
+                 "--max_line_width", "20", "--max-line-count", "1"]) == 0  # fmt: skip
+    cues = capsys.readouterr().out.split("\n\n")
+    assert len(cues) > 4 and all(len(c.split("\n")[2]) <= 20 for c in cues if c.strip())

@@ -244,11 +244,22 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from .audio import audio_seconds
     from .decoding import DecodingOptions
     from .hub import load_model
-    from .outputs import WRITERS, record_of
+    from .outputs import WRITERS, SubtitleLayout, record_of
     from .research.shard import join, leave
     from .transcribe import transcribe_files
 
     set_threads(args)
+    layout = SubtitleLayout(
+        args.max_line_width, args.max_line_count, args.max_words_per_line, args.highlight_words
+    )
+    if not layout.is_plain and not args.word_timestamps:
+        raise UsageError(
+            "--max-line-width, --max-line-count, --max-words-per-line and --highlight-words "
+            "lay subtitles out by word: add --word-timestamps"
+        )
+    write = lambda name, result, path: (  # noqa: E731
+        WRITERS[name](result, path, *([layout] if name in ("srt", "vtt") else []))
+    )  # fmt: skip
     formats = list(OUTPUT_FORMATS) if args.output_format == "all" else [args.output_format]
     if args.output_dir is None and len(formats) > 1:
         args.output_dir = "."  # as openai-whisper: every format, into the current folder
@@ -325,14 +336,14 @@ def run_transcribe(args: argparse.Namespace) -> int:
                 folder = Path(args.output_dir)
                 folder.mkdir(parents=True, exist_ok=True)
                 for name in formats:
-                    text = WRITERS[name](result, path)
+                    text = write(name, result, path)
                     (folder / f"{names[index]}.{name}").write_text(text, encoding="utf-8")
             elif formats[0] == "json":
                 emit(json.dumps(record_of(result, path), ensure_ascii=False))
             elif formats[0] == "txt":
                 emit(result.text if len(args.files) == 1 else f"{path}\t{result.text}")
             else:
-                emit(WRITERS[formats[0]](result, path), end="")
+                emit(write(formats[0], result, path), end="")
             sys.stdout.flush()
     finally:
         if bar is not None:
@@ -617,6 +628,17 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     transcribe.add_argument(
         "--word-timestamps", action="store_true", help="word start/end times (json output)"
+    )
+    subtitles = transcribe.add_argument_group("subtitles (srt, vtt; need --word-timestamps)")
+    subtitles.add_argument("--max-line-width", type=int, help="characters in a line at most")
+    subtitles.add_argument(
+        "--max-line-count", type=int, help="lines in a cue at most (with --max-line-width)"
+    )
+    subtitles.add_argument(
+        "--max-words-per-line", type=int, help="words in a cue at most (without --max-line-width)"
+    )
+    subtitles.add_argument(
+        "--highlight-words", action="store_true", help="underline each word as it is spoken"
     )
     transcribe.add_argument(
         "--vad",
