@@ -312,7 +312,7 @@ def generate(
     limits: list[int],
     options: DecodingOptions,
     generators: list[torch.Generator] | None,
-    forced: list[int] = [],
+    forced: tuple[int, ...] | list[int] = (),
 ) -> Generated:
     """Sample each row's tokens from the logits after its prompt until end-of-text or its
     own limit of new tokens, feeding each token back through the decoder. `forced`: the
@@ -323,7 +323,7 @@ def generate(
     limit = torch.tensor(limits, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     sum_logprobs = torch.zeros(batch, dtype=torch.float32, device=device)
-    generated = torch.tensor([forced] * batch, dtype=torch.long, device=device).view(batch, -1)
+    generated = torch.tensor([list(forced)] * batch, dtype=torch.long, device=device)
     rows = torch.arange(batch, device=device)
     for step in range(max(limits)):
         logits = logits + (first if step == 0 else always)
@@ -381,7 +381,7 @@ def beam_search(
     logits: Tensor,
     limits: list[int],
     options: DecodingOptions,
-    forced: list[int] = [],
+    forced: tuple[int, ...] | list[int] = (),
 ) -> Generated:
     """Beam search, each row its own. As openai-whisper: beam_size hypotheses per row, each
     extended by its beam_size + 1 likeliest tokens (suppression and timestamp rules applied
