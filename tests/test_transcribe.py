@@ -18,7 +18,13 @@ from whisper_eas import (
     load_audio,
     transcribe,
 )
-from whisper_eas.transcribe import SAMPLES_PER_TIMESTAMP, split_segments
+from whisper_eas.transcribe import (
+    SAMPLES_PER_TIMESTAMP,
+    Window,
+    encode,
+    file_mel,
+    split_segments,
+)
 
 TB = 1000  # a made-up timestamp_begin for the seek tests: <|0.00|> is id 1000
 WINDOW = 480_000
@@ -206,6 +212,28 @@ def test_speech_budget_keeps_every_speech_token_and_rows_keep_their_own_count(ba
         speech = -(-len(load_audio(clip)) // 320)
         assert result.kept_tokens == alone.kept_tokens == [speech + 100]
         assert result.tokens == alone.tokens, clip.name
+
+
+def test_windows_encoded_one_at_a_time_equal_the_batched_encoder(tiny):
+    """On the CPU `encode` runs one window at a time (faster there) and joins the rows: the
+    same features (to float32 rounding: the batched convolutions and attention split their work
+    by the batch's size), kept indices and masks as the encoder on the whole batch."""
+    waves = [load_audio(DATA / "jfk.flac"), load_audio(FIXTURES[0])[:100_000]]
+    windows = [Window(file_mel(w, 80)[:, :3000], len(w)) for w in waves]
+    windows.append(Window(windows[0].mel, 480_000))  # a full window: keeps all 1500
+    for eas in (None, EASConfig(1, SpeechBudget(padding_tokens=50))):
+        alone = encode(tiny, windows, eas)
+        mel = torch.stack([w.mel for w in windows])
+        n_speech = [-(-w.n_samples // 320) for w in windows]
+        with torch.inference_mode():
+            batched = tiny.network.encoder(mel, eas=eas, n_speech=n_speech)
+        assert alone.kept_counts() == batched.kept_counts()
+        for row, count in enumerate(alone.kept_counts()):
+            torch.testing.assert_close(
+                alone.features[row, :count], batched.features[row, :count], rtol=0, atol=1e-4
+            )
+        if eas is not None:
+            assert torch.equal(alone.kept[alone.mask], batched.kept[batched.mask])
 
 
 def test_speech_budget_drops_nothing_on_a_full_window(base):

@@ -276,6 +276,28 @@ class EncoderOutput:
         batch, k = self.features.shape[:2]
         return self.mask.sum(dim=1).tolist() if self.mask is not None else [k] * batch
 
+    @staticmethod
+    def cat(outputs: list["EncoderOutput"]) -> "EncoderOutput":
+        """Rows of several outputs as one batch. Rows that keep fewer tokens than the longest
+        are padded (zero features, index 0) and masked, as the encoder pads them."""
+        if all(o.kept is None for o in outputs):
+            return EncoderOutput(torch.cat([o.features for o in outputs]), None)
+        rows = [
+            (o.features[row], o.kept[row] if o.kept is not None else None, count)
+            for o in outputs
+            for row, count in enumerate(o.kept_counts())
+        ]
+        k = max(count for _, _, count in rows)
+        first = outputs[0].features
+        features = first.new_zeros(len(rows), k, first.shape[-1])
+        kept = torch.zeros(len(rows), k, dtype=torch.long, device=first.device)
+        mask = torch.zeros(len(rows), k, dtype=torch.bool, device=first.device)
+        for row, (feature, indices, count) in enumerate(rows):
+            features[row, :count] = feature[:count]
+            kept[row, :count] = torch.arange(count) if indices is None else indices[:count]
+            mask[row, :count] = True
+        return EncoderOutput(features, kept, None if bool(mask.all()) else mask)
+
 
 class AudioEncoder(nn.Module):
     def __init__(self, dims: ModelDims):

@@ -99,8 +99,10 @@ class Int8Linear(DerivedWeights):
         tokens_per_item = x.shape[-2] if x.ndim >= 2 else 1
         if self.many_rows == "float32" and tokens_per_item > self.few_rows:
             return F.linear(x, self.weight.float() * self.scales[:, None], self.bias)
-        row_scales = torch.linalg.vector_norm(x, torch.inf, dim=-1, keepdim=True)  # max |x|
-        row_scales = row_scales.clamp_min_(1e-12).div_(ACTIVATION_LEVELS)
+        # max |x| per row, as the larger of max x and -min x: two vectorised reductions, where
+        # torch's inf-norm (the same numbers) took 14 % of the int8 encoder's time
+        highest, lowest = x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True)
+        row_scales = torch.maximum(highest, lowest.neg_()).clamp_min_(1e-12).div_(ACTIVATION_LEVELS)
         # x / row_scales lies in [-L, L]: quantized with scale 1 and zero point L + 1 it is the
         # unsigned byte FBGEMM multiplies, exactly round(x / row_scale) + L + 1.
         y = prescaled_linear(x / row_scales, 1.0, int(ACTIVATION_LEVELS) + 1, self.packed)
