@@ -7,7 +7,13 @@ from conftest import DATA, FIXTURES, MANIFEST
 from torch import Tensor
 
 from whisper_eas import EASConfig, load_model, transcribe
-from whisper_eas.quantize import ACTIVATION_LEVELS, Int8Linear, quantize_int8, quantize_weight
+from whisper_eas.quantize import (
+    ACTIVATION_LEVELS,
+    Int8Linear,
+    has_bf16,
+    quantize_int8,
+    quantize_weight,
+)
 from whisper_eas.research.metrics import word_error_rate
 
 CLIPS = [str(c) for c in FIXTURES] + [str(DATA / "jfk.flac")]
@@ -110,6 +116,17 @@ def test_int8_with_bf16_cross_attention_keys_and_values(tiny):
     fp32 = [r.text for r in transcribe(tiny, CLIPS[:3])]
     got = [r.text for r in transcribe(model, CLIPS[:3])]
     assert word_error_rate(fp32, got) <= 0.03, differing_words(fp32, got)
+
+
+def test_int8_keeps_cross_attention_in_bf16_only_where_the_cpu_has_bf16():
+    """bf16 cross K/V by default where the CPU multiplies bf16 in hardware (elsewhere PyTorch
+    emulates it, slower than float32); either way on request."""
+    model = load_model("tiny.en")
+    quantize_int8(model.network)
+    assert model.network.decoder.cross_dtype == (torch.bfloat16 if has_bf16() else None)
+    for asked, dtype in ((False, None), (True, torch.bfloat16)):
+        network = load_model("tiny.en").network
+        assert quantize_int8(network, cross_bf16=asked).decoder.cross_dtype == dtype
 
 
 def test_int8_logits_close_to_float32(models, int8_models):

@@ -515,7 +515,7 @@ class TextDecoder(nn.Module):
         self.ln = LayerNorm(dims.n_text_state)
         # The dtype the cross-attention K/V are kept in (None: the model's). A decoding step of
         # B rows reads B windows' K/V, the largest read of a step beyond a few rows; bfloat16
-        # halves it (`quantize_int8(..., cross_bf16=True)`; measured, not the default).
+        # halves it (int8 on a CPU with bf16 instructions, `quantize.quantize_int8`).
         self.cross_dtype: torch.dtype | None = None
 
     def new_cache(self, audio: "EncoderOutput | Tensor", n_text_ctx: int | None = None) -> KVCache:
