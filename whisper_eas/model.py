@@ -294,7 +294,9 @@ class EncoderOutput:
         mask = torch.zeros(len(rows), k, dtype=torch.bool, device=first.device)
         for row, (feature, indices, count) in enumerate(rows):
             features[row, :count] = feature[:count]
-            kept[row, :count] = torch.arange(count) if indices is None else indices[:count]
+            kept[row, :count] = (
+                torch.arange(count, device=first.device) if indices is None else indices[:count]
+            )
             mask[row, :count] = True
         return EncoderOutput(features, kept, None if bool(mask.all()) else mask)
 
