@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from ..quantize import cpu_has
+
 
 def git_commit() -> str:
     """The checkout's short commit hash, which results record; "unknown" outside a git checkout."""
@@ -94,11 +96,4 @@ CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_b
 def cpu_flags() -> list[str]:
     """The vector and matrix instructions this CPU has that decide our kernels (int8 products
     need VNNI to avoid int16 sums; bf16 is emulated without AVX512-BF16 or AMX)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                present = set(line.split(":", 1)[1].split())
-                return [flag for flag in CPU_FLAGS if flag in present]
-    except OSError:
-        pass
-    return []
+    return [flag for flag in CPU_FLAGS if cpu_has(flag)]
