@@ -227,9 +227,9 @@ def encode(
 ) -> EncoderOutput:
     """The encoder (with EAS when given) on a batch of windows. On the CPU one window at a
     time: the products of 1,500 rows already run at full speed, and a batch's larger temporaries
-    only miss the caches and fault in fresh pages (tiny.en per window, batch of 6 against one
-    at a time: float32 230 -> 209 ms, int8 224 -> 182; base 545 -> 507, 463 -> 390). A
-    window's features are then its own whatever the other rows, with EAS too."""
+    only miss the caches and fault in fresh pages (`benchmarks/encoder_batching.py`, a batch of
+    6: int8 1.22-1.25x faster one at a time, float32 0.96-1.07x). A window's features are then
+    its own whatever the other rows, with EAS too."""
     if len(windows) > 1 and model.device.type == "cpu":
         return EncoderOutput.cat([encode(model, [w], eas, backends) for w in windows])
     mel = torch.stack([w.mel for w in windows]).to(device=model.device, dtype=model.dtype)
