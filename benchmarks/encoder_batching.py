@@ -9,24 +9,12 @@ repeated to fill the batch; the two ways take turns, the median of 3 after a war
 """
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
 from whisper_eas import load_audio, load_model, log_mel_spectrogram, pad_or_trim
-from whisper_eas.research.bench import run_header, write_results
-
-
-def seconds(run, repeats: int = 3) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+from whisper_eas.research.bench import median_seconds, run_header, write_results
 
 
 def main() -> None:
@@ -48,8 +36,8 @@ def main() -> None:
             mel = torch.stack([mels[i % len(mels)] for i in range(args.batch)])
             encoder = model.network.encoder
             with torch.inference_mode():
-                batched = seconds(lambda: encoder(mel))
-                alone = seconds(lambda: [encoder(mel[i : i + 1]) for i in range(args.batch)])
+                batched = median_seconds(lambda: encoder(mel))
+                alone = median_seconds(lambda: [encoder(mel[i : i + 1]) for i in range(args.batch)])
             row = {"model": name, "dtype": dtype, "batched_ms": 1000 * batched / args.batch,
                    "alone_ms": 1000 * alone / args.batch}  # fmt: skip
             rows.append(row)

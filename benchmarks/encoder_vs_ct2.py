@@ -9,25 +9,13 @@ Windows: the first `--batch` of data/windows (benchmarks/build_long_audio.py); m
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from whisper_eas import load_audio, load_model, log_mel_spectrogram, pad_or_trim
-from whisper_eas.research.bench import ct2_folder, run_header, write_results
-
-
-def seconds(run, rounds: int = 4) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from whisper_eas.research.bench import ct2_folder, median_seconds, run_header, write_results
 
 
 def main() -> None:
@@ -62,7 +50,10 @@ def main() -> None:
             def run_theirs():
                 theirs.encode(features, to_cpu=True)
 
-            pair = [seconds(run_ours) / args.batch, seconds(run_theirs) / args.batch]
+            pair = [
+                median_seconds(run_ours, 4) / args.batch,
+                median_seconds(run_theirs, 4) / args.batch,
+            ]
             results.append({"model": name, "dtype": dtype, "ours_s": pair[0], "ct2_s": pair[1]})
             print(results[-1], flush=True)
     header = run_header(args.threads, ctranslate2=ctranslate2.__version__, batch=args.batch)

@@ -3,7 +3,9 @@
 import json
 import platform
 import shutil
+import statistics
 import subprocess
+import time
 from pathlib import Path
 
 import torch
@@ -35,6 +37,17 @@ def run_header(threads: int, device: str = "cpu", **extra) -> dict:
     return {"date": time.strftime("%Y-%m-%d"), "commit": git_commit(),
             "device": device_name(device), "threads": threads, "torch": torch.__version__,
             **extra}  # fmt: skip
+
+
+def median_seconds(run, rounds: int = 3) -> float:
+    """The median wall time of `rounds` calls of `run`, after one warm-up call."""
+    run()
+    times = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
 
 
 def write_results(prefix: str | Path, result: dict, markdown: str) -> None:
