@@ -22,6 +22,7 @@ than `few_rows` tokens (the encoder, long prompts) instead (closer to float32, s
 """
 
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -48,13 +49,18 @@ def fbgemm_pack(q: Tensor, scales: Tensor, bias: Tensor | None = None):
         return torch.ops.quantized.linear_prepack(weight, bias)
 
 
-def cpu_has(*flags: str) -> bool:
-    """Whether this CPU lists any of `flags` (Linux's /proc/cpuinfo; elsewhere: no)."""
+@lru_cache(maxsize=1)
+def cpu_flag_set() -> frozenset[str]:
+    """Every word of Linux's /proc/cpuinfo, read once (elsewhere: none)."""
     try:
-        listed = set(Path("/proc/cpuinfo").read_text().split())
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
     except OSError:
-        return False
-    return any(flag in listed for flag in flags)
+        return frozenset()
+
+
+def cpu_has(*flags: str) -> bool:
+    """Whether this CPU lists any of `flags`."""
+    return any(flag in cpu_flag_set() for flag in flags)
 
 
 def has_vnni() -> bool:

@@ -64,7 +64,8 @@ def device_name(device: str) -> str:
     and without AVX-512 / bf16 / VNNI."""
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(device)
-    flags = "; " + " ".join(cpu_flags()) if cpu_flags() else ""
+    present = cpu_flags()
+    flags = "; " + " ".join(present) if present else ""
     return f"{cpu_name()} ({torch.backends.cpu.get_cpu_capability()}{flags})"
 
 
