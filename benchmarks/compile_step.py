@@ -19,7 +19,7 @@ import time
 import torch
 
 from whisper_eas import load_audio, load_model, log_mel_spectrogram, pad_or_trim
-from whisper_eas.research.bench import cpu_flags, device_name, git_commit, write_results
+from whisper_eas.research.bench import cpu_flags, device_name, git_commit, title, write_results
 
 CLIP = "tests/data/1272-128104-0000.flac"
 
@@ -74,8 +74,7 @@ def main() -> None:
         result["rows"].append(row)
         print(row, flush=True)
     lines = [
-        f"# torch.compile of a decoding step, CPU ({result['date']}, commit {result['commit']}, "
-        f"{result['device']}, {args.threads} threads, torch {result['torch']})",
+        title("torch.compile of a decoding step, CPU", result),
         "",
         "Batch 1, ms per step (median of 5 × 20 steps); compile: first-call seconds.",
         "",

@@ -170,7 +170,7 @@ def run(args) -> None:
 
 
 def report(args) -> None:
-    from whisper_eas.research.bench import write_results
+    from whisper_eas.research.bench import title, write_results
     from whisper_eas.research.metrics import word_error_rate
 
     result = json.loads(Path(args.results[0]).read_text())
@@ -180,10 +180,9 @@ def report(args) -> None:
             result[section] = result[section] or extra[section]
     total = sum(result["seconds"])
     lines = [
-        (
-            f"# Long-form on a GPU ({result['date']}, commit {result['commit']}, {result['device']}, "
-            f"torch {result['torch']}, CUDA {result['cuda']}, transformers {result['transformers']})"
-        ),
+        title("Long-form on a GPU", result),
+        "",
+        f"CUDA {result['cuda']}, transformers {result['transformers']}.",
         "",
         f"Model {result['model']}, greedy, each system's long-form defaults. "
         f"{len(result['recordings'])} dev-clean recordings ({total / 60:.1f} min): "
@@ -211,10 +210,8 @@ def report(args) -> None:
     many = result["many_files"]
     lines += [
         "",
-        (
-            f"## Many files ({many['inputs']} inputs, {many['seconds'] / 60:.1f} min: the recordings "
-            "and the test fixtures' clips)"
-        ),
+        f"## Many files ({many['inputs']} inputs, {many['seconds'] / 60:.1f} min: the "
+        "recordings and the test fixtures' clips)",
         "",
         "| system | seconds (median) | × batch 1 | peak GPU memory GiB |",
         "|---|---|---|---|",

@@ -7,7 +7,8 @@ bytes read / bandwidth, with the bandwidth measured here by copying a 1 GiB tens
 reads and writes it: 2 GiB of traffic). Steps are timed on a real window's encoder output
 (dev-clean clip), 20 steps after a 3-token prompt, the median of 5 repeats; dtypes take turns.
 
-    python benchmarks/decoder_step.py --models base,tiny.en --output benchmarks/results/decoder_step_cpu
+    python benchmarks/decoder_step.py --models base,tiny.en \
+        --output benchmarks/results/decoder_step_cpu
 """
 
 import argparse
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, log_mel_spectrogram, pad_or_trim
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas.research.bench import device_name, git_commit, title, write_results
 
 CLIP = "tests/data/1272-128104-0000.flac"
 
@@ -120,8 +121,7 @@ def main() -> None:
                        "megabytes": megabytes}  # fmt: skip
                 result["rows"].append(row)
                 print(row, flush=True)
-    lines = [f"# A decoding step against the memory-bandwidth floor ({result['date']}, commit "
-             f"{result['commit']}, {result['device']}, {args.threads} threads)", "",
+    lines = [title("A decoding step against the memory-bandwidth floor", result), "",
              f"Measured copy bandwidth: {bandwidth:.1f} GB/s. Floor = bytes read per step / "
              "bandwidth (decoder weights incl. the tied output projection, cross-attention K/V).",
              "", "| model | dtype | EAS | audio tokens | MB per step | step ms | floor ms | "

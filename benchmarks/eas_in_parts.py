@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, transcribe
-from whisper_eas.research.bench import run_header, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 from whisper_eas.rules import Truncate
 
@@ -84,8 +84,7 @@ def main() -> None:
             )
     header = run_header(args.threads, model=args.model)
     text = (
-        f"# EAS truncation in parts ({header['date']}, commit {header['commit']}, "
-        f"{header['device']}, {args.threads} threads, torch {torch.__version__})\n\n"
+        title("EAS truncation in parts", header) + "\n\n"
         f"{args.model}, float32, greedy, defaults (cut into parts); one process, the settings "
         "taking turns recording by recording. Truncation: every audio token and 300 of "
         "padding kept, after block 1 or 2.\n\n" + "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ import time
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, transcribe
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas.research.bench import device_name, git_commit, title, write_results
 from whisper_eas.research.datasets import read_dataset
 from whisper_eas.research.metrics import StageTimer, word_error_rate
 
@@ -101,8 +101,7 @@ def main() -> None:
                 result["runs"].append(row)
                 print(json.dumps(row), flush=True)
     baseline = args.dtypes.split(",")[0]
-    lines = [f"# Recommended EAS and weight dtypes against {baseline} EAS off ({result['date']}, "
-             f"commit {result['commit']}, {result['device']}, {args.threads} threads)", "",
+    lines = [title(f"Recommended EAS and weight dtypes against {baseline} EAS off", result), "",
              "| model | audio | batch | system | WER % | accuracy ratio | RTF | speed-up | "
              "encoder / decoder s | mean kept tokens | EAS fallbacks |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

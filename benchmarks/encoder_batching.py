@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import load_audio, load_model, log_mel_spectrogram, pad_or_trim
-from whisper_eas.research.bench import median_seconds, run_header, write_results
+from whisper_eas.research.bench import median_seconds, run_header, title, write_results
 
 
 def main() -> None:
@@ -51,9 +51,8 @@ def main() -> None:
         )
     header = run_header(args.threads, batch=args.batch)
     text = (
-        f"# The encoder, batched or one window at a time ({header['date']}, commit "
-        f"{header['commit']}, {header['device']}, {args.threads} threads, torch "
-        f"{torch.__version__})\n\nSpeech-filled log-mel of the test fixtures; median of 3.\n\n"
+        title("The encoder, batched or one window at a time", header)
+        + "\n\nSpeech-filled log-mel of the test fixtures; median of 3.\n\n"
         + "\n".join(lines)
         + "\n"
     )

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from whisper_eas import load_audio, load_model, log_mel_spectrogram, pad_or_trim
-from whisper_eas.research.bench import ct2_folder, median_seconds, run_header, write_results
+from whisper_eas.research.bench import ct2_folder, median_seconds, run_header, title, write_results
 
 
 def main() -> None:
@@ -63,10 +63,9 @@ def main() -> None:
         lines.append(f"| {r['model']} | {r['dtype']} | {r['ours_s']:.3f} | {r['ct2_s']:.3f} | "
                      f"{r['ct2_s'] / r['ours_s']:.2f}× |")  # fmt: skip
     text = (
-        f"# The encoder against CTranslate2's ({header['date']}, commit {header['commit']}, "
-        f"{header['device']}, {args.threads} threads, torch {torch.__version__}, ctranslate2 "
-        f"{ctranslate2.__version__})\n\nA batch of {args.batch} speech-filled 30 s windows "
-        "(data/windows), median of 4 after a warm-up; seconds per window.\n\n"
+        title("The encoder against CTranslate2's", header)
+        + f"\n\nctranslate2 {ctranslate2.__version__}. A batch of {args.batch} speech-filled "
+        "30 s windows (data/windows), median of 4 after a warm-up; seconds per window.\n\n"
         + "\n".join(lines)
         + "\n"
     )

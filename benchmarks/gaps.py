@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, VADBudget, load_audio, load_model, transcribe
-from whisper_eas.research.bench import cpu_flags, device_name, git_commit, write_results
+from whisper_eas.research.bench import cpu_flags, device_name, git_commit, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -203,8 +203,7 @@ def main() -> None:
         del runners
 
     lines = [
-        f"# Invented words in non-speech gaps ({result['date']}, commit {result['commit']}, "
-        f"{result['device']}, {args.threads} threads, torch {result['torch']})",
+        title("Invented words in non-speech gaps", result),
         "",
         f"{len(chosen)} recordings from `{args.data}` ({seconds / 60:.1f} min, of which "
         f"{gap_seconds / 60:.1f} min in {sum(len(r['gaps']) for r in chosen)} gaps of 8-20 s: "

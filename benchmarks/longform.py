@@ -14,7 +14,8 @@ sides, corpus level. Systems take turns recording by recording, the first rotati
 shared machine's drift reaches all alike; RTF ratios come from the same run.
 
     python benchmarks/build_long_audio.py
-    python benchmarks/longform.py --models tiny.en,base --limit 6 --output benchmarks/results/longform_cpu
+    python benchmarks/longform.py --models tiny.en,base --limit 6 \
+        --output benchmarks/results/longform_cpu
 
 One recording at a time, as a user with one lecture runs it: our default cuts it at pauses
 into parts decoded side by side (`ours`, `ours-int8`); `ours-b1` is `--batch-size 1`, the
@@ -37,7 +38,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, transcribe
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas.research.bench import device_name, git_commit, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -295,8 +296,7 @@ def main() -> None:
         result["models"][name] = table
 
     lines = [
-        f"# Long-form WER and speed ({result['date']}, commit {result['commit']}, {result['device']}, "
-        f"{args.threads} threads, torch {result['torch']})",
+        title("Long-form WER and speed", result),
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ". "
         "Each system in its own process; each recording transcribed alone, the systems taking "

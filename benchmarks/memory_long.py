@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from whisper_eas import load_audio
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas.research.bench import device_name, git_commit, title, write_results
 
 SYSTEMS = ("ours", "ours-b1", "faster-whisper", "faster-whisper-batched")
 
@@ -94,8 +94,7 @@ def main() -> None:
     result = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
               "device": device_name("cpu"), "threads": args.threads, "model": args.model,
               "dtype": args.dtype, "audio_seconds": seconds, "systems": rows}  # fmt: skip
-    lines = [f"# One {seconds / 60:.0f}-minute recording: peak memory ({result['date']}, commit "
-             f"{result['commit']}, {result['device']}, {args.threads} threads)", "",
+    lines = [title(f"One {seconds / 60:.0f}-minute recording: peak memory", result), "",
              f"{args.model} {args.dtype}, greedy; each system in a fresh process (peak RSS "
              "of the process: model, audio, features and caches).", "",
              "| system | peak RSS GB | seconds | RTF | words | parts |",

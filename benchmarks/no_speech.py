@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from whisper_eas import DecodingOptions, Safeguards, decode, load_audio, load_model
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas.research.bench import device_name, git_commit, title, write_results
 
 transcription = importlib.import_module("whisper_eas.transcribe")  # the package has a function
 TAILS = (0.6, 1.0, 1.5, 2.5)  # seconds of speech in the last window
@@ -77,8 +77,7 @@ def main() -> None:
     }
     safeguards = Safeguards()
     lines = [
-        f"# No-speech probabilities where the silence rules are at risk ({result['date']}, "
-        f"commit {result['commit']}, {result['device']})",
+        title("No-speech probabilities where the silence rules are at risk", result),
         "",
         "| model | windows | n | no-speech prompted: max | alone: max / min | "
         "openai rule: silence | + sure rule on prompted | + sure rule on alone (ours) |",

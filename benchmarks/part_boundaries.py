@@ -18,7 +18,7 @@ from pathlib import Path
 
 from whisper_eas import load_audio
 from whisper_eas.parts import split_points
-from whisper_eas.research.bench import write_results
+from whisper_eas.research.bench import title, write_results
 from whisper_eas.research.datasets import read_dataset
 
 PAIRS = (("ours", "ours-b1"), ("ours-int8", "ours-int8-b1"))
@@ -121,8 +121,7 @@ def main() -> None:
                 row[f"{group}_errors_whole"] = errors_whole
             result["rows"].append(row)
             print(row, flush=True)
-    lines = [f"# What the cuts cost: WER next to each part boundary ({run['date']}, commit "
-             f"{run['commit']}, {run['device']})", "",
+    lines = [title("What the cuts cost: WER next to each part boundary", run), "",
              f"From `{args.results}` (whole: `{args.whole_results or args.results}`, "
              f"{len(recordings)} recordings). Boundary utterances: the one "
              "before and the one after each cut (or the one a cut falls in).", "",

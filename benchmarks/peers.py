@@ -213,7 +213,8 @@ def emit(record: dict) -> None:
 
 
 def worker(args) -> None:
-    """Load one system, warm it up, then time the batches the parent names on stdin, one at a time."""
+    """Load one system, warm it up, then time the batches the parent names on stdin, one at a
+    time."""
     from whisper_eas import load_audio
     from whisper_eas.research.datasets import read_dataset
 
@@ -353,7 +354,8 @@ def row_of(name: str, batch: int, system: str, measured: dict) -> dict:
         "utterances": len(measured["ids"]),
     }
     print(
-        f"{name} batch {batch}: {row['system']}: RTF {row['rtf']:.4f}  WER {100 * row['wer']:.2f} %",
+        f"{name} batch {batch}: {row['system']}: RTF {row['rtf']:.4f}  "
+        f"WER {100 * row['wer']:.2f} %",
         file=sys.stderr,
         flush=True,
     )
@@ -468,24 +470,31 @@ def main() -> None:
 
 
 def markdown(result: dict) -> str:
+    from whisper_eas.research.bench import title
+
     v = result["versions"]
     lines = [
-        f"# whisper-eas and its peers ({result['device']}, {result['threads']} threads, {result['dtype']})",
+        title(f"whisper-eas and its peers, {result['dtype']}", result),
         "",
-        f"{result['date']}, commit `{result['commit']}`; first {result['limit']} utterances of `{Path(result['subset']).name}` "
-        f"(dev-clean); greedy, no timestamps, English. WER after `{result['normalizer']}`. RTF = time / audio "
-        "duration (lower is faster); speed-up = the reference's RTF / this RTF, at the same batch size.",
+        f"First {result['limit']} utterances of `{Path(result['subset']).name}` (dev-clean); "
+        f"greedy, no timestamps, English. WER after `{result['normalizer']}`. RTF = time / "
+        "audio duration (lower is faster); speed-up = the reference's RTF / this RTF, at the "
+        "same batch size.",
         "",
-        f"Versions: torch {v['torch']}, transformers {v['transformers']}, faster-whisper {v['faster-whisper']} "
-        f"(ctranslate2 {v['ctranslate2']}), openai-whisper {v['openai-whisper']}.",
+        f"Versions: torch {v['torch']}, transformers {v['transformers']}, faster-whisper "
+        f"{v['faster-whisper']} (ctranslate2 {v['ctranslate2']}), openai-whisper "
+        f"{v['openai-whisper']}.",
         "",
-        "| model | batch | system | RTF | × transformers SDPA | × faster-whisper fp32 | × faster-whisper int8 | × whisper-eas (EAS off) | WER % | tokens/utt | peak memory MiB |",
+        "| model | batch | system | RTF | × transformers SDPA | × faster-whisper fp32 | "
+        "× faster-whisper int8 | × whisper-eas (EAS off) | WER % | tokens/utt | "
+        "peak memory MiB |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         if "rtf" not in r:
             lines.append(
-                f"| {r['model']} | {r['batch']} | {r['system']} | failed: {r['error']} | | | | | | | |"
+                f"| {r['model']} | {r['batch']} | {r['system']} | failed: {r['error']} "
+                "| | | | | | | |"
             )
             continue
         speedups = " | ".join(

@@ -93,16 +93,18 @@ def main() -> None:
         "rows": rows,
     }
     lines = [
-        f"# Kept-set overlap with the exact scorer ({args.model}, {len(utterances)} dev-clean utterances)",
+        f"# Kept-set overlap with the exact scorer ({args.model}, {len(utterances)} dev-clean "
+        "utterances)",
         "",
-        "overlap = |K ∩ K_exact| / k per utterance; a random keep set would score 1 − s on average.",
+        "overlap = |K ∩ K_exact| / k per utterance; a random keep set would score 1 − s on "
+        "average.",
         "",
         "| layer | sparsity | scorer | mean | min | max |",
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['layer']} | {r['sparsity']} | {r['scorer']} | {r['mean_overlap']:.3f} | {r['min_overlap']:.3f} | "
-        f"{r['max_overlap']:.3f} |"
+        f"| {r['layer']} | {r['sparsity']} | {r['scorer']} | {r['mean_overlap']:.3f} | "
+        f"{r['min_overlap']:.3f} | {r['max_overlap']:.3f} |"
         for r in rows
     ]
     write_results(args.output, result, "\n".join(lines) + "\n")

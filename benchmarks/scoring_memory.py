@@ -22,7 +22,7 @@ import torch
 
 from whisper_eas import EASConfig, Scoring, TopK
 from whisper_eas.model import ResidualAttentionBlock
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas.research.bench import device_name, git_commit, title, write_results
 
 SHAPES = {
     "tiny": (384, 6),
@@ -41,7 +41,8 @@ VARIANTS = {  # name -> (the block's attention backend, EAS scorer or None for n
 
 
 def setup(width: int, heads: int, batch: int, variant: str, device: str):
-    """A block of the model's shape, a (batch, 1500, width) input, and a call running the variant."""
+    """A block of the model's shape, a (batch, 1500, width) input, and a call running the
+    variant."""
     block = ResidualAttentionBlock(width, heads).to(device).eval()
     x = torch.randn(batch, 1500, width, device=device)
     backend, scorer = VARIANTS[variant]
@@ -115,7 +116,8 @@ def main() -> None:
                 }
             )
             print(
-                f"B={batch} {variant:18s} peak +{peak / 2**20:8.1f} MiB  {seconds:.3f} s  (B*H*T*T fp32 = {attention_tensor / 2**20:.0f} MiB)"
+                f"B={batch} {variant:18s} peak +{peak / 2**20:8.1f} MiB  {seconds:.3f} s  "
+                f"(B*H*T*T fp32 = {attention_tensor / 2**20:.0f} MiB)"
             )
     device, commit = device_name(args.device), git_commit()
     result = {
@@ -133,15 +135,16 @@ def main() -> None:
     }
     if args.output:
         lines = [
-            f"# Peak memory and time of the EAS scoring block ({args.model} shape, T = 1500, {device}, fp32)",
+            title(f"Peak memory and time of the EAS scoring block, {args.model} shape", result),
             "",
-            f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}, query chunk {result['chunk_size']}.",
+            f"T = 1500, fp32, query chunk {result['chunk_size']}.",
             "",
             "| batch | block | peak extra MiB | seconds | B·H·T·T fp32 MiB |",
             "|---|---|---|---|---|",
         ]
         lines += [
-            f"| {r['batch']} | {r['variant']} | {r['peak_extra_bytes'] / 2**20:.1f} | {r['seconds']:.3f} | {r['bhtt_fp32_bytes'] / 2**20:.0f} |"
+            f"| {r['batch']} | {r['variant']} | {r['peak_extra_bytes'] / 2**20:.1f} | "
+            f"{r['seconds']:.3f} | {r['bhtt_fp32_bytes'] / 2**20:.0f} |"
             for r in rows
         ]
         write_results(args.output, result, "\n".join(lines) + "\n")

@@ -21,9 +21,11 @@ import torch
 
 from whisper_eas import EASConfig, TopK
 from whisper_eas.model import ModelDims, Whisper
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas.research.bench import device_name, git_commit, title, write_results
 
-SIZES = {  # ModelDims(n_mels, n_audio_ctx, audio width, heads, layers, n_vocab, n_text_ctx, text width, heads, layers)
+# ModelDims(n_mels, n_audio_ctx, audio width, heads, layers, n_vocab, n_text_ctx, text width,
+# heads, layers)
+SIZES = {
     "tiny": ModelDims(80, 1500, 384, 6, 4, 51865, 448, 384, 6, 4),
     "base": ModelDims(80, 1500, 512, 8, 6, 51865, 448, 512, 8, 6),
     "small": ModelDims(80, 1500, 768, 12, 12, 51865, 448, 768, 12, 12),
@@ -92,7 +94,8 @@ def main() -> None:
         row["speedup"] = row["off_total_s"] / row["eas_total_s"]
         rows.append(row)
         print(
-            f"{size}: off {row['off_total_s']:.3f} s, EAS {args.eas} {row['eas_total_s']:.3f} s, {row['speedup']:.2f}x",
+            f"{size}: off {row['off_total_s']:.3f} s, EAS {args.eas} {row['eas_total_s']:.3f} s, "
+            f"{row['speedup']:.2f}x",
             flush=True,
         )
         del model
@@ -112,16 +115,18 @@ def main() -> None:
     }
     if args.output:
         lines = [
-            f"# EAS {args.eas} vs off on random weights ({name}, {args.dtype}, batch {args.batch}, {args.tokens} decoder steps)",
+            title(f"EAS {args.eas} vs off on random weights", result),
             "",
-            f"{result['date']}, commit `{commit}`, {result['threads']} threads, torch {result['torch']}; medians of {args.repeats} runs.",
+            f"{args.dtype}, batch {args.batch}, {args.tokens} decoder steps; medians of "
+            f"{args.repeats} runs.",
             "",
-            "| size | off: encoder s | off: decoder s | EAS: encoder s | EAS: decoder s | end-to-end speed-up |",
+            "| size | off: encoder s | off: decoder s | EAS: encoder s | EAS: decoder s | "
+            "end-to-end speed-up |",
             "|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {r['size']} | {r['off_encoder_s']:.3f} | {r['off_decoder_s']:.3f} | {r['eas_encoder_s']:.3f} | "
-            f"{r['eas_decoder_s']:.3f} | {r['speedup']:.2f}× |"
+            f"| {r['size']} | {r['off_encoder_s']:.3f} | {r['off_decoder_s']:.3f} | "
+            f"{r['eas_encoder_s']:.3f} | {r['eas_decoder_s']:.3f} | {r['speedup']:.2f}× |"
             for r in rows
         ]
         write_results(args.output, result, "\n".join(lines) + "\n")

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from whisper_eas.research.bench import device_name, git_commit, write_results
+from whisper_eas.research.bench import device_name, git_commit, title, write_results
 
 
 def timed(command: list[str]) -> tuple[float, dict]:
@@ -67,8 +67,7 @@ def main() -> None:
               "same_hypotheses": len({json.dumps(r["hypotheses"])
                                       for r in records.values()}) == 1}  # fmt: skip
     base = statistics.median(seconds[list(systems)[0]])
-    lines = [f"# Sharded eval throughput ({result['date']}, commit {result['commit']}, "
-             f"{result['device']})", "",
+    lines = [title("Sharded eval throughput", result), "",
              f"{args.model}, {args.limit} utterances of `{args.subset}` ({audio / 60:.1f} min), "
              f"wall-clock seconds of the whole command (model loading included), median of "
              f"{args.rounds}; the same hypotheses in both: {result['same_hypotheses']}.", "",

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, transcribe
-from whisper_eas.research.bench import run_header, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 from whisper_eas.research.metrics import StageTimer
 
 # the module, not the function the package exports under its name
@@ -120,8 +120,7 @@ def main() -> None:
         args.threads, recordings=[row["audio"] for row in rows], audio_seconds=audio_seconds
     )
     text = (
-        f"# Where the time of a long recording goes ({header['date']}, commit {header['commit']}, "
-        f"{header['device']}, {args.threads} threads, torch {torch.__version__})\n\n"
+        title("Where the time of a long recording goes", header) + "\n\n"
         f"{len(rows)} recordings of data/long, {audio_seconds / 60:.1f} min, each transcribed "
         "alone; greedy, defaults. Seconds (share of the total). `parts`: the default (cut at "
         "pauses, parts decoded side by side); `whole`: `--batch-size 1`; `+eas`: with `--eas` (the "

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, VADBudget, load_model, transcribe
-from whisper_eas.research.bench import cpu_flags, device_name, git_commit, write_results
+from whisper_eas.research.bench import cpu_flags, device_name, git_commit, title, write_results
 from whisper_eas.research.datasets import read_dataset
 from whisper_eas.research.metrics import word_error_rate
 
@@ -105,9 +105,7 @@ def main() -> None:
         result["models"][name] = {"configs": {s: str(c) for s, c in systems.items()},
                                   "groups": table}  # fmt: skip
     lines = [
-        f"# VAD-aware EAS budget ({args.split} split; {result['date']}, commit "
-        f"{result['commit']}, {result['device']}, {args.threads} threads, torch "
-        f"{result['torch']})",
+        title(f"VAD-aware EAS budget, {args.split} split", result),
         "",
         "One file at a time, greedy long-form. Accuracy ratio = (1 - WER) / (1 - WER of EAS off); "
         "speed-up = time of EAS off / time (the VAD's time and every fallback included); kept = "

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import load_audio, load_model, transcribe
-from whisper_eas.research.bench import cpu_flags, device_name, git_commit, write_results
+from whisper_eas.research.bench import cpu_flags, device_name, git_commit, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 from whisper_eas.vad import SpeechMap, VadOptions, regions_of
 
@@ -59,8 +59,7 @@ def main() -> None:
             row[name] = word_error_rate([r["text"] for r, _ in items], texts)
         result["rows"].append(row)
         print(row, file=sys.stderr, flush=True)
-    lines = [f"# vad_filter's parameters ({args.model}, {args.split} split; {result['date']}, "
-             f"commit {result['commit']}, {result['device']})", "",
+    lines = [title(f"vad_filter's parameters, {args.model}, {args.split} split", result), "",
              f"Items: {', '.join(f'{k} {len(v)}' for k, v in result['items'].items())}. "
              "`off`: no VAD. WER %.", "",
              "| min silence ms : padding ms | gaps | long |", "|---|---|---|"]  # fmt: skip

@@ -433,3 +433,14 @@ def test_every_committed_setting_reads_back_as_the_same_fields():
             assert {k: fields.get(k) for k in written} == written, path
             checked += 1
     assert checked >= 70
+
+
+def test_a_results_title_names_date_commit_device_and_what_the_header_has():
+    from whisper_eas.research.bench import run_header, title
+
+    header = run_header(2, batch=6)
+    line = title("The encoder", header)
+    assert line.startswith(f"# The encoder ({header['date']}, commit {header['commit']}, ")
+    assert line.endswith(f", 2 threads, torch {header['torch']})")
+    bare = {"date": "2026-11-30", "commit": "abc1234", "device": "some CPU"}
+    assert title("Cuts", bare) == "# Cuts (2026-11-30, commit abc1234, some CPU)"

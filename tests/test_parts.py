@@ -13,14 +13,27 @@ from whisper_eas.research.metrics import word_error_rate
 from whisper_eas.transcribe import long_form, transcribe_stream
 
 
-def test_a_cut_goes_in_the_middle_of_the_longest_pause_near_its_target():
+def test_a_cut_goes_in_the_middle_of_the_nearest_long_pause_else_the_longest():
+    # Two parts of 160,000 samples: a 0.125 s pause lies on the target, a 0.52 s one 4,160
+    # samples after it, a 1.56 s one further: the nearest pause of 0.5 s or more wins.
+    pauses = [(140_000, 150_000), (159_000, 161_000), (160_000, 168_320), (175_000, 200_000)]
+    assert choose_cuts(pauses, 320_000, 2) == [164_160]
+    # Only short pauses near a target: the longest of them.
     pauses = [(100_000, 104_000), (150_000, 166_000), (170_000, 171_000), (330_000, 332_000)]
-    # Two parts of 160,000 samples: the target 160,000; the 16,000-sample pause wins.
     assert choose_cuts(pauses, 320_000, 2) == [158_080]  # 158,000 on a 320-sample timestamp
-    # Three parts: targets ~106,667 and ~213,333; nothing within a quarter part of the second.
+    # Three parts: the first target ~106,667 finds only 0.25 s at 102,000; the second aims at
+    # half of what is left after that cut (~211,000) and finds no pause within a quarter share.
     assert choose_cuts(pauses, 320_000, 3) == [102_080]
     assert choose_cuts([], 320_000, 4) == []
     assert choose_cuts(pauses, 320_000, 1) == []
+
+
+def test_each_cut_aims_at_an_equal_share_of_what_is_left():
+    # Four parts of 400,000 samples. The only pause near the first target (100,000) is at
+    # 120,000; the second target is then a third of the rest further (213,333), not the fixed
+    # 200,000, and the pause at 213,440 wins over the one at 200,000.
+    pauses = [(116_000, 124_000), (196_000, 204_000), (209_440, 217_440), (302_000, 310_000)]
+    assert choose_cuts(pauses, 400_000, 4) == [120_000, 213_440, 305_920]
 
 
 def test_the_part_count_depends_on_the_length_alone():

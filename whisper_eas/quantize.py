@@ -79,6 +79,7 @@ def has_bf16() -> bool:
 ACTIVATION_LEVELS = 127.0 if has_vnni() else 63.0
 
 MANY_ROWS = ("per_row", "float32")
+SMALL_INPUT = 16_384  # elements: up to 8 rows of base's 2048-wide MLP (a decoding step)
 # The op's resolved overload: calling it skips a Python dispatch step, ~10 us a product, which
 # is a third of a small decoding-step product.
 prescaled_linear = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32.default
@@ -117,10 +118,15 @@ class Int8Linear(DerivedWeights):
         tokens_per_item = x.shape[-2] if x.ndim >= 2 else 1
         if self.many_rows == "float32" and tokens_per_item > self.few_rows:
             return F.linear(x, self.weight.float() * self.scales[:, None], self.bias)
-        # max |x| per row, as the larger of max x and -min x: two vectorised reductions, where
-        # torch's inf-norm (the same numbers) took 14 % of the int8 encoder's time
-        highest, lowest = x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True)
-        row_scales = torch.maximum(highest, lowest.neg_()).clamp_min_(1e-12).div_(ACTIVATION_LEVELS)
+        # max |x| per row (torch's inf-norm, the same numbers, took 14 % of the int8 encoder's
+        # time). A decoding step's few rows: |x| then its max, the fewest ops; the encoder's
+        # 1,500: max x and -min x, two reductions that write no temporary as large as x.
+        if x.numel() <= SMALL_INPUT:
+            row_max = x.abs().amax(dim=-1, keepdim=True)
+        else:
+            highest, lowest = x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True)
+            row_max = torch.maximum(highest, lowest.neg_())
+        row_scales = row_max.clamp_min_(1e-12).div_(ACTIVATION_LEVELS)
         # x / row_scales lies in [-L, L]: quantized with scale 1 and zero point L + 1 it is the
         # unsigned byte FBGEMM multiplies, exactly round(x / row_scale) + L + 1.
         y = prescaled_linear(x / row_scales, 1.0, int(ACTIVATION_LEVELS) + 1, self.packed)

@@ -30,13 +30,20 @@ def git_commit() -> str:
 def run_header(threads: int, device: str = "cpu", **extra) -> dict:
     """What a benchmark's results file says it was measured on: date, commit, device (with the
     CPU's flags), threads, torch, and `extra`."""
-    import time
-
-    import torch
-
     return {"date": time.strftime("%Y-%m-%d"), "commit": git_commit(),
             "device": device_name(device), "threads": threads, "torch": torch.__version__,
             **extra}  # fmt: skip
+
+
+def title(what: str, header: dict) -> str:
+    """A results file's first line: what was measured, then what on, from a `run_header` (or
+    a dict with its keys; threads and torch are named where the header has them)."""
+    facts = [header["date"], f"commit {header['commit']}", header["device"]]
+    if "threads" in header:
+        facts.append(f"{header['threads']} threads")
+    if "torch" in header:
+        facts.append(f"torch {header['torch']}")
+    return f"# {what} ({', '.join(facts)})"
 
 
 def median_seconds(run, rounds: int = 3) -> float:
