@@ -15,7 +15,6 @@
 """
 
 import argparse
-import datetime
 import json
 import statistics
 import subprocess
@@ -29,7 +28,7 @@ import soundfile
 import torch
 
 from whisper_eas import EASConfig, load_model, transcribe
-from whisper_eas.research.bench import cpu_flags, device_name, git_commit, write_results
+from whisper_eas.research.bench import cpu_flags, run_header, write_results
 
 DEV = Path("../shared/data/librispeech-dev-clean")
 MODES = {"float32": [], "float32 --eas": ["--eas"], "int8": ["--dtype", "int8"],
@@ -98,11 +97,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = {
-        "date": datetime.date.today().isoformat(), "commit": git_commit(),
-        "device": device_name("cpu"), "cpu_flags": cpu_flags(), "threads": args.threads,
-        "torch": torch.__version__, "models": {},
-    }  # fmt: skip
+    result = run_header(args.threads, cpu_flags=cpu_flags(), models={})
     with tempfile.TemporaryDirectory() as folder:
         clips, long_files = inputs(args.clips, args.recordings, Path(folder))
         files = clips + long_files

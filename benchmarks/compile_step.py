@@ -11,7 +11,6 @@ lowering, so the packed path cannot be compiled as it stands).
 """
 
 import argparse
-import datetime
 import importlib
 import statistics
 import time
@@ -19,7 +18,7 @@ import time
 import torch
 
 from whisper_eas import load_audio, load_model, log_mel_spectrogram, pad_or_trim
-from whisper_eas.research.bench import cpu_flags, device_name, git_commit, title, write_results
+from whisper_eas.research.bench import cpu_flags, run_header, title, write_results
 
 CLIP = "tests/data/1272-128104-0000.flac"
 
@@ -42,9 +41,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model_module = importlib.import_module("whisper_eas.model")
     mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(CLIP))))
-    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
-              "device": device_name("cpu"), "cpu_flags": cpu_flags(), "threads": args.threads,
-              "torch": torch.__version__, "rows": []}  # fmt: skip
+    result = run_header(args.threads, cpu_flags=cpu_flags(), rows=[])
     for name in args.models.split(","):
         model_module.use_onednn_linear = True
         packed = load_model(name)

@@ -12,7 +12,6 @@ reads and writes it: 2 GiB of traffic). Steps are timed on a real window's encod
 """
 
 import argparse
-import datetime
 import statistics
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, log_mel_spectrogram, pad_or_trim
-from whisper_eas.research.bench import device_name, git_commit, title, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 
 CLIP = "tests/data/1272-128104-0000.flac"
 
@@ -99,9 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bandwidth = bandwidth_gb_s()
-    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
-              "device": device_name("cpu"), "threads": args.threads, "torch": torch.__version__,
-              "bandwidth_gb_s": bandwidth, "rows": []}  # fmt: skip
+    result = run_header(args.threads, bandwidth_gb_s=bandwidth, rows=[])
     clips = sorted(str(p) for p in Path("tests/data").glob("*.flac"))
     for name in args.models.split(","):
         models = {dtype: load_model(name, dtype=dtype) for dtype in args.dtypes.split(",")}

@@ -13,14 +13,13 @@ Whisper's English normaliser.
 """
 
 import argparse
-import datetime
 import json
 import time
 
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, transcribe
-from whisper_eas.research.bench import device_name, git_commit, title, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 from whisper_eas.research.datasets import read_dataset
 from whisper_eas.research.metrics import StageTimer, word_error_rate
 
@@ -88,9 +87,7 @@ def main() -> None:
     groups["speech-filled windows"] = [u for u in read_dataset("data/windows") if u.id in heldout][
         : args.windows
     ]
-    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
-              "device": device_name("cpu"), "threads": args.threads, "torch": torch.__version__,
-              "runs": []}  # fmt: skip
+    result = run_header(args.threads, runs=[])
     for name in args.models.split(","):
         models = {dtype: load_model(name, dtype=dtype) for dtype in args.dtypes.split(",")}
         for group, utterances in groups.items():

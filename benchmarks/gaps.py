@@ -12,7 +12,6 @@ for ours and faster-whisper. Systems take turns recording by recording, the firs
 """
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, VADBudget, load_audio, load_model, transcribe
-from whisper_eas.research.bench import cpu_flags, device_name, git_commit, title, write_results
+from whisper_eas.research.bench import cpu_flags, run_header, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -139,9 +138,7 @@ def main() -> None:
     gap_seconds = sum(end - start for r in chosen for _, start, end in r["gaps"])
     systems = args.systems.split(",")
     result = {
-        "date": datetime.date.today().isoformat(), "commit": git_commit(),
-        "device": device_name("cpu"), "cpu_flags": cpu_flags(), "threads": args.threads,
-        "torch": torch.__version__, "recordings": [r["id"] for r in chosen],
+        **run_header(args.threads, cpu_flags=cpu_flags()), "recordings": [r["id"] for r in chosen],
         "gaps": [r["gaps"] for r in chosen], "audio_seconds": seconds,
         "gap_seconds": gap_seconds, "models": {},
     }  # fmt: skip

@@ -28,7 +28,6 @@ faster-whisper-batched,faster-whisper-batched-int8 --output benchmarks/results/l
 """
 
 import argparse
-import datetime
 import json
 import resource
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, transcribe
-from whisper_eas.research.bench import device_name, git_commit, title, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -228,11 +227,7 @@ def main() -> None:
     systems = args.systems.split(",")
 
     result = {
-        "date": datetime.date.today().isoformat(),
-        "commit": git_commit(),
-        "device": device_name("cpu"),
-        "threads": args.threads,
-        "torch": torch.__version__,
+        **run_header(args.threads),
         "versions": versions(),
         "recordings": [r["id"] for r in chosen],
         "groups": [r["group"] for r in chosen],

@@ -8,7 +8,6 @@ until it reaches the length asked for.
 """
 
 import argparse
-import datetime
 import json
 import resource
 import subprocess
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from whisper_eas import load_audio
-from whisper_eas.research.bench import device_name, git_commit, title, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 
 SYSTEMS = ("ours", "ours-b1", "faster-whisper", "faster-whisper-batched")
 
@@ -91,9 +90,9 @@ def main() -> None:
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         rows[system] = json.loads(done.stdout.strip().splitlines()[-1])
         print(system, rows[system], file=sys.stderr, flush=True)
-    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
-              "device": device_name("cpu"), "threads": args.threads, "model": args.model,
-              "dtype": args.dtype, "audio_seconds": seconds, "systems": rows}  # fmt: skip
+    result = run_header(
+        args.threads, model=args.model, dtype=args.dtype, audio_seconds=seconds, systems=rows
+    )
     lines = [title(f"One {seconds / 60:.0f}-minute recording: peak memory", result), "",
              f"{args.model} {args.dtype}, greedy; each system in a fresh process (peak RSS "
              "of the process: model, audio, features and caches).", "",

@@ -13,7 +13,6 @@ windows each rule calls silence.
 """
 
 import argparse
-import datetime
 import importlib
 import json
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from whisper_eas import DecodingOptions, Safeguards, decode, load_audio, load_model
-from whisper_eas.research.bench import device_name, git_commit, title, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 
 transcription = importlib.import_module("whisper_eas.transcribe")  # the package has a function
 TAILS = (0.6, 1.0, 1.5, 2.5)  # seconds of speech in the last window
@@ -69,12 +68,7 @@ def main() -> None:
         "white noise 0.003": [noise(0.003, s) for s in (0.3, 1, 5, 10)],
         "50 Hz hum": [hum(s) for s in (1, 10)],
     }
-    result = {
-        "date": datetime.date.today().isoformat(),
-        "commit": git_commit(),
-        "device": device_name("cpu"),
-        "models": {},
-    }
+    result = run_header(torch.get_num_threads(), models={})
     safeguards = Safeguards()
     lines = [
         title("No-speech probabilities where the silence rules are at risk", result),

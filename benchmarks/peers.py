@@ -27,7 +27,6 @@ Batch > 1 runs only for systems that batch files together: whisper-eas and trans
 """
 
 import argparse
-import datetime
 import json
 import platform
 import resource
@@ -409,7 +408,7 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    from whisper_eas.research.bench import device_name, git_commit, write_results
+    from whisper_eas.research.bench import run_header, write_results
 
     eas: dict[str, list[str]] = {}
     for item in filter(None, args.eas.split(",")):
@@ -450,10 +449,7 @@ def main() -> None:
             if reference in same:
                 row[f"speedup_vs_{reference}"] = same[reference]["rtf"] / row["rtf"]
     result = {
-        "date": datetime.date.today().isoformat(),
-        "commit": git_commit(),
-        "device": device_name(args.device),
-        "threads": torch.get_num_threads(),
+        **run_header(torch.get_num_threads(), args.device),
         "python": platform.python_version(),
         "versions": versions(),
         "data": args.data,

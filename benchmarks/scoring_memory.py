@@ -12,7 +12,6 @@ call, timed after the memory reading (CPU: wall clock; CUDA: synchronised).
 """
 
 import argparse
-import datetime
 import resource
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import torch
 
 from whisper_eas import EASConfig, Scoring, TopK
 from whisper_eas.model import ResidualAttentionBlock
-from whisper_eas.research.bench import device_name, git_commit, title, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 
 SHAPES = {
     "tiny": (384, 6),
@@ -119,17 +118,12 @@ def main() -> None:
                 f"B={batch} {variant:18s} peak +{peak / 2**20:8.1f} MiB  {seconds:.3f} s  "
                 f"(B*H*T*T fp32 = {attention_tensor / 2**20:.0f} MiB)"
             )
-    device, commit = device_name(args.device), git_commit()
     result = {
-        "date": datetime.date.today().isoformat(),
-        "commit": commit,
+        **run_header(torch.get_num_threads(), args.device),
         "model_shape": args.model,
         "width": width,
         "heads": heads,
         "tokens": 1500,
-        "device": device,
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
         "chunk_size": EASConfig(1, TopK(0.5)).chunk_size,
         "rows": rows,
     }

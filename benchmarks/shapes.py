@@ -13,7 +13,6 @@ On CPU (2 threads) large encoders take seconds per window; pass fewer sizes and 
 """
 
 import argparse
-import datetime
 import statistics
 import time
 
@@ -21,7 +20,7 @@ import torch
 
 from whisper_eas import EASConfig, TopK
 from whisper_eas.model import ModelDims, Whisper
-from whisper_eas.research.bench import device_name, git_commit, title, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 
 # ModelDims(n_mels, n_audio_ctx, audio width, heads, layers, n_vocab, n_text_ctx, text width,
 # heads, layers)
@@ -99,18 +98,13 @@ def main() -> None:
             flush=True,
         )
         del model
-    name, commit = device_name(args.device), git_commit()
     result = {
-        "date": datetime.date.today().isoformat(),
-        "commit": commit,
-        "device": name,
-        "threads": torch.get_num_threads(),
+        **run_header(torch.get_num_threads(), args.device),
         "dtype": args.dtype,
         "batch": args.batch,
         "decoder_tokens": args.tokens,
         "eas": args.eas,
         "repeats": args.repeats,
-        "torch": torch.__version__,
         "rows": rows,
     }
     if args.output:

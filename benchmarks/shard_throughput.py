@@ -7,7 +7,6 @@ against 1 process x N threads, the same utterances, wall-clock time of the whole
 """
 
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -17,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from whisper_eas.research.bench import device_name, git_commit, title, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 
 
 def timed(command: list[str]) -> tuple[float, dict]:
@@ -60,8 +59,7 @@ def main() -> None:
             seconds[name].append(took)
             print(f"{name}: {took:.1f} s, WER {records[name]['wer']:.4f}", file=sys.stderr)
     audio = next(iter(records.values()))["audio_seconds"]
-    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
-              "device": device_name("cpu"), "model": args.model, "utterances": args.limit,
+    result = {**run_header(args.processes), "model": args.model, "utterances": args.limit,
               "audio_seconds": audio, "seconds": seconds,
               "wer": {name: r["wer"] for name, r in records.items()},
               "same_hypotheses": len({json.dumps(r["hypotheses"])

@@ -11,7 +11,6 @@ at a time (batch 1), greedy, long-form with timestamps; the systems take turns f
 """
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, VADBudget, load_model, transcribe
-from whisper_eas.research.bench import cpu_flags, device_name, git_commit, title, write_results
+from whisper_eas.research.bench import cpu_flags, run_header, title, write_results
 from whisper_eas.research.datasets import read_dataset
 from whisper_eas.research.metrics import word_error_rate
 
@@ -57,9 +56,7 @@ def main() -> None:
     limits = {"short": args.short, "windows": args.windows, "long": args.long, "gaps": args.gaps}
     data = groups(args.split, limits)
     result = {
-        "date": datetime.date.today().isoformat(), "commit": git_commit(),
-        "device": device_name("cpu"), "cpu_flags": cpu_flags(), "threads": args.threads,
-        "torch": torch.__version__, "split": args.split,
+        **run_header(args.threads, cpu_flags=cpu_flags()), "split": args.split,
         "items": {g: [u.id for u in items] for g, items in data.items()}, "models": {},
     }  # fmt: skip
     for name in args.models.split(","):

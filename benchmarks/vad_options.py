@@ -8,7 +8,6 @@ lower ones in pauses, so its 2 s / 400 ms cut more pauses than the same numbers 
 """
 
 import argparse
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import load_audio, load_model, transcribe
-from whisper_eas.research.bench import cpu_flags, device_name, git_commit, title, write_results
+from whisper_eas.research.bench import cpu_flags, run_header, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 from whisper_eas.vad import SpeechMap, VadOptions, regions_of
 
@@ -39,8 +38,7 @@ def main() -> None:
         rows = [json.loads(line) for line in (Path("data") / name / "manifest.jsonl").open()]
         rows = [r for r in rows if r["group"] == args.split][:limit]
         sets[name] = [(r, load_audio(Path("data") / name / r["audio"])) for r in rows]
-    result = {"date": datetime.date.today().isoformat(), "commit": git_commit(),
-              "device": device_name("cpu"), "cpu_flags": cpu_flags(), "model": args.model,
+    result = {**run_header(torch.get_num_threads(), cpu_flags=cpu_flags()), "model": args.model,
               "split": args.split, "items": {k: [r["id"] for r, _ in v] for k, v in sets.items()},
               "rows": []}  # fmt: skip
     for spec in ["off", *args.options.split(",")]:

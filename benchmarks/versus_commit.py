@@ -8,7 +8,6 @@ warm-up excluded).
 """
 
 import argparse
-import datetime
 import json
 import statistics
 import subprocess
@@ -16,9 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
-from whisper_eas.research.bench import cpu_flags, device_name, git_commit, write_results
+from whisper_eas.research.bench import cpu_flags, run_header, write_results
 
 HERE = Path(__file__).resolve().parents[1]
 DEV = HERE.parent / "shared/data/librispeech-dev-clean"
@@ -83,11 +80,9 @@ def main() -> None:
                 print(rows[-1]["model"], dtype, batch, median, same, flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=HERE)
-    result = {
-        "date": datetime.date.today().isoformat(), "commit": git_commit(), "before": args.before,
-        "device": device_name("cpu"), "cpu_flags": cpu_flags(), "threads": args.threads,
-        "torch": torch.__version__, "files": files, "rows": rows,
-    }  # fmt: skip
+    result = run_header(
+        args.threads, before=args.before, cpu_flags=cpu_flags(), files=files, rows=rows
+    )
     lines = [
         f"# This checkout (`{result['commit']}`) against `{args.before}`", "",
         f"{result['date']}, {result['device']} (flags: {', '.join(result['cpu_flags'])}), "
