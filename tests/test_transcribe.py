@@ -143,16 +143,36 @@ def test_silence_and_a_short_noise_give_no_text(tiny):
 def test_hallucination_silence_threshold_drops_text_invented_in_trailing_silence(tiny):
     """A clip, 15 s of noise, the clip again, 12 s of silence: tiny.en invents a third copy of
     the sentence in the silence; openai's rule (plus the file's end counting as silence)
-    drops it, counts it, and keeps both real copies."""
+    drops it, counts it, and keeps both real copies. (The stretches are decoded here:
+    skip_silence would not decode them at all.)"""
     clip = load_audio(DATA / "1272-128104-0000.flac")
     noise = (0.01 * np.random.default_rng(0).standard_normal(16000 * 15)).astype(np.float32)
     wave = np.concatenate([clip, noise, clip, np.zeros(16000 * 12, dtype=np.float32)])
-    plain = transcribe(tiny, wave)
+    plain = transcribe(tiny, wave, skip_silence=None)
     assert plain.segments[-1].start >= 30.0  # the invented copy, in the silence
-    result = transcribe(tiny, wave, hallucination_silence_threshold=2.0)
+    result = transcribe(tiny, wave, hallucination_silence_threshold=2.0, skip_silence=None)
     assert [s.start < 27.0 for s in result.segments] == [True, True]
     assert result.fallbacks == {"hallucination": 2} and result.segments[0].words
     assert result.text.count("Quilter") == 2
+
+
+def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():
+    """base wrote a recording's sentence again in its 0.7 s last window, 11 words squeezed
+    into it: text already read, not audio. A repeat at a speaking pace, or a squeezed segment
+    that repeats nothing, stays."""
+    module = importlib.import_module("whisper_eas.transcribe")
+
+    def segment(text, start, end):
+        return module.Segment(start, end, text, [], 0.0, 1.0, 0.0, 0.0, 1500, [])
+
+    said = "And I could do nothing but clutch at her to make her my possession."
+    earlier = [segment("What alternative was there for her?", 170.0, 172.0),
+               segment(said, 176.8, 182.4)]  # fmt: skip
+    echo = segment(said.replace("And I", "I"), 200.6, 201.3)
+    new = segment("Something new, said quickly in no time at all.", 201.3, 201.4)
+    again = segment(said, 190.0, 195.0)  # said twice, at a speaking pace
+    assert module.drop_squeezed_repeats([echo, new, again], earlier) == [new, again]
+    assert module.drop_squeezed_repeats([earlier[1], echo], []) == [earlier[1]]  # same window
 
 
 def test_skip_hallucinations_rules_on_hand_made_windows():

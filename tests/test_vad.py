@@ -124,7 +124,8 @@ def test_words_are_kept_out_of_long_silences_and_text_heard_only_there_is_droppe
 def test_the_vad_check_finds_long_pauses_with_the_audios_edges(tiny):
     """Real speech: a clip, 12 s of silence, jfk, 8 s of silence (a file of more than one
     window: shorter ones are not checked). The check reads the pauses of 2 s or more (the
-    edges too), and a transcript keeps no word inside them."""
+    edges too), and a transcript keeps no word inside them, when they are decoded
+    (skip_silence=None) and when they are not (the default)."""
     from whisper_eas import transcribe
     from whisper_eas.vad import long_silences, pauses_of
 
@@ -137,8 +138,50 @@ def test_the_vad_check_finds_long_pauses_with_the_audios_edges(tiny):
     (a, b), (c, d) = silences
     assert abs(a - clip_end) < 1 and abs(b - jfk_start) < 1  # the clips have quiet edges
     assert c < len(wave) / 16_000 - 7.5 and d == round(len(wave) / 16_000 - 0.2, 3)
-    result = transcribe(tiny, wave, word_timestamps=True)
-    for s in result.segments:
+    result = transcribe(tiny, wave, word_timestamps=True, skip_silence=None)
+    skipped = transcribe(tiny, wave, word_timestamps=True)
+    for s in result.segments + skipped.segments:
         assert all(not (a < (w.start + w.end) / 2 < b) for w in s.words)
+    assert skipped.fallbacks.get("skipped_silence") == 2
     off = transcribe(tiny, wave, word_timestamps=True, vad_check=False)
     assert off.text == result.text or result.fallbacks.get("not_speech")
+
+
+def test_without_long_pauses_keeps_a_pad_of_each_beside_the_speech():
+    from whisper_eas.vad import without_long_pauses
+
+    s = 16_000
+    pauses = [(0, 6 * s), (10 * s, 11 * s), (20 * s, 30 * s), (40 * s, 46 * s)]
+    speech = without_long_pauses(pauses, 46 * s, 5.0, pad_s=0.5)
+    # a silent start and end keep no pad; a pause inside keeps 0.5 s on each side
+    assert speech.regions == [(5.5 * s, 20.5 * s), (29.5 * s, 40.5 * s)]
+    assert speech.original(14.0, 16.0) == (19.5, 30.5)  # a span over the cut: 9 s more
+    assert without_long_pauses(pauses, 46 * s, 12.0) is None  # none that long
+    assert without_long_pauses([(0, 46 * s)], 46 * s, 5.0).regions == []  # no speech at all
+
+
+def test_long_stretches_without_speech_are_not_decoded_and_times_stay_the_files(tiny):
+    """A clip, 12 s of white noise, jfk, 3 s of silence, the clip: the noise is skipped (the
+    text around it decoded joined), the 3 s pause is not (shorter than skip_silence), every
+    time is the file's, and the words are those of decoding the noise too."""
+    from whisper_eas import transcribe
+
+    clip, jfk = load_audio(DATA / "1089-134691-0000.flac"), load_audio(DATA / "jfk.flac")
+    noise = (0.02 * np.random.default_rng(1).standard_normal(16_000 * 12)).astype(np.float32)
+    pause = np.zeros(16_000 * 3, dtype=np.float32)
+    wave = np.concatenate([clip, noise, jfk, pause, clip])
+    skipped = transcribe(tiny, wave, word_timestamps=True)
+    plain = transcribe(tiny, wave, word_timestamps=True, skip_silence=None)
+    assert skipped.fallbacks.get("skipped_silence") == 1 and skipped.duration == plain.duration
+    assert skipped.windows < plain.windows
+    words = lambda text: re.sub(r"[^a-z ]", "", text.lower()).split()  # noqa: E731
+    assert words(skipped.text) == words(plain.text)
+    noise_start, noise_end = len(clip) / 16_000, len(clip) / 16_000 + 12
+    timed = [w for s in skipped.segments for w in s.words]
+    assert not [w for w in timed if noise_start + 0.5 < (w.start + w.end) / 2 < noise_end - 0.5]
+    after = [w.word.strip(" .,").lower() for w in timed if w.start >= noise_end - 0.5]
+    assert after[:3] == ["and", "so", "my"]  # jfk, at its place in the file
+    times = [t for s in skipped.segments for t in (s.start, s.end)]
+    assert times == sorted(times) and times[-1] <= skipped.duration
+    with pytest.raises(ValueError, match="skip_silence"):
+        transcribe(tiny, wave, skip_silence=0.5)

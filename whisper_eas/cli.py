@@ -25,7 +25,7 @@ from .research.settings import AGGREGATES, BUDGETS, config_from_fields, fields_o
 from .rules import PADDING_CHOICES, SCORERS
 from .sparsify import EASConfig
 from .tokenizer import TASKS
-from .transcribe import Safeguards, token_list
+from .transcribe import SKIP_SILENCE_S, Safeguards, token_list
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 
@@ -323,6 +323,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             clip_timestamps=args.clip_timestamps,
             max_parts=args.max_parts,
             vad_check=args.vad_check,
+            skip_silence=args.skip_silence or None,
             on_segments=(lambda i, segments: show_segments(emit, files, i, segments))
             if args.verbose
             else None,
@@ -649,6 +650,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--vad-check", action=argparse.BooleanOptionalAction, default=True,
         help="drop text heard only in pauses of 2 s or more (Silero VAD), move words out of them",
+    )  # fmt: skip
+    transcribe.add_argument(
+        "--skip-silence", type=float, default=SKIP_SILENCE_S, metavar="SECONDS",
+        help="with the VAD check, do not decode stretches this long without speech (silence, "
+        "noise, music); times stay the file's; 0: decode them",
     )  # fmt: skip
     transcribe.add_argument(
         "--hallucination-silence-threshold",

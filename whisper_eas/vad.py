@@ -251,6 +251,29 @@ def long_silences(pauses: list[tuple[int, int]]) -> list[tuple[float, float]]:
     ]
 
 
+def without_long_pauses(
+    pauses: list[tuple[int, int]], n_samples: int, seconds: float, pad_s: float = 0.4
+) -> SpeechMap | None:
+    """The audio less its `pauses` of `seconds` or more, each less `pad_s` kept beside the
+    speech on either side (faster-whisper's padding); None when no pause is that long. What the
+    default decodes of a recording with long silences, noise or music (`transcribe`'s
+    `skip_silence`)."""
+    pad = round(pad_s * SAMPLE_RATE)
+    regions, start = [], 0
+    for a, b in pauses:
+        if b - a < seconds * SAMPLE_RATE:
+            continue
+        end = a + pad if a > 0 else 0  # a silent start or end keeps no pad
+        if end > start:
+            regions.append((start, end))
+        start = max(start, b - pad if b < n_samples else b)
+    if start == 0 and not regions:
+        return None
+    if start < n_samples:
+        regions.append((start, n_samples))
+    return SpeechMap(regions)
+
+
 def speech_map(waveform, options: VadOptions = FILTER_OPTIONS) -> SpeechMap:
     """What `vad_filter` decodes: the speech regions of a waveform, joined."""
     return SpeechMap(regions_of(waveform, options))
