@@ -13,11 +13,14 @@ One file, as openai-whisper's `transcribe` does it:
 Several files are transcribed together: each batch row is one file's next window, and each
 row keeps its own seek, prompt and fallbacks, so a file's result does not depend on the others.
 A long file is cut at pauses into parts (`parts.py`), each a row of its own in the same way;
-its segments are joined in time order.
+its segments are joined in time order. Before that, Silero VAD reads a file of more than one
+window: stretches of 5 s or more without speech are taken out (the audio around them is
+decoded joined, times map back), and text timed only into its pauses is dropped.
 """
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -63,7 +66,8 @@ DETECT = "<detect>"  # a file whose language is detected from its first window
 # noise, music) are not decoded: the decoder reads the audio around them joined, as
 # faster-whisper's vad_filter does for every pause of 2 s, and times map back to the file.
 # Seen in a window, such a stretch made the model skip or repeat the sentence beside it. On 40
-# recordings with 8-20 s gaps: tiny.en WER 5.98 -> 5.88 %, 13 % faster (README "Silence").
+# recordings with 8-20 s gaps: WER tiny.en 5.92 -> 5.88 %, base 5.08 -> 5.01 %, 1.15-1.17x
+# faster (`benchmarks/skip_silence.py`, README "Silence").
 # Natural pauses stay: no pause of dev-clean's 28 long recordings reaches 5 s.
 SKIP_SILENCE_S = 5.0
 SKIP_PAD_S = 0.4  # of each skipped stretch kept beside the speech (faster-whisper's padding)
@@ -627,7 +631,6 @@ def drop_squeezed_repeats(segments: list[Segment], earlier: list[Segment]) -> li
     """The segments less those that repeat a segment just before them (in `earlier`, or in
     this window) at more than SQUEEZED_WORDS_PER_SECOND (their words' span when timed, else
     their own)."""
-    from difflib import SequenceMatcher
 
     def words(segment: Segment) -> list[str]:
         return "".join(c for c in segment.text.lower() if c.isalnum() or c.isspace()).split()
