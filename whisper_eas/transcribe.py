@@ -51,6 +51,7 @@ from .sparsify import EASConfig, speech_tokens
 from .timing import Word, add_word_timestamps, confine_to_speech, is_anomalous
 from .vad import (
     SpeechMap,
+    long_pauses,
     long_silences,
     pauses_of,
     speech_frames,
@@ -771,7 +772,7 @@ def long_form(
                 pauses = pauses_of(waveform)
                 if skip_silence is not None and clip_seconds is None:
                     heard = without_long_pauses(pauses, len(waveform), skip_silence, SKIP_PAD_S)
-                    skipped = sum(b - a >= skip_silence * SAMPLE_RATE for a, b in pauses)
+                    skipped = len(long_pauses(pauses, skip_silence))
             if heard is not None:
                 duration, waveform = len(waveform), heard.join(waveform)
                 if len(waveform) == 0:  # no speech at all: nothing to decode

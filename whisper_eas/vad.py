@@ -242,12 +242,16 @@ def pauses_of(waveform) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds[::2], bounds[1::2]) if b > a]
 
 
+def long_pauses(pauses: list[tuple[int, int]], seconds: float) -> list[tuple[int, int]]:
+    """The pauses of `seconds` or more."""
+    return [(a, b) for a, b in pauses if b - a >= seconds * SAMPLE_RATE]
+
+
 def long_silences(pauses: list[tuple[int, int]]) -> list[tuple[float, float]]:
     """The pauses of CHECKED_SILENCE_S or more, in seconds, each narrowed by SILENCE_EDGE_S."""
     return [
         (round(a / SAMPLE_RATE + SILENCE_EDGE_S, 3), round(b / SAMPLE_RATE - SILENCE_EDGE_S, 3))
-        for a, b in pauses
-        if b - a >= CHECKED_SILENCE_S * SAMPLE_RATE
+        for a, b in long_pauses(pauses, CHECKED_SILENCE_S)
     ]
 
 
@@ -260,9 +264,7 @@ def without_long_pauses(
     `skip_silence`)."""
     pad = round(pad_s * SAMPLE_RATE)
     regions, start = [], 0
-    for a, b in pauses:
-        if b - a < seconds * SAMPLE_RATE:
-            continue
+    for a, b in long_pauses(pauses, seconds):
         end = a + pad if a > 0 else 0  # a silent start or end keeps no pad
         if end > start:
             regions.append((start, end))
