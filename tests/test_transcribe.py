@@ -175,6 +175,37 @@ def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():
     assert module.drop_squeezed_repeats([earlier[1], echo], []) == [earlier[1]]  # same window
 
 
+def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():
+    """base wrote 16 words for 10.2 s of speech (the speaker's segments run 3.5 words a
+    second) and dropped the 21 words after them: the window is cut before that segment and
+    the next one starts there. The window's first segment, or one at the speaker's pace over
+    a pause, is kept."""
+    module = importlib.import_module("whisper_eas.transcribe")
+    timestamp_begin = 50_000
+
+    def segment(start, end, n_words):
+        return module.Segment(start, end, " ".join(["word"] * n_words), [7] * n_words,
+                              0.0, 1.0, 0.0, 0.0, 1500)  # fmt: skip
+
+    def outcome(*segments):
+        tokens = [t for s in segments for t in (timestamp_begin, *s.tokens, timestamp_begin)]
+        return module.WindowOutcome(list(segments), 480_000, tokens, silence=False)
+
+    request = module.WindowRequest(module.Window(None, 480_000), seek=0, previous=[],
+                                   language=None)  # fmt: skip
+    pauses = [(16_000 * 20, 16_000 * 24)]  # 4 s without speech at 20-24 s
+    paced = [segment(0.0, 4.0, 14), segment(4.0, 8.0, 14), segment(8.0, 12.0, 14)]
+    rates = []
+    thin = outcome(*paced, segment(12.0, 26.0, 16))  # 10 s of speech, 16 words
+    cut = module.cut_at_thin_segment(thin, request, pauses, rates, timestamp_begin)
+    assert cut.thin and cut.segments == paced and cut.advance == 12 * 16_000
+    assert cut.prompt_tokens == thin.prompt_tokens[: 3 * 16] and len(rates) == 3
+    over_a_pause = outcome(*paced, segment(12.0, 26.0, 30))  # 3 words/s of its speech
+    assert not module.cut_at_thin_segment(over_a_pause, request, pauses, [], timestamp_begin).thin
+    first = outcome(segment(12.0, 26.0, 16), *paced)  # decoded again, it would read the same
+    assert not module.cut_at_thin_segment(first, request, pauses, rates, timestamp_begin).thin
+
+
 def test_skip_hallucinations_rules_on_hand_made_windows():
     module = importlib.import_module("whisper_eas.transcribe")
     from whisper_eas.timing import Word

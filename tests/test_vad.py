@@ -3,6 +3,7 @@ probabilities against its TorchScript model run chunk by chunk, and our speech r
 its `get_speech_timestamps_from_probs`, on real speech with silence and noise between."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -160,6 +161,29 @@ def test_without_long_pauses_keeps_a_pad_of_each_beside_the_speech():
     assert without_long_pauses([(0, 46 * s)], 46 * s, 5.0).regions == []  # no speech at all
 
 
+def test_a_segment_over_a_join_is_cut_there_by_its_words(tiny):
+    """Two regions 10 s apart in the file, joined: a segment whose words lie on both sides of
+    the join becomes one segment per side, each within its region, its tokens a slice of the
+    segment's, so that mapped back no segment spans the audio taken out."""
+    from whisper_eas.timing import Word
+    from whisper_eas.transcribe import Segment, split_at_joins
+    from whisper_eas.vad import SpeechMap
+
+    speech = SpeechMap([(0, 16_000 * 5), (16_000 * 15, 16_000 * 20)])  # joined at 5 s
+    decode, tokens = tiny.tokenizer.decode, tiny.tokenizer.encode(" Hello world. Again here.")
+    words = [Word(" Hello", 3.0, 3.5, 0.9), Word(" world.", 3.6, 4.8, 0.9),
+             Word(" Again", 4.9, 5.8, 0.9), Word(" here.", 5.9, 6.9, 0.9)]  # fmt: skip
+    segment = Segment(4.7, 7.0, "Hello world. Again here.", tokens, -0.2, 1.0, 0.0, 0.0, 1500)
+    alone = split_at_joins([replace(segment, words=[])], speech, decode)
+    assert alone == [replace(segment, words=[])]  # without words: left whole
+    first, second = split_at_joins([replace(segment, words=words)], speech, decode)
+    assert (first.text, second.text) == ("Hello world.", "Again here.")
+    assert first.tokens + second.tokens == tokens and decode(second.tokens) == " Again here."
+    assert (first.start, first.end) == (3.0, 4.8) and (second.start, second.end) == (5.0, 6.9)
+    assert speech.original(second.start, second.end) == (15.0, 16.9)
+    assert not speech.crosses(first.start, first.end) and speech.crosses(3.0, 6.9)
+
+
 def test_long_stretches_without_speech_are_not_decoded_and_times_stay_the_files(tiny):
     """A clip, 12 s of white noise, jfk, 3 s of silence, the clip: the noise is skipped (the
     text around it decoded joined), the 3 s pause is not (shorter than skip_silence), every
@@ -183,5 +207,8 @@ def test_long_stretches_without_speech_are_not_decoded_and_times_stay_the_files(
     assert after[:3] == ["and", "so", "my"]  # jfk, at its place in the file
     times = [t for s in skipped.segments for t in (s.start, s.end)]
     assert times == sorted(times) and times[-1] <= skipped.duration
+    for result in skipped, transcribe(tiny, wave):  # no segment spans the noise, words or not
+        spans = [(s.start, s.end) for s in result.segments]
+        assert not [(a, b) for a, b in spans if a < noise_start + 1 and b > noise_end - 1]
     with pytest.raises(ValueError, match="skip_silence"):
         transcribe(tiny, wave, skip_silence=0.5)

@@ -202,12 +202,27 @@ class SpeechMap:
                 index = i
         return index
 
+    def joined_span(self, index: int) -> tuple[float, float]:
+        """Where region `index` lies in the joined audio (seconds)."""
+        start, end = self.regions[index]
+        return (
+            self.joined_starts[index] / SAMPLE_RATE,
+            (self.joined_starts[index] + end - start) / SAMPLE_RATE,
+        )
+
+    def crosses(self, start: float, end: float) -> bool:
+        """Whether a span (seconds) of the joined audio runs over a join: its two sides lie
+        apart in the file, with the audio taken out between them."""
+        first, last = round(start * SAMPLE_RATE), round(end * SAMPLE_RATE)
+        return any(first < j < last for j in self.joined_starts[1:])
+
     def original(self, start: float, end: float, word: bool = False) -> tuple[float, float]:
         """A span (seconds) of the joined audio -> the same span in the file. A segment may
         span a cut; a word may not: one that the aligner stretched over a cut starts where its
         end's region starts, so no word is placed in the silence that was cut."""
-        first = self.region_of(start * SAMPLE_RATE, is_end=False)
-        last = self.region_of(end * SAMPLE_RATE, is_end=True)
+        # (to whole samples: a time rounded to the millisecond lands exactly on a join)
+        first = self.region_of(round(start * SAMPLE_RATE), is_end=False)
+        last = self.region_of(round(end * SAMPLE_RATE), is_end=True)
 
         def to_file(seconds: float, i: int) -> float:
             sample = self.regions[i][0] + seconds * SAMPLE_RATE - self.joined_starts[i]
