@@ -1051,7 +1051,7 @@ def heard_seconds(pauses: list[tuple[int, int]], start: int, end: int) -> float:
 # base wrote "... This was a fountain set round with the rim of old" over 10.2 s of speech
 # and dropped the 21 words after "old" (1.6 words a second where the speaker's segments run
 # 3.5). Such a segment is decoded again, from its start, as the first of a new window. Of 446
-# segments of 6 s or more on 40 gap recordings (base), the next thinnest ran at 0.54 of its
+# segments of 6 s or more on 24 gap recordings (base), the next thinnest ran at 0.54 of its
 # speaker's rate.
 THIN_MIN_HEARD_S = 6.0
 THIN_RATIO = 0.5  # of the median words per heard second of the file's (part's) segments
