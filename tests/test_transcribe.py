@@ -206,6 +206,25 @@ def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():
     assert not module.cut_at_thin_segment(first, request, pauses, rates, timestamp_begin).thin
 
 
+def test_the_seek_follows_the_last_word_unless_it_was_stretched_over_speech():
+    """openai-whisper's seek goes to the last word's end. tiny.en's aligner stretched "I
+    thought I had" 3.1 s past the segment's decoded end, over speech the model never wrote:
+    then the seek stays at the decoded end. Over a pause, or a little past it, the word wins."""
+    module = importlib.import_module("whisper_eas.transcribe")
+    seek, decoded_end = 16_000 * 45, 16_000 * 72
+
+    def outcome(last_word_end):
+        segment = module.Segment(60.0, last_word_end, "I thought I had", [1], 0.0, 1.0, 0.0,
+                                 0.0, 1500)  # fmt: skip
+        return module.WindowOutcome([segment], decoded_end - seek, [], silence=False)
+
+    advance = lambda end, pauses=None: module.advance_to_word_end(outcome(end), seek, pauses)  # noqa: E731
+    assert advance(75.0) == decoded_end - seek  # 3 s past it: stretched
+    assert advance(75.0, pauses=[]) == decoded_end - seek  # 3 s of speech past it
+    assert advance(75.0, pauses=[(16_000 * 72, 16_000 * 74.5)]) == 16_000 * 30  # over a pause
+    assert advance(72.5) == 16_000 * 27.5  # half a second past it: the word's end
+
+
 def test_skip_hallucinations_rules_on_hand_made_windows():
     module = importlib.import_module("whisper_eas.transcribe")
     from whisper_eas.timing import Word

@@ -878,7 +878,7 @@ def long_form(
                     speech_tokens(request.window.n_samples), state.last_speech,
                 )  # fmt: skip
                 if not outcome.heard_to_the_end:  # as openai-whisper: go on from the last word
-                    outcome.advance = advance_to_word_end(outcome, request.seek)
+                    outcome.advance = advance_to_word_end(outcome, request.seek, state.pauses)
                 if hallucination_silence_threshold is not None:
                     outcome = skip_hallucinations(
                         outcome, request, hallucination_silence_threshold, state.last_speech,
@@ -963,10 +963,28 @@ def clips_in_samples(times: list[float], n_samples: int) -> list[tuple[int, int]
     return [(a, b) for a, b in pairs if a < b]
 
 
-def advance_to_word_end(outcome: WindowOutcome, seek: int) -> int:
+# The aligner can stretch a window's last words over speech the model did not write: tiny.en
+# timed "I thought I had" 3.1 s past its segment's decoded end, over "never seen any blood so
+# bright", and the next window, starting at the word's end, skipped it. Past this much speech
+# beyond the decoded end, the seek stays there (openai-whisper's rule without word timing).
+OVERSHOOT_S = 1.0
+
+
+def advance_to_word_end(
+    outcome: WindowOutcome, seek: int, pauses: list[tuple[int, int]] | None = None
+) -> int:
     """The seek's advance when the next window starts where the last word ended (a word's end
-    can lie past the last segment's timestamp: starting there, no word is heard twice)."""
+    can lie past the last segment's timestamp: starting there, no word is heard twice), unless
+    it ends OVERSHOOT_S or more of speech (`pauses`: the VAD's; else of time) past the decoded
+    end (`outcome.advance`)."""
     end = round(outcome.segments[-1].end * SAMPLE_RATE / HOP_LENGTH) * HOP_LENGTH
+    decoded_end = seek + outcome.advance
+    if end > decoded_end:
+        past = (end - decoded_end) / SAMPLE_RATE
+        if pauses is not None:
+            past = heard_seconds(pauses, decoded_end, end)
+        if past >= OVERSHOOT_S:
+            return outcome.advance
     return end - seek if end > seek else outcome.advance
 
 
