@@ -861,22 +861,18 @@ def long_form(
             crossing = state.speech is not None and any(
                 state.speech.crosses(s.start, s.end) for s in outcome.segments
             )
-            if crossing and not word_timestamps:
-                times = [(s.start, s.end) for s in outcome.segments]
-                prompt = tokenizer.sot_sequence(attempt.result.language, options.task, False)
-                add_word_timestamps(
-                    model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
-                    speech_tokens(request.window.n_samples), state.last_speech,
-                )  # fmt: skip
-                for segment, (start, end) in zip(outcome.segments, times):
-                    if not state.speech.crosses(start, end):  # keeps its decoded times
-                        segment.start, segment.end, segment.words = start, end, []
-            if word_timestamps and outcome.segments:
+            if (word_timestamps or crossing) and outcome.segments:
+                decoded = [(s.start, s.end) for s in outcome.segments]
                 prompt = tokenizer.sot_sequence(attempt.result.language, options.task, False)
                 speech_end = add_word_timestamps(
                     model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
                     speech_tokens(request.window.n_samples), state.last_speech,
                 )  # fmt: skip
+            if crossing and not word_timestamps:
+                for segment, (start, end) in zip(outcome.segments, decoded):
+                    if not state.speech.crosses(start, end):  # keeps its decoded times
+                        segment.start, segment.end, segment.words = start, end, []
+            if word_timestamps and outcome.segments:
                 if not outcome.heard_to_the_end:  # as openai-whisper: go on from the last word
                     outcome.advance = advance_to_word_end(outcome, request.seek, state.pauses)
                 if hallucination_silence_threshold is not None:
