@@ -123,10 +123,9 @@ def test_words_are_kept_out_of_long_silences_and_text_heard_only_there_is_droppe
 
 
 def test_the_vad_check_finds_long_pauses_with_the_audios_edges(tiny):
-    """Real speech: a clip, 12 s of silence, jfk, 8 s of silence (a file of more than one
-    window: shorter ones are not checked). The check reads the pauses of 2 s or more (the
-    edges too), and a transcript keeps no word inside them, when they are decoded
-    (skip_silence=None) and when they are not (the default)."""
+    """Real speech: a clip, 12 s of silence, jfk, 8 s of silence. The check reads the pauses
+    of 2 s or more (the edges too), and a transcript keeps no word inside them, when they are
+    decoded (skip_silence=None) and when they are not (the default)."""
     from whisper_eas import transcribe
     from whisper_eas.vad import long_silences, pauses_of
 
@@ -212,3 +211,19 @@ def test_long_stretches_without_speech_are_not_decoded_and_times_stay_the_files(
         assert not [(a, b) for a, b in spans if a < noise_start + 1 and b > noise_end - 1]
     with pytest.raises(ValueError, match="skip_silence"):
         transcribe(tiny, wave, skip_silence=0.5)
+
+
+def test_a_short_clip_without_speech_keeps_no_text(tiny):
+    """A clip of one window is checked too: 20 s of music-like tones (no speech; Silero hears
+    none) had decoded as "." (tiny.en) and "Thank you." (base) after a hotter retry. It keeps
+    no text now and says why; a short clip of speech keeps its words."""
+    from whisper_eas import transcribe
+
+    t = np.arange(16_000 * 20) / 16_000
+    tones = 0.1 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 0.5 * t)
+    tones = (tones + 0.05 * np.sin(2 * np.pi * 660 * t)).astype(np.float32)
+    result = transcribe(tiny, tones)
+    assert result.text == "" and result.segments == [] and result.fallbacks.get("no_speech")
+    assert result.duration == 20.0
+    speech = transcribe(tiny, DATA / "jfk.flac")
+    assert speech.text.startswith("And so my fellow Americans") and not speech.fallbacks
