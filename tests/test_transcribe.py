@@ -143,17 +143,29 @@ def test_silence_and_a_short_noise_give_no_text(tiny):
 def test_hallucination_silence_threshold_drops_text_invented_in_trailing_silence(tiny):
     """A clip, 15 s of noise, the clip again, 12 s of silence: tiny.en invents a third copy of
     the sentence in the silence; openai's rule (plus the file's end counting as silence)
-    drops it, counts it, and keeps both real copies. (The stretches are decoded here:
-    skip_silence would not decode them at all.)"""
-    clip = load_audio(DATA / "1272-128104-0000.flac")
-    noise = (0.01 * np.random.default_rng(0).standard_normal(16000 * 15)).astype(np.float32)
-    wave = np.concatenate([clip, noise, clip, np.zeros(16000 * 12, dtype=np.float32)])
-    plain = transcribe(tiny, wave, skip_silence=None)
+    drops it, counts it, and keeps both real copies. (The rule alone, without our VAD check,
+    which would not decode the trailing silence at all: see the next test.)"""
+    wave = clip_noise_clip_silence()
+    plain = transcribe(tiny, wave, vad_check=False)
     assert plain.segments[-1].start >= 30.0  # the invented copy, in the silence
-    result = transcribe(tiny, wave, hallucination_silence_threshold=2.0, skip_silence=None)
+    result = transcribe(tiny, wave, hallucination_silence_threshold=2.0, vad_check=False)
     assert [s.start < 27.0 for s in result.segments] == [True, True]
     assert result.fallbacks == {"hallucination": 2} and result.segments[0].words
-    assert result.text.count("Quilter") == 2
+
+
+def test_the_vad_check_does_not_decode_a_files_end_without_speech(tiny):
+    """The same audio with the VAD check (its stretches decoded, not skipped): the window left
+    after the second copy holds no speech the VAD hears, so it is not decoded and nothing is
+    invented there; it counts as a no-speech window."""
+    result = transcribe(tiny, clip_noise_clip_silence(), skip_silence=None)
+    assert [s.start < 27.0 for s in result.segments] == [True, True]
+    assert result.fallbacks["no_speech"] >= 1
+
+
+def clip_noise_clip_silence() -> np.ndarray:
+    clip = load_audio(DATA / "1272-128104-0000.flac")
+    noise = (0.01 * np.random.default_rng(0).standard_normal(16000 * 15)).astype(np.float32)
+    return np.concatenate([clip, noise, clip, np.zeros(16000 * 12, dtype=np.float32)])
 
 
 def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():

@@ -144,7 +144,8 @@ def test_the_vad_check_finds_long_pauses_with_the_audios_edges(tiny):
         assert all(not (a < (w.start + w.end) / 2 < b) for w in s.words)
     assert skipped.fallbacks.get("skipped_silence") == 2
     off = transcribe(tiny, wave, word_timestamps=True, vad_check=False)
-    assert off.text == result.text or result.fallbacks.get("not_speech")
+    # what the check changes it reports: text dropped from a pause, or a window not decoded
+    assert off.text == result.text or {"not_speech", "no_speech"} & set(result.fallbacks)
 
 
 def test_without_long_pauses_keeps_a_pad_of_each_beside_the_speech():

@@ -158,11 +158,17 @@ def no_speech_alone(
 
 
 def apply_timestamp_rules(
-    logits: Tensor, generated: Tensor, timestamp_begin: int, eot: int
+    logits: Tensor,
+    generated: Tensor,
+    timestamp_begin: int,
+    eot: int,
+    speech_until: Tensor | None = None,
 ) -> Tensor:
     """Mask `logits` (B, V) in place so that the next tokens keep timestamps well formed.
-    `generated` (B, n) holds the tokens sampled so far (no prompt). Returns the masked logits'
-    log-probabilities (float32), which the last rule needs anyway: a step computes them once."""
+    `generated` (B, n) holds the tokens sampled so far (no prompt). `speech_until` (B,): per row,
+    the text may not end on a segment's start timestamp before this one (-1: no bound). Returns
+    the masked logits' log-probabilities (float32), which the last rule needs anyway: a step
+    computes them once."""
     n_generated = generated.shape[1]
     if n_generated == 0:  # the window opens with a timestamp, at most 1.0 s in
         logits[:, :timestamp_begin] = -torch.inf
@@ -174,6 +180,9 @@ def apply_timestamp_rules(
     penultimate = is_timestamp[:, -2] if n_generated > 1 else torch.ones_like(last)
     logits[last & penultimate, timestamp_begin:] = -torch.inf  # a pair closed: text (or eot) next
     logits[last & ~penultimate, :eot] = -torch.inf  # a lone timestamp: its partner or eot next
+    if speech_until is not None:  # a segment opened while speech follows: its text next
+        opened = last & penultimate & (generated[:, -1] - timestamp_begin < speech_until)
+        logits[opened, eot] = -torch.inf
 
     # Never decreasing; a segment's end must lie past its start (no zero-length loops).
     latest = torch.where(is_timestamp, generated, -1).amax(dim=1)  # (B,), -1 where none yet
@@ -313,6 +322,7 @@ def generate(
     options: DecodingOptions,
     generators: list[torch.Generator] | None,
     forced: tuple[int, ...] | list[int] = (),
+    speech_until: Tensor | None = None,
 ) -> Generated:
     """Sample each row's tokens from the logits after its prompt until end-of-text or its
     own limit of new tokens, feeding each token back through the decoder. `forced`: the
@@ -329,7 +339,7 @@ def generate(
         logits = logits + (first if step == 0 else always)
         if options.timestamps:
             logprobs = apply_timestamp_rules(
-                logits, generated, tokenizer.timestamp_begin, tokenizer.eot
+                logits, generated, tokenizer.timestamp_begin, tokenizer.eot, speech_until
             )
         else:
             logprobs = logits.log_softmax(dim=-1)
@@ -477,11 +487,13 @@ def decode(
     previous: list[list[int]] | None = None,
     languages: list[str | None] | None = None,
     generators: list[torch.Generator] | None = None,
+    speech_until: list[int | None] | None = None,
 ) -> list[DecodingResult]:
     """Decode each row of the encoder's output; `previous` holds each row's prior text tokens
     (the <|startofprev|> prompt), `languages` each row's language (else from `options`),
     `generators` each row's random generator for sampling (temperature > 0); with
-    `options.best_of` = n, n generators per row (row after row), one per draw.
+    `options.best_of` = n, n generators per row (row after row), one per draw; `speech_until`
+    each row's bound on ending the text (timestamps; None: none; `apply_timestamp_rules`).
 
     Each row is decoded as if alone: its prompt, its length limit, its draws and its numbers
     do not depend on the other rows (tests/test_transcribe.py checks tokens alone and batched)."""
@@ -514,16 +526,20 @@ def decode(
             alone[row] = probability
 
     draws = options.best_of or 1
+    until = None
+    if speech_until is not None and any(u is not None for u in speech_until):
+        until = torch.tensor([-1 if u is None else u for u in speech_until], device=model.device)
     if options.beam_size is not None and options.temperature == 0:
         out = beam_search(model, cache, after_prompt, limits, options, forced)
     elif options.temperature > 0 and draws > 1:  # each row's draws share its prompt's cache
         out = generate(
             model, cache.with_beams(draws), after_prompt.repeat_interleave(draws, dim=0),
             [limit for limit in limits for _ in range(draws)], options, generators, forced,
+            None if until is None else until.repeat_interleave(draws),
         )  # fmt: skip
         out = likeliest_of_each(out, draws, options.length_penalty)
     else:
-        out = generate(model, cache, after_prompt, limits, options, generators, forced)
+        out = generate(model, cache, after_prompt, limits, options, generators, forced, until)
     return [
         DecodingResult(
             tokens=forced + tokens,  # a prefix is part of the text, as faster-whisper's

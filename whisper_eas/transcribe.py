@@ -71,6 +71,17 @@ DETECT = "<detect>"  # a file whose language is detected from its first window
 # faster (`benchmarks/skip_silence.py`, README "Silence").
 # Natural pauses stay: no pause of dev-clean's 28 long recordings reaches 5 s.
 SKIP_SILENCE_S = 5.0
+# The last window of a part (or of a file) often ends its text right after a segment's start
+# timestamp, as at a full window's edge, though the VAD hears seconds of speech after it; the
+# seek then stops there and the rest, 4-7 s, costs one more window (a whole encoder pass). So
+# it went in 22 of 57 parts of 12 long recordings (tiny.en). In such a window the end of text
+# is not allowed right after a segment start lying END_MARGIN_S or more before the VAD's last
+# speech in it: the model transcribes the rest in the same window.
+END_MARGIN_S = 1.0
+# What is left of a part or a file after a window is not decoded when the VAD hears less than
+# this much speech in it (counted as a no-speech window): a 0.1 s rest had decoded as a loop of
+# the sentence before it, 12 s of trailing silence as one more copy of it.
+TAIL_MIN_HEARD_S = 0.2
 SKIP_PAD_S = 0.4  # of each skipped stretch kept beside the speech (faster-whisper's padding)
 
 
@@ -300,6 +311,7 @@ class WindowRequest:
     language: str | None  # or DETECT
     prefixed: bool = False  # a file's first window: DecodingOptions.prefix applies
     heard: float | None = None  # seconds of the window the VAD calls speech (None: not known)
+    speech_until: int | None = None  # no end of text on a segment start before this timestamp
 
 
 @dataclass
@@ -359,6 +371,7 @@ def decode_windows(
                 replace(options, temperature=temperature, prefix=prefix),
                 [requests[rows[p]].previous for p in group],
                 [languages[rows[p]] for p in group], generators,
+                [requests[rows[p]].speech_until for p in group],
             )  # fmt: skip
             results.update(zip(group, found))
         return [results[p] for p in range(len(rows))]
@@ -528,7 +541,7 @@ class _File:
         window = self.window()
         return WindowRequest(
             window, self.seek, self.history[self.prompt_start :], self.language, self.prefixed,
-            self.speech_seconds(window.n_samples),
+            self.speech_seconds(window.n_samples), self.speech_until(window.n_samples),
         )  # fmt: skip
 
     def speech_seconds(self, n_samples: int) -> float | None:
@@ -536,6 +549,20 @@ class _File:
         if self.pauses is None:
             return None
         return heard_seconds(self.pauses, self.seek, self.seek + n_samples)
+
+    def speech_until(self, n_samples: int) -> int | None:
+        """For a window that reaches its clip's (or file's) end: where the VAD's last speech in
+        it ends, less END_MARGIN_S, in timestamps from the window's start; the text may not end
+        on a segment start before it (None: no such window, or no VAD pass)."""
+        end = self.seek + n_samples
+        if self.pauses is None or end < self.clip_end():
+            return None
+        speech_end = end
+        for a, b in self.pauses:  # the pause the window ends in, if any
+            if a < end <= b:
+                speech_end = max(a, self.seek)
+        reach = (speech_end - self.seek) / SAMPLE_RATE - END_MARGIN_S
+        return round(reach / SECONDS_PER_TIMESTAMP) if reach > 0 else None
 
     def record(self, attempt: "Attempt", outcome: "WindowOutcome") -> None:
         """Add a decoded window's outcome and move the seek."""
@@ -571,6 +598,12 @@ class _File:
         self.segments += outcome.segments
         self.history += outcome.prompt_tokens  # as openai-whisper: the complete segments only
         self.seek += outcome.advance
+        end = self.clip_end()
+        if self.pauses is not None and self.seek < end:
+            if heard_seconds(self.pauses, self.seek, end) < TAIL_MIN_HEARD_S:
+                outcome.advance += end - self.seek  # no speech left: not decoded
+                self.seek = end
+                self.fallbacks["no_speech"] += 1
         self.enter_clip()
 
     @property
