@@ -1,0 +1,79 @@
+"""A part's (or a file's) last window with and without the rules that finish it in one pass
+(`transcribe.END_MARGIN_S`: no end of text on a segment start while the VAD hears speech after
+it; `TAIL_MIN_HEARD_S`: a rest without speech is not decoded). One process, the two taking
+turns recording by recording (the first alternating), each recording transcribed alone with
+the defaults: windows decoded, WER, seconds.
+
+    python benchmarks/last_window.py --model tiny.en --data data/long_rest --limit 16 \\
+        --output benchmarks/results/last_window_tiny_cpu
+"""
+
+import argparse
+import importlib
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from whisper_eas import load_model, transcribe
+from whisper_eas.research.bench import run_header, title, write_results
+from whisper_eas.research.metrics import word_error_rate
+
+core = importlib.import_module("whisper_eas.transcribe")  # the package exports a function
+RULES = {"without": (float("inf"), -1.0), "with": (core.END_MARGIN_S, core.TAIL_MIN_HEARD_S)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--data", default="data/long_rest", help="folder with manifest.jsonl")
+    parser.add_argument("--limit", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    records = [json.loads(line) for line in (Path(args.data) / "manifest.jsonl").open()]
+    records = records[: args.limit]
+    model = load_model(args.model, dtype=args.dtype)
+    transcribe(model, str(Path(args.data) / records[0]["audio"]))  # warm-up
+    runs = {
+        name: {"texts": [], "seconds": [], "windows": 0, "fallbacks": Counter()} for name in RULES
+    }
+    for k, record in enumerate(records):
+        for name in list(RULES)[:: 1 if k % 2 == 0 else -1]:
+            core.END_MARGIN_S, core.TAIL_MIN_HEARD_S = RULES[name]
+            began = time.perf_counter()
+            result = transcribe(model, str(Path(args.data) / record["audio"]))
+            run = runs[name]
+            run["seconds"].append(time.perf_counter() - began)
+            run["texts"].append(result.text)
+            run["windows"] += result.windows
+            run["fallbacks"].update(result.fallbacks)
+        print(record["id"], {name: round(r["seconds"][-1], 2) for name, r in runs.items()})
+    core.END_MARGIN_S, core.TAIL_MIN_HEARD_S = RULES["with"]
+    references = [record["text"] for record in records]
+    for run in runs.values():
+        run["wer"] = word_error_rate(references, run["texts"])
+        run["fallbacks"] = dict(run["fallbacks"])
+    speedup = sum(runs["without"]["seconds"]) / sum(runs["with"]["seconds"])
+    header = run_header(args.threads, model=args.model, dtype=args.dtype, data=args.data,
+                        recordings=[r["id"] for r in records])  # fmt: skip
+    lines = [
+        title("A part's last window, with and without the rules that finish it", header), "",
+        f"{len(records)} recordings of `{args.data}`, {args.model} {args.dtype}, defaults, "
+        "one process taking turns. Speed-up: total seconds without / with.", "",
+        "| rules | windows | WER % | seconds | fallbacks |", "|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, run in runs.items():
+        lines.append(f"| {name} | {run['windows']} | {100 * run['wer']:.2f} | "
+                     f"{sum(run['seconds']):.1f} | {run['fallbacks']} |")  # fmt: skip
+    lines += ["", f"Speed-up with the rules: **{speedup:.2f}×**.", ""]
+    write_results(args.output, {**header, "runs": runs, "speedup": speedup}, "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
