@@ -170,8 +170,8 @@ def clip_noise_clip_silence() -> np.ndarray:
 
 def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():
     """base wrote a recording's sentence again in its 0.7 s last window, 11 words squeezed
-    into it: text already read, not audio. A repeat at a speaking pace, or a squeezed segment
-    that repeats nothing, stays."""
+    into it: text already read, not audio; so did a clause of a sentence just before. A repeat
+    at a speaking pace, or a squeezed segment that repeats nothing, stays."""
     module = importlib.import_module("whisper_eas.transcribe")
 
     def segment(text, start, end):
@@ -185,6 +185,8 @@ def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():
     again = segment(said, 190.0, 195.0)  # said twice, at a speaking pace
     assert module.drop_squeezed_repeats([echo, new, again], earlier) == [new, again]
     assert module.drop_squeezed_repeats([earlier[1], echo], []) == [earlier[1]]  # same window
+    clause = segment("And I could do nothing but clutch at her.", 200.6, 201.3)  # 9 of 14 words
+    assert module.drop_squeezed_repeats([clause, new], earlier) == [new]
 
 
 def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():
