@@ -73,8 +73,8 @@ DETECT = "<detect>"  # a file whose language is detected from its first window
 SKIP_SILENCE_S = 5.0
 # The last window of a part (or of a file) often ends its text right after a segment's start
 # timestamp, as at a full window's edge, though the VAD hears seconds of speech after it; the
-# seek then stops there and the rest, 4-7 s, costs one more window (a whole encoder pass). So
-# it went in 22 of 57 parts of 12 long recordings (tiny.en). In such a window the end of text
+# seek then stops there and the rest, 4-7 s, costs one more window (a whole encoder pass): 22
+# of 57 parts of 12 long recordings had such a window (tiny.en). In such a window the end of text
 # is not allowed right after a segment start lying END_MARGIN_S or more before the VAD's last
 # speech in it: the model transcribes the rest in the same window.
 END_MARGIN_S = 1.0
@@ -565,7 +565,7 @@ class _File:
         return round(reach / SECONDS_PER_TIMESTAMP) if reach > 0 else None
 
     def record(self, attempt: "Attempt", outcome: "WindowOutcome") -> None:
-        """Add a decoded window's outcome and move the seek."""
+        """Add a decoded window's outcome and move the seek (past a rest without speech)."""
         self.language = attempt.result.language
         self.prefixed = False
         if attempt.result.language_probability is not None:  # the window it was detected on
@@ -598,12 +598,11 @@ class _File:
         self.segments += outcome.segments
         self.history += outcome.prompt_tokens  # as openai-whisper: the complete segments only
         self.seek += outcome.advance
-        end = self.clip_end()
-        if self.pauses is not None and self.seek < end:
-            if heard_seconds(self.pauses, self.seek, end) < TAIL_MIN_HEARD_S:
-                outcome.advance += end - self.seek  # no speech left: not decoded
-                self.seek = end
-                self.fallbacks["no_speech"] += 1
+        rest = self.clip_end() - self.seek
+        if self.pauses is not None and 0 < rest and self.speech_seconds(rest) < TAIL_MIN_HEARD_S:
+            outcome.advance += rest  # no speech left: not decoded
+            self.seek += rest
+            self.fallbacks["no_speech"] += 1
         self.enter_clip()
 
     @property
