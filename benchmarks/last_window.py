@@ -11,18 +11,20 @@ the defaults: windows decoded, WER, seconds.
 import argparse
 import importlib
 import json
-import time
-from collections import Counter
 from pathlib import Path
 
 import torch
 
 from whisper_eas import load_model, transcribe
-from whisper_eas.research.bench import run_header, title, write_results
+from whisper_eas.research.bench import run_header, take_turns, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 
 core = importlib.import_module("whisper_eas.transcribe")  # the package exports a function
 RULES = {"without": (float("inf"), -1.0), "with": (core.END_MARGIN_S, core.TAIL_MIN_HEARD_S)}
+
+
+def set_rules(end_margin: float, tail_min_heard: float) -> None:
+    core.END_MARGIN_S, core.TAIL_MIN_HEARD_S = end_margin, tail_min_heard
 
 
 def main():
@@ -39,25 +41,12 @@ def main():
     records = records[: args.limit]
     model = load_model(args.model, dtype=args.dtype)
     transcribe(model, str(Path(args.data) / records[0]["audio"]))  # warm-up
-    runs = {
-        name: {"texts": [], "seconds": [], "windows": 0, "fallbacks": Counter()} for name in RULES
-    }
-    for k, record in enumerate(records):
-        for name in list(RULES)[:: 1 if k % 2 == 0 else -1]:
-            core.END_MARGIN_S, core.TAIL_MIN_HEARD_S = RULES[name]
-            began = time.perf_counter()
-            result = transcribe(model, str(Path(args.data) / record["audio"]))
-            run = runs[name]
-            run["seconds"].append(time.perf_counter() - began)
-            run["texts"].append(result.text)
-            run["windows"] += result.windows
-            run["fallbacks"].update(result.fallbacks)
-        print(record["id"], {name: round(r["seconds"][-1], 2) for name, r in runs.items()})
-    core.END_MARGIN_S, core.TAIL_MIN_HEARD_S = RULES["with"]
+    setups = {name: lambda name=name: set_rules(*RULES[name]) for name in RULES}
+    runs = take_turns(model, args.data, records, setups)
+    set_rules(*RULES["with"])
     references = [record["text"] for record in records]
     for run in runs.values():
         run["wer"] = word_error_rate(references, run["texts"])
-        run["fallbacks"] = dict(run["fallbacks"])
     speedup = sum(runs["without"]["seconds"]) / sum(runs["with"]["seconds"])
     header = run_header(args.threads, model=args.model, dtype=args.dtype, data=args.data,
                         recordings=[r["id"] for r in records])  # fmt: skip

@@ -11,14 +11,12 @@ WER, seconds, speed-up over the first minimum listed.
 import argparse
 import importlib
 import json
-import time
-from collections import Counter
 from pathlib import Path
 
 import torch
 
 from whisper_eas import load_model, transcribe
-from whisper_eas.research.bench import run_header, title, write_results
+from whisper_eas.research.bench import run_header, take_turns, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 
 parts = importlib.import_module("whisper_eas.parts")
@@ -44,24 +42,13 @@ def main():
     default = parts.MIN_PART_SECONDS
     model = load_model(args.model, dtype=args.dtype)
     transcribe(model, str(Path(args.data) / records[0]["audio"]))  # warm-up
-    runs = {m: {"texts": [], "seconds": [], "windows": 0, "fallbacks": Counter()} for m in minimums}
-    for k, record in enumerate(records):
-        for minimum in minimums[k % len(minimums) :] + minimums[: k % len(minimums)]:
-            parts.MIN_PART_SECONDS = minimum
-            began = time.perf_counter()
-            result = transcribe(model, str(Path(args.data) / record["audio"]))
-            run = runs[minimum]
-            run["seconds"].append(time.perf_counter() - began)
-            run["texts"].append(result.text)
-            run["windows"] += result.windows
-            run["fallbacks"].update(result.fallbacks)
-        print(record["id"], {m: round(r["seconds"][-1], 2) for m, r in runs.items()}, flush=True)
+    setups = {m: lambda m=m: setattr(parts, "MIN_PART_SECONDS", m) for m in minimums}
+    runs = take_turns(model, args.data, records, setups)
     parts.MIN_PART_SECONDS = default
     references = [record["text"] for record in records]
     baseline = sum(runs[minimums[0]]["seconds"])
     for run in runs.values():
         run["wer"] = word_error_rate(references, run["texts"])
-        run["fallbacks"] = dict(run["fallbacks"])
         run["speedup"] = baseline / sum(run["seconds"])
     lengths = [record["duration_s"] for record in records]
     header = run_header(args.threads, model=args.model, dtype=args.dtype, data=args.data,

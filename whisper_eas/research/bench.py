@@ -57,6 +57,30 @@ def median_seconds(run, rounds: int = 3) -> float:
     return statistics.median(times)
 
 
+def take_turns(model, folder: str | Path, records: list[dict], variants: dict) -> dict:
+    """Each record of a manifest transcribed alone, once under each variant (name -> a function
+    that sets the variant up), the variants taking turns record by record with the first
+    rotating, so that a noisy minute costs them alike. Per variant: texts, seconds, windows
+    decoded and fallbacks."""
+    from ..transcribe import transcribe
+
+    names = list(variants)
+    runs = {name: {"texts": [], "seconds": [], "windows": 0, "fallbacks": {}} for name in names}
+    for k, record in enumerate(records):
+        for name in names[k % len(names) :] + names[: k % len(names)]:
+            variants[name]()
+            began = time.perf_counter()
+            result = transcribe(model, str(Path(folder) / record["audio"]))
+            run = runs[name]
+            run["seconds"].append(time.perf_counter() - began)
+            run["texts"].append(result.text)
+            run["windows"] += result.windows
+            for reason, count in result.fallbacks.items():
+                run["fallbacks"][reason] = run["fallbacks"].get(reason, 0) + count
+        print(record["id"], {name: round(r["seconds"][-1], 2) for name, r in runs.items()})
+    return runs
+
+
 def write_results(prefix: str | Path, result: dict, markdown: str) -> None:
     """A benchmark's results as PREFIX.json (for programs) and PREFIX.md (for people)."""
     prefix = Path(prefix)
