@@ -15,9 +15,8 @@ from pathlib import Path
 
 import torch
 
-from whisper_eas import load_model, transcribe
+from whisper_eas import load_model
 from whisper_eas.research.bench import run_header, take_turns, title, write_results
-from whisper_eas.research.metrics import word_error_rate
 
 parts = importlib.import_module("whisper_eas.parts")
 
@@ -41,14 +40,11 @@ def main():
     minimums = [float(m) for m in args.minimums.split(",")]
     default = parts.MIN_PART_SECONDS
     model = load_model(args.model, dtype=args.dtype)
-    transcribe(model, str(Path(args.data) / records[0]["audio"]))  # warm-up
     setups = {m: lambda m=m: setattr(parts, "MIN_PART_SECONDS", m) for m in minimums}
     runs = take_turns(model, args.data, records, setups)
     parts.MIN_PART_SECONDS = default
-    references = [record["text"] for record in records]
     baseline = sum(runs[minimums[0]]["seconds"])
     for run in runs.values():
-        run["wer"] = word_error_rate(references, run["texts"])
         run["speedup"] = baseline / sum(run["seconds"])
     lengths = [record["duration_s"] for record in records]
     header = run_header(args.threads, model=args.model, dtype=args.dtype, data=args.data,

@@ -60,10 +60,12 @@ def median_seconds(run, rounds: int = 3) -> float:
 def take_turns(model, folder: str | Path, records: list[dict], variants: dict) -> dict:
     """Each record of a manifest transcribed alone, once under each variant (name -> a function
     that sets the variant up), the variants taking turns record by record with the first
-    rotating, so that a noisy minute costs them alike. Per variant: texts, seconds, windows
-    decoded and fallbacks."""
+    rotating, so that a noisy minute costs them alike; one warm-up transcription first. Per
+    variant: texts, seconds, windows decoded, fallbacks and WER against the records' texts."""
     from ..transcribe import transcribe
+    from .metrics import word_error_rate
 
+    transcribe(model, str(Path(folder) / records[0]["audio"]))  # warm-up
     names = list(variants)
     runs = {name: {"texts": [], "seconds": [], "windows": 0, "fallbacks": {}} for name in names}
     for k, record in enumerate(records):
@@ -78,6 +80,9 @@ def take_turns(model, folder: str | Path, records: list[dict], variants: dict) -
             for reason, count in result.fallbacks.items():
                 run["fallbacks"][reason] = run["fallbacks"].get(reason, 0) + count
         print(record["id"], {name: round(r["seconds"][-1], 2) for name, r in runs.items()})
+    references = [record["text"] for record in records]
+    for run in runs.values():
+        run["wer"] = word_error_rate(references, run["texts"])
     return runs
 
 
