@@ -10,6 +10,7 @@ from whisper_eas import EASConfig, load_model, transcribe
 from whisper_eas.quantize import (
     ACTIVATION_LEVELS,
     Int8Linear,
+    has_amx,
     has_bf16,
     quantize_int8,
     quantize_weight,
@@ -72,13 +73,37 @@ def test_int8_products_one_scale_per_row_or_float32():
 
 
 def test_int8_swaps_every_linear_and_the_embedding(int8_models):
+    """Every Linear of the decoder and the token embedding; the encoder's too, except on a CPU
+    with AMX, where the encoder runs in bfloat16 instead (`encoder_bf16`)."""
     network = int8_models["base"].network
-    floats = [m for m in network.modules() if isinstance(m, torch.nn.Linear)]
+    floats = [m for m in network.decoder.modules() if isinstance(m, torch.nn.Linear)]
     assert floats == []
     n_linear = sum(isinstance(m, Int8Linear) for m in network.modules())
     # per block: 4 attention products + 2 MLP (+ 4 cross-attention in the decoder); + output
-    assert n_linear == 6 * 6 + 10 * 6 + 1
+    assert n_linear == (0 if has_amx() else 6 * 6) + 10 * 6 + 1
+    encoder_dtypes = {p.dtype for p in network.encoder.parameters()}
+    assert encoder_dtypes == ({torch.bfloat16} if has_amx() else {torch.float32, torch.int8})
     assert int8_models["base"].dtype == torch.float32  # activations stay float32
+
+
+def test_int8_with_a_bf16_encoder(tiny):
+    """`quantize_int8(..., encoder_bf16=True)` (the default on a CPU with AMX): the encoder's
+    weights and products in bfloat16, its features handed to the int8 decoder in float32, and
+    the words stay float32's, with the recommended EAS too."""
+    model = load_model("tiny.en")
+    quantize_int8(model.network, encoder_bf16=True)
+    encoder = model.network.encoder
+    assert {p.dtype for p in encoder.parameters()} == {torch.bfloat16}
+    assert not any(isinstance(m, Int8Linear) for m in encoder.modules())
+    mel = torch.zeros(1, tiny.dims.n_mels, 3000)
+    with torch.inference_mode():
+        assert encoder(mel).features.dtype == torch.float32
+    for eas in (None, EASConfig.recommended("tiny.en")):
+        fp32 = [r.text for r in transcribe(tiny, CLIPS[:3], eas=eas)]
+        got = [r.text for r in transcribe(model, CLIPS[:3], eas=eas)]
+        assert word_error_rate(fp32, got) <= 0.03, differing_words(fp32, got)
+    network = load_model("tiny.en").network
+    assert quantize_int8(network, encoder_bf16=False).encoder.output_dtype is None
 
 
 def differing_words(reference: list[str], got: list[str]) -> list[tuple[str, str]]:

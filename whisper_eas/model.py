@@ -318,6 +318,9 @@ class AudioEncoder(nn.Module):
         )
         self.sparsifier = Sparsifier()
         self.ln_post = LayerNorm(dims.n_audio_state)
+        # The dtype the features leave in (None: the encoder's own). int8 on a CPU with AMX runs
+        # the encoder in bfloat16 and the decoder in int8 (`quantize.quantize_int8`).
+        self.output_dtype: torch.dtype | None = None
 
     def layer_backends(self, backends: str | Sequence[str]) -> list[str]:
         per_block = [backends] * len(self.blocks) if isinstance(backends, str) else list(backends)
@@ -352,7 +355,7 @@ class AudioEncoder(nn.Module):
                 f"got {tuple(mel.shape)}"
             )
         per_block = self.layer_backends(backends)
-        x = self.stem(mel)
+        x = self.stem(mel.to(self.conv1.weight.dtype))
         kept, mask, received = None, None, []
         if eas is not None:
             eas.check_layers(len(self.blocks))
@@ -370,7 +373,8 @@ class AudioEncoder(nn.Module):
                 if mask is not None:
                     x = self.rows_apart(x, mask, range(index + 1, len(self.blocks)), per_block)
                     break
-        return EncoderOutput(self.ln_post(x), kept, mask)
+        features = self.ln_post(x)
+        return EncoderOutput(features.to(self.output_dtype or features.dtype), kept, mask)
 
     def rows_apart(self, x: Tensor, mask: Tensor, blocks: range, backends: list[str]) -> Tensor:
         """Run `blocks` on each row's own kept tokens, when rows keep different counts. Batched,
