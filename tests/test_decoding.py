@@ -32,6 +32,20 @@ def test_batch_equals_single(tiny):
         assert transcribe(tiny, str(clip)).tokens == result.tokens, clip.name
 
 
+def test_dropping_finished_rows_from_the_cache_changes_no_number(tiny, monkeypatch):
+    """`generate` drops the rows that finished from the cache (`DROP_FINISHED`); the rows
+    still decoding give the same tokens and log-probabilities as when every row stays."""
+    import whisper_eas.decoding as decoding
+
+    clips = [str(f) for f in FIXTURES]  # 2-35 s: rows that finish many steps apart
+    runs, default = {}, decoding.DROP_FINISHED
+    for share in (default, float("inf")):
+        monkeypatch.setattr(decoding, "DROP_FINISHED", share)
+        results = transcribe(tiny, clips, batch_size=len(clips), condition_on_previous_text=False)
+        runs[share] = [(r.tokens, [s.avg_logprob for s in r.segments]) for r in results]
+    assert runs[default] == runs[float("inf")]
+
+
 def test_language_detection_and_translate(base):
     results = transcribe(base, [str(f) for f in FIXTURES[:3]])
     assert [r.language for r in results] == ["en"] * 3

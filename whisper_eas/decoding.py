@@ -307,6 +307,9 @@ def choose_tokens(
     return torch.cat(draws)
 
 
+DROP_FINISHED = 0.25  # the share of a batch's rows that must have finished to be dropped
+
+
 @dataclass
 class Generated:
     tokens: list[list[int]]  # per row, up to (not including) end-of-text
@@ -335,6 +338,7 @@ def generate(
     sum_logprobs = torch.zeros(batch, dtype=torch.float32, device=device)
     generated = torch.tensor([list(forced)] * batch, dtype=torch.long, device=device)
     rows = torch.arange(batch, device=device)
+    active = rows  # the rows the cache still decodes
     for step in range(max(limits)):
         logits = logits + (first if step == 0 else always)
         if options.timestamps:
@@ -350,7 +354,19 @@ def generate(
         finished |= (next_tokens == tokenizer.eot) | (limit <= step + 1)
         if finished.all():
             break
-        logits = decoder(next_tokens[:, None], cache, options.backend)[:, -1]
+        # Drop finished rows from the cache once DROP_FINISHED of its rows have finished: a
+        # step reads every row's cross K/V, and a round's longest row often runs on alone for
+        # dozens of steps. A row's numbers do not depend on its neighbours.
+        done = finished[active]
+        n_done = int(done.sum())
+        if cache.beams == 1 and n_done and n_done >= DROP_FINISHED * len(active):
+            still = (~done).nonzero().squeeze(1)
+            cache, active = cache.keep(still.tolist()), active[still]
+        out = decoder(next_tokens[active, None], cache, options.backend)[:, -1]
+        if len(active) == batch:
+            logits = out
+        else:  # a finished row keeps its last logits: its tokens are end-of-text from now on
+            logits[active] = out
     tokens, ended = [], []
     for row in generated[:, len(forced) :].tolist():
         stop = row.index(tokenizer.eot) if tokenizer.eot in row else None

@@ -455,6 +455,15 @@ class KVCache:
         counts = [self.kept_counts[r] for r in rows]
         return KVCache(cross_kv, counts, self.self_k.shape[3], dtype=self.self_k.dtype)
 
+    def keep(self, rows: list[int]) -> "KVCache":
+        """A cache of some rows with all they decoded so far: `generate` drops the rows that
+        finished, so that a step reads only the K/V of the rows still decoding."""
+        index = torch.tensor(rows, device=self.positions.device)
+        cross_kv = [(k[index], v[index]) for k, v in self.cross_kv]
+        self_kv = (self.self_k[:, index], self.self_v[:, index])
+        counts = [self.kept_counts[r] for r in rows]
+        return KVCache(cross_kv, counts, self.self_k.shape[3], self_kv, self.positions[index])
+
     def with_beams(self, width: int) -> "KVCache":
         """A cache of `width` rows per row (row after row): beam search's beams, or best_of's
         draws. Each gets a copy of its row's self-attention K/V (the prompt so far); all of
