@@ -41,7 +41,14 @@ def attention(
     if backend == "sdpa":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     check_backend(backend)
-    scores = (q @ k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
+    if q.shape[-2] == 1 and q.dtype == torch.bfloat16 and q.device.type == "cpu":
+        # One query against bf16 keys (int8's cross K/V in a decoding step): oneDNN's batched
+        # product runs 1.4-2.5x faster with the keys as its left operand (3-8 rows; float32's
+        # runs faster the usual way round).
+        scores = (k @ q.transpose(-1, -2)).transpose(-1, -2)
+    else:
+        scores = q @ k.transpose(-1, -2)
+    scores = scores.float() / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     return scores.softmax(dim=-1).to(v.dtype) @ v
