@@ -5,6 +5,10 @@ alone with the defaults: windows decoded, WER, seconds, speed-up over the first 
     python benchmarks/constant_ab.py --constant decoding.DROP_FINISHED --values inf,0.25 \\
         --model tiny.en --data data/long --limit 12 \\
         --output benchmarks/results/drop_finished_tiny_cpu
+    python benchmarks/medium_audio.py --data data/long --output data/medium --seconds 40,60,80
+    python benchmarks/constant_ab.py --constant parts.MIN_PART_SECONDS --values 45,20 \\
+        --model tiny.en --data data/medium --limit 28 \\
+        --output benchmarks/results/part_length_medium_tiny_cpu
 """
 
 import argparse
