@@ -37,7 +37,12 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     module_name, name = args.constant.rsplit(".", 1)
-    module = importlib.import_module(f"whisper_eas.{module_name}")
+    try:
+        module = importlib.import_module(f"whisper_eas.{module_name}")
+    except ModuleNotFoundError:
+        parser.error(f"no module whisper_eas.{module_name}")
+    if not hasattr(module, name):
+        parser.error(f"whisper_eas.{module_name} has no constant {name!r}")
     default = getattr(module, name)
     values = [type(default)(float(v)) if isinstance(default, float) else type(default)(v)
               for v in args.values.split(",")]  # fmt: skip
