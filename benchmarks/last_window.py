@@ -8,15 +8,19 @@ the defaults: windows decoded, WER, seconds.
         --output benchmarks/results/last_window_tiny_cpu
 """
 
-import argparse
 import importlib
-import json
-from pathlib import Path
 
 import torch
 
 from whisper_eas import load_model
-from whisper_eas.research.bench import run_header, take_turns, title, write_results
+from whisper_eas.research.bench import (
+    manifest_records,
+    run_header,
+    take_turns,
+    title,
+    turns_arguments,
+    write_results,
+)
 
 core = importlib.import_module("whisper_eas.transcribe")  # the package exports a function
 RULES = {"without": (float("inf"), -1.0), "with": (core.END_MARGIN_S, core.TAIL_MIN_HEARD_S)}
@@ -27,17 +31,11 @@ def set_rules(end_margin: float, tail_min_heard: float) -> None:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="tiny.en")
+    parser = turns_arguments(__doc__, data="data/long_rest", limit=16)
     parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--data", default="data/long_rest", help="folder with manifest.jsonl")
-    parser.add_argument("--limit", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    records = [json.loads(line) for line in (Path(args.data) / "manifest.jsonl").open()]
-    records = records[: args.limit]
+    records = manifest_records(args.data, args.limit)
     model = load_model(args.model, dtype=args.dtype)
     setups = {name: lambda name=name: set_rules(*RULES[name]) for name in RULES}
     runs = take_turns(model, args.data, records, setups)

@@ -444,3 +444,25 @@ def test_a_results_title_names_date_commit_device_and_what_the_header_has():
     assert line.endswith(f", 2 threads, torch {header['torch']})")
     bare = {"date": "2026-11-30", "commit": "abc1234", "device": "some CPU"}
     assert title("Cuts", bare) == "# Cuts (2026-11-30, commit abc1234, some CPU)"
+
+
+def test_a_turns_benchmark_reads_its_manifest_and_writes_the_speed_up_over_the_first(tmp_path):
+    from whisper_eas.research.bench import manifest_records, turns_arguments, write_turns
+
+    lines = [{"id": f"r{i}", "audio": f"{i}.flac", "text": "x", "duration_s": 60.0 + i}
+             for i in range(3)]  # fmt: skip
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    records = manifest_records(tmp_path, 2)
+    assert [r["id"] for r in records] == ["r0", "r1"]
+    args = turns_arguments("A/B.\n\nmore", data=str(tmp_path)).parse_args(
+        ["--output", str(tmp_path / "out" / "ab")]
+    )
+    runs = {
+        name: {"texts": [], "seconds": seconds, "windows": 4, "fallbacks": {}, "wer": 0.05}
+        for name, seconds in (("old", [3.0, 3.0]), ("new", [1.0, 2.0]))
+    }
+    write_turns(args, records, runs, "Old or new", "rule", "float32, defaults")
+    written = json.loads((tmp_path / "out" / "ab.json").read_text())
+    assert written["runs"]["new"]["speedup"] == 2.0 and written["runs"]["old"]["speedup"] == 1.0
+    table = (tmp_path / "out" / "ab.md").read_text()
+    assert table.startswith("# Old or new (") and "| new | 4 | 5.00 | 3.0 | 2.00× | {} |" in table

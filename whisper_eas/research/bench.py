@@ -1,5 +1,6 @@
 """What every benchmark records beside its numbers: commit, device, and the two files it writes."""
 
+import argparse
 import json
 import platform
 import shutil
@@ -84,6 +85,55 @@ def take_turns(model, folder: str | Path, records: list[dict], variants: dict) -
     for run in runs.values():
         run["wer"] = word_error_rate(references, run["texts"])
     return runs
+
+
+def turns_arguments(doc: str, model: str = "tiny.en", data: str = "data/long", limit: int = 12):
+    """The arguments of a `take_turns` benchmark: --model, --data, --limit, --threads, --output
+    (a script adds its own before parsing)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--model", default=model)
+    parser.add_argument("--data", default=data, help="folder with manifest.jsonl")
+    parser.add_argument("--limit", type=int, default=limit)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", required=True)
+    return parser
+
+
+def manifest_records(data: str | Path, limit: int) -> list[dict]:
+    """The first `limit` lines of a folder's manifest.jsonl."""
+    lines = (Path(data) / "manifest.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines[:limit]]
+
+
+def write_turns(args, records: list[dict], runs: dict, what: str, setting: str, note: str,
+                **extra) -> None:  # fmt: skip
+    """A `take_turns` benchmark's results: each variant's windows, WER, seconds, speed-up over
+    the first variant and fallbacks, under a title naming what was measured and on what; `note`
+    says what the variants share. Written as `args.output` .json and .md, and printed."""
+    baseline = sum(next(iter(runs.values()))["seconds"])
+    for run in runs.values():
+        run["speedup"] = baseline / sum(run["seconds"])
+    lengths = [record["duration_s"] for record in records]
+    header = run_header(args.threads, model=args.model, data=args.data, **extra,
+                        recordings=[r["id"] for r in records])  # fmt: skip
+    lines = [
+        title(what, header), "",
+        f"{len(records)} recordings of `{args.data}` ({min(lengths):.0f}-{max(lengths):.0f} s, "
+        f"{sum(lengths) / 60:.1f} min), {args.model}, {note}, one process taking turns. "
+        "Speed-up: total seconds of the first row / this row's.", "",
+        f"| {setting} | windows | WER % | seconds | speed-up | fallbacks |",
+        "|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, run in runs.items():
+        cells = [
+            name, run["windows"], f"{100 * run['wer']:.2f}", f"{sum(run['seconds']):.1f}",
+            f"{run['speedup']:.2f}×", run["fallbacks"],
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    lines.append("")
+    result = {**header, "runs": {str(name): run for name, run in runs.items()}}
+    write_results(args.output, result, "\n".join(lines))
+    print("\n".join(lines))
 
 
 def write_results(prefix: str | Path, result: dict, markdown: str) -> None:
