@@ -46,6 +46,49 @@ def test_dropping_finished_rows_from_the_cache_changes_no_number(tiny, monkeypat
     assert runs[default] == runs[float("inf")]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_one_query_reads_the_cache_in_blocks_with_the_whole_caches_bits(dtype):
+    """A decoding step reads the self-attention cache up to the next multiple of
+    `VISIBLE_STEP` past its furthest row (`KVCache.place`), so how much it reads depends on
+    the neighbours; each row's output must be the bits it gets from the whole cache."""
+    from whisper_eas.attention import attention
+    from whisper_eas.model import VISIBLE_STEP
+
+    generator = torch.Generator().manual_seed(0)
+    n_ctx = 448
+    for _ in range(40):
+        rows = int(torch.randint(1, 9, (), generator=generator))
+        where = torch.randint(0, n_ctx, (rows, 1), generator=generator)
+        keys = torch.arange(n_ctx)
+        mask = (keys[None, None, :] <= where[:, :, None])[:, None]  # (B, 1, 1, n_ctx)
+        k, v = (torch.randn(rows, 6, n_ctx, 64, generator=generator) * mask[:, :, 0, :, None]
+                for _ in range(2))  # fmt: skip
+        q = torch.randn(rows, 6, 1, 64, generator=generator)
+        q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+        whole = attention(q, k, v, mask=mask, backend="eager")
+        end = int(where.max()) + 1
+        for seen in range(-(-end // VISIBLE_STEP) * VISIBLE_STEP, n_ctx + 1, VISIBLE_STEP):
+            seen = min(seen, n_ctx)
+            part = attention(q, k[:, :, :seen], v[:, :, :seen], mask=mask[..., :seen],
+                             backend="eager")  # fmt: skip
+            assert torch.equal(part, whole), (rows, end, seen)
+
+
+def test_reading_the_cache_in_blocks_changes_no_number(tiny, tiny_int8, monkeypatch):
+    """Whole transcriptions (float32 and int8, greedy and beam search) give the same tokens
+    and log-probabilities reading the cache in blocks as reading all of it."""
+    import whisper_eas.model as model
+
+    clips, default = [str(f) for f in FIXTURES[:4]], model.VISIBLE_STEP
+    for whisper, beam_size in ((tiny, None), (tiny, 3), (tiny_int8, None)):
+        runs = {}
+        for step in (default, 448):
+            monkeypatch.setattr(model, "VISIBLE_STEP", step)
+            results = transcribe(whisper, clips, batch_size=len(clips), beam_size=beam_size)
+            runs[step] = [(r.tokens, [s.avg_logprob for s in r.segments]) for r in results]
+        assert runs[default] == runs[448]
+
+
 def test_language_detection_and_translate(base):
     results = transcribe(base, [str(f) for f in FIXTURES[:3]])
     assert [r.language for r in results] == ["en"] * 3

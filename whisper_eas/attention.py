@@ -8,10 +8,10 @@ memory-efficient on CUDA, a fused CPU kernel otherwise) and never builds the ful
 beside the output, the attention each key *receives* (the EAS importance, Eq. 1).
 
 Masks are boolean, True where attention is allowed, broadcastable to (B, H, Tq, Tk). Only the
-decoder masks: its self-attention reads the whole static cache, each query up to its own
-position (`model.KVCache.place`). The encoder and cross-attention attend to everything
-they are given (rows of a batch that keep different numbers of audio tokens are attended
-apart, `model.KVCache.cross_groups`).
+decoder masks: its self-attention reads the static cache (whole blocks of it in a step),
+each query up to its own position (`model.KVCache.place`). The encoder and cross-attention
+attend to everything they are given (rows of a batch that keep different numbers of audio
+tokens are attended apart, `model.KVCache.cross_groups`).
 
 Batch invariance: under `"eager"`, a row's output does not depend on the other rows of the
 batch (batched products and a softmax per row; tested). PyTorch's fused CPU kernel splits

@@ -49,6 +49,10 @@ class ModelDims:
 # backward, so they serve inference only, and are checked once against F.linear before use.
 use_onednn_linear = True
 PACKED_FOR_ROWS = 8  # oneDNN's batch-size hint: decoding steps of up to 8 files
+# A decoding step reads the self-attention cache in whole blocks of this many positions: a
+# multiple of every vector loop's width (16 floats, unrolled up to 4 times), so that a row's
+# sums never meet a loop's tail (`KVCache.place`).
+VISIBLE_STEP = 64
 
 
 @lru_cache(maxsize=None)
@@ -396,9 +400,10 @@ class KVCache:
     position. Rows of different prompt lengths need no padding: each has its own position.
 
     Batch invariance: a row's numbers must not depend on its neighbours, so self-attention
-    always reads all n_text_ctx positions under a per-row mask (the same shapes whatever the
-    other rows' lengths), and rows that keep different numbers of audio tokens (EAS) attend to
-    their own cross K/V, one group of equal counts at a time."""
+    reads the cache under a per-row mask, all n_text_ctx positions for prompts and whole
+    blocks of positions for one query (`place`: the bits a row gets do not depend on how
+    many blocks its neighbours need), and rows that keep different numbers of audio tokens
+    (EAS) attend to their own cross K/V, one group of equal counts at a time."""
 
     def __init__(
         self,
@@ -426,7 +431,8 @@ class KVCache:
         self.cross_groups = self.groups_of(cross_kv, kept_counts)
         self.beams = 1  # decoding rows per cross K/V row (`with_beams`)
         self.where: Tensor | None = None  # (B, T): positions of the tokens being decoded
-        self.mask: Tensor | None = None  # (B, 1, T, n_text_ctx): the keys each of them sees
+        self.mask: Tensor | None = None  # (B, 1, T, visible): the keys each of them sees
+        self.visible = n_text_ctx  # how many cache positions this call reads (`place`)
 
     @staticmethod
     def groups_of(cross_kv: list[tuple[Tensor, Tensor]], counts: list[int]) -> list:
@@ -500,19 +506,34 @@ class KVCache:
 
     def place(self, n_queries: int) -> Tensor:
         """Set where each row's next n_queries tokens go and what they see (once per decoder
-        call, shared by its layers); returns their positions (B, T)."""
+        call, shared by its layers); returns their positions (B, T).
+
+        A step of one query per row reads the cache only up to the next multiple of
+        `VISIBLE_STEP` past the furthest row, not all n_text_ctx positions (at 8 rows the whole
+        cache was a sixth of a float32 step's reads). That length depends on the neighbours,
+        but a row's numbers do not: its keys past its own position weigh exactly 0, and with
+        one query the products and the softmax sum over the positions in order, so trailing
+        zeros in whole vectors change no bit (tested against the whole cache). Several
+        queries (prompts) go through a blocked product whose sums do change with the length,
+        so they read the whole cache."""
         device = self.positions.device
         self.where = self.positions[:, None] + torch.arange(n_queries, device=device)
-        keys = torch.arange(self.self_k.shape[3], device=device)
-        self.mask = (keys[None, None, :] <= self.where[:, :, None])[:, None]  # (B, 1, T, ctx)
+        n_ctx = self.self_k.shape[3]
+        self.visible = n_ctx
+        if n_queries == 1:
+            end = int(self.where.max()) + 1
+            self.visible = min(n_ctx, -(-end // VISIBLE_STEP) * VISIBLE_STEP)
+        keys = torch.arange(self.visible, device=device)
+        self.mask = (keys[None, None, :] <= self.where[:, :, None])[:, None]  # (B, 1, T, seen)
         return self.where
 
     def write(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Store k, v (B, H, T, Dh) at the placed positions; return the layer's whole cache."""
+        """Store k, v (B, H, T, Dh) at the placed positions; return the layer's cache up to the
+        positions this call sees (`place`)."""
         rows = torch.arange(k.shape[0], device=k.device)[:, None]  # (B, 1)
         self.self_k[layer][rows, :, self.where] = k.transpose(1, 2)  # indexed as (B, T, H, Dh)
         self.self_v[layer][rows, :, self.where] = v.transpose(1, 2)
-        return self.self_k[layer], self.self_v[layer]
+        return self.self_k[layer][:, :, : self.visible], self.self_v[layer][:, :, : self.visible]
 
     def advance(self, n_tokens: int) -> None:
         self.positions += n_tokens  # in place: a row view advances its batch's row too
