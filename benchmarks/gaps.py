@@ -157,6 +157,10 @@ def main() -> None:
             "faster-whisper vad_filter": lambda: faster_whisper(name, True),
             "transformers": lambda: transformers_longform(name),
         }
+        for system in systems:  # "ours --skip-silence S": another skip_silence
+            if system.startswith("ours --skip-silence "):
+                seconds_ = float(system.rsplit(" ", 1)[1])
+                makers[system] = lambda s=seconds_: ours(name, skip_silence=s)
         runners = {system: makers[system]() for system in systems}
         for runner in runners.values():
             runner(waves[0][: 16000 * 20])  # warm-up
