@@ -9,6 +9,7 @@ from torch import Tensor
 from whisper_eas import EASConfig, load_model, transcribe
 from whisper_eas.quantize import (
     ACTIVATION_LEVELS,
+    BF16Linear,
     Int8Linear,
     has_amx,
     has_bf16,
@@ -79,8 +80,11 @@ def test_int8_swaps_every_linear_and_the_embedding(int8_models):
     floats = [m for m in network.decoder.modules() if isinstance(m, torch.nn.Linear)]
     assert floats == []
     n_linear = sum(isinstance(m, Int8Linear) for m in network.modules())
-    # per block: 4 attention products + 2 MLP (+ 4 cross-attention in the decoder); + output
-    assert n_linear == (0 if has_amx() else 6 * 6) + 10 * 6 + 1
+    # per block: 4 attention products + 2 MLP (+ 4 cross-attention in the decoder, 2 of them,
+    # the K/V, in bf16 with AMX); + output
+    assert n_linear == (0 if has_amx() else 6 * 6) + (8 if has_amx() else 10) * 6 + 1
+    n_bf16 = sum(isinstance(m, BF16Linear) for m in network.modules())
+    assert n_bf16 == (2 * 6 if has_amx() else 0)
     encoder_dtypes = {p.dtype for p in network.encoder.parameters()}
     assert encoder_dtypes == ({torch.bfloat16} if has_amx() else {torch.float32, torch.int8})
     assert int8_models["base"].dtype == torch.float32  # activations stay float32
@@ -94,6 +98,8 @@ def test_int8_with_a_bf16_encoder(tiny):
     quantize_int8(model.network, encoder_bf16=True)
     encoder = model.network.encoder
     assert {p.dtype for p in encoder.parameters()} == {torch.bfloat16}
+    cross = model.network.decoder.blocks[0].cross_attn
+    assert isinstance(cross.key, BF16Linear) and isinstance(cross.query, Int8Linear)
     assert not any(isinstance(m, Int8Linear) for m in encoder.modules())
     mel = torch.zeros(1, tiny.dims.n_mels, 3000)
     with torch.inference_mode():
