@@ -28,6 +28,9 @@ def main():
     parser = turns_arguments(__doc__)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="the first: baseline")
     args = parser.parse_args()
+    unknown = [name for name in args.variants.split(",") if name not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     torch.set_num_threads(args.threads)
     records = manifest_records(args.data, args.limit)
     model = load_model(args.model)

@@ -518,10 +518,11 @@ class KVCache:
         so they read the whole cache."""
         device = self.positions.device
         self.where = self.positions[:, None] + torch.arange(n_queries, device=device)
-        n_ctx = self.self_k.shape[3]
+        n_ctx, end = self.self_k.shape[3], int(self.where.max()) + 1
+        if end > n_ctx:
+            raise ValueError(f"decoder context overflow: {end} tokens > {n_ctx} positions")
         self.visible = n_ctx
         if n_queries == 1:
-            end = int(self.where.max()) + 1
             self.visible = min(n_ctx, -(-end // VISIBLE_STEP) * VISIBLE_STEP)
         keys = torch.arange(self.visible, device=device)
         self.mask = (keys[None, None, :] <= self.where[:, :, None])[:, None]  # (B, 1, T, seen)
@@ -584,10 +585,7 @@ class TextDecoder(nn.Module):
         the last position's (B, 1, n_vocab) with `last_only`, or those at the columns `at`
         (B, n) -> (B, n, n_vocab): the output projection is the largest product of a step.
         `cross_scores`, a list, receives each block's cross-attention logits (B, H, T, S)."""
-        positions = cache.place(tokens.shape[1])
-        n_ctx, end = cache.self_k.shape[3], int(positions.max()) + 1
-        if end > n_ctx:
-            raise ValueError(f"decoder context overflow: {end} tokens > {n_ctx} positions")
+        positions = cache.place(tokens.shape[1])  # raises if past the text context
         x = self.token_embedding(tokens) + self.positional_embedding[positions]
         for index, block in enumerate(self.blocks):
             x = block(x, backend=backend, cache=cache, index=index, cross_scores=cross_scores)
