@@ -9,6 +9,9 @@ given for every system. Greedy, English, each system's long-form defaults, word 
 for ours and faster-whisper. Systems take turns recording by recording, the first rotating.
 
     python benchmarks/gaps.py --models tiny.en,base --limit 8 --output benchmarks/results/gaps_cpu
+
+`--systems` also takes "ours --skip-silence S" and "ours --batch-size N" (1: each recording
+decoded whole, openai-whisper's sequential algorithm).
 """
 
 import argparse
@@ -137,6 +140,15 @@ def main() -> None:
     seconds = sum(len(w) for w in waves) / 16000
     gap_seconds = sum(end - start for r in chosen for _, start, end in r["gaps"])
     systems = args.systems.split(",")
+    numbered = [("--skip-silence", "skip_silence", float), ("--batch-size", "batch_size", int)]
+    for system in systems:
+        flag, _, value = system.removeprefix("ours ").rpartition(" ")
+        for known, _, kind in numbered:
+            if flag == known:
+                try:
+                    kind(value)
+                except ValueError:
+                    parser.error(f"{system!r}: {known} takes a {kind.__name__}, got {value!r}")
     result = {
         **run_header(args.threads, cpu_flags=cpu_flags()), "recordings": [r["id"] for r in chosen],
         "gaps": [r["gaps"] for r in chosen], "audio_seconds": seconds,
@@ -157,10 +169,13 @@ def main() -> None:
             "faster-whisper vad_filter": lambda: faster_whisper(name, True),
             "transformers": lambda: transformers_longform(name),
         }
-        for system in systems:  # "ours --skip-silence S": another skip_silence
-            if system.startswith("ours --skip-silence "):
-                seconds_ = float(system.rsplit(" ", 1)[1])
-                makers[system] = lambda s=seconds_: ours(name, skip_silence=s)
+        for system in systems:  # "ours --skip-silence S", "ours --batch-size N"
+            for flag, option, kind in numbered:
+                if system.startswith(f"ours {flag} "):
+                    value = kind(system.rsplit(" ", 1)[1])
+                    makers[system] = lambda o=option, v=value: ours(name, **{o: v})
+        if unknown := [system for system in systems if system not in makers]:
+            parser.error(f"unknown systems {unknown}; known: {sorted(makers)}")
         runners = {system: makers[system]() for system in systems}
         for runner in runners.values():
             runner(waves[0][: 16000 * 20])  # warm-up

@@ -7,10 +7,12 @@ from conftest import DATA, FIXTURES, MANIFEST
 from torch import Tensor
 
 from whisper_eas import EASConfig, load_model, transcribe
+from whisper_eas.model import TokenEmbedding
 from whisper_eas.quantize import (
     ACTIVATION_LEVELS,
     BF16Linear,
     Int8Linear,
+    Int8TokenEmbedding,
     has_amx,
     has_bf16,
     quantize_int8,
@@ -73,16 +75,21 @@ def test_int8_products_one_scale_per_row_or_float32():
         Int8Linear.from_float(weight, bias, many_rows="int4")
 
 
-def test_int8_swaps_every_linear_and_the_embedding(int8_models):
-    """Every Linear of the decoder and the token embedding; the encoder's too, except on a CPU
-    with AMX, where the encoder runs in bfloat16 instead (`encoder_bf16`)."""
+def test_int8_swaps_every_linear_and_keeps_the_logits_float32(int8_models):
+    """Every Linear of the decoder; the encoder's too, except on a CPU with AMX, where the
+    encoder runs in bfloat16 instead (`encoder_bf16`). The tied token embedding / output
+    projection stays float32 (`float_logits`), or goes int8 when asked."""
     network = int8_models["base"].network
     floats = [m for m in network.decoder.modules() if isinstance(m, torch.nn.Linear)]
     assert floats == []
+    assert type(network.decoder.token_embedding) is TokenEmbedding
+    assert network.decoder.token_embedding.weight.dtype == torch.float32
     n_linear = sum(isinstance(m, Int8Linear) for m in network.modules())
     # per block: 4 attention products + 2 MLP (+ 4 cross-attention in the decoder, 2 of them,
-    # the K/V, in bf16 with AMX); + output
-    assert n_linear == (0 if has_amx() else 6 * 6) + (8 if has_amx() else 10) * 6 + 1
+    # the K/V, in bf16 with AMX)
+    assert n_linear == (0 if has_amx() else 6 * 6) + (8 if has_amx() else 10) * 6
+    all_int8 = quantize_int8(load_model("tiny.en").network, float_logits=False)
+    assert isinstance(all_int8.decoder.token_embedding, Int8TokenEmbedding)
     n_bf16 = sum(isinstance(m, BF16Linear) for m in network.modules())
     assert n_bf16 == (2 * 6 if has_amx() else 0)
     encoder_dtypes = {p.dtype for p in network.encoder.parameters()}
