@@ -29,6 +29,8 @@ from whisper_eas.research.metrics import word_error_rate
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 EDGE = 0.5  # seconds in from each gap edge
+# systems "ours FLAG VALUE": the transcribe option each flag sets, and its type
+NUMBERED_OPTIONS = {"--skip-silence": ("skip_silence", float), "--batch-size": ("batch_size", int)}
 
 
 def ours(name: str, **options):
@@ -140,15 +142,15 @@ def main() -> None:
     seconds = sum(len(w) for w in waves) / 16000
     gap_seconds = sum(end - start for r in chosen for _, start, end in r["gaps"])
     systems = args.systems.split(",")
-    numbered = [("--skip-silence", "skip_silence", float), ("--batch-size", "batch_size", int)]
+    options = {}  # "ours --skip-silence S", "ours --batch-size N": ours with that option
     for system in systems:
         flag, _, value = system.removeprefix("ours ").rpartition(" ")
-        for known, _, kind in numbered:
-            if flag == known:
-                try:
-                    kind(value)
-                except ValueError:
-                    parser.error(f"{system!r}: {known} takes a {kind.__name__}, got {value!r}")
+        if system.startswith("ours ") and flag in NUMBERED_OPTIONS:
+            option, kind = NUMBERED_OPTIONS[flag]
+            try:
+                options[system] = {option: kind(value)}
+            except ValueError:
+                parser.error(f"{system!r}: {flag} takes a {kind.__name__}, got {value!r}")
     result = {
         **run_header(args.threads, cpu_flags=cpu_flags()), "recordings": [r["id"] for r in chosen],
         "gaps": [r["gaps"] for r in chosen], "audio_seconds": seconds,
@@ -169,11 +171,8 @@ def main() -> None:
             "faster-whisper vad_filter": lambda: faster_whisper(name, True),
             "transformers": lambda: transformers_longform(name),
         }
-        for system in systems:  # "ours --skip-silence S", "ours --batch-size N"
-            for flag, option, kind in numbered:
-                if system.startswith(f"ours {flag} "):
-                    value = kind(system.rsplit(" ", 1)[1])
-                    makers[system] = lambda o=option, v=value: ours(name, **{o: v})
+        for system, option in options.items():
+            makers[system] = lambda option=option: ours(name, **option)
         if unknown := [system for system in systems if system not in makers]:
             parser.error(f"unknown systems {unknown}; known: {sorted(makers)}")
         runners = {system: makers[system]() for system in systems}

@@ -190,16 +190,17 @@ def quantize_int8(
     cross_projection_bf16: bool | None = None,
     float_logits: bool = True,
 ) -> Whisper:
-    """Swap every Linear (and the token embedding) of a float32 CPU network for int8, in
-    place; returns the network. `many_rows`: the activations of products of more than 32 rows,
-    "per_row" int8 (the default) or "float32" (see the module docstring). `cross_bf16`: keep
-    the decoder's cross-attention K/V in bfloat16; None (default): where the CPU has bf16
-    instructions. Beyond a few rows those K/V are the largest read of a step: on AVX512-BF16,
-    12 long recordings cut into parts ran 1.05x (tiny.en) and 1.08x (base) faster, WER 5.01 ->
-    5.01 % and 4.74 -> 4.81 % (README "int8 and bfloat16"). `encoder_bf16`: run the encoder
-    in bfloat16 (its float weights cast) and quantize the decoder alone; None (default): where
-    the CPU has AMX, on which a bf16 encoder is ~2x faster than an int8 one and closer to
-    float32 (its attention runs in bf16 too; README "int8 and bfloat16").
+    """Swap every Linear (and, with `float_logits=False`, the token embedding) of a float32
+    CPU network for int8, in place; returns the network. `many_rows`: the activations of
+    products of more than 32 rows, "per_row" int8 (the default) or "float32" (see the module
+    docstring). `cross_bf16`: keep the decoder's cross-attention K/V in bfloat16; None
+    (default): where the CPU has bf16 instructions. Beyond a few rows those K/V are the largest
+    read of a step: on AVX512-BF16, 12 long recordings cut into parts ran 1.05x (tiny.en) and
+    1.08x (base) faster, WER 5.01 -> 5.01 % and 4.74 -> 4.81 % (README "int8 and bfloat16").
+    `encoder_bf16`: run the encoder in bfloat16 (its float weights cast) and quantize the
+    decoder alone; None (default): where the CPU has AMX, on which a bf16 encoder is ~2x faster
+    than an int8 one and closer to float32 (its attention runs in bf16 too; README "int8 and
+    bfloat16").
     `cross_projection_bf16`: make the decoder's cross-attention K/V from the encoder's rows by
     bf16 products (`BF16Linear`), not int8; None (default): with a bf16 encoder.
     `float_logits`: keep the tied token embedding / output projection in float32 (default),
