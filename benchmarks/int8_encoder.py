@@ -10,7 +10,7 @@ variant.
     python benchmarks/int8_encoder.py --model base --data data/long --limit 12 \\
         --variants "bf16 encoder,bf16 encoder and cross K/V" \\
         --output benchmarks/results/cross_projection_bf16_base_cpu
-    python benchmarks/int8_encoder.py --model base --data data/long --limit 12 \
+    python benchmarks/int8_encoder.py --model base --data data/long --limit 12 \\
         --variants "int8 logits,float32 logits" --output benchmarks/results/float_logits_base_cpu
 
 The first three variants were measured before the output projection stayed float32 (commit
@@ -51,8 +51,8 @@ def main():
         name: lambda n=network: setattr(model, "network", n) for name, network in networks.items()
     }
     runs = take_turns(model, args.data, records, setups)
-    write_turns(args, records, runs, "int8: the encoder (and cross K/V) in int8 or bfloat16",
-                "variant", "int8 decoder otherwise, defaults")  # fmt: skip
+    write_turns(args, records, runs, "int8 variants: encoder, cross K/V, logits", "variant",
+                "int8 decoder otherwise, defaults")  # fmt: skip
 
 
 if __name__ == "__main__":
