@@ -32,7 +32,7 @@ def queries_first(q, k, v, *, mask=None, backend="sdpa"):
 def main():
     args = turns_arguments(__doc__, model="base").parse_args()
     torch.set_num_threads(args.threads)
-    records = manifest_records(args.data, args.limit)
+    records = manifest_records(args.data, args.limit, args.pick)
     model = load_model(args.model, dtype="int8")
     variants = {"q @ k.T": queries_first, "k @ q.T": keys_first}
     setups = {

@@ -40,7 +40,7 @@ def main():
     default = getattr(module, name)
     values = [type(default)(float(v)) if isinstance(default, float) else type(default)(v)
               for v in args.values.split(",")]  # fmt: skip
-    records = manifest_records(args.data, args.limit)
+    records = manifest_records(args.data, args.limit, args.pick)
     model = load_model(args.model, dtype=args.dtype)
     setups = {v: lambda v=v: setattr(module, name, v) for v in values}
     runs = take_turns(model, args.data, records, setups)

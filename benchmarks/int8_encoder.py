@@ -41,7 +41,7 @@ def main():
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     torch.set_num_threads(args.threads)
-    records = manifest_records(args.data, args.limit)
+    records = manifest_records(args.data, args.limit, args.pick)
     model = load_model(args.model)
     networks = {
         name: quantize_int8(load_model(args.model).network, **VARIANTS[name])

@@ -35,7 +35,7 @@ def main():
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    records = manifest_records(args.data, args.limit)
+    records = manifest_records(args.data, args.limit, args.pick)
     model = load_model(args.model, dtype=args.dtype)
     setups = {name: lambda name=name: set_rules(*RULES[name]) for name in RULES}
     runs = take_turns(model, args.data, records, setups)

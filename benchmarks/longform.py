@@ -28,7 +28,6 @@ faster-whisper-batched,faster-whisper-batched-int8 --output benchmarks/results/l
 """
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -37,7 +36,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, transcribe
-from whisper_eas.research.bench import run_header, title, write_results
+from whisper_eas.research.bench import manifest_records, run_header, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -180,19 +179,11 @@ def make_runner(system: str, name: str):
     return makers[system]()
 
 
-def chosen_recordings(data: str, limit: int) -> list[dict]:
-    lines = (Path(data) / "manifest.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines]
-    tune = [r for r in records if r["group"] == "tune"]
-    heldout = [r for r in records if r["group"] == "heldout"]
-    return [r for pair in zip(tune, heldout) for r in pair][:limit]
-
-
 def worker(args) -> None:
     """One system in its own process: load, warm up, then transcribe the recordings the parent
     names on stdin, one at a time, each alone."""
     torch.set_num_threads(args.threads)
-    chosen = chosen_recordings(args.data, args.limit)
+    chosen = manifest_records(args.data, args.limit, "alternate")
     run = make_runner(args.system, args.model_name)
     run(load_audio(Path(args.data) / chosen[0]["audio"])[: 16000 * 20])  # warm-up
     emit({"ready": True})
@@ -222,7 +213,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    chosen = chosen_recordings(args.data, args.limit)
+    chosen = manifest_records(args.data, args.limit, "alternate")
     seconds = sum(r["duration_s"] for r in chosen)
     systems = args.systems.split(",")
 

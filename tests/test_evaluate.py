@@ -449,9 +449,12 @@ def test_a_results_title_names_date_commit_device_and_what_the_header_has():
 def test_a_turns_benchmark_reads_its_manifest_and_writes_the_speed_up_over_the_first(tmp_path):
     from whisper_eas.research.bench import manifest_records, turns_arguments, write_turns
 
-    lines = [{"id": f"r{i}", "audio": f"{i}.flac", "text": "x", "duration_s": 60.0 + i}
-             for i in range(3)]  # fmt: skip
+    lines = [{"id": f"r{i}", "audio": f"{i}.flac", "text": "x", "duration_s": 60.0 + i,
+              "group": group} for i, group in enumerate(("tune", "tune", "heldout"))]  # fmt: skip
     (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert [r["id"] for r in manifest_records(tmp_path, 2, "alternate")] == ["r0", "r2"]
+    with pytest.raises(ValueError, match="pick"):
+        manifest_records(tmp_path, 2, "random")
     records = manifest_records(tmp_path, 2)
     assert [r["id"] for r in records] == ["r0", "r1"]
     args = turns_arguments("A/B.\n\nmore", data=str(tmp_path)).parse_args(

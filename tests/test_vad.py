@@ -157,6 +157,9 @@ def test_without_long_pauses_keeps_a_pad_of_each_beside_the_speech():
     # a silent start and end keep no pad; a pause inside keeps 0.5 s on each side
     assert speech.regions == [(5.5 * s, 20.5 * s), (29.5 * s, 40.5 * s)]
     assert speech.original(14.0, 16.0) == (19.5, 30.5)  # a span over the cut: 9 s more
+    # the pauses where they lie in the joined audio: the two pads of the cut pause are one
+    joined = [(0, 0.5 * s), (4.5 * s, 5.5 * s), (14.5 * s, 15.5 * s), (25.5 * s, 26 * s)]
+    assert speech.joined_pauses(pauses) == joined
     assert without_long_pauses(pauses, 46 * s, 12.0) is None  # none that long
     assert without_long_pauses([(0, 46 * s)], 46 * s, 5.0).regions == []  # no speech at all
 

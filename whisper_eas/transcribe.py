@@ -860,7 +860,7 @@ def long_form(
                 if progress is not None:  # the skipped audio counts as done
                     progress((duration - len(waveform)) / SAMPLE_RATE)
                 if pauses is not None:  # the check reads the pauses of what is decoded
-                    pauses = pauses_of(waveform)
+                    pauses = heard.joined_pauses(pauses)
             state = _File(index, waveform, file_mel(waveform, model.dims.n_mels), language)
             state.history = list(initial)
             if eas is not None and eas.vad is not None:

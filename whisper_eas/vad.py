@@ -216,6 +216,22 @@ class SpeechMap:
         first, last = round(start * SAMPLE_RATE), round(end * SAMPLE_RATE)
         return any(first < j < last for j in self.joined_starts[1:])
 
+    def joined_pauses(self, pauses: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The file's `pauses` (samples) where they lie in the joined audio: each cut to the
+        regions, and the two pieces that meet at a join (the pads kept beside a stretch taken
+        out) one pause. The VAD is not run again on the joined audio."""
+        joined: list[tuple[int, int]] = []
+        for (start, end), offset in zip(self.regions, self.joined_starts):
+            for a, b in pauses:
+                a, b = max(a, start) - start + offset, min(b, end) - start + offset
+                if b <= a:
+                    continue
+                if joined and joined[-1][1] == a:
+                    joined[-1] = (joined[-1][0], b)
+                else:
+                    joined.append((a, b))
+        return joined
+
     def original(self, start: float, end: float, word: bool = False) -> tuple[float, float]:
         """A span (seconds) of the joined audio -> the same span in the file. A segment may
         span a cut; a word may not: one that the aligner stretched over a cut starts where its

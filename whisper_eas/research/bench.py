@@ -94,15 +94,32 @@ def turns_arguments(doc: str, model: str = "tiny.en", data: str = "data/long", l
     parser.add_argument("--model", default=model)
     parser.add_argument("--data", default=data, help="folder with manifest.jsonl")
     parser.add_argument("--limit", type=int, default=limit)
+    parser.add_argument(
+        "--pick", choices=PICKS, default="first",
+        help="which recordings --limit takes: the manifest's first lines, or its tune and "
+        "heldout recordings in turn (as benchmarks/longform.py)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", required=True)
     return parser
 
 
-def manifest_records(data: str | Path, limit: int) -> list[dict]:
-    """The first `limit` lines of a folder's manifest.jsonl."""
+PICKS = ("first", "alternate")
+
+
+def manifest_records(data: str | Path, limit: int, pick: str = "first") -> list[dict]:
+    """`limit` recordings of a folder's manifest.jsonl: its first lines (`pick="first"`), or
+    its `group` "tune" and "heldout" recordings in turn (`"alternate"`, what `longform.py`
+    reads: half of them never used to choose a setting)."""
+    if pick not in PICKS:
+        raise ValueError(f"pick must be one of {PICKS}, got {pick!r}")
     lines = (Path(data) / "manifest.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines[:limit]]
+    records = [json.loads(line) for line in lines]
+    if pick == "alternate":
+        tune = [r for r in records if r.get("group") == "tune"]
+        heldout = [r for r in records if r.get("group") == "heldout"]
+        records = [r for pair in zip(tune, heldout) for r in pair]
+    return records[:limit]
 
 
 def write_turns(args, records: list[dict], runs: dict, what: str, setting: str, note: str,
@@ -114,11 +131,14 @@ def write_turns(args, records: list[dict], runs: dict, what: str, setting: str, 
     for run in runs.values():
         run["speedup"] = baseline / sum(run["seconds"])
     lengths = [record["duration_s"] for record in records]
-    header = run_header(args.threads, model=args.model, data=args.data, **extra,
+    pick = getattr(args, "pick", "first")
+    header = run_header(args.threads, model=args.model, data=args.data, **extra, pick=pick,
                         recordings=[r["id"] for r in records])  # fmt: skip
+    picked = "its first lines" if pick == "first" else "tune and heldout in turn"
     lines = [
         title(what, header), "",
-        f"{len(records)} recordings of `{args.data}` ({min(lengths):.0f}-{max(lengths):.0f} s, "
+        f"{len(records)} recordings of `{args.data}` ({picked}; "
+        f"{min(lengths):.0f}-{max(lengths):.0f} s, "
         f"{sum(lengths) / 60:.1f} min), {args.model}, {note}, one process taking turns. "
         "Speed-up: total seconds of the first row / this row's.", "",
         f"| {setting} | windows | WER % | seconds | speed-up | fallbacks |",
