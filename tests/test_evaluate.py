@@ -455,6 +455,10 @@ def test_a_turns_benchmark_reads_its_manifest_and_writes_the_speed_up_over_the_f
     assert [r["id"] for r in manifest_records(tmp_path, 2, "alternate")] == ["r0", "r2"]
     with pytest.raises(ValueError, match="pick"):
         manifest_records(tmp_path, 2, "random")
+    (tmp_path / "tune_only").mkdir()
+    (tmp_path / "tune_only" / "manifest.jsonl").write_text(json.dumps(lines[0]) + "\n")
+    with pytest.raises(ValueError, match="no 'tune' and 'heldout' groups"):
+        manifest_records(tmp_path / "tune_only", 2, "alternate")
     records = manifest_records(tmp_path, 2)
     assert [r["id"] for r in records] == ["r0", "r1"]
     args = turns_arguments("A/B.\n\nmore", data=str(tmp_path)).parse_args(

@@ -118,6 +118,10 @@ def manifest_records(data: str | Path, limit: int, pick: str = "first") -> list[
     if pick == "alternate":
         tune = [r for r in records if r.get("group") == "tune"]
         heldout = [r for r in records if r.get("group") == "heldout"]
+        if not tune or not heldout:
+            raise ValueError(
+                f"{data}/manifest.jsonl has no 'tune' and 'heldout' groups to alternate"
+            )
         records = [r for pair in zip(tune, heldout) for r in pair]
     return records[:limit]
 
@@ -131,10 +135,9 @@ def write_turns(args, records: list[dict], runs: dict, what: str, setting: str, 
     for run in runs.values():
         run["speedup"] = baseline / sum(run["seconds"])
     lengths = [record["duration_s"] for record in records]
-    pick = getattr(args, "pick", "first")
-    header = run_header(args.threads, model=args.model, data=args.data, **extra, pick=pick,
+    header = run_header(args.threads, model=args.model, data=args.data, **extra, pick=args.pick,
                         recordings=[r["id"] for r in records])  # fmt: skip
-    picked = "its first lines" if pick == "first" else "tune and heldout in turn"
+    picked = "its first lines" if args.pick == "first" else "tune and heldout in turn"
     lines = [
         title(what, header), "",
         f"{len(records)} recordings of `{args.data}` ({picked}; "
