@@ -843,97 +843,27 @@ def long_form(
             except (OSError, ValueError) as error:
                 yield index, None, Transcription.failed(str(error))
                 continue
-            heard, skipped = speech_map(waveform) if vad_filter else None, 0
-            pauses = None  # the VAD's: found once, for the check, the skipped silences and the
-            # cuts. A short clip is read too: without it, 20 s of music-like tones decoded as
-            # "Thank you." (base); it costs ~1 % of a short clip's time (dev-clean, README).
-            if vad_check and heard is None:
-                pauses = pauses_of(waveform)
-                if skip_silence is not None and clip_seconds is None:
-                    heard = without_long_pauses(pauses, len(waveform), skip_silence, SKIP_PAD_S)
-                    skipped = len(long_pauses(pauses, skip_silence))
-            if heard is not None:
-                duration, waveform = len(waveform), heard.join(waveform)
-                if len(waveform) == 0:  # no speech at all: nothing to decode
-                    yield index, None, Transcription.silent(duration / SAMPLE_RATE)
-                    continue
-                if progress is not None:  # the skipped audio counts as done
-                    progress((duration - len(waveform)) / SAMPLE_RATE)
-                if pauses is not None:  # the check reads the pauses of what is decoded
-                    pauses = heard.joined_pauses(pauses)
-            state = _File(index, waveform, file_mel(waveform, model.dims.n_mels), language)
-            state.history = list(initial)
-            if eas is not None and eas.vad is not None:
-                state.voiced_frames = speech_frames(waveform, eas.vad)
-            if heard is not None:
-                state.speech, state.duration = heard, duration
-            if clip_seconds is not None:
-                state.clips = clips_in_samples(clip_seconds, len(waveform))
-                state.enter_clip()
-                if state.done:  # every clip starts after the audio's end
-                    yield index, None, _Recording(index, [state]).result()
-                    continue
-            if pauses is not None:
-                state.pauses, state.silences = pauses, long_silences(pauses)
-            parts = parts_of(state, split_points(waveform, max_parts, pauses))
-            if skipped:
-                parts[0].fallbacks["skipped_silence"] = skipped
-            if len(parts) > 1 and language == DETECT:  # every part needs the file's language
-                audio = encode(model, [state.window()], eas, backends)
-                [(code, probability)] = detect_language(model, audio, options.backend)
-                for part in parts:
-                    part.language = code
-                parts[0].language_probability = probability
-            recordings[index] = _Recording(index, parts)
-            waiting += parts
+            opened = open_recording(
+                index, waveform, model, language=language, initial=initial, options=options,
+                eas=eas, backends=backends, vad_filter=vad_filter, vad_check=vad_check,
+                skip_silence=skip_silence, clip_seconds=clip_seconds, max_parts=max_parts,
+                progress=progress,
+            )  # fmt: skip
+            if isinstance(opened, Transcription):  # nothing to decode
+                yield index, None, opened
+                continue
+            recordings[index] = _Recording(index, opened)
+            waiting += opened
         if not rows:
             break
         requests = [state.request() for state in rows]
         attempts = decode_windows(model, requests, options, eas, safeguards, backends)
         for state, request, attempt in zip(rows, requests, attempts):
-            outcome = read_window(
-                attempt, request.window, request.seek,
-                model=model, safeguards=safeguards, timestamps=options.timestamps,
-                heard=request.heard,
+            outcome = checked_window(
+                model, state, request, attempt, options=options, safeguards=safeguards,
+                word_timestamps=word_timestamps,
+                hallucination_silence_threshold=hallucination_silence_threshold,
             )  # fmt: skip
-            # A segment that runs over a join of the skipped audio is cut there by its words,
-            # aligned for that even when the caller asked for none.
-            crossing = state.speech is not None and any(
-                state.speech.crosses(s.start, s.end) for s in outcome.segments
-            )
-            if (word_timestamps or crossing) and outcome.segments:
-                decoded = [(s.start, s.end) for s in outcome.segments]
-                prompt = tokenizer.sot_sequence(attempt.result.language, options.task, False)
-                speech_end = add_word_timestamps(
-                    model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
-                    speech_tokens(request.window.n_samples), state.last_speech,
-                )  # fmt: skip
-            if crossing and not word_timestamps:
-                for segment, (start, end) in zip(outcome.segments, decoded):
-                    if not state.speech.crosses(start, end):  # keeps its decoded times
-                        segment.start, segment.end, segment.words = start, end, []
-            if word_timestamps and outcome.segments:
-                if not outcome.heard_to_the_end:  # as openai-whisper: go on from the last word
-                    outcome.advance = advance_to_word_end(outcome, request.seek, state.pauses)
-                if hallucination_silence_threshold is not None:
-                    outcome = skip_hallucinations(
-                        outcome, request, hallucination_silence_threshold, state.last_speech,
-                        file_seconds=len(state.waveform) / SAMPLE_RATE,
-                        timestamp_begin=tokenizer.timestamp_begin,
-                    )  # fmt: skip
-                    speech_end = last_word_end(outcome.segments) or state.last_speech
-                state.last_speech = speech_end
-            if state.pauses is not None and outcome.segments:  # vad_check
-                outcome = cut_at_thin_segment(
-                    outcome, request, state.pauses, state.rates, tokenizer.timestamp_begin
-                )
-                if outcome.thin and word_timestamps:
-                    state.last_speech = last_word_end(outcome.segments)
-            if state.speech is not None:
-                outcome.segments = split_at_joins(outcome.segments, state.speech, tokenizer.decode)
-                if crossing and not word_timestamps:
-                    for segment in outcome.segments:
-                        segment.words = []
             state.record(attempt, outcome)
             if not condition_on_previous_text or attempt.result.temperature > 0.5:
                 state.prompt_start = len(state.history)
@@ -946,6 +876,131 @@ def long_form(
             if recording.done:
                 del recordings[recording.index]
                 yield recording.index, None, recording.result()
+
+
+def open_recording(
+    index: int,
+    waveform: np.ndarray,
+    model: WhisperModel,
+    *,
+    language: str | None,
+    initial: list[int],
+    options: DecodingOptions,
+    eas: EASConfig | None,
+    backends,
+    vad_filter: bool,
+    vad_check: bool,
+    skip_silence: float | None,
+    clip_seconds: list[float] | None,
+    max_parts: int,
+    progress: Callable[[float], None] | None,
+) -> "list[_File] | Transcription":
+    """Input `index`'s rows: its audio read by the VAD (the speech `vad_filter` keeps, or the
+    long pauses skipped), its log-mel, and its parts (`parts.py`), each with the file's
+    language; or its result when there is nothing to decode (no speech, or every clip after
+    the audio's end)."""
+    heard, skipped = speech_map(waveform) if vad_filter else None, 0
+    pauses = None  # the VAD's: found once, for the check, the skipped silences and the
+    # cuts. A short clip is read too: without it, 20 s of music-like tones decoded as
+    # "Thank you." (base); it costs ~1 % of a short clip's time (dev-clean, README).
+    if vad_check and heard is None:
+        pauses = pauses_of(waveform)
+        if skip_silence is not None and clip_seconds is None:
+            heard = without_long_pauses(pauses, len(waveform), skip_silence, SKIP_PAD_S)
+            skipped = len(long_pauses(pauses, skip_silence))
+    if heard is not None:
+        duration, waveform = len(waveform), heard.join(waveform)
+        if len(waveform) == 0:  # no speech at all: nothing to decode
+            return Transcription.silent(duration / SAMPLE_RATE)
+        if progress is not None:  # the skipped audio counts as done
+            progress((duration - len(waveform)) / SAMPLE_RATE)
+        if pauses is not None:  # the check reads the pauses of what is decoded
+            pauses = heard.joined_pauses(pauses)
+    state = _File(index, waveform, file_mel(waveform, model.dims.n_mels), language)
+    state.history = list(initial)
+    if eas is not None and eas.vad is not None:
+        state.voiced_frames = speech_frames(waveform, eas.vad)
+    if heard is not None:
+        state.speech, state.duration = heard, duration
+    if clip_seconds is not None:
+        state.clips = clips_in_samples(clip_seconds, len(waveform))
+        state.enter_clip()
+        if state.done:  # every clip starts after the audio's end
+            return _Recording(index, [state]).result()
+    if pauses is not None:
+        state.pauses, state.silences = pauses, long_silences(pauses)
+    parts = parts_of(state, split_points(waveform, max_parts, pauses))
+    if skipped:
+        parts[0].fallbacks["skipped_silence"] = skipped
+    if len(parts) > 1 and language == DETECT:  # every part needs the file's language
+        audio = encode(model, [state.window()], eas, backends)
+        [(code, probability)] = detect_language(model, audio, options.backend)
+        for part in parts:
+            part.language = code
+        parts[0].language_probability = probability
+    return parts
+
+
+def checked_window(
+    model: WhisperModel,
+    state: "_File",
+    request: WindowRequest,
+    attempt: Attempt,
+    *,
+    options: DecodingOptions,
+    safeguards: Safeguards,
+    word_timestamps: bool,
+    hallucination_silence_threshold: float | None,
+) -> WindowOutcome:
+    """A decoded window's outcome after the rules that read its words: word times (and the seek
+    from the last word), the hallucination-silence rule, a thin segment decoded again, and no
+    segment across a join of the skipped audio. Moves `state.last_speech`; the caller records
+    the outcome."""
+    tokenizer = model.tokenizer
+    outcome = read_window(
+        attempt, request.window, request.seek,
+        model=model, safeguards=safeguards, timestamps=options.timestamps,
+        heard=request.heard,
+    )  # fmt: skip
+    # A segment that runs over a join of the skipped audio is cut there by its words,
+    # aligned for that even when the caller asked for none.
+    crossing = state.speech is not None and any(
+        state.speech.crosses(s.start, s.end) for s in outcome.segments
+    )
+    if (word_timestamps or crossing) and outcome.segments:
+        decoded = [(s.start, s.end) for s in outcome.segments]
+        prompt = tokenizer.sot_sequence(attempt.result.language, options.task, False)
+        speech_end = add_word_timestamps(
+            model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
+            speech_tokens(request.window.n_samples), state.last_speech,
+        )  # fmt: skip
+    if crossing and not word_timestamps:
+        for segment, (start, end) in zip(outcome.segments, decoded):
+            if not state.speech.crosses(start, end):  # keeps its decoded times
+                segment.start, segment.end, segment.words = start, end, []
+    if word_timestamps and outcome.segments:
+        if not outcome.heard_to_the_end:  # as openai-whisper: go on from the last word
+            outcome.advance = advance_to_word_end(outcome, request.seek, state.pauses)
+        if hallucination_silence_threshold is not None:
+            outcome = skip_hallucinations(
+                outcome, request, hallucination_silence_threshold, state.last_speech,
+                file_seconds=len(state.waveform) / SAMPLE_RATE,
+                timestamp_begin=tokenizer.timestamp_begin,
+            )  # fmt: skip
+            speech_end = last_word_end(outcome.segments) or state.last_speech
+        state.last_speech = speech_end
+    if state.pauses is not None and outcome.segments:  # vad_check
+        outcome = cut_at_thin_segment(
+            outcome, request, state.pauses, state.rates, tokenizer.timestamp_begin
+        )
+        if outcome.thin and word_timestamps:
+            state.last_speech = last_word_end(outcome.segments)
+    if state.speech is not None:
+        outcome.segments = split_at_joins(outcome.segments, state.speech, tokenizer.decode)
+        if crossing and not word_timestamps:
+            for segment in outcome.segments:
+                segment.words = []
+    return outcome
 
 
 def parts_of(state: "_File", cuts: list[int]) -> list["_File"]:
