@@ -11,11 +11,13 @@ for ours and faster-whisper. Systems take turns recording by recording, the firs
     python benchmarks/gaps.py --models tiny.en,base --limit 8 --output benchmarks/results/gaps_cpu
 
 `--systems` also takes "ours --skip-silence S" and "ours --batch-size N" (1: each recording
-decoded whole, openai-whisper's sequential algorithm).
+decoded whole, openai-whisper's sequential algorithm), and "ours on fw regions" (and "ours on fw
+regions --batch-size 1"): ours decoding the audio that faster-whisper's `vad_filter` decodes,
+its own VAD's speech regions joined, times mapped back to the file. Beside "faster-whisper
+vad_filter" it separates what the regions do from what our decoding does.
 """
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
@@ -24,7 +26,14 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, VADBudget, load_audio, load_model, transcribe
-from whisper_eas.research.bench import cpu_flags, run_header, title, write_results
+from whisper_eas.research.bench import (
+    PICKS,
+    cpu_flags,
+    manifest_records,
+    run_header,
+    title,
+    write_results,
+)
 from whisper_eas.research.metrics import word_error_rate
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -40,6 +49,30 @@ def ours(name: str, **options):
         result = transcribe(model, wave, word_timestamps=True, **options)
         words = [(w.start, w.end, w.word) for s in result.segments for w in s.words]
         segments = [(s.start, s.end, s.text) for s in result.segments]
+        return result.text, words, segments, result.fallbacks
+
+    return run
+
+
+def ours_on_fw_regions(name: str, **options):
+    """Ours on the audio faster-whisper's `vad_filter` decodes: its VAD's speech regions (its
+    default VadOptions), joined, every time mapped back to the file."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    from whisper_eas.vad import SpeechMap
+
+    model = load_model(name)
+
+    def run(wave):
+        regions = [(c["start"], c["end"]) for c in get_speech_timestamps(wave, VadOptions())]
+        speech = SpeechMap(regions)
+        result = transcribe(model, speech.join(wave), word_timestamps=True, **options)
+        words = [
+            (*speech.original(w.start, w.end, word=True), w.word)
+            for s in result.segments
+            for w in s.words
+        ]
+        segments = [(*speech.original(s.start, s.end), s.text) for s in result.segments]
         return result.text, words, segments, result.fallbacks
 
     return run
@@ -126,6 +159,10 @@ def main() -> None:
     parser.add_argument("--models", default="tiny.en,base")
     parser.add_argument("--limit", type=int, default=8, help="recordings: tune and heldout alike")
     parser.add_argument(
+        "--pick", choices=PICKS, default="alternate",
+        help="which recordings --limit takes: tune and heldout in turn, or the manifest's first",
+    )  # fmt: skip
+    parser.add_argument(
         "--systems",
         default="ours,ours --vad,ours --hallucination-silence-threshold 2,ours --eas,"
         "ours --eas vad,faster-whisper,faster-whisper vad_filter,transformers",
@@ -134,10 +171,7 @@ def main() -> None:
     parser.add_argument("--output", default="benchmarks/results/gaps_cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    records = [json.loads(line) for line in (Path(args.data) / "manifest.jsonl").open()]
-    tune = [r for r in records if r["group"] == "tune"]
-    heldout = [r for r in records if r["group"] == "heldout"]
-    chosen = [r for pair in zip(tune, heldout) for r in pair][: args.limit]
+    chosen = manifest_records(args.data, args.limit, args.pick)
     waves = [load_audio(Path(args.data) / r["audio"]) for r in chosen]
     seconds = sum(len(w) for w in waves) / 16000
     gap_seconds = sum(end - start for r in chosen for _, start, end in r["gaps"])
@@ -167,6 +201,8 @@ def main() -> None:
             "ours --eas": lambda: ours(name, eas=eas),
             "ours --vad --eas": lambda: ours(name, eas=eas, vad_filter=True),
             "ours --eas vad": lambda: ours(name, eas=replace(eas, rule=VADBudget())),
+            "ours on fw regions": lambda: ours_on_fw_regions(name),
+            "ours on fw regions --batch-size 1": lambda: ours_on_fw_regions(name, batch_size=1),
             "faster-whisper": lambda: faster_whisper(name, False),
             "faster-whisper vad_filter": lambda: faster_whisper(name, True),
             "transformers": lambda: transformers_longform(name),
