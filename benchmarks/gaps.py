@@ -157,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="data/gaps")
     parser.add_argument("--models", default="tiny.en,base")
-    parser.add_argument("--limit", type=int, default=8, help="recordings: tune and heldout alike")
+    parser.add_argument("--limit", type=int, default=8, help="recordings, as --pick chooses")
     parser.add_argument(
         "--pick", choices=PICKS, default="alternate",
         help="which recordings --limit takes: tune and heldout in turn, or the manifest's first",
