@@ -11,18 +11,14 @@ The audio is a link to the folder's own.
 import json
 from pathlib import Path
 
+from whisper_eas.research.bench import manifest_records
+
 STANDARD = 12  # what the README's long-form and gap runs take (--limit 12)
-
-
-def standard(records: list[dict], limit: int) -> list[dict]:
-    tune = [r for r in records if r["group"] == "tune"]
-    heldout = [r for r in records if r["group"] == "heldout"]
-    return [r for pair in zip(tune, heldout) for r in pair][:limit]
 
 
 def write_rest(folder: Path) -> int:
     records = [json.loads(line) for line in (folder / "manifest.jsonl").open()]
-    taken = standard(records, STANDARD)
+    taken = manifest_records(folder, STANDARD, "alternate")
     speakers = {r["id"].split("-")[0] for r in taken}
     rest = [r for r in records if r not in taken]
     rest.sort(key=lambda r: r["id"].split("-")[0] in speakers)  # stable: new speakers first
