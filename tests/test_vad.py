@@ -148,6 +148,25 @@ def test_the_vad_check_finds_long_pauses_with_the_audios_edges(tiny):
     assert off.text == result.text or {"not_speech", "no_speech"} & set(result.fallbacks)
 
 
+def test_quiet_speech_is_heard_as_loud_speech_is_and_not_skipped(tiny):
+    """The same clip, silence and jfk with the peak at 0.003 (-50 dBFS, as a recording made with
+    a low input gain): Silero alone hears none of jfk's speech there, so the default skipped it.
+    Raised for the VAD, the quiet audio has the loud audio's long pauses, and its transcript
+    keeps jfk's words."""
+    from whisper_eas import transcribe
+    from whisper_eas.vad import long_silences, pauses_of
+
+    clip, jfk = load_audio(DATA / "1089-134691-0000.flac"), load_audio(DATA / "jfk.flac")
+    wave = np.concatenate([clip, np.zeros(16_000 * 12, dtype=np.float32), jfk])
+    quiet = wave * np.float32(0.003 / np.abs(wave).max())
+    assert (load_vad()(torch.from_numpy(quiet[-len(jfk) :])) > 0.5).float().mean() < 0.05
+    loud, heard = long_silences(pauses_of(wave)), long_silences(pauses_of(quiet))
+    assert len(heard) == len(loud) == 1
+    assert all(abs(a - b) < 0.3 for a, b in zip(heard[0], loud[0]))
+    text = re.sub(r"[^a-z ]", "", transcribe(tiny, quiet).text.lower())
+    assert "what your country can do for you" in text, text
+
+
 def test_without_long_pauses_keeps_a_pad_of_each_beside_the_speech():
     from whisper_eas.vad import without_long_pauses
 
