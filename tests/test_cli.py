@@ -77,9 +77,9 @@ def test_subtitles_parse_and_every_format_is_written(tmp_path):
             [
                 "transcribe",
                 str(DATA / "jfk.flac"),
-                "--output-format",
+                "-f",  # openai-whisper's short names
                 "all",
-                "--output-dir",
+                "-o",
                 str(tmp_path),
             ]
         )

@@ -556,10 +556,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--task", default="transcribe", choices=TASKS, help="translate: into English"
     )
-    transcribe.add_argument(
-        "--output-format", default="txt", choices=[*OUTPUT_FORMATS, "all"], help="what to write"
-    )
-    transcribe.add_argument("--output-dir", help="write one file per input and format here")
+    transcribe.add_argument(  # -f and -o: openai-whisper's short names
+        "-f", "--output-format", default="txt", choices=[*OUTPUT_FORMATS, "all"],
+        help="what to write",
+    )  # fmt: skip
+    transcribe.add_argument("-o", "--output-dir", help="write one file per input and format here")
     transcribe.add_argument(
         "--skip-existing", action="store_true",
         help="with --output-dir: leave out inputs whose outputs are all there (resume a run)",
