@@ -1,8 +1,8 @@
 """`vad_filter`'s VAD parameters against WER: the minimum silence that cuts and the padding
 kept around speech, on recordings with gaps and on gap-free long recordings of one split.
 
-Our VAD follows the silero-vad package's probabilities; faster-whisper's ONNX export gives
-lower ones in pauses, so its 2 s / 400 ms cut more pauses than the same numbers do here.
+Run with silero-vad 6.2's weights (results of 2026-11), which give higher probabilities in
+pauses than faster-whisper's; since 2026-12-01 ours are faster-whisper's (`whisper_eas/vad.py`).
 
     python benchmarks/vad_options.py --model tiny.en --split tune --options 2000:400,1000:400
 """

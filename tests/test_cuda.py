@@ -100,7 +100,6 @@ def test_a_files_tokens_on_the_gpu_are_the_same_alone_and_in_a_batch_of_eight(on
 def test_vad_filter_runs_with_a_gpu_model(on_gpu):
     import numpy as np
 
-    pytest.importorskip("silero_vad")
     wave = load_audio(FIXTURES[0])
     padded = np.concatenate([np.zeros(160_000, np.float32), wave, np.zeros(160_000, np.float32)])
     result = transcribe(on_gpu["float32"], padded, vad_filter=True, word_timestamps=True)
