@@ -258,7 +258,8 @@ def main() -> None:
         "",
         f"{len(chosen)} recordings from `{args.data}` ({seconds / 60:.1f} min, of which "
         f"{gap_seconds / 60:.1f} min in {sum(len(r['gaps']) for r in chosen)} gaps of 8-20 s: "
-        "silence, white noise, pink noise, hum, music). Words inside gaps: middle of the word "
+        f"{', '.join(dict.fromkeys(g[0] for r in chosen for g in r['gaps']))}). "
+        "Words inside gaps: middle of the word "
         f"more than {EDGE} s inside a gap; segment-level: a segment's words placed at its "
         "middle (transformers gives no words). Greedy, float32.",
         "",

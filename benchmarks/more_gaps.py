@@ -14,9 +14,9 @@ speech with three gaps of 8-20 s; the manifest as `data/gaps`'s (texts, utteranc
 import argparse
 from pathlib import Path
 
+import build_long_audio as gaps
 import numpy as np
 
-import build_long_audio as gaps
 from whisper_eas.audio import SAMPLE_RATE
 
 
