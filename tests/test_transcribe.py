@@ -394,6 +394,21 @@ def test_a_window_the_vad_hears_speech_in_is_not_silence():
     assert not rules.needs_fallback(unsure, sparsified=False, seconds=4.6)
 
 
+def test_a_window_with_more_words_than_its_speech_and_no_confidence_is_implausible():
+    rules = Safeguards()
+    # tiny.en at temperature 1.0 on the 1.2 s left after a recording's last full window (the
+    # end of its last word): 15 words, log-prob -3.8, the VAD hearing ~1 s of speech.
+    invented = (
+        "And for the destruction of sanctified Sketch, it was only a sudden almost multiple body."
+    )
+    assert rules.is_implausible(result_with(0.66, 0.5, -3.77, invented), heard=1.1)
+    assert not rules.is_implausible(result_with(0.66, 0.5, -0.5, invented), heard=1.1)  # sure
+    assert not rules.is_implausible(result_with(0.66, 0.5, -3.77, invented), heard=3.0)
+    assert not rules.is_implausible(result_with(0.66, 0.5, -3.77, invented))  # no VAD pass
+    unsure = result_with(0.75, 0.40, -1.3, "tucker of painting, by Harry Quilter M.A.")
+    assert not rules.is_implausible(unsure, heard=3.0)  # the 4.6 s last window above
+
+
 def test_no_speech_alone_is_the_unprompted_decodes_no_speech_probability(tiny):
     from whisper_eas.transcribe import Window, encode, file_mel
 

@@ -83,6 +83,13 @@ END_MARGIN_S = 1.0
 # the sentence before it, 12 s of trailing silence as one more copy of it.
 TAIL_MIN_HEARD_S = 0.2
 SKIP_PAD_S = 0.4  # of each skipped stretch kept beside the speech (faster-whisper's padding)
+# A window whose text has more words than this for each second the VAD hears in it, decoded
+# with no confidence (average log-prob under the threshold, after every retry), is not what
+# was said: it is dropped. The 1.2 s left after a recording's last full window held the end of
+# its last word, and tiny.en wrote 15 words there at temperature 1.0 (log-prob -3.8); the VAD's
+# speech kept openai-whisper's no-speech rule from dropping them. Read speech runs ~2.7 words
+# a second (dev-clean's median utterance).
+MAX_WORDS_PER_HEARD_S = 6.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,16 @@ class Safeguards:
             sure is not None
             and result.no_speech_prob_alone > sure
             and len(result.text.split()) <= self.silence_max_words
+        )
+
+    def is_implausible(self, result: DecodingResult, heard: float | None = None) -> bool:
+        """Whether a decoded window's text holds more words than the speech the VAD hears in it
+        can (MAX_WORDS_PER_HEARD_S a second), decoded without confidence: not what was said."""
+        return (
+            heard is not None
+            and self.logprob_threshold is not None
+            and result.avg_logprob < self.logprob_threshold
+            and len(result.text.split()) > MAX_WORDS_PER_HEARD_S * max(heard, 0.5)
         )
 
     def looks_cut(
@@ -425,6 +442,7 @@ class WindowOutcome:
     heard_to_the_end: bool = False  # ended on a lone timestamp: nothing to decode again
     skipped_hallucination: bool = False  # hallucination_silence_threshold dropped text
     thin: bool = False  # cut before a segment with far fewer words than its speech holds
+    implausible: bool = False  # more words than the speech heard holds, without confidence
 
 
 def read_window(
@@ -442,6 +460,8 @@ def read_window(
     result, tokenizer = attempt.result, model.tokenizer
     if safeguards.is_silence(result, heard):
         return WindowOutcome([], window.n_samples, [], silence=True)
+    if safeguards.is_implausible(result, heard):
+        return WindowOutcome([], window.n_samples, [], silence=False, implausible=True)
     if timestamps:
         pieces, advance, used = split_segments(
             result.tokens, tokenizer.timestamp_begin, window.n_samples
@@ -581,6 +601,8 @@ class _File:
             self.fallbacks["hallucination"] += 1
         if outcome.thin:
             self.fallbacks["thin"] += 1
+        if outcome.implausible:
+            self.fallbacks["implausible"] += 1
         kept = drop_squeezed_repeats(outcome.segments, self.segments[-REPEAT_LOOKBACK:])
         if len(kept) < len(outcome.segments):
             self.fallbacks["repeat"] += len(outcome.segments) - len(kept)
