@@ -87,6 +87,17 @@ def non_speech(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarra
     return (0.08 * music / music.std()).astype(np.float32)
 
 
+def leading(records: list[dict], seconds: float) -> list[dict]:
+    """A chapter's first utterances, as many as fit in `seconds` of speech."""
+    take, total = [], 0.0
+    for record in records:
+        if total + record["duration_s"] > seconds:
+            break
+        take.append(record)
+        total += record["duration_s"]
+    return take
+
+
 def with_gaps(data: Path, records: list[dict], rng: np.random.Generator, first_kind: int):
     """The utterances joined by 0.5-1.0 s pauses, with three long non-speech stretches at
     utterance boundaries a quarter, half and three quarters of the way through."""
@@ -145,12 +156,8 @@ def main() -> None:
     for number, (chapter, records) in enumerate(by_chapter.items()):
         group = "heldout" if number % 3 == 2 else "tune"
         # A recording with gaps: 2-4 minutes of the chapter's speech, three long gaps.
-        take, total = [], 0.0
-        for record in records:
-            if total + record["duration_s"] > 240:
-                break
-            take.append(record)
-            total += record["duration_s"]
+        take = leading(records, 240)
+        total = sum(r["duration_s"] for r in take)
         if total >= 120 and len(take) >= 6:
             audio, spans, gaps = with_gaps(data, take, noise, first_kind=number)
             extra = {"group": group, "utterances": spans, "gaps": gaps}

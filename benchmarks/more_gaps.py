@@ -69,12 +69,7 @@ def main() -> None:
     rng, rows = np.random.default_rng(args.seed), []
     chapters = list(gaps.chapters(data).items())[::3][: args.count]
     for number, (chapter, records) in enumerate(chapters):
-        take, total = [], 0.0
-        for record in records:
-            if total + record["duration_s"] > 150:
-                break
-            take.append(record)
-            total += record["duration_s"]
+        take = gaps.leading(records, 150)
         audio, spans, found = gaps.with_gaps(data, take, rng, first_kind=number)
         audio = audio + (0.0005 * rng.standard_normal(len(audio))).astype(np.float32)  # room
         extra = {"group": "more", "utterances": spans, "gaps": found}

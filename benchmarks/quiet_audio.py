@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from build_long_audio import save
 
 from whisper_eas import load_audio
 from whisper_eas.audio import SAMPLE_RATE
@@ -37,10 +38,7 @@ def main() -> None:
         name = Path(record["audio"]).stem
         sf.write(out / "audio" / f"{name}.wav", quiet, SAMPLE_RATE, subtype="PCM_16")
         rows.append({**record, "audio": f"audio/{name}.wav", "peak": peak})
-    with (out / "manifest.jsonl").open("w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    print(f"{len(rows)} recordings, peaks {args.peaks} -> {out}")
+    save(out, rows)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ class Safeguards:
             heard is not None
             and self.logprob_threshold is not None
             and result.avg_logprob < self.logprob_threshold
+            # (half a second at least: the VAD may hear a short word or two as less)
             and len(result.text.split()) > MAX_WORDS_PER_HEARD_S * max(heard, 0.5)
         )
 
