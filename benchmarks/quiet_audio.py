@@ -26,7 +26,12 @@ def main() -> None:
     parser.add_argument("--output", default="data/gaps_quiet")
     parser.add_argument("--peaks", default="0.02,0.01,0.005", help="peak levels, taken in turn")
     args = parser.parse_args()
-    peaks = [float(p) for p in args.peaks.split(",")]
+    try:
+        peaks = [float(p) for p in args.peaks.split(",")]
+    except ValueError:
+        parser.error(f"--peaks takes comma-separated numbers, got {args.peaks!r}")
+    if not all(0 < p <= 1 for p in peaks):
+        parser.error(f"--peaks must lie in (0, 1], got {args.peaks!r}")
     out = Path(args.output)
     (out / "audio").mkdir(parents=True, exist_ok=True)
     rows = []

@@ -41,6 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("wheel", type=Path, help="silero_vad-6.1.0-py3-none-any.whl")
     args = parser.parse_args()
+    if not args.wheel.is_file():
+        parser.error(f"no such file: {args.wheel} (pip download silero-vad==6.1.0 --no-deps)")
     digest = hashlib.sha256(args.wheel.read_bytes()).hexdigest()
     if digest != WHEEL_SHA256:
         raise SystemExit(f"{args.wheel} is not silero-vad 6.1.0's wheel (sha256 {digest})")
