@@ -46,8 +46,11 @@ def main() -> None:
     manifest = Path(args.data) / "manifest.jsonl"
     if not manifest.is_file():
         parser.error(f"no {manifest}: run benchmarks/build_long_audio.py first")
+    dev_clean = Path(args.dev_clean) / "manifest.jsonl"
+    if not dev_clean.is_file():
+        parser.error(f"no {dev_clean}: --dev-clean names dev-clean's folder (the texts)")
     texts = {}
-    for line in (Path(args.dev_clean) / "manifest.jsonl").open():
+    for line in dev_clean.open():
         row = json.loads(line)
         texts[row["id"]] = row["text"]
     rng, out, rows = np.random.default_rng(args.seed), Path(args.output), []
