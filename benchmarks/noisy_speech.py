@@ -17,10 +17,10 @@ import json
 from pathlib import Path
 
 import build_long_audio
+import medium_audio
 import more_gaps
 import numpy as np
 
-from whisper_eas import load_audio
 from whisper_eas.audio import SAMPLE_RATE
 
 KINDS = ("white noise", "pink noise", "music", "hum", "bursts", "rumble")
@@ -49,20 +49,11 @@ def main() -> None:
     dev_clean = Path(args.dev_clean) / "manifest.jsonl"
     if not dev_clean.is_file():
         parser.error(f"no {dev_clean}: --dev-clean names dev-clean's folder (the texts)")
-    texts = {}
-    for line in dev_clean.open():
-        row = json.loads(line)
-        texts[row["id"]] = row["text"]
+    texts = medium_audio.dev_clean_texts(Path(args.dev_clean))
     rng, out, rows = np.random.default_rng(args.seed), Path(args.output), []
     for k, line in enumerate(manifest.open()):
         record = json.loads(line)
-        utterances = record["utterances"]
-        last = min(range(len(utterances)), key=lambda i: abs(utterances[i][2] - args.seconds))
-        kept = utterances[: last + 1]
-        # cut in the middle of the pause after the last kept utterance (or at the end)
-        end = (kept[-1][2] + utterances[last + 1][1]) / 2 if last + 1 < len(utterances) else None
-        wave = load_audio(Path(args.data) / record["audio"])
-        wave = wave[: round(end * SAMPLE_RATE)] if end is not None else wave
+        kept, wave = medium_audio.cut_near(record, Path(args.data), args.seconds)
         speech = np.concatenate(
             [
                 wave[round(start * SAMPLE_RATE) : round(stop * SAMPLE_RATE)]
