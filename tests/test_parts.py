@@ -39,7 +39,8 @@ def test_each_cut_aims_at_an_equal_share_of_what_is_left():
 def test_the_part_count_depends_on_the_length_alone():
     minute = 60 * 16_000
     assert part_count(minute) == 1  # under two parts' length: decoded whole
-    assert part_count(2 * minute) == 2
+    assert part_count(100 * 16_000) == 2
+    assert part_count(2 * minute) == 3  # two parts of 60 s would each need three windows
     assert part_count(60 * minute) == parts.MAX_PARTS
     assert part_count(60 * minute, max_parts=3) == 3
 

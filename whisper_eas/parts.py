@@ -11,6 +11,8 @@ batch, so a file's result is the same in any batch (`batch_size=1` decodes it wh
 whisper's sequential algorithm).
 """
 
+import math
+
 import numpy as np
 
 from .audio import SAMPLE_RATE
@@ -24,6 +26,14 @@ MAX_PARTS = 8
 # Again with parts of equal length (12 recordings, tiny.en): at least 40 s was 1.02x and 52 s
 # 0.95x the speed of 45 s, at 5.07 and 5.06 % WER against 4.86 %.
 MIN_PART_SECONDS = 45.0
+# ...and at most this long where MAX_PARTS allows: a part over ~56 s needs a third window, and
+# the longest part sets the rounds of the batch, so 108-135 s are cut into three parts (not two
+# of 54-67 s, three windows each) and 162-180 s into four. One process taking turns, float32:
+# 28 recordings of 112-132 s tiny.en 1.17x, WER 5.62 -> 5.51 %, base 1.10x, 5.01 -> 4.90 %;
+# 16 of other chapters (118-176 s) 1.10x, 6.07 -> 5.76 % and 1.07x, 5.30 -> 5.03 %. Of 24
+# longer ones (data/long, data/gaps) two got other parts: tiny.en 5.62 -> 5.28 % and
+# 6.90 -> 9.83 % (words spelt otherwise, no sentence lost; README "Recordings of two minutes").
+MAX_PART_SECONDS = 54.0
 SEARCH = 0.25  # a cut is looked for within this fraction of a part's length around its target
 # A pause this long or longer is a safe place for a cut (a sentence's end, not a breath inside
 # a word), so the nearest one to the target wins over a longer one further away: parts of
@@ -37,8 +47,14 @@ CUT_STEP = 320  # cuts fall on a timestamp (20 ms), where a window may start
 
 
 def part_count(n_samples: int, max_parts: int = MAX_PARTS) -> int:
-    """How many parts a recording of n_samples is cut into (before looking for pauses)."""
-    return max(1, min(max_parts, int(n_samples / SAMPLE_RATE / MIN_PART_SECONDS)))
+    """How many parts a recording of n_samples is cut into (before looking for pauses): none
+    under two parts of MIN_PART_SECONDS, else parts of MIN_PART_SECONDS or more, but no
+    longer than MAX_PART_SECONDS where `max_parts` allows."""
+    seconds = n_samples / SAMPLE_RATE
+    if seconds < 2 * MIN_PART_SECONDS:
+        return 1
+    count = max(int(seconds / MIN_PART_SECONDS), math.ceil(seconds / MAX_PART_SECONDS))
+    return max(1, min(max_parts, count))
 
 
 def choose_cuts(pauses: list[tuple[int, int]], n_samples: int, n_parts: int) -> list[int]:
