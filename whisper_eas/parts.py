@@ -47,9 +47,9 @@ CUT_STEP = 320  # cuts fall on a timestamp (20 ms), where a window may start
 
 
 def part_count(n_samples: int, max_parts: int = MAX_PARTS) -> int:
-    """How many parts a recording of n_samples is cut into (before looking for pauses): none
-    under two parts of MIN_PART_SECONDS, else parts of MIN_PART_SECONDS or more, but no
-    longer than MAX_PART_SECONDS where `max_parts` allows."""
+    """How many parts a recording of n_samples is cut into (before looking for pauses): one
+    under two parts of MIN_PART_SECONDS; else as many parts of MIN_PART_SECONDS as fit, or
+    more where a part would be over MAX_PART_SECONDS; at most `max_parts`."""
     seconds = n_samples / SAMPLE_RATE
     if seconds < 2 * MIN_PART_SECONDS:
         return 1
