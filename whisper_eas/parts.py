@@ -30,9 +30,10 @@ MIN_PART_SECONDS = 45.0
 # the longest part sets the rounds of the batch, so 108-135 s are cut into three parts (not two
 # of 54-67 s, three windows each) and 162-180 s into four. One process taking turns, float32:
 # 28 recordings of 112-132 s tiny.en 1.17x, WER 5.62 -> 5.51 %, base 1.10x, 5.01 -> 4.90 %;
-# 16 of other chapters (118-176 s) 1.10x, 6.07 -> 5.76 % and 1.07x, 5.30 -> 5.03 %. Of 24
-# longer ones (data/long, data/gaps) two got other parts: tiny.en 5.62 -> 5.28 % and
-# 6.90 -> 9.83 % (words spelt otherwise, no sentence lost; README "Recordings of two minutes").
+# 16 of other chapters (118-176 s) 1.10x, 6.07 -> 5.76 % and 1.07x, 5.30 -> 5.03 % (int8:
+# 1.17x, 5.87 -> 5.85 %; 1.12x, 5.41 -> 5.05 %). Of 24 longer ones (data/long, data/gaps) two
+# got other parts: tiny.en 5.62 -> 5.28 % and 6.90 -> 9.83 % (words spelt otherwise, no
+# sentence lost; README "Recordings of two minutes").
 MAX_PART_SECONDS = 54.0
 SEARCH = 0.25  # a cut is looked for within this fraction of a part's length around its target
 # A pause this long or longer is a safe place for a cut (a sentence's end, not a breath inside
