@@ -19,10 +19,11 @@ from .audio import SAMPLE_RATE
 from .vad import pauses_of
 
 MAX_PARTS = 8
-# Parts of at least this length: each decodes in two windows or more, the first without the
-# previous text. Measured on 6 dev-clean recordings (tiny.en): parts of 45-55 s were the
-# fastest (~1.75x the whole file) and cost no accuracy; parts of ~27 s (one window each) needed
-# a second window for a tail in a third of them, were slower and lost 0.4 points of WER.
+# As many parts of at least this length as fit (under two: the file whole): each decodes in two
+# windows or more, the first without the previous text. Measured on 6 dev-clean recordings
+# (tiny.en): parts of 45-55 s were the fastest (~1.75x the whole file) and cost no accuracy;
+# parts of ~27 s (one window each) needed a second window for a tail in a third of them, were
+# slower and lost 0.4 points of WER.
 # Again with parts of equal length (12 recordings, tiny.en): at least 40 s was 1.02x and 52 s
 # 0.95x the speed of 45 s, at 5.07 and 5.06 % WER against 4.86 %.
 MIN_PART_SECONDS = 45.0
