@@ -262,6 +262,22 @@ def test_best_of_keeps_the_likeliest_of_its_draws_and_each_row_draws_alone(tiny)
         DecodingOptions(best_of=0)
 
 
+def test_a_rows_own_token_limit_stops_that_row_alone(tiny):
+    """`token_limits`: the row its own limit stops says so (`hit_token_limit`); the row
+    without one decodes as alone, and a limit the text never reaches changes nothing."""
+    mel = torch.stack([log_mel(tiny, FIXTURES[i]) for i in (0, 4)])
+    with torch.inference_mode():
+        audio = tiny.network.encoder(mel).features
+    free = decode(tiny, audio)
+    limited = decode(tiny, audio, token_limits=[3, None])
+    assert limited[0].tokens == free[0].tokens[:3] and limited[0].hit_token_limit
+    assert limited[0].hit_max_length and not free[0].hit_max_length
+    assert limited[1].tokens == free[1].tokens and not limited[1].hit_token_limit
+    roomy = decode(tiny, audio, token_limits=[len(r.tokens) + 1 for r in free])
+    assert [r.tokens for r in roomy] == [r.tokens for r in free]
+    assert not any(r.hit_token_limit for r in roomy)
+
+
 def log_mel(model, path):
     from whisper_eas import log_mel_spectrogram, pad_or_trim
 

@@ -409,6 +409,30 @@ def test_a_window_with_more_words_than_its_speech_and_no_confidence_is_implausib
     assert not rules.is_implausible(unsure, heard=3.0)  # the 4.6 s last window above
 
 
+def test_a_short_windows_loop_stops_at_what_its_audio_can_hold_and_is_decoded_again(
+    tiny, monkeypatch
+):
+    """0.5 s of a cut word (1.0-1.5 s of 1272-128104-0000): at temperature 0.6 tiny.en wrote
+    97 tokens of ". . ." and its draws ran to 224; a decode now stops at
+    `token_limit(0.5)` = 28 tokens, and one that reaches it is decoded hotter."""
+    transcription = importlib.import_module("whisper_eas.transcribe")
+    decodes = []
+
+    def recorded(*args, **kwargs):
+        results = decode(*args, **kwargs)
+        decodes.extend(results)
+        return results
+
+    monkeypatch.setattr(transcription, "decode", recorded)
+    cut = load_audio(DATA / "1272-128104-0000.flac")[16000:24000]
+    result = transcribe(tiny, cut)
+    limit = transcription.token_limit(0.5)
+    assert limit == 28 and max(len(r.tokens) for r in decodes) <= limit
+    looped = [i for i, r in enumerate(decodes) if r.hit_token_limit]
+    assert looped and looped[-1] < len(decodes) - 1  # each loop was decoded again
+    assert result.fallbacks["temperature"] == 1
+
+
 def test_no_speech_alone_is_the_unprompted_decodes_no_speech_probability(tiny):
     from whisper_eas.transcribe import Window, encode, file_mel
 

@@ -97,6 +97,7 @@ class DecodingResult:
     no_speech_prob_alone: float  # the same without the previous-text prompt before it
     temperature: float
     hit_max_length: bool  # stopped by the length limit, not by end-of-text (usually a loop)
+    hit_token_limit: bool = False  # stopped by its row's `token_limits` (what its audio holds)
     compression_ratio: float = field(init=False)
     language_probability: float | None = None  # set where the language was detected
 
@@ -368,7 +369,8 @@ def generate(
         else:  # a finished row keeps its last logits: its tokens are end-of-text from now on
             logits[active] = out
     tokens, ended = [], []
-    for row in generated[:, len(forced) :].tolist():
+    for row, own_limit in zip(generated[:, len(forced) :].tolist(), limits):
+        row = row[:own_limit]  # after its limit, a row's tokens are end-of-text fillers
         stop = row.index(tokenizer.eot) if tokenizer.eot in row else None
         tokens.append(row[:stop])
         ended.append(stop is not None)
@@ -504,12 +506,15 @@ def decode(
     languages: list[str | None] | None = None,
     generators: list[torch.Generator] | None = None,
     speech_until: list[int | None] | None = None,
+    token_limits: list[int | None] | None = None,
 ) -> list[DecodingResult]:
     """Decode each row of the encoder's output; `previous` holds each row's prior text tokens
     (the <|startofprev|> prompt), `languages` each row's language (else from `options`),
     `generators` each row's random generator for sampling (temperature > 0); with
     `options.best_of` = n, n generators per row (row after row), one per draw; `speech_until`
-    each row's bound on ending the text (timestamps; None: none; `apply_timestamp_rules`).
+    each row's bound on ending the text (timestamps; None: none; `apply_timestamp_rules`);
+    `token_limits` each row's own limit of new tokens under `options.max_new_tokens` (None:
+    that alone).
 
     Each row is decoded as if alone: its prompt, its length limit, its draws and its numbers
     do not depend on the other rows (tests/test_transcribe.py checks tokens alone and batched)."""
@@ -528,6 +533,12 @@ def decode(
     ]
     cap = options.max_new_tokens or model.dims.n_text_ctx // 2
     limits = [min(cap, model.dims.n_text_ctx - len(prompt)) for prompt in prompts]
+    own_limits = [
+        own is not None and own < limit
+        for own, limit in zip(token_limits or [None] * batch, limits)
+    ]
+    if token_limits is not None:
+        limits = [min(limit, own or limit) for limit, own in zip(limits, token_limits)]
 
     cache = model.network.decoder.new_cache(audio)
     after_sot, after_prompt = run_prompts(model, cache, prompts, options.backend)
@@ -566,6 +577,7 @@ def decode(
             no_speech_prob_alone=alone[row],
             temperature=options.temperature,
             hit_max_length=not out.ended[row],
+            hit_token_limit=own_limits[row] and not out.ended[row],
         )
         for row, tokens in enumerate(out.tokens)
     ]

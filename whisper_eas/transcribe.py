@@ -18,6 +18,7 @@ window: stretches of 5 s or more without speech are taken out (the audio around 
 decoded joined, times map back), and text timed only into its pauses is dropped.
 """
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
@@ -90,6 +91,20 @@ SKIP_PAD_S = 0.4  # of each skipped stretch kept beside the speech (faster-whisp
 # speech kept openai-whisper's no-speech rule from dropping them. Read speech runs ~2.7 words
 # a second (dev-clean's median utterance).
 MAX_WORDS_PER_HEARD_S = 6.0
+# A window's decode may write at most this many tokens (timestamps too) per second of its
+# audio, plus LOOP_TOKENS_BASE; one that reaches the limit is a loop and is decoded again.
+# openai-whisper's only limit is 224 tokens whatever the audio, so a loop on a short window
+# ran 224 steps at each temperature (5 draws a row from 0.2 up): 5 s for 0.5 s of a cut word,
+# tiny.en. Read speech has at most 5.6 text tokens a second (the fastest of 1313 dev-clean
+# utterances; median 3.2), so windows of 13.5 s or more keep openai's limit alone.
+LOOP_TOKENS_PER_SECOND = 15.0
+LOOP_TOKENS_BASE = 20
+
+
+def token_limit(seconds: float) -> int:
+    """The most tokens a decode of `seconds` of audio may write before it counts as a loop (a
+    limit of ours, under openai-whisper's 224)."""
+    return LOOP_TOKENS_BASE + math.ceil(LOOP_TOKENS_PER_SECOND * seconds)
 
 
 @dataclass(frozen=True)
@@ -176,6 +191,8 @@ class Safeguards:
         speech_dropped: bool = True,
     ) -> bool:
         if sparsified and self.looks_cut(result, seconds, heard, speech_dropped):
+            return True
+        if result.hit_token_limit:  # more tokens than its audio can hold: a loop
             return True
         if self.is_silence(result, heard):
             return False
@@ -360,6 +377,7 @@ def decode_windows(
     decision, retries, temperatures and random draws, whatever the other rows need."""
     windows = [r.window for r in requests]
     audio = encode(model, windows, eas, backends)
+    seconds = [w.n_samples / SAMPLE_RATE for w in windows]
     languages = [r.language for r in requests]
     unknown = [i for i, language in enumerate(languages) if language == DETECT]
     detected = {}  # row -> (language, probability)
@@ -390,6 +408,7 @@ def decode_windows(
                 [requests[rows[p]].previous for p in group],
                 [languages[rows[p]] for p in group], generators,
                 [requests[rows[p]].speech_until for p in group],
+                [token_limit(seconds[rows[p]]) for p in group],
             )  # fmt: skip
             results.update(zip(group, found))
         return [results[p] for p in range(len(rows))]
@@ -399,7 +418,6 @@ def decode_windows(
         first[i].language_probability = probability
     attempts = [Attempt(result, rows_of(audio, [i]), None) for i, result in enumerate(first)]
     sparsified = [k < model.dims.n_audio_ctx for k in audio.kept_counts()]
-    seconds = [w.n_samples / SAMPLE_RATE for w in windows]
     plans = {
         i: fallback_steps(sparsified[i], safeguards)
         for i, result in enumerate(first)
