@@ -276,6 +276,9 @@ def test_a_rows_own_token_limit_stops_that_row_alone(tiny):
     roomy = decode(tiny, audio, token_limits=[len(r.tokens) + 1 for r in free])
     assert [r.tokens for r in roomy] == [r.tokens for r in free]
     assert not any(r.hit_token_limit for r in roomy)
+    for wrong in ([3], [0, None]):
+        with pytest.raises(ValueError, match="token_limits takes one limit"):
+            decode(tiny, audio, token_limits=wrong)
 
 
 def log_mel(model, path):

@@ -533,12 +533,14 @@ def decode(
     ]
     cap = options.max_new_tokens or model.dims.n_text_ctx // 2
     limits = [min(cap, model.dims.n_text_ctx - len(prompt)) for prompt in prompts]
-    own_limits = [
-        own is not None and own < limit
-        for own, limit in zip(token_limits or [None] * batch, limits)
-    ]
-    if token_limits is not None:
-        limits = [min(limit, own or limit) for limit, own in zip(limits, token_limits)]
+    own_limits = token_limits or [None] * batch
+    if len(own_limits) != batch or any(own is not None and own < 1 for own in own_limits):
+        raise ValueError(
+            f"token_limits takes one limit (>= 1, or None) per row: {batch} rows, "
+            f"got {token_limits}"
+        )
+    stopped_by_own = [own is not None and own < limit for own, limit in zip(own_limits, limits)]
+    limits = [limit if own is None else min(limit, own) for limit, own in zip(limits, own_limits)]
 
     cache = model.network.decoder.new_cache(audio)
     after_sot, after_prompt = run_prompts(model, cache, prompts, options.backend)
@@ -577,7 +579,7 @@ def decode(
             no_speech_prob_alone=alone[row],
             temperature=options.temperature,
             hit_max_length=not out.ended[row],
-            hit_token_limit=own_limits[row] and not out.ended[row],
+            hit_token_limit=stopped_by_own[row] and not out.ended[row],
         )
         for row, tokens in enumerate(out.tokens)
     ]

@@ -94,8 +94,8 @@ MAX_WORDS_PER_HEARD_S = 6.0
 # A window's decode may write at most this many tokens (timestamps too) per second of its
 # audio, plus LOOP_TOKENS_BASE; one that reaches the limit is a loop and is decoded again.
 # openai-whisper's only limit is 224 tokens whatever the audio, so a loop on a short window
-# ran 224 steps at each temperature (5 draws a row from 0.2 up): 5 s for 0.5 s of a cut word,
-# tiny.en. Read speech has at most 5.6 text tokens a second (the fastest of 1313 dev-clean
+# ran 224 steps at each temperature (5 draws a row from 0.2 up): 5-12 s for 0.5 s of a cut
+# word, tiny.en. Read speech has at most 5.6 text tokens a second (the fastest of 1313 dev-clean
 # utterances; median 3.2), so windows of 13.5 s or more keep openai's limit alone.
 LOOP_TOKENS_PER_SECOND = 15.0
 LOOP_TOKENS_BASE = 20
