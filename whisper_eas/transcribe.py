@@ -251,7 +251,7 @@ class Transcription:
 def waveform_of(audio: AudioInput) -> np.ndarray:
     """A file path (decoded) or a mono float waveform at 16 kHz, checked."""
     if isinstance(audio, (str, Path)):
-        return load_audio(audio)
+        return finite(load_audio(audio), f"audio file {audio}")
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().cpu().numpy()
     if not isinstance(audio, np.ndarray):
@@ -267,7 +267,20 @@ def waveform_of(audio: AudioInput) -> np.ndarray:
         )
     if audio.size == 0:
         raise ValueError("empty audio: the waveform has no samples")
-    return audio.astype(np.float32, copy=False)
+    return finite(audio.astype(np.float32, copy=False), "the waveform")
+
+
+def finite(waveform: np.ndarray, what: str) -> np.ndarray:
+    """The waveform, if every sample is a number: a NaN or an infinity would reach the
+    decoder's softmax and fail there, far from its cause."""
+    bad = ~np.isfinite(waveform)
+    if bad.any():
+        first = int(bad.argmax())
+        raise ValueError(
+            f"{what} has {int(bad.sum())} samples that are NaN or infinite (the first at "
+            f"{first / SAMPLE_RATE:.2f} s)"
+        )
+    return waveform
 
 
 @dataclass
