@@ -396,6 +396,16 @@ def test_a_window_the_vad_hears_speech_in_is_not_silence():
     assert not rules.needs_fallback(unsure, sparsified=False, seconds=4.6)
 
 
+def test_a_loop_in_silence_is_silence_not_a_retry():
+    from whisper_eas import DecodingResult
+
+    rules = Safeguards()
+    loop = DecodingResult([], "you you you you", None, -1.4, 0.9, 0.9, 0.0, True, True)
+    assert rules.is_silence(loop)
+    assert not rules.needs_fallback(loop, sparsified=False, seconds=1.0)  # openai's order
+    assert rules.needs_fallback(loop, sparsified=False, seconds=1.0, heard=1.0)  # speech: a loop
+
+
 def test_a_window_with_more_words_than_its_speech_and_no_confidence_is_implausible():
     rules = Safeguards()
     # tiny.en at temperature 1.0 on the 1.2 s left after a recording's last full window (the

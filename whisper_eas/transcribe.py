@@ -192,10 +192,10 @@ class Safeguards:
     ) -> bool:
         if sparsified and self.looks_cut(result, seconds, heard, speech_dropped):
             return True
+        if self.is_silence(result, heard):  # as openai-whisper: silence is not decoded again
+            return False
         if result.hit_token_limit:  # more tokens than its audio can hold: a loop
             return True
-        if self.is_silence(result, heard):
-            return False
         if (thr := self.compression_ratio_threshold) is not None and result.compression_ratio > thr:
             return True
         return (thr := self.logprob_threshold) is not None and result.avg_logprob < thr
