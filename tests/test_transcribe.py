@@ -2,6 +2,7 @@
 the fallback and no-speech safeguards, EAS per window, and input checks."""
 
 import importlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -218,6 +219,15 @@ def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():
     assert not module.cut_at_thin_segment(over_a_pause, request, pauses, [], timestamp_begin).thin
     first = outcome(segment(12.0, 26.0, 16), *paced)  # decoded again, it would read the same
     assert not module.cut_at_thin_segment(first, request, pauses, rates, timestamp_begin).thin
+    # ...unless the window had a prompt: then it is decoded again without it (base int8 wrote
+    # 12 words for 11.4 s under its prompt, all 35 without), and nothing of it is kept
+    prompted = replace(request, previous=[7] * 20)
+    again = module.cut_at_thin_segment(first, prompted, pauses, list(rates), timestamp_begin)
+    assert again.thin and again.segments == [] and again.advance == 0 and not again.prompt_tokens
+    state = module._File(0, np.zeros(480_000, np.float32), None, history=[7] * 20, seek=16_000)
+    audio = module.EncoderOutput(torch.zeros(1, 1500, 4), None)
+    state.record(module.Attempt(result_with(0.0, 0.0, -0.2, ""), audio, None), again)
+    assert state.seek == 16_000 and state.history[state.prompt_start :] == []
 
 
 def test_the_seek_follows_the_last_word_unless_it_was_stretched_over_speech():

@@ -633,6 +633,8 @@ class _File:
             self.fallbacks["hallucination"] += 1
         if outcome.thin:
             self.fallbacks["thin"] += 1
+            if not outcome.segments:  # its first segment: decoded again without the prompt
+                self.prompt_start = len(self.history)
         if outcome.implausible:
             self.fallbacks["implausible"] += 1
         kept = drop_squeezed_repeats(outcome.segments, self.segments[-REPEAT_LOOKBACK:])
@@ -1047,7 +1049,7 @@ def checked_window(
         outcome = cut_at_thin_segment(
             outcome, request, state.pauses, state.rates, tokenizer.timestamp_begin
         )
-        if outcome.thin and word_timestamps:
+        if outcome.thin and word_timestamps and outcome.segments:
             state.last_speech = last_word_end(outcome.segments)
     if state.speech is not None:
         outcome.segments = split_at_joins(outcome.segments, state.speech, tokenizer.decode)
@@ -1215,7 +1217,11 @@ def heard_seconds(pauses: list[tuple[int, int]], start: int, end: int) -> float:
 # and dropped the 21 words after "old" (1.6 words a second where the speaker's segments run
 # 3.5). Such a segment is decoded again, from its start, as the first of a new window. Of 446
 # segments of 6 s or more on 24 gap recordings (base), the next thinnest ran at 0.54 of its
-# speaker's rate.
+# speaker's rate. A window's first segment decoded again from the same place would come out
+# the same, so when it is thin the window is decoded again without the previous text: base
+# int8 wrote "When he came back, he was in a clump of trees and overturned." over 11.4 s
+# under its prompt (log-prob -0.63), and without it "...happened to the hindmost sledge. The
+# driver lost control. He was probably very drunk. The horses left the road..." (-0.21).
 THIN_MIN_HEARD_S = 6.0
 THIN_RATIO = 0.5  # of the median words per heard second of the file's (part's) segments
 THIN_MIN_RATES = 3  # segments with 2 s of speech or more before the median counts
@@ -1228,9 +1234,10 @@ def cut_at_thin_segment(
     rates: list[float],
     timestamp_begin: int,
 ) -> WindowOutcome:
-    """The outcome, cut before its first thin segment (not the window's first: decoded again
-    it would be read from the same place), the seek moved to that segment's start. `rates`:
-    words per heard second of the segments so far (this window's are added)."""
+    """The outcome, cut before its first thin segment, the seek moved to that segment's start;
+    when that is the window's first segment and the window had a prompt, nothing is kept (the
+    window is decoded again without the previous text, `_File.record`). `rates`: words per
+    heard second of the segments so far (this window's are added)."""
     spans = [
         (round(s.start * SAMPLE_RATE), round(s.end * SAMPLE_RATE), len(s.text.split()))
         for s in outcome.segments
@@ -1241,8 +1248,10 @@ def cut_at_thin_segment(
         rates += window_rates
         return outcome
     typical = float(np.median(rates + window_rates))
-    for i in range(1, len(spans)):
+    for i in range(0 if request.previous else 1, len(spans)):
         if heard[i] >= THIN_MIN_HEARD_S and spans[i][2] < THIN_RATIO * typical * heard[i]:
+            if i == 0:  # the same window again, without the prompt
+                return replace(outcome, segments=[], advance=0, prompt_tokens=[], thin=True)
             kept = outcome.segments[:i]
             rates += [n / h for (_, _, n), h in zip(spans[:i], heard) if h >= 2.0]
             return replace(
