@@ -14,7 +14,7 @@ variant.
         --variants "int8 logits,float32 logits" --output benchmarks/results/float_logits_base_cpu
 
 The first three variants were measured before the output projection stayed float32 (commit
-4bfdbdc); they now run with float32 logits.
+4bfdbdc); they now run with the CPU's default (float32 logits where it has VNNI).
 """
 
 import torch
@@ -27,7 +27,7 @@ VARIANTS = {  # quantize_int8's options
     "int8 encoder": dict(encoder_bf16=False),
     "bf16 encoder": dict(encoder_bf16=True, cross_projection_bf16=False),
     "bf16 encoder and cross K/V": dict(encoder_bf16=True, cross_projection_bf16=True),
-    # the output projection (README "int8 and bfloat16"); the others keep the default, float32
+    # the output projection (README "int8 and bfloat16"); the others keep the CPU's default
     "int8 logits": dict(float_logits=False),
     "float32 logits": dict(float_logits=True),
 }

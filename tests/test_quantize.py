@@ -15,6 +15,7 @@ from whisper_eas.quantize import (
     Int8TokenEmbedding,
     has_amx,
     has_bf16,
+    has_vnni,
     quantize_int8,
     quantize_weight,
 )
@@ -75,19 +76,25 @@ def test_int8_products_one_scale_per_row_or_float32():
         Int8Linear.from_float(weight, bias, many_rows="int4")
 
 
-def test_int8_swaps_every_linear_and_keeps_the_logits_float32(int8_models):
+def test_int8_swaps_every_linear_and_keeps_the_logits_float32_with_vnni(int8_models):
     """Every Linear of the decoder; the encoder's too, except on a CPU with AMX, where the
     encoder runs in bfloat16 instead (`encoder_bf16`). The tied token embedding / output
-    projection stays float32 (`float_logits`), or goes int8 when asked."""
+    projection stays float32 where the CPU has VNNI (`float_logits=None`), or as asked."""
     network = int8_models["base"].network
     floats = [m for m in network.decoder.modules() if isinstance(m, torch.nn.Linear)]
     assert floats == []
-    assert type(network.decoder.token_embedding) is TokenEmbedding
-    assert network.decoder.token_embedding.weight.dtype == torch.float32
+    embedding = network.decoder.token_embedding
+    if has_vnni():
+        assert type(embedding) is TokenEmbedding and embedding.weight.dtype == torch.float32
+    else:  # 7-bit activations: float32 logits won no accuracy there
+        assert isinstance(embedding, Int8TokenEmbedding)
+    kept = quantize_int8(load_model("tiny.en").network, float_logits=True)
+    assert type(kept.decoder.token_embedding) is TokenEmbedding
     n_linear = sum(isinstance(m, Int8Linear) for m in network.modules())
     # per block: 4 attention products + 2 MLP (+ 4 cross-attention in the decoder, 2 of them,
     # the K/V, in bf16 with AMX)
-    assert n_linear == (0 if has_amx() else 6 * 6) + (8 if has_amx() else 10) * 6
+    n_projection = 0 if has_vnni() else 1  # the int8 output projection
+    assert n_linear == (0 if has_amx() else 6 * 6) + (8 if has_amx() else 10) * 6 + n_projection
     all_int8 = quantize_int8(load_model("tiny.en").network, float_logits=False)
     assert isinstance(all_int8.decoder.token_embedding, Int8TokenEmbedding)
     n_bf16 = sum(isinstance(m, BF16Linear) for m in network.modules())

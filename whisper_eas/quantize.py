@@ -23,10 +23,11 @@ On a CPU with AMX the encoder is not quantized but runs in bfloat16 (`encoder_bf
 oneDNN multiplies bf16 tiles ~2x faster than FBGEMM's int8, and the encoder's attention runs
 in bf16 too; so do the decoder's cross-attention K/V products (1,500 rows a window); the
 rest of the decoder, whose steps are a few rows, stays int8.
-The tied token embedding / output projection stays float32 (`float_logits`): every decision
-of a decoding step (the next token, the timestamp rules, the thresholds) reads its logits,
-and int8 activations there were the largest error of an int8 step (README "int8 and
-bfloat16").
+The tied token embedding / output projection stays float32 where the CPU has VNNI
+(`float_logits`): every decision of a decoding step (the next token, the timestamp rules, the
+thresholds) reads its logits, and with 8-bit activations elsewhere int8 there was the largest
+error of a step. With 7-bit activations (no VNNI) the float32 projection bought no accuracy
+and cost 10-14 % of the time, so there it is int8 too (README "int8 and bfloat16").
 """
 
 import warnings
@@ -188,7 +189,7 @@ def quantize_int8(
     cross_bf16: bool | None = None,
     encoder_bf16: bool | None = None,
     cross_projection_bf16: bool | None = None,
-    float_logits: bool = True,
+    float_logits: bool | None = None,
 ) -> Whisper:
     """Swap every Linear (and, with `float_logits=False`, the token embedding) of a float32
     CPU network for int8, in place; returns the network. `many_rows`: the activations of
@@ -203,19 +204,23 @@ def quantize_int8(
     bfloat16").
     `cross_projection_bf16`: make the decoder's cross-attention K/V from the encoder's rows by
     bf16 products (`BF16Linear`), not int8; None (default): with a bf16 encoder.
-    `float_logits`: keep the tied token embedding / output projection in float32 (default),
-    so that a step's logits are float32 products of its int8 decoder's last state. Measured
-    (greedy, each recording alone, cut into parts; AMX Xeon, 2 threads): int8 activations in
-    the output projection gave logits off by 0.2 on average (max 1.9) and cost WER: base
-    4.66 -> 4.50 % on the 12 long recordings and 5.46 -> 5.24 % on the 16 others, tiny.en
-    4.93 -> 4.79 % (float32: 4.49 and 4.81), for 9-16 % more time. Exact float32 logits for
-    the top 8 candidates, the timestamps and no-speech alone won half of that (4.62 / 5.32)."""
+    `float_logits`: keep the tied token embedding / output projection in float32, so that a
+    step's logits are float32 products of its int8 decoder's last state; None (default): where
+    the CPU has VNNI (8-bit activations). Measured (greedy, each recording alone, cut into
+    parts, 2 threads): on an AMX Xeon int8 activations in the output projection gave logits
+    off by 0.2 on average (max 1.9) and cost WER: base 4.66 -> 4.50 % on the 12 long
+    recordings and 5.46 -> 5.24 % on the 16 others, tiny.en 4.93 -> 4.79 % (float32: 4.49 and
+    4.81), for 9-16 % more time; exact float32 logits for the top 8 candidates, the timestamps
+    and no-speech alone won half of that (4.62 / 5.32). On an AVX2-only EPYC (7-bit
+    activations) float32 logits won nothing: tiny.en 5.23 -> 5.46 % and 6.34 -> 6.17 %, base
+    4.87 -> 4.79 % and 5.64 -> 5.67 %, for 10-14 % more time."""
     embedding = network.decoder.positional_embedding
     if embedding.device.type != "cpu":
         raise ValueError("int8 weights run on the CPU only; use float16/bfloat16 on CUDA")
     if embedding.dtype != torch.float32:
         raise ValueError(f"int8 weights take float32 activations; got a {embedding.dtype} network")
     encoder_bf16 = has_amx() if encoder_bf16 is None else encoder_bf16
+    float_logits = has_vnni() if float_logits is None else float_logits
     if encoder_bf16:
         network.encoder.to(torch.bfloat16).output_dtype = torch.float32
     if encoder_bf16 if cross_projection_bf16 is None else cross_projection_bf16:
