@@ -9,6 +9,9 @@ alone with the defaults: windows decoded, WER, seconds, speed-up over the first 
     python benchmarks/constant_ab.py --constant parts.MIN_PART_SECONDS --values 45,20 \\
         --model tiny.en --data data/medium --limit 28 \\
         --output benchmarks/results/part_length_medium_tiny_cpu
+    python benchmarks/constant_ab.py --constant decoding.HOLD_CLOSED_END --values false,true \
+        --model base --dtype int8 --data data/long --limit 12 --pick alternate \
+        --output benchmarks/results/hold_closed_end_base_int8_cpu
 """
 
 import importlib
@@ -17,6 +20,16 @@ import torch
 
 from whisper_eas import load_model
 from whisper_eas.research.bench import manifest_records, take_turns, turns_arguments, write_turns
+
+
+def parse_value(text: str, default):
+    """A --values item as the constant's type (None: not one)."""
+    if isinstance(default, bool):  # bool("False") is True
+        return {"true": True, "false": False}.get(text.lower())
+    try:
+        return type(default)(float(text)) if isinstance(default, float) else type(default)(text)
+    except ValueError:
+        return None
 
 
 def main():
@@ -38,8 +51,9 @@ def main():
     if not hasattr(module, name):
         parser.error(f"whisper_eas.{module_name} has no constant {name!r}")
     default = getattr(module, name)
-    values = [type(default)(float(v)) if isinstance(default, float) else type(default)(v)
-              for v in args.values.split(",")]  # fmt: skip
+    values = [parse_value(v, default) for v in args.values.split(",")]
+    if None in values:
+        parser.error(f"{args.constant} is a {type(default).__name__}; got --values {args.values}")
     records = manifest_records(args.data, args.limit, args.pick)
     model = load_model(args.model, dtype=args.dtype)
     setups = {v: lambda v=v: setattr(module, name, v) for v in values}

@@ -169,15 +169,16 @@ def test_linear_kernel_matches_f_linear_and_keeps_gradients():
 EOT, TB, VOCAB = 10, 20, 100  # a toy vocabulary: text ids < 10, end-of-text 10, timestamps from 20
 
 
-def allowed_after(generated: list[int], logits=None) -> set[int]:
+def allowed_after(generated: list[int], logits=None, speech_until=None) -> set[int]:
     from whisper_eas.decoding import apply_timestamp_rules
 
     if logits is None:  # text far likelier than all timestamps together: no forced timestamp
         logits = torch.zeros(1, VOCAB)
         logits[0, :TB] = 5.0
     logits = logits.clone()
+    until = None if speech_until is None else torch.tensor([speech_until])
     apply_timestamp_rules(
-        logits, torch.tensor([generated], dtype=torch.long).reshape(1, -1), TB, EOT
+        logits, torch.tensor([generated], dtype=torch.long).reshape(1, -1), TB, EOT, until
     )
     return set(torch.nonzero(logits[0] > -torch.inf).flatten().tolist())
 
@@ -191,6 +192,20 @@ def test_a_lone_timestamp_is_followed_by_its_partner_or_end_of_text():
     # equal the next start), and end-of-text
     # (ids between end-of-text and the first timestamp are the specials: the suppress list's)
     assert allowed_after([TB, 3, TB + 20]) == {*range(EOT, TB), *range(TB + 20, VOCAB)}
+
+
+def test_no_end_of_text_on_a_timestamp_before_the_vads_last_speech():
+    """`speech_until` (a part's last window): the text may not end on a segment's start or
+    end before it, since the seek would then pass over the speech after it (base int8 closed
+    a segment at 43.40 s, ended, and lost the 7-word sentence at 43.4-44.7 s); from it on, and
+    without it, it may."""
+    opened, closed = [TB, 3, TB + 20, TB + 20], [TB, 3, TB + 20]
+    assert EOT not in allowed_after(opened, speech_until=30)
+    assert EOT not in allowed_after(closed, speech_until=30)
+    assert allowed_after(closed, speech_until=30) == {*range(EOT + 1, TB), *range(TB + 20, VOCAB)}
+    assert EOT in allowed_after(closed, speech_until=20)  # at it
+    assert EOT in allowed_after(opened, speech_until=-1)  # -1: a row with no bound
+    assert EOT in allowed_after(closed)
 
 
 def test_after_a_pair_comes_text_and_timestamps_never_decrease():

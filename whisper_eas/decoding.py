@@ -23,6 +23,10 @@ from .tokenizer import TASKS, Tokenizer, language_code
 
 MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp of a window
 SECONDS_PER_TIMESTAMP = 0.02
+# With `speech_until`, the text may not end on a segment's end timestamp before it either (not
+# only on a segment's start): base int8 closed "...talk to her." at 43.40 s and ended a part's
+# last window, so the seek passed over "They were going to meet as usual." (43.4-44.7 s).
+HOLD_CLOSED_END = True
 
 
 @dataclass
@@ -181,9 +185,9 @@ def apply_timestamp_rules(
     penultimate = is_timestamp[:, -2] if n_generated > 1 else torch.ones_like(last)
     logits[last & penultimate, timestamp_begin:] = -torch.inf  # a pair closed: text (or eot) next
     logits[last & ~penultimate, :eot] = -torch.inf  # a lone timestamp: its partner or eot next
-    if speech_until is not None:  # a segment opened while speech follows: its text next
-        opened = last & penultimate & (generated[:, -1] - timestamp_begin < speech_until)
-        logits[opened, eot] = -torch.inf
+    if speech_until is not None:  # no end of text while speech follows: its text next
+        held = last & penultimate if not HOLD_CLOSED_END else last
+        logits[held & (generated[:, -1] - timestamp_begin < speech_until), eot] = -torch.inf
 
     # Never decreasing; a segment's end must lie past its start (no zero-length loops).
     latest = torch.where(is_timestamp, generated, -1).amax(dim=1)  # (B,), -1 where none yet

@@ -76,8 +76,9 @@ SKIP_SILENCE_S = 5.0
 # timestamp, as at a full window's edge, though the VAD hears seconds of speech after it; the
 # seek then stops there and the rest, 4-7 s, costs one more window (a whole encoder pass): 22
 # of 57 parts of 12 long recordings had such a window (tiny.en). In such a window the end of text
-# is not allowed right after a segment start lying END_MARGIN_S or more before the VAD's last
-# speech in it: the model transcribes the rest in the same window.
+# is not allowed right after a segment start (or end: decoding.HOLD_CLOSED_END) lying
+# END_MARGIN_S or more before the VAD's last speech in it: the model transcribes the rest in the
+# same window.
 END_MARGIN_S = 1.0
 # What is left of a part or a file after a window is not decoded when the VAD hears less than
 # this much speech in it (counted as a no-speech window): a 0.1 s rest had decoded as a loop of
