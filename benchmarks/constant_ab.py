@@ -9,8 +9,8 @@ alone with the defaults: windows decoded, WER, seconds, speed-up over the first 
     python benchmarks/constant_ab.py --constant parts.MIN_PART_SECONDS --values 45,20 \\
         --model tiny.en --data data/medium --limit 28 \\
         --output benchmarks/results/part_length_medium_tiny_cpu
-    python benchmarks/constant_ab.py --constant decoding.HOLD_CLOSED_END --values false,true \
-        --model base --dtype int8 --data data/long --limit 12 --pick alternate \
+    python benchmarks/constant_ab.py --constant decoding.HOLD_CLOSED_END --values false,true \\
+        --model base --dtype int8 --data data/long --limit 12 --pick alternate \\
         --output benchmarks/results/hold_closed_end_base_int8_cpu
 """
 

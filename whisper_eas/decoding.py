@@ -186,7 +186,7 @@ def apply_timestamp_rules(
     logits[last & penultimate, timestamp_begin:] = -torch.inf  # a pair closed: text (or eot) next
     logits[last & ~penultimate, :eot] = -torch.inf  # a lone timestamp: its partner or eot next
     if speech_until is not None:  # no end of text while speech follows: its text next
-        held = last & penultimate if not HOLD_CLOSED_END else last
+        held = last if HOLD_CLOSED_END else last & penultimate
         logits[held & (generated[:, -1] - timestamp_begin < speech_until), eot] = -torch.inf
 
     # Never decreasing; a segment's end must lie past its start (no zero-length loops).
