@@ -10,13 +10,17 @@ alone with the defaults. Texts, WER, windows and how often the rule fired.
 import argparse
 import dataclasses
 import importlib
-import time
 
 import torch
 
-from whisper_eas import load_audio, load_model, transcribe
-from whisper_eas.research.bench import manifest_records, run_header, title, write_results
-from whisper_eas.research.metrics import word_error_rate
+from whisper_eas import load_model
+from whisper_eas.research.bench import (
+    manifest_records,
+    run_header,
+    take_turns,
+    title,
+    write_results,
+)
 
 rules = importlib.import_module("whisper_eas.transcribe")  # not the function of that name
 CURRENT = rules.cut_at_thin_segment
@@ -25,6 +29,10 @@ CURRENT = rules.cut_at_thin_segment
 def before(outcome, request, *args, **kwargs):
     """The rule before: with no prompt seen, a window's first segment is never thin."""
     return CURRENT(outcome, dataclasses.replace(request, previous=[]), *args, **kwargs)
+
+
+def use(rule) -> None:
+    rules.cut_at_thin_segment = rule
 
 
 def main() -> None:
@@ -49,27 +57,17 @@ def main() -> None:
         model = load_model(name, dtype=dtype)
         for folder in args.data.split(","):
             records = manifest_records(folder, args.limit)
-            runs = {v: {"texts": [], "seconds": 0.0, "windows": 0, "thin": 0} for v in ("b", "a")}
-            for i, record in enumerate(records):
-                wave = load_audio(f"{folder}/{record['audio']}")
-                for variant in ("b", "a") if i % 2 == 0 else ("a", "b"):
-                    rules.cut_at_thin_segment = before if variant == "b" else CURRENT
-                    began = time.perf_counter()
-                    transcription = transcribe(model, wave)
-                    run = runs[variant]
-                    run["seconds"] += time.perf_counter() - began
-                    run["texts"].append(transcription.text)
-                    run["windows"] += transcription.windows
-                    run["thin"] += transcription.fallbacks.get("thin", 0)
-            rules.cut_at_thin_segment = CURRENT
-            references = [r["text"] for r in records]
+            runs = take_turns(model, folder, records, {"b": lambda: use(before),
+                                                       "a": lambda: use(CURRENT)})  # fmt: skip
+            use(CURRENT)
             b, a = runs["b"], runs["a"]
             same = sum(x == y for x, y in zip(b["texts"], a["texts"]))
-            wer = [100 * word_error_rate(references, r["texts"]) for r in (b, a)]
+            fired = [run["fallbacks"].get("thin", 0) for run in (b, a)]
             lines.append(
-                f"| {name} | {dtype} | {folder} | {same} / {len(records)} | {wer[0]:.2f} → "
-                f"{wer[1]:.2f} | {b['windows']} → {a['windows']} | {b['thin']} → {a['thin']} | "
-                f"{b['seconds']:.1f} → {a['seconds']:.1f} |"
+                f"| {name} | {dtype} | {folder} | {same} / {len(records)} | "
+                f"{100 * b['wer']:.2f} → {100 * a['wer']:.2f} | {b['windows']} → "
+                f"{a['windows']} | {fired[0]} → {fired[1]} | {sum(b['seconds']):.1f} → "
+                f"{sum(a['seconds']):.1f} |"
             )
             result["runs"][f"{name} {dtype} {folder}"] = {"before": b, "after": a}
             print(lines[-1], flush=True)
