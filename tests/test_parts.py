@@ -6,43 +6,49 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 
-import whisper_eas.parts as parts
 from whisper_eas import load_audio, transcribe
-from whisper_eas.parts import choose_cuts, part_count, split_points
+from whisper_eas.parts import choose_cuts, split_points
 from whisper_eas.research.metrics import word_error_rate
 from whisper_eas.transcribe import long_form, transcribe_stream
 
+SECOND = 16_000
+
+
+def seconds(*spans: tuple[float, float]) -> list[tuple[int, int]]:
+    return [(round(a * SECOND), round(b * SECOND)) for a, b in spans]
+
 
 def test_a_cut_goes_in_the_middle_of_the_nearest_long_pause_else_the_longest():
-    # Two parts of 160,000 samples: a 0.125 s pause lies on the target, a 0.52 s one 4,160
-    # samples after it, a 1.56 s one further: the nearest pause of 0.5 s or more wins.
-    pauses = [(140_000, 150_000), (159_000, 161_000), (160_000, 168_320), (175_000, 200_000)]
-    assert choose_cuts(pauses, 320_000, 2) == [164_160]
-    # Only short pauses near a target: the longest of them.
-    pauses = [(100_000, 104_000), (150_000, 166_000), (170_000, 171_000), (330_000, 332_000)]
-    assert choose_cuts(pauses, 320_000, 2) == [158_080]  # 158,000 on a 320-sample timestamp
-    # Three parts: the first target ~106,667 finds only 0.25 s at 102,000; the second aims at
-    # half of what is left after that cut (~211,000) and finds no pause within a quarter share.
-    assert choose_cuts(pauses, 320_000, 3) == [102_080]
-    assert choose_cuts([], 320_000, 4) == []
-    assert choose_cuts(pauses, 320_000, 1) == []
+    # 50 s: two parts of 25 s, a cut looked for between 12.5 s and 29.5 s. A 0.125 s pause lies
+    # on the target, a 0.52 s one 1.26 s after it, a 1.56 s one further: the nearest pause of
+    # 0.5 s or more wins.
+    pauses = seconds((24.0, 24.125), (26.0, 26.52), (27.5, 29.06))
+    assert choose_cuts(pauses, 50 * SECOND) == [420_160]  # 26.26 s
+    # Only short pauses in reach: the longest of them; none past the part's limit.
+    pauses = seconds((20.0, 20.25), (22.0, 22.4), (27.0, 27.1), (31.0, 33.0))
+    assert choose_cuts(pauses, 50 * SECOND) == [355_200]  # 22.2 s
+    assert choose_cuts([], 50 * SECOND) == []
+    assert choose_cuts(pauses, 29 * SECOND) == []  # one window holds it
 
 
-def test_each_cut_aims_at_an_equal_share_of_what_is_left():
-    # Four parts of 400,000 samples. The only pause near the first target (100,000) is at
-    # 120,000; the second target is then a third of the rest further (213,333), not the fixed
-    # 200,000, and the pause at 213,440 wins over the one at 200,000.
-    pauses = [(116_000, 124_000), (196_000, 204_000), (209_440, 217_440), (302_000, 310_000)]
-    assert choose_cuts(pauses, 400_000, 4) == [120_000, 213_440, 305_920]
+def test_parts_fit_one_window_where_there_are_pauses():
+    # Ten minutes with a 0.6 s pause every 3 s: parts of about 28.5 s, none over 29.5 s.
+    n = 600 * SECOND
+    pauses = seconds(*[(t, t + 0.6) for t in range(3, 600, 3)])
+    bounds = [0, *choose_cuts(pauses, n), n]
+    lengths = [(b - a) / SECOND for a, b in zip(bounds, bounds[1:])]
+    assert len(lengths) == 23 and max(lengths) <= 29.5 and min(lengths) >= 20
+    assert all(cut % 320 == 0 for cut in bounds)
+    # No pause from 10 s to 70 s: that part is longer (two windows), the rest still splits.
+    pauses = seconds((10.0, 10.6), (70.0, 70.6), (85.0, 85.6))
+    assert choose_cuts(pauses, 100 * SECOND) == [164_800, 1_124_800, 1_364_800]
+    # At most max_parts parts.
+    assert len(choose_cuts(seconds(*[(t, t + 0.6) for t in range(3, 600, 3)]), n, max_parts=4)) == 3
 
 
-def test_the_part_count_depends_on_the_length_alone():
-    minute = 60 * 16_000
-    assert part_count(minute) == 1  # under two parts' length: decoded whole
-    assert part_count(100 * 16_000) == 2
-    assert part_count(2 * minute) == 3  # two parts of 60 s would each need three windows
-    assert part_count(60 * minute) == parts.MAX_PARTS
-    assert part_count(60 * minute, max_parts=3) == 3
+def test_short_recordings_and_max_parts_1_are_decoded_whole():
+    assert split_points(np.zeros(89 * SECOND, dtype=np.float32)) == []
+    assert split_points(np.zeros(300 * SECOND, dtype=np.float32), max_parts=1) == []
 
 
 @pytest.fixture(scope="module")
@@ -54,19 +60,14 @@ def recording():
     return np.concatenate([x for clip in order for x in (clip, gap)])
 
 
-@pytest.fixture
-def short_parts(monkeypatch):
-    monkeypatch.setattr(parts, "MIN_PART_SECONDS", 25.0)
-
-
-def test_cuts_fall_in_pauses(recording, short_parts):
+def test_cuts_fall_in_pauses(recording):
     cuts = split_points(recording)
     assert len(cuts) >= 3
     for cut in cuts:  # the fixtures' own edges are quiet too; the pause itself is silent
         assert np.abs(recording[cut - 800 : cut + 800]).max() < 0.05
 
 
-def test_a_cut_file_is_one_result_the_same_in_any_batch(tiny, recording, short_parts):
+def test_a_cut_file_is_one_result_the_same_in_any_batch(tiny, recording):
     whole = transcribe(tiny, recording, batch_size=1)
     cut = transcribe(tiny, recording)
     assert whole.parts == 1 and cut.parts >= 4
@@ -84,7 +85,7 @@ def test_a_cut_file_is_one_result_the_same_in_any_batch(tiny, recording, short_p
         ]
 
 
-def test_segments_of_a_cut_file_are_streamed_in_time_order(tiny, recording, short_parts):
+def test_segments_of_a_cut_file_are_streamed_in_time_order(tiny, recording):
     result = transcribe(tiny, recording)
     streamed = list(transcribe_stream(tiny, recording))
     assert [(s.id, s.start, s.text) for s in streamed] == [
@@ -94,12 +95,12 @@ def test_segments_of_a_cut_file_are_streamed_in_time_order(tiny, recording, shor
     assert len(heard) > 1  # handed out as the parts finish, not all at the end
 
 
-def test_the_language_is_detected_once_for_all_parts(base, recording, short_parts):
+def test_the_language_is_detected_once_for_all_parts(base, recording):
     result = transcribe(base, recording, max_parts=2)
     assert result.parts == 2 and result.language == "en"
     assert result.language_probability > 0.5
     assert "Americans" in result.text
 
 
-def test_beam_search_decodes_a_file_whole(tiny, recording, short_parts):
+def test_beam_search_decodes_a_file_whole(tiny, recording):
     assert transcribe(tiny, recording, beam_size=2, max_new_tokens=8).parts == 1

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import __version__
 from .attention import BACKENDS
-from .parts import MAX_PARTS, MIN_PART_SECONDS
+from .parts import PART_SECONDS, SPLIT_FROM_SECONDS
 from .research.settings import AGGREGATES, BUDGETS, config_from_fields, fields_of
 from .rules import PADDING_CHOICES, SCORERS
 from .sparsify import EASConfig
@@ -571,9 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
         "strictly sequential)",
     )  # fmt: skip
     transcribe.add_argument(
-        "--max-parts", type=int, default=MAX_PARTS,
-        help=f"cut a recording of {2 * MIN_PART_SECONDS:.0f} s or more at pauses into up to this "
-        "many parts decoded side by side (1: never)",
+        "--max-parts", type=int,
+        help=f"a recording of {SPLIT_FROM_SECONDS:.0f} s or more is cut at pauses into parts of "
+        f"about {PART_SECONDS} s (one window each) decoded side by side; at most this many "
+        "(1: never)",
     )  # fmt: skip
     transcribe.add_argument("--max-new-tokens", type=int, help="per window; default 224")
     transcribe.add_argument(

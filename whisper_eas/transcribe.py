@@ -47,7 +47,7 @@ from .decoding import (
     detect_language,
 )
 from .model import EncoderOutput
-from .parts import MAX_PARTS, split_points
+from .parts import split_points
 from .sparsify import EASConfig, speech_tokens
 from .timing import Word, add_word_timestamps, confine_to_speech, is_anomalous
 from .vad import (
@@ -855,7 +855,7 @@ def long_form(
     vad_filter: bool = False,
     hallucination_silence_threshold: float | None = None,
     clip_timestamps: str | list[float] | None = None,
-    max_parts: int = MAX_PARTS,
+    max_parts: int | None = None,
     vad_check: bool = True,
     skip_silence: float | None = SKIP_SILENCE_S,
 ) -> Iterator[tuple[int, list[Segment] | None, Transcription | None]]:
@@ -865,7 +865,7 @@ def long_form(
     (index, None, Transcription) when the input is done."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if max_parts < 1:
+    if max_parts is not None and max_parts < 1:
         raise ValueError(f"max_parts must be >= 1, got {max_parts}")
     if skip_silence is not None and skip_silence < 2 * SKIP_PAD_S:
         raise ValueError(
@@ -949,7 +949,7 @@ def open_recording(
     vad_check: bool,
     skip_silence: float | None,
     clip_seconds: list[float] | None,
-    max_parts: int,
+    max_parts: int | None,
     progress: Callable[[float], None] | None,
 ) -> "list[_File] | Transcription":
     """Input `index`'s rows: its audio read by the VAD (the speech `vad_filter` keeps, or the
@@ -1318,7 +1318,7 @@ def transcribe(
     suppress_tokens: str | tuple[int, ...] = (-1,),
     suppress_blank: bool = True,
     prefix: str | None = None,
-    max_parts: int = MAX_PARTS,
+    max_parts: int | None = None,
     vad_check: bool = True,
     skip_silence: float | None = SKIP_SILENCE_S,
 ) -> Transcription | list[Transcription]:
@@ -1326,10 +1326,11 @@ def transcribe(
 
     `timestamps=False` decodes fixed 30 s windows without timestamp tokens (one segment per
     window). A file's result does not depend on the other files of its batch, nor on
-    `batch_size` beyond 1: a recording of 90 s or more is cut at pauses into up to
-    `max_parts` parts decoded side by side (`parts.py`; `batch_size=1` or `max_parts=1`
-    decodes it whole, openai-whisper's sequential algorithm, as does beam search). In a list,
-    a file that cannot be read gets a Transcription whose `error` says why; the others go on.
+    `batch_size` beyond 1: a recording of 90 s or more is cut at pauses into parts of one
+    window each (at most `max_parts`, if given) decoded side by side (`parts.py`;
+    `batch_size=1` or `max_parts=1` decodes it whole, openai-whisper's sequential algorithm,
+    as does beam search). In a list, a file that cannot be read gets a Transcription whose
+    `error` says why; the others go on.
     `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`); `backends`
     is the encoder's attention backend, one string or one per block. `vad_filter` decodes only
     the speech Silero VAD finds (faster-whisper's `vad_filter`: pauses of 2 s or more are cut,
