@@ -6,9 +6,9 @@ alone with the defaults: windows decoded, WER, seconds, speed-up over the first 
         --model tiny.en --data data/long --limit 12 \\
         --output benchmarks/results/drop_finished_tiny_cpu
     python benchmarks/medium_audio.py --data data/long --output data/medium --seconds 40,60,80
-    python benchmarks/constant_ab.py --constant parts.MIN_PART_SECONDS --values 45,20 \\
+    python benchmarks/constant_ab.py --constant parts.SPLIT_FROM_SECONDS --values 90,45 \\
         --model tiny.en --data data/medium --limit 28 \\
-        --output benchmarks/results/part_length_medium_tiny_cpu
+        --output benchmarks/results/split_from_medium_tiny_cpu
     python benchmarks/constant_ab.py --constant decoding.HOLD_CLOSED_END --values false,true \\
         --model base --dtype int8 --data data/long --limit 12 --pick alternate \\
         --output benchmarks/results/hold_closed_end_base_int8_cpu
