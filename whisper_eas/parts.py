@@ -88,9 +88,8 @@ def split_points(
     if seconds < SPLIT_FROM_SECONDS or max_parts == 1:
         return []
     part = PART_SECONDS if max_parts is None else max(PART_SECONDS, seconds / max_parts)
-    # Not what was meant: without max_parts this is 1.25 x 28.5 = 35.6 s, not 29.5 (7 of 107
-    # parts of the 12 long recordings are 30-33 s); kept until the fix is measured (README).
-    longest = max(LONGEST_PART_SECONDS, (1 + SEARCH) * part)
+    # Parts longer than one window only where max_parts asks for fewer, longer parts.
+    longest = LONGEST_PART_SECONDS if part == PART_SECONDS else (1 + SEARCH) * part
     pauses = pauses_of(waveform) if pauses is None else pauses
     between = [(a, b) for a, b in pauses if 0 < a and b < len(waveform)]  # not the edges
     return choose_cuts(between, len(waveform), part * SAMPLE_RATE, longest * SAMPLE_RATE, max_parts)
