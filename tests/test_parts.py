@@ -106,3 +106,25 @@ def test_the_language_is_detected_once_for_all_parts(base, recording):
 
 def test_beam_search_decodes_a_file_whole(tiny, recording):
     assert transcribe(tiny, recording, beam_size=2, max_new_tokens=8).parts == 1
+
+
+def test_a_cut_file_is_decoded_with_its_pauses_shortened_in_the_files_times(tiny, monkeypatch):
+    """The fixtures twice with 4 s of silence between clips: cut into parts, each pause is
+    decoded as 0.8 s (fewer windows), and every segment still starts and ends where its clip
+    lies in the file."""
+    import importlib
+
+    clips = [load_audio(path) for path in FIXTURES]
+    gap = np.zeros(64_000, dtype=np.float32)
+    audio = np.concatenate([x for clip in clips + clips[::-1] for x in (clip, gap)])
+    spans, t = [], 0
+    for clip in clips + clips[::-1]:
+        spans.append((t / SECOND, (t + len(clip)) / SECOND))
+        t += len(clip) + len(gap)
+    result = transcribe(tiny, audio)
+    near = lambda time: any(a - 0.5 <= time <= b + 0.5 for a, b in spans)  # noqa: E731
+    assert result.parts >= 3 and all(near(s.start) and near(s.end) for s in result.segments)
+    assert word_error_rate([transcribe(tiny, audio, batch_size=1).text], [result.text]) < 0.05
+    module = importlib.import_module("whisper_eas.transcribe")
+    monkeypatch.setattr(module, "SHORTEN_PAUSES_S", 1000.0)
+    assert transcribe(tiny, audio).windows > result.windows

@@ -185,6 +185,22 @@ def test_without_long_pauses_keeps_a_pad_of_each_beside_the_speech():
     assert without_long_pauses([(0, 46 * s)], 46 * s, 5.0).regions == []  # no speech at all
 
 
+def test_a_shortened_pause_is_no_gap_a_skipped_stretch_is():
+    """A recording cut into parts has its pauses of a second or more shortened as well as its
+    long stretches skipped: a segment may span a shortened pause, not a skipped stretch."""
+    from whisper_eas.vad import without_long_pauses
+
+    s = 16_000
+    pauses = [(10 * s, 12 * s), (20 * s, 30 * s)]  # 2 s: shortened; 10 s: a gap
+    speech = without_long_pauses(pauses, 40 * s, 1.0, pad_s=0.4, gap_seconds=5.0)
+    assert speech.regions == [(0, 10.4 * s), (11.6 * s, 20.4 * s), (29.6 * s, 40 * s)]
+    assert speech.gap_joins == [19.2 * s]  # only the 10 s stretch's join
+    assert not speech.crosses(9.0, 12.0) and speech.crosses(18.0, 20.0)
+    assert speech.original(9.0, 12.0) == (9.0, 13.2)  # mapped back whole, over the pause
+    assert [speech.side_of(t * s) for t in (5, 19.2, 19.3)] == [0, 0, 1]
+    assert speech.side_span(1) == (19.2, 29.6)
+
+
 def test_a_segment_over_a_join_is_cut_there_by_its_words(tiny):
     """Two regions 10 s apart in the file, joined: a segment whose words lie on both sides of
     the join becomes one segment per side, each within its region, its tokens a slice of the

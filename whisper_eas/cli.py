@@ -20,12 +20,12 @@ from pathlib import Path
 
 from . import __version__
 from .attention import BACKENDS
-from .parts import PART_SECONDS, SPLIT_FROM_SECONDS
+from .parts import LONGEST_PART_SECONDS, SPLIT_FROM_SECONDS
 from .research.settings import AGGREGATES, BUDGETS, config_from_fields, fields_of
 from .rules import PADDING_CHOICES, SCORERS
 from .sparsify import EASConfig
 from .tokenizer import TASKS
-from .transcribe import SKIP_SILENCE_S, Safeguards, token_list
+from .transcribe import SHORTEN_PAUSES_S, SKIP_SILENCE_S, Safeguards, token_list
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 
@@ -573,8 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--max-parts", type=int,
         help=f"a recording of {SPLIT_FROM_SECONDS:.0f} s or more is cut at pauses into parts of "
-        f"about {PART_SECONDS} s (one window each) decoded side by side; at most this many "
-        "(1: never)",
+        f"at most {LONGEST_PART_SECONDS} s (one window each, its pauses of {SHORTEN_PAUSES_S:g} s "
+        "or more shortened) decoded side by side; at most this many (1: never)",
     )  # fmt: skip
     transcribe.add_argument("--max-new-tokens", type=int, help="per window; default 224")
     transcribe.add_argument(
@@ -656,7 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--skip-silence", type=float, default=SKIP_SILENCE_S, metavar="SECONDS",
         help="with the VAD check, do not decode stretches this long without speech (silence, "
-        "noise, music); times stay the file's; 0: decode them",
+        "noise, music); times stay the file's; 0: decode them, and every pause of a file cut "
+        "into parts in full",
     )  # fmt: skip
     transcribe.add_argument(
         "--hallucination-silence-threshold",

@@ -78,15 +78,20 @@ def choose_cuts(
     return cuts
 
 
+def may_cut(n_samples: int, max_parts: int | None = None) -> bool:
+    """Whether a recording this long may be cut into parts."""
+    return n_samples >= SPLIT_FROM_SECONDS * SAMPLE_RATE and max_parts != 1
+
+
 def split_points(
     waveform: np.ndarray, max_parts: int | None = None, pauses: list[tuple[int, int]] | None = None
 ) -> list[int]:
     """Where a recording's parts begin after the first (empty: decode it whole). `max_parts`
     caps the count (the parts then grow past one window); `pauses`: `vad.pauses_of(waveform)`,
     when already found."""
-    seconds = len(waveform) / SAMPLE_RATE
-    if seconds < SPLIT_FROM_SECONDS or max_parts == 1:
+    if not may_cut(len(waveform), max_parts):
         return []
+    seconds = len(waveform) / SAMPLE_RATE
     part = PART_SECONDS if max_parts is None else max(PART_SECONDS, seconds / max_parts)
     # Parts longer than one window only where max_parts asks for fewer, longer parts.
     longest = LONGEST_PART_SECONDS if part == PART_SECONDS else (1 + SEARCH) * part

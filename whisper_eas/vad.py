@@ -12,6 +12,7 @@ deaf for seconds to quiet speech after loud music or hum (13 s of a sentence onc
 releases before 6.2 need torchaudio; so the package is not a dependency.
 """
 
+import bisect
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -155,12 +156,20 @@ FILTER_OPTIONS = VadOptions(min_silence_ms=2000, speech_pad_ms=400, min_speech_m
 
 class SpeechMap:
     """The speech regions of a file, joined: what `vad_filter` transcribes, and the way back
-    from a time in the joined audio to the same moment in the file."""
+    from a time in the joined audio to the same moment in the file. A join that took out
+    `gap` samples or more skipped a gap (a segment must not span it: mapped back, it would
+    cover the gap); a shorter one only shortened a pause (every join, by default)."""
 
-    def __init__(self, regions: list[tuple[int, int]]):
+    def __init__(self, regions: list[tuple[int, int]], gap: int = 0):
         self.regions = regions
         lengths = [end - start for start, end in regions]
         self.joined_starts = [sum(lengths[:i]) for i in range(len(regions))]  # in the joined
+        self.gap_joins = [
+            self.joined_starts[i]
+            for i in range(1, len(regions))
+            if regions[i][0] - regions[i - 1][1] >= gap
+        ]
+        self.joined_length = sum(lengths)
 
     def join(self, waveform: np.ndarray) -> np.ndarray:
         """The file's speech, region after region (an empty array when there is none)."""
@@ -177,19 +186,22 @@ class SpeechMap:
                 index = i
         return index
 
-    def joined_span(self, index: int) -> tuple[float, float]:
-        """Where region `index` lies in the joined audio (seconds)."""
-        start, end = self.regions[index]
-        return (
-            self.joined_starts[index] / SAMPLE_RATE,
-            (self.joined_starts[index] + end - start) / SAMPLE_RATE,
-        )
+    def side_of(self, end: float) -> int:
+        """Between which gaps a span ending at `end` (a joined-audio sample) lies: how many
+        gaps come before it (an end on a gap's join stays before it)."""
+        return bisect.bisect_left(self.gap_joins, end)
+
+    def side_span(self, index: int) -> tuple[float, float]:
+        """Where the audio between gap `index - 1` and gap `index` lies in the joined audio
+        (seconds)."""
+        bounds = [0, *self.gap_joins, self.joined_length]
+        return bounds[index] / SAMPLE_RATE, bounds[index + 1] / SAMPLE_RATE
 
     def crosses(self, start: float, end: float) -> bool:
-        """Whether a span (seconds) of the joined audio runs over a join: its two sides lie
-        apart in the file, with the audio taken out between them."""
+        """Whether a span (seconds) of the joined audio runs over a gap's join: its two sides
+        lie apart in the file, with the gap taken out between them."""
         first, last = round(start * SAMPLE_RATE), round(end * SAMPLE_RATE)
-        return any(first < j < last for j in self.joined_starts[1:])
+        return any(first < j < last for j in self.gap_joins)
 
     def joined_pauses(self, pauses: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The file's `pauses` (samples) where they lie in the joined audio: each cut to the
@@ -278,12 +290,17 @@ def long_silences(pauses: list[tuple[int, int]]) -> list[tuple[float, float]]:
 
 
 def without_long_pauses(
-    pauses: list[tuple[int, int]], n_samples: int, seconds: float, pad_s: float = 0.4
+    pauses: list[tuple[int, int]],
+    n_samples: int,
+    seconds: float,
+    pad_s: float = 0.4,
+    gap_seconds: float | None = None,
 ) -> SpeechMap | None:
     """The audio less its `pauses` of `seconds` or more, each less `pad_s` kept beside the
     speech on either side (faster-whisper's padding); None when no pause is that long. What the
     default decodes of a recording with long silences, noise or music (`transcribe`'s
-    `skip_silence`)."""
+    `skip_silence`). The pauses of `gap_seconds` or more (all, by default) are the map's gaps;
+    the others are only shortened."""
     pad = round(pad_s * SAMPLE_RATE)
     regions, start = [], 0
     for a, b in long_pauses(pauses, seconds):
@@ -295,7 +312,8 @@ def without_long_pauses(
         return None
     if start < n_samples:
         regions.append((start, n_samples))
-    return SpeechMap(regions)
+    gap = 0 if gap_seconds is None else round(gap_seconds * SAMPLE_RATE) - 2 * pad
+    return SpeechMap(regions, gap)
 
 
 def speech_map(waveform, options: VadOptions = FILTER_OPTIONS) -> SpeechMap:
