@@ -76,9 +76,11 @@ SKIP_SILENCE_S = 5.0
 # or more is shortened too, to 2 x SKIP_PAD_S, as faster-whisper's batched chunks shorten
 # theirs: its windows hold ~10 % more speech (12 long recordings: 125 -> 110 windows). A
 # segment may span a shortened pause (its times map back whole); only a skipped stretch splits
-# one. One process taking turns, 12 of data/long (2026-12-02, AVX2 EPYC), WER and speed-up:
-# tiny.en float32 4.86 -> 4.90 % 1.14x, int8 4.87 -> 5.04 % 1.07x; base float32 4.57 -> 4.33 %
-# 1.07x, int8 4.62 -> 4.66 % 1.09x (README "Shortened pauses").
+# one. One process taking turns (2026-12-02, AVX2 EPYC), 1.01-1.14x faster; WER on 12 of
+# data/long tiny.en float32 4.86 -> 4.90 %, int8 4.87 -> 5.04; base float32 4.57 -> 4.33, int8
+# 4.62 -> 4.66. tiny.en lost 0.04-0.2 point on every set, base gained in float32 on the long
+# recordings and lost 0.28 on the gap recordings (README "Shortened pauses"). With it our int8
+# passed faster-whisper's batched int8 on this CPU (1.07x / 1.03x, longform.py).
 SHORTEN_PAUSES_S = 1.0
 # The last window of a part (or of a file) often ends its text right after a segment's start
 # timestamp, as at a full window's edge, though the VAD hears seconds of speech after it; the
