@@ -13,6 +13,7 @@ releases before 6.2 need torchaudio; so the package is not a dependency.
 """
 
 import bisect
+import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -163,7 +164,7 @@ class SpeechMap:
     def __init__(self, regions: list[tuple[int, int]], gap: int = 0):
         self.regions = regions
         lengths = [end - start for start, end in regions]
-        self.joined_starts = [sum(lengths[:i]) for i in range(len(regions))]  # in the joined
+        self.joined_starts = [0, *itertools.accumulate(lengths)][: len(regions)]  # in the joined
         self.gap_joins = [
             self.joined_starts[i]
             for i in range(1, len(regions))
@@ -180,11 +181,8 @@ class SpeechMap:
     def region_of(self, sample: float, is_end: bool) -> int:
         """The region a joined-audio sample lies in; an end on a boundary stays in the region
         before it (it ends speech there, it does not start the next)."""
-        index = 0
-        for i, joined_start in enumerate(self.joined_starts):
-            if joined_start < sample or (joined_start == sample and not is_end):
-                index = i
-        return index
+        search = bisect.bisect_left if is_end else bisect.bisect_right
+        return max(search(self.joined_starts, sample) - 1, 0)
 
     def side_of(self, end: float) -> int:
         """Between which gaps a span ending at `end` (a joined-audio sample) lies: how many
