@@ -206,8 +206,10 @@ class SpeechMap:
         regions, and the two pieces that meet at a join (the pads kept beside a stretch taken
         out) one pause. The VAD is not run again on the joined audio."""
         joined: list[tuple[int, int]] = []
+        ends = [b for _, b in pauses]  # in order, as the VAD finds them
         for (start, end), offset in zip(self.regions, self.joined_starts):
-            for a, b in pauses:
+            first = bisect.bisect_right(ends, start)  # the pauses before the region end by then
+            for a, b in itertools.takewhile(lambda p: p[0] < end, pauses[first:]):
                 a, b = max(a, start) - start + offset, min(b, end) - start + offset
                 if b <= a:
                     continue
