@@ -6,20 +6,26 @@ The recordings of `data/long` are dev-clean utterances joined in reading order, 
 spans in the manifest. Each hypothesis is aligned to the reference (jiwer, after Whisper's
 English normaliser, each utterance normalised alone), and each error is charged to the
 utterance of its reference word (an insertion: to the word after it). The cuts are recomputed
-with `whisper_eas.parts.split_points`, as `transcribe` computes them (the VAD alone).
+as `transcribe`'s default makes them (`cut_times`: the VAD's pauses, the long ones shortened,
+`whisper_eas.parts.split_points` on what is decoded, mapped back to the file).
 
     python benchmarks/part_boundaries.py --results benchmarks/results/longform_parts_cpu.json \
         --output benchmarks/results/part_boundaries_cpu
 """
 
 import argparse
+import importlib
 import json
 from pathlib import Path
 
+import numpy as np
+
 from whisper_eas import load_audio
-from whisper_eas.parts import split_points
+from whisper_eas.audio import SAMPLE_RATE
+from whisper_eas.parts import may_cut, split_points
 from whisper_eas.research.bench import title, write_results
 from whisper_eas.research.datasets import read_dataset
+from whisper_eas.vad import pauses_of, without_long_pauses
 
 PAIRS = (("ours", "ours-b1"), ("ours-int8", "ours-int8-b1"))
 
@@ -43,6 +49,23 @@ def errors_per_utterance(references: list[str], hypothesis: str) -> list[int]:
             for index in range(chunk.ref_start_idx, chunk.ref_end_idx):
                 errors[owner[index]] += 1
     return errors
+
+
+def cut_times(waveform: np.ndarray) -> list[float]:
+    """Where the default `transcribe` starts a recording's parts after the first (seconds in
+    the file), as `transcribe.open_recording` finds them: since commit 6097e18 the pauses of a
+    recording it may cut are shortened first, and the cuts fall on what is decoded."""
+    module = importlib.import_module("whisper_eas.transcribe")
+    skip = module.transcribe.__kwdefaults__["skip_silence"]
+    pauses = pauses_of(waveform)
+    shortest = min(skip, module.SHORTEN_PAUSES_S) if may_cut(len(waveform), None) else skip
+    heard = without_long_pauses(
+        pauses, len(waveform), shortest, module.SKIP_PAD_S, gap_seconds=skip
+    )
+    if heard is None:
+        return [cut / SAMPLE_RATE for cut in split_points(waveform, None, pauses)]
+    cuts = split_points(heard.join(waveform), None, heard.joined_pauses(pauses))
+    return [heard.original(cut / SAMPLE_RATE, cut / SAMPLE_RATE)[0] for cut in cuts]
 
 
 def next_to(cut: float, spans: list[tuple[float, float]]) -> set[int]:
@@ -84,7 +107,7 @@ def main() -> None:
         utterances = record["utterances"]
         if isinstance(utterances, str):
             utterances = json.loads(utterances.replace("'", '"'))
-        cuts = [c / 16000 for c in split_points(load_audio(Path(args.data) / record["audio"]))]
+        cuts = cut_times(load_audio(Path(args.data) / record["audio"]))
         spans = [(start, end) for _, start, end in utterances]
         near = set().union(*(next_to(cut, spans) for cut in cuts)) if cuts else set()
         inside = sum(any(s < cut < e for s, e in spans) for cut in cuts)
