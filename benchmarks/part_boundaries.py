@@ -22,10 +22,10 @@ import numpy as np
 
 from whisper_eas import load_audio
 from whisper_eas.audio import SAMPLE_RATE
-from whisper_eas.parts import may_cut, split_points
+from whisper_eas.parts import split_points
 from whisper_eas.research.bench import title, write_results
 from whisper_eas.research.datasets import read_dataset
-from whisper_eas.vad import pauses_of, without_long_pauses
+from whisper_eas.vad import pauses_of
 
 PAIRS = (("ours", "ours-b1"), ("ours-int8", "ours-int8-b1"))
 
@@ -53,15 +53,12 @@ def errors_per_utterance(references: list[str], hypothesis: str) -> list[int]:
 
 def cut_times(waveform: np.ndarray) -> list[float]:
     """Where the default `transcribe` starts a recording's parts after the first (seconds in
-    the file), as `transcribe.open_recording` finds them: since commit 6097e18 the pauses of a
-    recording it may cut are shortened first, and the cuts fall on what is decoded."""
+    the file), as `transcribe.open_recording` finds them: on what it decodes of the recording
+    (since commit 6097e18 its pauses shortened), mapped back to the file."""
     module = importlib.import_module("whisper_eas.transcribe")
     skip = module.transcribe.__kwdefaults__["skip_silence"]
     pauses = pauses_of(waveform)
-    shortest = min(skip, module.SHORTEN_PAUSES_S) if may_cut(len(waveform), None) else skip
-    heard = without_long_pauses(
-        pauses, len(waveform), shortest, module.SKIP_PAD_S, gap_seconds=skip
-    )
+    heard = module.audio_to_decode(pauses, len(waveform), skip, None)
     if heard is None:
         return [cut / SAMPLE_RATE for cut in split_points(waveform, None, pauses)]
     cuts = split_points(heard.join(waveform), None, heard.joined_pauses(pauses))

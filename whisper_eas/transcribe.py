@@ -945,6 +945,18 @@ def long_form(
                 yield recording.index, None, recording.result()
 
 
+def audio_to_decode(
+    pauses: list[tuple[int, int]], n_samples: int, skip_silence: float, max_parts: int | None
+) -> SpeechMap | None:
+    """What is decoded of a recording with these VAD `pauses` (None: all of it): its pauses of
+    `skip_silence` or more skipped and, where it may be cut into parts, its pauses of
+    SHORTEN_PAUSES_S or more shortened too."""
+    shortest = skip_silence
+    if may_cut(n_samples, max_parts):
+        shortest = min(skip_silence, SHORTEN_PAUSES_S)
+    return without_long_pauses(pauses, n_samples, shortest, SKIP_PAD_S, gap_seconds=skip_silence)
+
+
 def open_recording(
     index: int,
     waveform: np.ndarray,
@@ -973,12 +985,7 @@ def open_recording(
     if vad_check and heard is None:
         pauses = pauses_of(waveform)
         if skip_silence is not None and clip_seconds is None:
-            shortest = skip_silence
-            if may_cut(len(waveform), max_parts):  # the pauses of its parts shortened too
-                shortest = min(skip_silence, SHORTEN_PAUSES_S)
-            heard = without_long_pauses(
-                pauses, len(waveform), shortest, SKIP_PAD_S, gap_seconds=skip_silence
-            )
+            heard = audio_to_decode(pauses, len(waveform), skip_silence, max_parts)
             skipped = len(long_pauses(pauses, skip_silence))
     if heard is not None:
         duration, waveform = len(waveform), heard.join(waveform)
