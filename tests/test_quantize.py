@@ -7,7 +7,7 @@ from conftest import DATA, FIXTURES, MANIFEST
 from torch import Tensor
 
 from whisper_eas import EASConfig, load_model, transcribe
-from whisper_eas.model import TokenEmbedding
+from whisper_eas.model import Linear, TokenEmbedding
 from whisper_eas.quantize import (
     ACTIVATION_LEVELS,
     BF16Linear,
@@ -239,8 +239,6 @@ def test_bad_combinations_are_named():
 def test_packed_weights_follow_the_weights_they_are_made_from():
     """The FBGEMM and oneDNN packs are remade when load_state_dict or .to() changes the
     weights under them (before, they kept the old weights silently)."""
-    from whisper_eas.model import Linear
-
     torch.manual_seed(0)
     x = torch.randn(3, 64)
     for make in (
@@ -253,6 +251,34 @@ def test_packed_weights_follow_the_weights_they_are_made_from():
             layer.load_state_dict(other.state_dict())
             assert torch.equal(layer(x), want)
             assert torch.equal(layer.to("cpu")(x), want)
+
+
+def test_stacked_query_key_value_follow_their_parts():
+    """The decoder's self-attention runs query, key and value as one stacked product: the same
+    numbers as the three products, and made again when their weights change (loaded, or
+    quantized) rather than keeping the old ones."""
+    from whisper_eas.model import MultiHeadAttention
+
+    torch.manual_seed(0)
+    h = torch.randn(1, 1, 64)
+
+    def separate(attn):
+        return [attn.split_heads(part(h)) for part in (attn.query, attn.key, attn.value)]
+
+    attn, other = MultiHeadAttention(64, 4), MultiHeadAttention(64, 4)
+    with torch.inference_mode():
+        for got, want in zip(attn.project_qkv(h), separate(attn)):
+            assert torch.equal(got, want)
+        attn.load_state_dict(other.state_dict())
+        for got, want in zip(attn.project_qkv(h), separate(other)):
+            assert torch.equal(got, want)
+        for name in ("query", "key", "value"):
+            part = getattr(attn, name)
+            setattr(attn, name, Int8Linear.from_float(part.weight, part.bias))
+        assert isinstance(attn.stacked[1], Linear)
+        for got, want in zip(attn.project_qkv(h), separate(attn)):
+            assert torch.equal(got, want)  # int8: the same bits, stacked or apart
+        assert isinstance(attn.stacked[1], Int8Linear)
 
 
 @pytest.mark.parametrize("name", ["tiny.en", "base"])

@@ -127,6 +127,19 @@ class Linear(OneDNNWeight, nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, self.bias, self.packed)
 
+    @classmethod
+    def stack(cls, parts: Sequence["Linear"]) -> "Linear":
+        """One Linear computing `parts` side by side (their outputs concatenated)."""
+        weight = torch.cat([part.weight.detach() for part in parts])
+        bias = torch.cat([
+            part.weight.new_zeros(part.out_features) if part.bias is None else part.bias.detach()
+            for part in parts
+        ])  # fmt: skip
+        stacked = cls(weight.shape[1], weight.shape[0], device="meta")
+        stacked.weight, stacked.bias = nn.Parameter(weight), nn.Parameter(bias)
+        stacked.repack()
+        return stacked
+
 
 class TokenEmbedding(OneDNNWeight, nn.Embedding):
     """The decoder's token embedding; its weight is also the output projection (tied)."""
@@ -163,6 +176,7 @@ class MultiHeadAttention(nn.Module):
         self.key = Linear(n_state, n_state, bias=False)  # Whisper's key has no bias
         self.value = Linear(n_state, n_state)
         self.out = Linear(n_state, n_state)
+        self.stacked: tuple = ((), None)  # (the packs it was made from, query/key/value stacked)
 
     def split_heads(self, x: Tensor) -> Tensor:
         batch, length, width = x.shape
@@ -177,6 +191,24 @@ class MultiHeadAttention(nn.Module):
     def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
         return self.split_heads(self.key(source)), self.split_heads(self.value(source))
 
+    def project_qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values of x (B, T, D), each (B, H, T, Dh). Where the three
+        products run on packed CPU weights they run as one, on the weights stacked: a decoding
+        step multiplies a few rows, so a product costs its weight's reading and a fixed
+        overhead, and base's stacked product takes 160 us against 3 x 100 (int8: 83 against
+        3 x 76; AVX2 EPYC, 2 threads)."""
+        parts = (self.query, self.key, self.value)
+        packs = [getattr(part, "packed", None) for part in parts]
+        if any(pack is None for pack in packs) or len({type(part) for part in parts}) > 1:
+            return tuple(self.split_heads(part(x)) for part in parts)
+        # Made again whenever a part's pack is new (weights loaded, moved or quantized), so
+        # the stacked copy never holds other weights than the parts.
+        made_from, stacked = self.stacked
+        if len(made_from) != 3 or any(old is not new for old, new in zip(made_from, packs)):
+            stacked = type(parts[0]).stack(parts)
+            self.stacked = (packs, stacked)
+        return tuple(self.split_heads(t) for t in stacked(x).chunk(3, dim=-1))
+
     def forward(
         self,
         x: Tensor,
@@ -187,7 +219,10 @@ class MultiHeadAttention(nn.Module):
         backend: str,
     ) -> Tensor:
         """Attend from x (B, T, D) to keys/values (B, H, S, Dh)."""
-        q = self.split_heads(self.query(x))
+        return self.attend(self.split_heads(self.query(x)), k, v, mask=mask, backend=backend)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, backend: str):
+        """Attend from queries (B, H, T, Dh) to keys/values (B, H, S, Dh) -> (B, T, D)."""
         out = attention(q, k, v, mask=mask, backend=backend)
         return self.out(self.merge_heads(out))
 
@@ -225,11 +260,12 @@ class ResidualAttentionBlock(nn.Module):
         """Encoder (no cache): self-attention over x. Decoder: this step's keys/values go into
         the cache at each row's positions, then self- and cross-attention read it."""
         h = self.attn_ln(x)
-        k, v = self.attn.project_kv(h)
         if cache is None:
+            k, v = self.attn.project_kv(h)
             return self.mlp_residual(x + self.attn(h, k, v, mask=None, backend=backend))
+        q, k, v = self.attn.project_qkv(h)
         k, v = cache.write(index, k, v)
-        x = x + self.attn(h, k, v, mask=cache.mask, backend=backend)
+        x = x + self.attn.attend(q, k, v, mask=cache.mask, backend=backend)
         x = x + self.cross_attend(self.cross_attn_ln(x), cache, index, backend, cross_scores)
         return self.mlp_residual(x)
 

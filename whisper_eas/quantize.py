@@ -125,6 +125,18 @@ class Int8Linear(DerivedWeights):
     ) -> "Int8Linear":
         return cls(*quantize_weight(weight), bias, many_rows)
 
+    @classmethod
+    def stack(cls, parts: list["Int8Linear"]) -> "Int8Linear":
+        """One Int8Linear computing `parts` side by side. The same bits as the parts: a row's
+        activation scale is its own either way, and each output's integer sum is exact."""
+        bias = torch.cat([
+            part.scales.new_zeros(len(part.scales)) if part.bias is None else part.bias
+            for part in parts
+        ])  # fmt: skip
+        weight = torch.cat([part.weight for part in parts])
+        scales = torch.cat([part.scales for part in parts])
+        return cls(weight, scales, bias, parts[0].many_rows)
+
     def repack(self) -> None:
         if self.weight.device.type != "cpu" or self.weight.dtype != torch.int8:
             raise ValueError("int8 weights run on the CPU only; use float16/bfloat16 on CUDA")
