@@ -279,6 +279,9 @@ def test_stacked_query_key_value_follow_their_parts():
         for got, want in zip(attn.project_qkv(h), separate(attn)):
             assert torch.equal(got, want)  # int8: the same bits, stacked or apart
         assert isinstance(attn.stacked[1], Int8Linear)
+    float_attn = MultiHeadAttention(64, 4)
+    float_attn.project_qkv(h)[0].sum().backward()  # with gradients: the parts themselves
+    assert float_attn.query.weight.grad is not None
 
 
 @pytest.mark.parametrize("name", ["tiny.en", "base"])

@@ -136,7 +136,8 @@ class Linear(OneDNNWeight, nn.Linear):
             for part in parts
         ])  # fmt: skip
         stacked = cls(weight.shape[1], weight.shape[0], device="meta")
-        stacked.weight, stacked.bias = nn.Parameter(weight), nn.Parameter(bias)
+        stacked.weight = nn.Parameter(weight, requires_grad=False)
+        stacked.bias = nn.Parameter(bias, requires_grad=False)
         stacked.repack()
         return stacked
 
@@ -199,7 +200,8 @@ class MultiHeadAttention(nn.Module):
         3 x 76; AVX2 EPYC, 2 threads)."""
         parts = (self.query, self.key, self.value)
         packs = [getattr(part, "packed", None) for part in parts]
-        if any(pack is None for pack in packs) or len({type(part) for part in parts}) > 1:
+        separate = any(pack is None for pack in packs) or len({type(p) for p in parts}) > 1
+        if separate or torch.is_grad_enabled():  # gradients belong to the parts' weights
             return tuple(self.split_heads(part(x)) for part in parts)
         # Made again whenever a part's pack is new (weights loaded, moved or quantized), so
         # the stacked copy never holds other weights than the parts.
