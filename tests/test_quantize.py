@@ -275,7 +275,8 @@ def test_stacked_query_key_value_follow_their_parts():
         for name in ("query", "key", "value"):
             part = getattr(attn, name)
             setattr(attn, name, Int8Linear.from_float(part.weight, part.bias))
-        assert isinstance(attn.stacked[1], Linear)
+        if attn.out.packed is not None:  # oneDNN packs here: float32 ran stacked too
+            assert isinstance(attn.stacked[1], Linear)
         for got, want in zip(attn.project_qkv(h), separate(attn)):
             assert torch.equal(got, want)  # int8: the same bits, stacked or apart
         assert isinstance(attn.stacked[1], Int8Linear)
