@@ -21,18 +21,13 @@ from whisper_eas.research.bench import run_header, title, write_results
 stacked = MultiHeadAttention.project_qkv
 
 
-def separate(self, x):
-    """`project_qkv` before the change: three products."""
-    return tuple(self.split_heads(part(x)) for part in (self.query, self.key, self.value))
-
-
 def step_times(model, batch: int, audio, rounds: int, steps: int) -> dict:
     """Per variant: ms per step over `rounds` turns, and the logits of its last round."""
     decoder = model.network.decoder
     mel = log_mel_spectrogram(pad_or_trim(audio[:N_SAMPLES]), model.dims.n_mels)
     language = "en" if model.tokenizer.multilingual else None
     prompt = torch.tensor([model.tokenizer.sot_sequence(language, timestamps=True)] * batch)
-    variants = {"three products": separate, "stacked": stacked}
+    variants = {"three products": MultiHeadAttention.project_apart, "stacked": stacked}
     times = {name: [] for name in variants}
     logits = {}
     with torch.inference_mode():

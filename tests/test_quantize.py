@@ -262,22 +262,19 @@ def test_stacked_query_key_value_follow_their_parts():
     torch.manual_seed(0)
     h = torch.randn(1, 1, 64)
 
-    def separate(attn):
-        return [attn.split_heads(part(h)) for part in (attn.query, attn.key, attn.value)]
-
     attn, other = MultiHeadAttention(64, 4), MultiHeadAttention(64, 4)
     with torch.inference_mode():
-        for got, want in zip(attn.project_qkv(h), separate(attn)):
+        for got, want in zip(attn.project_qkv(h), attn.project_apart(h)):
             assert torch.equal(got, want)
         attn.load_state_dict(other.state_dict())
-        for got, want in zip(attn.project_qkv(h), separate(other)):
+        for got, want in zip(attn.project_qkv(h), other.project_apart(h)):
             assert torch.equal(got, want)
         for name in ("query", "key", "value"):
             part = getattr(attn, name)
             setattr(attn, name, Int8Linear.from_float(part.weight, part.bias))
         if attn.out.packed is not None:  # oneDNN packs here: float32 ran stacked too
             assert isinstance(attn.stacked[1], Linear)
-        for got, want in zip(attn.project_qkv(h), separate(attn)):
+        for got, want in zip(attn.project_qkv(h), attn.project_apart(h)):
             assert torch.equal(got, want)  # int8: the same bits, stacked or apart
         assert isinstance(attn.stacked[1], Int8Linear)
     float_attn = MultiHeadAttention(64, 4)

@@ -202,7 +202,7 @@ class MultiHeadAttention(nn.Module):
         packs = [getattr(part, "packed", None) for part in parts]
         separate = any(pack is None for pack in packs) or len({type(p) for p in parts}) > 1
         if separate or torch.is_grad_enabled():  # gradients belong to the parts' weights
-            return tuple(self.split_heads(part(x)) for part in parts)
+            return self.project_apart(x)
         # Made again whenever a part's pack is new (weights loaded, moved or quantized), so
         # the stacked copy never holds other weights than the parts.
         made_from, stacked = self.stacked
@@ -210,6 +210,10 @@ class MultiHeadAttention(nn.Module):
             stacked = type(parts[0]).stack(parts)
             self.stacked = (packs, stacked)
         return tuple(self.split_heads(t) for t in stacked(x).chunk(3, dim=-1))
+
+    def project_apart(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """`project_qkv` as three products (where nothing is packed, and its reference)."""
+        return tuple(self.split_heads(part(x)) for part in (self.query, self.key, self.value))
 
     def forward(
         self,
