@@ -22,7 +22,8 @@ stacked = MultiHeadAttention.project_qkv
 
 
 def step_times(model, batch: int, audio, rounds: int, steps: int) -> dict:
-    """Per variant: ms per step over `rounds` turns, and the logits of its last round."""
+    """Per variant the median ms per step over `rounds` turns, and whether the two variants'
+    logits (after the prompt and the warm-up steps) agree to the bit."""
     decoder = model.network.decoder
     mel = log_mel_spectrogram(pad_or_trim(audio[:N_SAMPLES]), model.dims.n_mels)
     language = "en" if model.tokenizer.multilingual else None
