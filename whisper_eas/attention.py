@@ -48,9 +48,11 @@ def attention(
         scores = (k @ q.transpose(-1, -2)).transpose(-1, -2)
     else:
         scores = q @ k.transpose(-1, -2)
-    scores = scores.float() / math.sqrt(q.shape[-1])  # (B, H, Tq, Tk)
+    # In place on the fresh scores: a decoding step calls this twice a layer, on small tensors,
+    # where each op's fixed cost is what counts.
+    scores = scores.float().div_(math.sqrt(q.shape[-1]))  # (B, H, Tq, Tk)
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores.masked_fill_(~mask, float("-inf"))
     return scores.softmax(dim=-1).to(v.dtype) @ v
 
 

@@ -77,6 +77,12 @@ def pack_for_onednn(weight: Tensor) -> Tensor | None:
         return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), PACKED_FOR_ROWS)
 
 
+# The op's resolved overload: calling it skips a Python dispatch step (~2 us of a call's ~25 us
+# fixed cost, which a decoding step pays 25-37 times). Used only on weights `pack_for_onednn`
+# packed, which it does where `onednn_linear_works`.
+packed_linear = getattr(getattr(torch.ops.mkldnn, "_linear_pointwise", None), "default", None)
+
+
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, packed: Tensor | None = None):
     """x @ weight.T + bias: on oneDNN's `packed` weight for CPU float32 inference, else F.linear.
 
@@ -87,11 +93,12 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, packed: Tensor
     file decoded alone gets the numbers it gets in a batch (tests/test_transcribe.py)."""
     if packed is None or x.dtype != torch.float32 or torch.is_grad_enabled():
         return F.linear(x, weight, bias)
-    if x.numel() == x.shape[-1]:
-        pair = x.reshape(1, -1).expand(2, -1)
-        out = torch.ops.mkldnn._linear_pointwise(pair, packed, bias, "none", [], "")
-        return out[:1].reshape(*x.shape[:-1], -1)
-    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+    if x.ndim == 1:
+        return linear(x[None], weight, bias, packed)[0]
+    if x.numel() == x.shape[-1]:  # a lone row (its leading sizes all 1), as two copies of it
+        # (an expanded view, or reshaping to 2-D and back, cost 10-15 us more than this)
+        return packed_linear(torch.cat((x, x)), packed, bias, "none", [], "")[:1]
+    return packed_linear(x, packed, bias, "none", [], "")
 
 
 class DerivedWeights(nn.Module):
@@ -153,9 +160,10 @@ class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in float32 whatever the model dtype: fp16 variance overflows."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dtype == self.weight.dtype == torch.float32:  # no casts: 13 a decoding step
-            return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        weight, bias = self.weight.float(), self.bias.float()
+        weight, bias = self.weight, self.bias
+        if x.dtype == weight.dtype == torch.float32:  # no casts (13-19 a decoding step)
+            return torch.layer_norm(x, self.normalized_shape, weight, bias, self.eps)
+        weight, bias = weight.float(), bias.float()
         return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).to(x.dtype)
 
 
@@ -199,17 +207,21 @@ class MultiHeadAttention(nn.Module):
         overhead, and base's stacked product takes 160 us against 3 x 100 (int8: 83 against
         3 x 76; AVX2 EPYC, 2 threads)."""
         parts = (self.query, self.key, self.value)
-        packs = [getattr(part, "packed", None) for part in parts]
-        separate = any(pack is None for pack in packs) or len({type(p) for p in parts}) > 1
-        if separate or torch.is_grad_enabled():  # gradients belong to the parts' weights
-            return self.project_apart(x)
-        # Made again whenever a part's pack is new (weights loaded, moved or quantized), so
-        # the stacked copy never holds other weights than the parts.
+        packs = tuple(getattr(part, "packed", None) for part in parts)
         made_from, stacked = self.stacked
-        if len(made_from) != 3 or any(old is not new for old, new in zip(made_from, packs)):
-            stacked = type(parts[0]).stack(parts)
+        # Made again whenever a part's pack is new (weights loaded, moved or quantized), so
+        # the stacked copy never holds other weights than the parts. (The ids of the packs it
+        # holds cannot be reused while it holds them.)
+        if tuple(map(id, packs)) != tuple(map(id, made_from)):
+            if any(pack is None for pack in packs) or len({type(p) for p in parts}) > 1:
+                stacked = None
+            else:
+                stacked = type(parts[0]).stack(parts)
             self.stacked = (packs, stacked)
-        return tuple(self.split_heads(t) for t in stacked(x).chunk(3, dim=-1))
+        if stacked is None or torch.is_grad_enabled():  # gradients belong to the parts' weights
+            return self.project_apart(x)
+        batch, length, _ = x.shape
+        return stacked(x).view(batch, length, 3, self.n_head, -1).permute(2, 0, 3, 1, 4).unbind()
 
     def project_apart(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """`project_qkv` as three products (where nothing is packed, and its reference)."""
@@ -303,7 +315,8 @@ class ResidualAttentionBlock(nn.Module):
         return self.cross_attn.out(self.cross_attn.merge_heads(out.to(h.dtype)))
 
     def mlp_residual(self, x: Tensor) -> Tensor:
-        return x + self.mlp(self.mlp_ln(x))
+        expand, gelu, contract = self.mlp  # called one by one: nn.Sequential's call costs more
+        return x + contract(gelu(expand(self.mlp_ln(x))))
 
     def forward_scored(self, x: Tensor, scoring: Scoring) -> tuple[Tensor, Tensor]:
         """The encoder block EAS scores: its output and the attention each token receives."""
@@ -474,6 +487,7 @@ class KVCache:
         self.beams = 1  # decoding rows per cross K/V row (`with_beams`)
         self.where: Tensor | None = None  # (B, T): positions of the tokens being decoded
         self.mask: Tensor | None = None  # (B, 1, T, visible): the keys each of them sees
+        self.slots: Tensor | None = None  # (B * H * T,): where their K/V go (`place`)
         self.visible = n_text_ctx  # how many cache positions this call reads (`place`)
 
     @staticmethod
@@ -568,14 +582,19 @@ class KVCache:
             self.visible = min(n_ctx, -(-end // VISIBLE_STEP) * VISIBLE_STEP)
         keys = torch.arange(self.visible, device=device)
         self.mask = (keys[None, None, :] <= self.where[:, :, None])[:, None]  # (B, 1, T, seen)
+        # Where each (row, head, token) vector goes in a layer's cache seen as rows of Dh: one
+        # index_copy_ a write (advanced indexing took 3x as long, a step's largest small op).
+        batch, n_head = self.self_k.shape[1:3]
+        heads = torch.arange(batch * n_head, device=device).view(batch, n_head, 1) * n_ctx
+        self.slots = (heads + self.where[:, None, :]).flatten()  # (B * H * T,)
         return self.where
 
     def write(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store k, v (B, H, T, Dh) at the placed positions; return the layer's cache up to the
         positions this call sees (`place`)."""
-        rows = torch.arange(k.shape[0], device=k.device)[:, None]  # (B, 1)
-        self.self_k[layer][rows, :, self.where] = k.transpose(1, 2)  # indexed as (B, T, H, Dh)
-        self.self_v[layer][rows, :, self.where] = v.transpose(1, 2)
+        width = k.shape[-1]
+        for cache, new in ((self.self_k[layer], k), (self.self_v[layer], v)):
+            cache.view(-1, width).index_copy_(0, self.slots, new.reshape(-1, width))
         return self.self_k[layer][:, :, : self.visible], self.self_v[layer][:, :, : self.visible]
 
     def advance(self, n_tokens: int) -> None:
