@@ -155,6 +155,10 @@ def test_linear_kernel_matches_f_linear_and_keeps_gradients():
                 else (expected[:, -1:] if rows.shape[1] == 1 else expected.transpose(0, 1))
             )
             assert (got.double() - want).abs().max() < 1e-5
+        for lone in (x[:1, -1:], x[0, -1]):  # one row (computed as two copies), 3-D and 1-D
+            got = layer(lone)
+            assert got.shape == lone.shape[:-1] + (2048,)
+            assert (got.double() - expected[0, -1]).abs().max() < 1e-5
     x.requires_grad_(True)
     with warnings.catch_warnings():
         warnings.simplefilter(
@@ -162,6 +166,30 @@ def test_linear_kernel_matches_f_linear_and_keeps_gradients():
         )  # the oneDNN op has no backward: torch warns when one reaches it
         layer(x).sum().backward()
     assert torch.allclose(x.grad, layer.weight.detach().sum(dim=0).expand_as(x), atol=1e-5)
+
+
+def test_the_cache_stores_each_rows_tokens_at_its_own_positions():
+    """KVCache.write puts (row, head, token) vectors where `place` says: rows at different
+    positions, one token each and several, every layer apart."""
+    from whisper_eas.model import KVCache
+
+    torch.manual_seed(0)
+    layers, batch, heads, width = 2, 3, 4, 8
+    cross = [(torch.randn(batch, heads, 5, width),) * 2 for _ in range(layers)]
+    cache = KVCache(cross, [5] * batch, n_text_ctx=16)
+    cache.positions = torch.tensor([0, 3, 7])
+    expected_k = torch.zeros_like(cache.self_k)
+    for n_tokens in (3, 1):
+        where = cache.place(n_tokens)
+        for layer in range(layers):
+            k, v = torch.randn(2, batch, heads, n_tokens, width).unbind()
+            seen_k, _ = cache.write(layer, k, v)
+            for row in range(batch):
+                expected_k[layer, row, :, where[row]] = k[row]
+                assert torch.equal(cache.self_v[layer, row, :, where[row]], v[row])
+            assert torch.equal(seen_k, expected_k[layer, :, :, : cache.visible])
+        cache.advance(n_tokens)
+    assert torch.equal(cache.self_k, expected_k)
 
 
 # --- timestamp rules, on hand-made logits ------------------------------------------------
