@@ -33,8 +33,10 @@ HERE = Path(__file__).resolve().parents[1]
 
 def import_core_at(commit: str, folder: Path):
     """The package `whisper_eas` of `commit`, imported as `whisper_eas_before`."""
-    archive = subprocess.run(["git", "archive", commit, "whisper_eas"], cwd=HERE,
-                             capture_output=True, check=True).stdout  # fmt: skip
+    got = subprocess.run(["git", "archive", commit, "whisper_eas"], cwd=HERE, capture_output=True)
+    if got.returncode != 0:
+        raise SystemExit(f"--before {commit}: git archive failed: {got.stderr.decode().strip()}")
+    archive = got.stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
     (folder / "whisper_eas").rename(folder / "whisper_eas_before")
