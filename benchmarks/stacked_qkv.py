@@ -16,7 +16,7 @@ import torch
 from whisper_eas import load_audio, load_model
 from whisper_eas.audio import N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper_eas.model import MultiHeadAttention
-from whisper_eas.research.bench import run_header, title, write_results
+from whisper_eas.research.bench import run_header, step_table, title, write_results
 
 stacked = MultiHeadAttention.project_qkv
 
@@ -77,14 +77,8 @@ def main():
         title("Decoding step: query, key and value stacked or three products", header), "",
         f"One window of `{args.audio}`; {args.steps} steps after the prompt, the two "
         f"variants taking turns {args.rounds} times in one process; median ms per step.", "",
-        "| model | dtype | rows | three products ms | stacked ms | speed-up | same logits |",
-        "|---|---|---|---|---|---|---|",
+        *step_table(rows, "three products", "stacked"), "",
     ]  # fmt: skip
-    for row in rows:
-        before, after = row["ms"]["three products"], row["ms"]["stacked"]
-        lines.append(f"| {row['model']} | {row['dtype']} | {row['batch']} | {before:.2f} | "
-                     f"{after:.2f} | {before / after:.2f}× | {row['same_logits']} |")  # fmt: skip
-    lines.append("")
     write_results(args.output, {**header, "rows": rows}, "\n".join(lines))
     print("\n".join(lines))
 

@@ -26,7 +26,7 @@ from torch import Tensor
 from whisper_eas import load_audio, load_model
 from whisper_eas.audio import N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper_eas.quantize import is_int8
-from whisper_eas.research.bench import run_header, title, write_results
+from whisper_eas.research.bench import run_header, step_table, title, write_results
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -36,8 +36,7 @@ def import_core_at(commit: str, folder: Path):
     got = subprocess.run(["git", "archive", commit, "whisper_eas"], cwd=HERE, capture_output=True)
     if got.returncode != 0:
         raise SystemExit(f"--before {commit}: git archive failed: {got.stderr.decode().strip()}")
-    archive = got.stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(got.stdout)) as tar:
         tar.extractall(folder, filter="data")
     (folder / "whisper_eas").rename(folder / "whisper_eas_before")
     sys.path.insert(0, str(folder))
@@ -47,14 +46,14 @@ def import_core_at(commit: str, folder: Path):
 def twin(before, model):
     """The earlier core's network with `model`'s weights (quantized by its own code for int8)."""
     network = before.model.Whisper(model.dims)
-    float_weights = load_model(model.name).network.state_dict()
-    network.load_state_dict(float_weights)
-    if is_int8(model.network):
+    quantized = is_int8(model.network)
+    network.load_state_dict((load_model(model.name) if quantized else model).network.state_dict())
+    if quantized:
         importlib.import_module("whisper_eas_before.quantize").quantize_int8(network)
     return network.eval()
 
 
-def decode_steps(network, encoded, prompt: torch.Tensor, steps: int) -> tuple[float, Tensor]:
+def decode_steps(network, encoded, prompt: Tensor, steps: int) -> tuple[float, Tensor]:
     """ms per step over `steps` steps after the prompt (and 5 warm-up steps), and the logits."""
     decoder = network.decoder
     cache = decoder.new_cache(encoded)
@@ -118,14 +117,8 @@ def main():
         f"One window of `{args.audio}`; {args.steps} steps after the prompt and 5 warm-up "
         f"steps, the two cores taking turns {args.rounds} times in one process; median ms "
         "per step. Same logits: every logit of the prompt and of every step, to the bit.", "",
-        "| model | dtype | rows | before ms | now ms | speed-up | same logits |",
-        "|---|---|---|---|---|---|---|",
+        *step_table(rows, "before", "now"), "",
     ]  # fmt: skip
-    for row in rows:
-        then, now = row["ms"]["before"], row["ms"]["now"]
-        lines.append(f"| {row['model']} | {row['dtype']} | {row['batch']} | {then:.2f} | "
-                     f"{now:.2f} | {then / now:.2f}× | {row['same_logits']} |")  # fmt: skip
-    lines.append("")
     write_results(args.output, {**header, "rows": rows}, "\n".join(lines))
     print("\n".join(lines))
 

@@ -159,6 +159,18 @@ def write_turns(args, records: list[dict], runs: dict, what: str, setting: str, 
     print("\n".join(lines))
 
 
+def step_table(rows: list[dict], before: str, after: str) -> list[str]:
+    """Markdown rows of a decoding-step A/B: per (model, dtype, rows) the two variants' ms
+    (`row["ms"][before]`, `row["ms"][after]`), the speed-up, and whether the logits agree."""
+    lines = [f"| model | dtype | rows | {before} ms | {after} ms | speed-up | same logits |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for row in rows:
+        then, now = row["ms"][before], row["ms"][after]
+        lines.append(f"| {row['model']} | {row['dtype']} | {row['batch']} | {then:.2f} | "
+                     f"{now:.2f} | {then / now:.2f}× | {row['same_logits']} |")  # fmt: skip
+    return lines
+
+
 def write_results(prefix: str | Path, result: dict, markdown: str) -> None:
     """A benchmark's results as PREFIX.json (for programs) and PREFIX.md (for people)."""
     prefix = Path(prefix)
