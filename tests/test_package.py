@@ -69,3 +69,21 @@ def test_import_loads_no_harness_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert output.stdout.strip() == "[]"
+
+
+def test_loading_and_transcribing_a_clip_never_imports_the_compiler():
+    """Building a model on the meta device once ran `arange` and `normal_` through PyTorch's
+    Python decompositions, whose first use imports torch._dynamo and sympy: a second of every
+    short file's time, and 140 MB."""
+    code = (
+        "import sys, whisper_eas; "
+        "model = whisper_eas.load_model('tiny.en'); "
+        "whisper_eas.load_model('tiny.en', dtype='int8'); "
+        "whisper_eas.transcribe(model, sys.argv[1]); "
+        "print([m for m in ('torch._dynamo', 'sympy') if m in sys.modules])"
+    )
+    clip = str(Path(__file__).parent / "data" / "jfk.flac")
+    output = subprocess.run(
+        [sys.executable, "-c", code, clip], capture_output=True, text=True, check=True
+    )
+    assert output.stdout.strip() == "[]"

@@ -155,6 +155,13 @@ class TokenEmbedding(OneDNNWeight, nn.Embedding):
     def project(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, None, self.packed)
 
+    def reset_parameters(self) -> None:
+        # A model on the meta device (`checkpoints.empty_model`) has no values to draw, and
+        # there `normal_` runs through Python decompositions whose first use imports
+        # torch._dynamo and sympy: a second of a short file's time (as `sinusoids`).
+        if not self.weight.is_meta:
+            super().reset_parameters()
+
 
 class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in float32 whatever the model dtype: fp16 variance overflows."""
@@ -168,12 +175,16 @@ class LayerNorm(nn.LayerNorm):
 
 
 def sinusoids(length: int, channels: int, max_timescale: float = 10_000.0) -> Tensor:
-    """The encoder's fixed positional table, (length, channels): sines then cosines."""
+    """The encoder's fixed positional table, (length, channels): sines then cosines. Always
+    computed on the CPU: on the meta device (`checkpoints.empty_model`) `arange` runs through
+    Python decompositions whose first use imports torch._dynamo and sympy, a second of a short
+    file's time."""
     assert channels % 2 == 0
+    cpu = torch.device("cpu")
     inv_timescales = torch.exp(
-        -math.log(max_timescale) / (channels // 2 - 1) * torch.arange(channels // 2)
+        -math.log(max_timescale) / (channels // 2 - 1) * torch.arange(channels // 2, device=cpu)
     )
-    angles = torch.arange(length)[:, None] * inv_timescales[None, :]
+    angles = torch.arange(length, device=cpu)[:, None] * inv_timescales[None, :]
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
