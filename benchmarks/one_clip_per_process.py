@@ -12,18 +12,22 @@ own folder), so that a change to start-up shows what it saved.
 """
 
 import argparse
-import io
 import os
 import random
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-from whisper_eas.research.bench import ct2_folder, run_header, title, write_results
+from whisper_eas.research.bench import (
+    ct2_folder,
+    run_header,
+    title,
+    unpack_package_at,
+    write_results,
+)
 from whisper_eas.research.datasets import read_dataset
 from whisper_eas.research.metrics import word_error_rate
 
@@ -37,16 +41,6 @@ model = WhisperModel(folder, device="cpu", compute_type=compute_type, cpu_thread
 segments, _ = model.transcribe(clip, beam_size=1)
 print(" ".join(s.text.strip() for s in segments))
 """
-
-
-def unpack_at(commit: str, folder: Path) -> Path:
-    """The package `whisper_eas` of `commit`, unpacked into `folder`."""
-    got = subprocess.run(["git", "archive", commit, "whisper_eas"], cwd=HERE, capture_output=True)
-    if got.returncode != 0:
-        raise SystemExit(f"--before {commit}: git archive failed: {got.stderr.decode().strip()}")
-    with tarfile.open(fileobj=io.BytesIO(got.stdout)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
 
 
 def ours(folder: Path, model: str, dtype: str):
@@ -97,7 +91,7 @@ def main() -> None:
     clips = random.Random(args.seed).sample(utterances, args.limit)
     header = run_header(THREADS, clips=[u.id for u in clips], dtype=args.dtype)
     with tempfile.TemporaryDirectory() as scratch:
-        before = unpack_at(args.before, Path(scratch)) if args.before else None
+        before = unpack_package_at(args.before, Path(scratch)).parent if args.before else None
         header["models"] = {}
         for name in args.models.split(","):
             systems = {"ours": ours(HERE, name, args.dtype)}

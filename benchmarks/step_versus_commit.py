@@ -11,11 +11,8 @@ change a number.
 
 import argparse
 import importlib
-import io
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -26,19 +23,20 @@ from torch import Tensor
 from whisper_eas import load_audio, load_model
 from whisper_eas.audio import N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper_eas.quantize import is_int8
-from whisper_eas.research.bench import run_header, step_table, title, write_results
+from whisper_eas.research.bench import (
+    run_header,
+    step_table,
+    title,
+    unpack_package_at,
+    write_results,
+)
 
 HERE = Path(__file__).resolve().parents[1]
 
 
 def import_core_at(commit: str, folder: Path):
     """The package `whisper_eas` of `commit`, imported as `whisper_eas_before`."""
-    got = subprocess.run(["git", "archive", commit, "whisper_eas"], cwd=HERE, capture_output=True)
-    if got.returncode != 0:
-        raise SystemExit(f"--before {commit}: git archive failed: {got.stderr.decode().strip()}")
-    with tarfile.open(fileobj=io.BytesIO(got.stdout)) as tar:
-        tar.extractall(folder, filter="data")
-    (folder / "whisper_eas").rename(folder / "whisper_eas_before")
+    unpack_package_at(commit, folder).rename(folder / "whisper_eas_before")
     sys.path.insert(0, str(folder))
     return importlib.import_module("whisper_eas_before")
 

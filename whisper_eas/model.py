@@ -129,6 +129,14 @@ class OneDNNWeight(DerivedWeights):
     def repack(self) -> None:
         self.packed = pack_for_onednn(self.weight)
 
+    def reset_parameters(self) -> None:
+        # A module on the meta device (`checkpoints.empty_model`, `Linear.stack`) has no values
+        # to draw, and there `normal_` and `uniform_` run through Python decompositions: the
+        # first use imported torch._dynamo and sympy (a second of a short file's time, as in
+        # `sinusoids`), and each call costs ~0.3 ms (120 a model).
+        if not self.weight.is_meta:
+            super().reset_parameters()
+
 
 class Linear(OneDNNWeight, nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
@@ -154,13 +162,6 @@ class TokenEmbedding(OneDNNWeight, nn.Embedding):
 
     def project(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, None, self.packed)
-
-    def reset_parameters(self) -> None:
-        # A model on the meta device (`checkpoints.empty_model`) has no values to draw, and
-        # there `normal_` runs through Python decompositions whose first use imports
-        # torch._dynamo and sympy: a second of a short file's time (as `sinusoids`).
-        if not self.weight.is_meta:
-            super().reset_parameters()
 
 
 class LayerNorm(nn.LayerNorm):

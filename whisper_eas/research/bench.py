@@ -1,11 +1,13 @@
 """What every benchmark records beside its numbers: commit, device, and the two files it writes."""
 
 import argparse
+import io
 import json
 import platform
 import shutil
 import statistics
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -26,6 +28,20 @@ def git_commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def unpack_package_at(commit: str, folder: Path) -> Path:
+    """The package `whisper_eas` as it was at `commit`, unpacked from git into `folder` (for
+    benchmarks that compare this checkout with an earlier one); an unknown commit exits with
+    one line naming it."""
+    checkout = Path(__file__).resolve().parents[2]
+    got = subprocess.run(["git", "archive", commit, "whisper_eas"], capture_output=True,
+                         cwd=checkout)  # fmt: skip
+    if got.returncode != 0:
+        raise SystemExit(f"--before {commit}: git archive failed: {got.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(got.stdout)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder / "whisper_eas"
 
 
 def run_header(threads: int, device: str = "cpu", **extra) -> dict:
