@@ -363,7 +363,11 @@ def load_model(
         raise ValueError("dtype int8 runs on the CPU only; on CUDA use float16 or bfloat16")
     network = empty_model(checkpoint.dims)
     network.load_state_dict(checkpoint.state_dict, strict=True, assign=True)
-    network = network.to(device=device, dtype=parse_dtype(dtype)).eval()
+    float_dtype = parse_dtype(dtype)
+    tensors = network.state_dict().values()
+    if any(t.device != device or t.dtype != float_dtype for t in tensors):  # else: packed once
+        network = network.to(device=device, dtype=float_dtype)
+    network.eval()
     if int8:
         network = quantize_int8(network)
     tokenizer = Tokenizer.from_folder(vocabulary_for(checkpoint), checkpoint.dims.n_vocab)
