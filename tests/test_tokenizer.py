@@ -107,6 +107,10 @@ def test_bad_inputs(pair):
             ours.sot_sequence("klingon")
     with pytest.raises(ValueError, match="does not fit"):
         Tokenizer(read_vocabulary_stub(50257), 50000)
+    spaced = read_vocabulary_stub(50257)  # a raw space is no byte-level character
+    spaced["a b"] = spaced.pop("t300")
+    with pytest.raises(ValueError, match=r"outside GPT-2's byte alphabet: \[' '\]"):
+        Tokenizer(spaced, 50257 + 1509)
 
 
 def test_folder_without_vocabulary(tmp_path):

@@ -365,7 +365,8 @@ def load_model(
     network.load_state_dict(checkpoint.state_dict, strict=True, assign=True)
     float_dtype = parse_dtype(dtype)
     tensors = network.state_dict().values()
-    if any(t.device != device or t.dtype != float_dtype for t in tensors):  # else: packed once
+    # Only where needed: even a no-op `.to()` makes every oneDNN weight layout again.
+    if any(t.device != device or t.dtype != float_dtype for t in tensors):
         network = network.to(device=device, dtype=float_dtype)
     network.eval()
     if int8:

@@ -206,9 +206,15 @@ class Tokenizer:
     """Text <-> ids for one Whisper vocabulary, with named special-token ids."""
 
     def __init__(self, vocabulary: dict[str, int], n_vocab: int):
+        alphabet = _byte_level_alphabet()
+        strangers = set("".join(vocabulary)) - alphabet.keys()
+        if strangers:
+            raise ValueError(
+                f"BPE vocabulary has characters outside GPT-2's byte alphabet: {sorted(strangers)}"
+            )
         # Each character to the Latin-1 character of its byte, then encoded: the bytes, in C
         # (a generator of bytes per token took a tenth of a second for 50,000 tokens).
-        to_latin1 = {ord(ch): byte for ch, byte in _byte_level_alphabet().items()}
+        to_latin1 = {ord(ch): byte for ch, byte in alphabet.items()}
         ranks = {text.translate(to_latin1).encode("latin-1"): i for text, i in vocabulary.items()}
         if sorted(ranks.values()) != list(range(len(ranks))):
             raise ValueError("BPE vocabulary ids are not contiguous from 0")
