@@ -253,6 +253,23 @@ def test_packed_weights_follow_the_weights_they_are_made_from():
             assert torch.equal(layer.to("cpu")(x), want)
 
 
+def test_an_int8_load_makes_no_onednn_pack_of_the_float_weights_it_swaps(monkeypatch):
+    """oneDNN packs are made on first use, so loading int8 packs none of the float Linears
+    that quantize_int8 swaps out (they held a second float copy of the weights at the peak)."""
+    import whisper_eas.model
+
+    packs = []
+    pack = whisper_eas.model.pack_for_onednn
+    monkeypatch.setattr(whisper_eas.model, "pack_for_onednn", lambda w: packs.append(1) or pack(w))
+    load_model("tiny.en", dtype="int8")
+    assert packs == []
+    layer = Linear(64, 8)
+    with torch.inference_mode():
+        layer(torch.randn(2, 64))
+        layer(torch.randn(2, 64))
+    assert len(packs) == 1  # made once, on first use
+
+
 def test_stacked_query_key_value_follow_their_parts():
     """The decoder's self-attention runs query, key and value as one stacked product: the same
     numbers as the three products, and made again when their weights change (loaded, or
