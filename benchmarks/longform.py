@@ -52,15 +52,17 @@ def ours(
     vad_filter: bool = False,
     beam_size: int | None = None,
     batch_size: int = 8,
+    timestamps: bool = True,
 ):
     """Our `transcribe` on one recording: by default cut at pauses into parts decoded side by
-    side (batch_size 8); batch_size 1 decodes it whole, strictly sequentially."""
+    side (batch_size 8); batch_size 1 decodes it whole, strictly sequentially. `timestamps`
+    False: each part decoded without timestamp tokens (what faster-whisper's batched pipeline
+    does; fallback kept)."""
     model = load_model(name, dtype=dtype)
 
     def run(wave):
-        result = transcribe(
-            model, wave, eas=eas, vad_filter=vad_filter, beam_size=beam_size, batch_size=batch_size
-        )
+        result = transcribe(model, wave, eas=eas, vad_filter=vad_filter, beam_size=beam_size,
+                            batch_size=batch_size, timestamps=timestamps)  # fmt: skip
         fired = {**result.fallbacks, **({"parts": result.parts} if result.parts > 1 else {})}
         return result.text, fired, result.segments
 
@@ -165,6 +167,8 @@ def make_runner(system: str, name: str):
         "ours-int8": lambda: ours(name, None, "int8"),
         "ours-int8-b1": lambda: ours(name, None, "int8", batch_size=1),
         "ours-int8-eas": lambda: ours(name, EASConfig.recommended(name), "int8"),
+        "ours-no-timestamps": lambda: ours(name, None, timestamps=False),
+        "ours-int8-no-timestamps": lambda: ours(name, None, "int8", timestamps=False),
         "faster-whisper": lambda: faster_whisper(name),
         "faster-whisper-int8": lambda: faster_whisper(name, "int8"),
         "faster-whisper-vad": lambda: faster_whisper(name, vad_filter=True),

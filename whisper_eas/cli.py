@@ -578,7 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     transcribe.add_argument("--max-new-tokens", type=int, help="per window; default 224")
     transcribe.add_argument(
-        "--without-timestamps", action="store_true", help="fixed 30 s windows, no timestamp tokens"
+        "--without-timestamps",
+        action="store_true",
+        help="no timestamp tokens: one segment per 30 s window, or per part of a recording "
+        "cut into parts",
     )
     transcribe.add_argument(
         "--no-condition", action="store_true", help="do not prompt a window with the text before it"

@@ -1346,13 +1346,14 @@ def transcribe(
 ) -> Transcription | list[Transcription]:
     """Transcribe a file, a waveform (mono float32 at 16 kHz), or a list of them (batched).
 
-    `timestamps=False` decodes fixed 30 s windows without timestamp tokens (one segment per
-    window). A file's result does not depend on the other files of its batch, nor on
-    `batch_size` beyond 1: a recording of 90 s or more is cut at pauses into parts of one
-    window each (at most `max_parts`, if given; its pauses shortened, below) decoded side by
-    side (`parts.py`;
-    `batch_size=1` or `max_parts=1` decodes it whole, openai-whisper's sequential algorithm,
-    as does beam search). In a list, a file that cannot be read gets a Transcription whose
+    `timestamps=False` decodes without timestamp tokens, one segment per window: fixed 30 s
+    windows (openai-whisper's), or in a recording cut into parts one window a part, which ends
+    at a pause (faster-whisper's batched pipeline decodes so). A file's result does not
+    depend on the other files of its batch, nor on `batch_size` beyond 1: a recording of 90 s
+    or more is cut at pauses into parts of one window each (at most `max_parts`, if given; its
+    pauses shortened, below) decoded side by side (`parts.py`; `batch_size=1` or
+    `max_parts=1` decodes it whole, openai-whisper's sequential algorithm, as does beam
+    search). In a list, a file that cannot be read gets a Transcription whose
     `error` says why; the others go on.
     `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`); `backends`
     is the encoder's attention backend, one string or one per block. `vad_filter` decodes only
