@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from whisper_eas.hub import BUNDLED
 from whisper_eas.research.bench import (
     ct2_folder,
     run_header,
@@ -86,8 +87,16 @@ def main() -> None:
     parser.add_argument("--before", help="also run our CLI at this earlier commit")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
+    unknown = [name for name in args.models.split(",") if name not in BUNDLED]
+    if unknown:
+        parser.error(f"--models: no bundled weights for {unknown}; choose from {list(BUNDLED)}")
 
-    utterances = read_dataset(args.data)
+    try:
+        utterances = read_dataset(args.data)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(f"--data: {error}")
+    if not 0 < args.limit <= len(utterances):
+        parser.error(f"--limit must be 1 to {len(utterances)} (the clips in {args.data})")
     clips = random.Random(args.seed).sample(utterances, args.limit)
     header = run_header(THREADS, clips=[u.id for u in clips], dtype=args.dtype)
     with tempfile.TemporaryDirectory() as scratch:
