@@ -35,6 +35,47 @@ def bandwidth_gb_s() -> float:
     return 2 * source.numel() * 4 / min(times) / 1e9
 
 
+def read_bandwidth_gb_s() -> float:
+    """Reading alone (a sum over 1 GiB), as a step reads its weights: on the AVX2 EPYC of
+    2026-12-03 25 GB/s against the copy's 34 (read and write counted)."""
+    source = torch.ones(2**28)
+    times = []
+    for _ in range(5):
+        began = time.perf_counter()
+        source.sum()
+        times.append(time.perf_counter() - began)
+    return source.numel() * 4 / min(times) / 1e9
+
+
+def products_ms(model) -> float:
+    """The products of a one-row step alone, in a step's order (each block's query/key/value,
+    self-attention output, cross-attention query and output, MLP; the output projection),
+    without attention, norms or logit handling: what the kernels cost of a step."""
+    decoder = model.network.decoder
+    x = torch.randn(1, 1, model.dims.n_text_state, dtype=model.dtype)
+    wide = torch.randn(1, 1, 4 * model.dims.n_text_state, dtype=model.dtype)
+
+    def products():
+        for block in decoder.blocks:
+            block.attn.project_qkv(x)
+            block.attn.out(x)
+            block.cross_attn.query(x)
+            block.cross_attn.out(x)
+            block.mlp[0](x)
+            block.mlp[2](wide)
+        decoder.token_embedding.project(x)
+
+    with torch.inference_mode():
+        products()
+        times = []
+        for _ in range(5):
+            began = time.perf_counter()
+            for _ in range(20):
+                products()
+            times.append((time.perf_counter() - began) / 20 * 1000)
+    return statistics.median(times)
+
+
 def bytes_per_step(model, n_audio: int) -> int:
     """Weight bytes of the decoder (embedding = output projection) + cross K/V of the layers."""
     decoder = model.network.decoder
@@ -97,8 +138,10 @@ def main() -> None:
     parser.add_argument("--output", default="benchmarks/results/decoder_step_cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    bandwidth = bandwidth_gb_s()
-    result = run_header(args.threads, bandwidth_gb_s=bandwidth, rows=[])
+    bandwidth, read_bandwidth = bandwidth_gb_s(), read_bandwidth_gb_s()
+    result = run_header(
+        args.threads, bandwidth_gb_s=bandwidth, read_bandwidth_gb_s=read_bandwidth, rows=[]
+    )
     clips = sorted(str(p) for p in Path("tests/data").glob("*.flac"))
     for name in args.models.split(","):
         models = {dtype: load_model(name, dtype=dtype) for dtype in args.dtypes.split(",")}
@@ -111,23 +154,30 @@ def main() -> None:
         for eas in (None, EASConfig.recommended(name)):
             for dtype, model in models.items():
                 ms, n_audio = step_ms(model, eas)
+                products = products_ms(model) if eas is None else None
                 megabytes = bytes_per_step(model, n_audio) / 1e6
                 floor = megabytes / bandwidth  # ms: MB / (GB/s)
                 row = {"model": name, "dtype": dtype, "eas": eas is not None,
                        "audio_tokens": n_audio, "step_ms": ms, "floor_ms": floor,
-                       "megabytes": megabytes}  # fmt: skip
+                       "megabytes": megabytes, "products_ms": products,
+                       "read_floor_ms": megabytes / read_bandwidth}  # fmt: skip
                 result["rows"].append(row)
                 print(row, flush=True)
     lines = [title("A decoding step against the memory-bandwidth floor", result), "",
              f"Measured copy bandwidth: {bandwidth:.1f} GB/s. Floor = bytes read per step / "
              "bandwidth (decoder weights incl. the tied output projection, cross-attention K/V).",
+             f"Read bandwidth (a sum over 1 GiB): {read_bandwidth:.1f} GB/s, the read floor's. "
+             "Products: the step's products alone, one row (EAS off only).",
              "", "| model | dtype | EAS | audio tokens | MB per step | step ms | floor ms | "
-             "step / floor |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "step / floor | read floor ms | products ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in result["rows"]:
         lines.append(
             f"| {r['model']} | {r['dtype']} | {'recommended' if r['eas'] else 'off'} | "
             f"{r['audio_tokens']} | {r['megabytes']:.0f} | {r['step_ms']:.2f} | "
-            f"{r['floor_ms']:.2f} | {r['step_ms'] / r['floor_ms']:.1f} |"
+            f"{r['floor_ms']:.2f} | {r['step_ms'] / r['floor_ms']:.1f} | "
+            f"{r['read_floor_ms']:.2f} | "
+            f"{'' if r['products_ms'] is None else format(r['products_ms'], '.2f')} |"
         )
     lines += ["", f"Logits against float32, teacher-forced on float32's transcripts of the "
               f"{len(clips)} test fixtures:", "", "| model | dtype | max abs difference | "
