@@ -24,27 +24,27 @@ from whisper_eas.research.bench import run_header, title, write_results
 CLIP = "tests/data/1272-128104-0000.flac"
 
 
+def fastest_seconds(work, repeats: int = 5) -> float:
+    """The shortest of `repeats` timed calls of `work`."""
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - began)
+    return min(times)
+
+
 def bandwidth_gb_s() -> float:
     source = torch.ones(2**28)  # 1 GiB of float32
     target = torch.empty_like(source)
-    times = []
-    for _ in range(5):
-        began = time.perf_counter()
-        target.copy_(source)
-        times.append(time.perf_counter() - began)
-    return 2 * source.numel() * 4 / min(times) / 1e9
+    return 2 * source.numel() * 4 / fastest_seconds(lambda: target.copy_(source)) / 1e9
 
 
 def read_bandwidth_gb_s() -> float:
-    """Reading alone (a sum over 1 GiB), as a step reads its weights: on the AVX2 EPYC of
-    2026-12-03 25 GB/s against the copy's 34 (read and write counted)."""
+    """Reading alone (a sum over 1 GiB), as a step reads its weights. On the AVX2 EPYC VM
+    (2026-12-03) 20-27 GB/s, where a copy moved 19-37 GB/s (read and write counted)."""
     source = torch.ones(2**28)
-    times = []
-    for _ in range(5):
-        began = time.perf_counter()
-        source.sum()
-        times.append(time.perf_counter() - began)
-    return source.numel() * 4 / min(times) / 1e9
+    return source.numel() * 4 / fastest_seconds(source.sum) / 1e9
 
 
 def products_ms(model) -> float:
