@@ -192,6 +192,38 @@ def test_the_cache_stores_each_rows_tokens_at_its_own_positions():
     assert torch.equal(cache.self_k, expected_k)
 
 
+def test_keep_moves_the_last_rows_into_the_places_of_those_that_left():
+    """KVCache.keep compacts in place: each kept row holds exactly what it held (its cross and
+    self K/V, its position), the rows past the new batch moving into the places left."""
+    from whisper_eas.model import KVCache
+
+    torch.manual_seed(0)
+    layers, batch, heads, width = 2, 6, 2, 4
+    cross = [tuple(torch.randn(2, batch, heads, 5, width).unbind()) for _ in range(layers)]
+    cache = KVCache(cross, [5, 5, 4, 5, 3, 5], n_text_ctx=8)
+    cache.self_k.normal_(), cache.self_v.normal_()
+    cache.positions = torch.tensor([2, 5, 3, 7, 1, 4])
+    for row in range(batch):  # what a row has not written yet is still zero
+        cache.self_k[:, row, :, cache.positions[row] :] = 0
+        cache.self_v[:, row, :, cache.positions[row] :] = 0
+    before = ([(k.clone(), v.clone()) for k, v in cross], cache.self_k.clone(),
+              cache.self_v.clone(), cache.positions.clone(), list(cache.kept_counts))  # fmt: skip
+    order = KVCache.room_for([0, 2, 4, 5], batch)  # rows 1 and 3 finished
+    assert order == [0, 4, 2, 5]
+    kept = cache.keep(order)
+    (cross_before, k_before, v_before, positions, counts) = before
+    for place, row in enumerate(order):
+        for layer in range(layers):
+            assert torch.equal(kept.cross_kv[layer][0][place], cross_before[layer][0][row])
+            assert torch.equal(kept.cross_kv[layer][1][place], cross_before[layer][1][row])
+        assert torch.equal(kept.self_k[:, place], k_before[:, row])
+        assert torch.equal(kept.self_v[:, place], v_before[:, row])
+        assert kept.positions[place] == positions[row]
+        assert kept.kept_counts[place] == counts[row]
+    with pytest.raises(ValueError, match="past the new batch"):
+        KVCache(cross, [5] * batch, n_text_ctx=8).keep([1, 0])
+
+
 # --- timestamp rules, on hand-made logits ------------------------------------------------
 
 EOT, TB, VOCAB = 10, 20, 100  # a toy vocabulary: text ids < 10, end-of-text 10, timestamps from 20
