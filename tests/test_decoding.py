@@ -208,7 +208,7 @@ def test_keep_moves_the_last_rows_into_the_places_of_those_that_left():
         cache.self_v[:, row, :, cache.positions[row] :] = 0
     before = ([(k.clone(), v.clone()) for k, v in cross], cache.self_k.clone(),
               cache.self_v.clone(), cache.positions.clone(), list(cache.kept_counts))  # fmt: skip
-    order = KVCache.room_for([0, 2, 4, 5], batch)  # rows 1 and 3 finished
+    order = KVCache.room_for([0, 2, 4, 5])  # of 6 rows, 1 and 3 finished
     assert order == [0, 4, 2, 5]
     kept = cache.keep(order)
     (cross_before, k_before, v_before, positions, counts) = before

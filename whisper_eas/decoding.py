@@ -365,7 +365,7 @@ def generate(
         done = finished[active]
         n_done = int(done.sum())
         if cache.beams == 1 and n_done and n_done >= DROP_FINISHED * len(active):
-            order = KVCache.room_for((~done).nonzero().squeeze(1).tolist(), len(active))
+            order = KVCache.room_for((~done).nonzero().squeeze(1).tolist())
             cache, active = cache.keep(order), active[order]
         out = decoder(next_tokens[active, None], cache, options.backend)[:, -1]
         if len(active) == batch:

@@ -567,8 +567,8 @@ class KVCache:
         return KVCache(cross_kv, counts, self.self_k.shape[3], self_kv, self.positions[:n_kept])
 
     @staticmethod
-    def room_for(still: list[int], n_rows: int) -> list[int]:
-        """The order `keep` takes for the rows `still` (ascending) of n_rows: each kept row
+    def room_for(still: list[int]) -> list[int]:
+        """The order `keep` takes for the rows `still` (ascending) of a batch: each kept row
         stays where it is, except those past the new batch, which fill the places of the rows
         that left, in order."""
         n_kept, kept = len(still), set(still)
