@@ -201,17 +201,18 @@ def test_keep_moves_the_last_rows_into_the_places_of_those_that_left():
     layers, batch, heads, width = 2, 6, 2, 4
     cross = [tuple(torch.randn(2, batch, heads, 5, width).unbind()) for _ in range(layers)]
     cache = KVCache(cross, [5, 5, 4, 5, 3, 5], n_text_ctx=8)
-    cache.self_k.normal_(), cache.self_v.normal_()
+    cache.self_k.normal_()
+    cache.self_v.normal_()
     cache.positions = torch.tensor([2, 5, 3, 7, 1, 4])
     for row in range(batch):  # what a row has not written yet is still zero
         cache.self_k[:, row, :, cache.positions[row] :] = 0
         cache.self_v[:, row, :, cache.positions[row] :] = 0
-    before = ([(k.clone(), v.clone()) for k, v in cross], cache.self_k.clone(),
-              cache.self_v.clone(), cache.positions.clone(), list(cache.kept_counts))  # fmt: skip
+    cross_before = [(k.clone(), v.clone()) for k, v in cross]
+    k_before, v_before = cache.self_k.clone(), cache.self_v.clone()
+    positions, counts = cache.positions.clone(), list(cache.kept_counts)
     order = KVCache.room_for([0, 2, 4, 5])  # of 6 rows, 1 and 3 finished
     assert order == [0, 4, 2, 5]
     kept = cache.keep(order)
-    (cross_before, k_before, v_before, positions, counts) = before
     for place, row in enumerate(order):
         for layer in range(layers):
             assert torch.equal(kept.cross_kv[layer][0][place], cross_before[layer][0][row])
