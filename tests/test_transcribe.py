@@ -171,8 +171,9 @@ def clip_noise_clip_silence() -> np.ndarray:
 
 def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():
     """base wrote a recording's sentence again in its 0.7 s last window, 11 words squeezed
-    into it: text already read, not audio; so did a clause of a sentence just before. A repeat
-    at a speaking pace, or a squeezed segment that repeats nothing, stays."""
+    into it: text already read, not audio; so did a clause of a sentence just before, and
+    pieces of two. A repeat at a speaking pace, or a squeezed segment that repeats nothing,
+    stays."""
     module = importlib.import_module("whisper_eas.transcribe")
 
     def segment(text, start, end):
@@ -188,6 +189,20 @@ def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():
     assert module.drop_squeezed_repeats([earlier[1], echo], []) == [earlier[1]]  # same window
     clause = segment("And I could do nothing but clutch at her.", 200.6, 201.3)  # 9 of 14 words
     assert module.drop_squeezed_repeats([clause, new], earlier) == [new]
+    # base (data/gaps_music, 174-84280): the first words of one segment and the last of
+    # the next but one, in 0.48 s
+    earlier = [
+        segment("The most poetry and most literature, and particularly the literature of the "
+                "past, is", 6.96, 13.04),
+        segment("this coordinate with the vastness and variety, the reserves and resources and "
+                "recuperations", 13.04, 18.76),
+        segment("of life as we live it today.", 18.76, 20.6),
+        segment("It is the expression of life under cruder and more rigid conditions than ours.",
+                22.54, 26.9),
+    ]  # fmt: skip
+    squeezed = "The most poetry and most literature of life as we live it today."
+    pieces = segment(squeezed, 26.9, 27.38)
+    assert module.drop_squeezed_repeats([pieces, new], earlier) == [new]
 
 
 def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():

@@ -719,39 +719,39 @@ class _Recording:
         )
 
 
-# A segment that repeats one of the segments just before it and is spoken faster than anyone
-# speaks is the prompt read again, not audio: a short last window of a part or a file can
-# write the previous sentence once more, its words squeezed into a fraction of a second
-# (base, 11 words in 0.68 s at a recording's end). Read speech runs 2-4 words a second.
+# A segment that repeats the segments just before it and is spoken faster than anyone speaks
+# is the prompt read again, not audio: a short last window of a part or a file can write the
+# previous sentence once more, its words squeezed into a fraction of a second (base, 11 words
+# in 0.68 s at a recording's end). Read speech runs 2-4 words a second.
 REPEAT_LOOKBACK = 4  # segments
-# The share of a segment's words found, in order, in one just before it: a squeezed repeat may
-# be a clause of a longer sentence (base, "The Metal Forest is in the Great Dome de Cavern." in
-# 1 s, 9 of the 14 words of the segment before it).
+# The share of a segment's words found, in order, in the segments just before it, joined: a
+# squeezed repeat may be a clause of a longer sentence (base, "The Metal Forest is in the Great
+# Dome de Cavern." in 1 s, 9 of the 14 words of the segment before it), or pieces of two
+# (base, "The most poetry and most literature of life as we live it today." in 0.48 s: the
+# first 6 words of one segment and the 7 of the next but one).
 REPEAT_SIMILARITY = 0.8
 REPEAT_MIN_WORDS = 4
 SQUEEZED_WORDS_PER_SECOND = 8.0
 
 
 def drop_squeezed_repeats(segments: list[Segment], earlier: list[Segment]) -> list[Segment]:
-    """The segments less those that repeat a segment just before them (in `earlier`, or in
-    this window) at more than SQUEEZED_WORDS_PER_SECOND (their words' span when timed, else
+    """The segments less those that repeat the segments just before them (in `earlier`, or
+    in this window) at more than SQUEEZED_WORDS_PER_SECOND (their words' span when timed, else
     their own)."""
 
     def words(segment: Segment) -> list[str]:
         return "".join(c for c in segment.text.lower() if c.isalnum() or c.isspace()).split()
 
-    kept, before = [], list(earlier)
+    kept, before = [], [words(segment) for segment in earlier]
     for segment in segments:
         said = words(segment)
         timed = segment.words
         span = (timed[-1].end - timed[0].start) if timed else (segment.end - segment.start)
         squeezed = len(said) >= REPEAT_MIN_WORDS and len(said) > SQUEEZED_WORDS_PER_SECOND * span
-        repeated = squeezed and any(
-            found_in(said, words(other)) >= REPEAT_SIMILARITY for other in before[-REPEAT_LOOKBACK:]
-        )
-        if not repeated:
+        recent = [word for other in before[-REPEAT_LOOKBACK:] for word in other]
+        if not (squeezed and found_in(said, recent) >= REPEAT_SIMILARITY):
             kept.append(segment)
-        before.append(segment)
+        before.append(said)
     return kept
 
 

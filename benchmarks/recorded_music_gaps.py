@@ -1,0 +1,85 @@
+"""Recordings with gaps of recorded music: dev-clean chapters with three 8-20 s stretches of
+real orchestral music between utterances, where the other gap sets have synthetic tones. The
+music is Battle for Wesnoth's soundtrack (GPL-2+), which Debian ships as a package; it is not
+committed, nor is the audio this script writes. Fetch and unpack it first:
+
+    apt-get download wesnoth-1.16-music && dpkg-deb -x wesnoth-1.16-music_*.deb /tmp/wesnoth
+    python benchmarks/recorded_music_gaps.py \\
+        --music /tmp/wesnoth/usr/share/games/wesnoth/1.16/data/core/music --output data/gaps_music
+    python benchmarks/gaps.py --models tiny.en,base --data data/gaps_music --pick first \\
+        --limit 12 --systems "ours,ours --eas,faster-whisper vad_filter" \\
+        --output benchmarks/results/gaps_music_cpu
+
+Each stretch is a random excerpt of a random track (tracks with a choir left out: sung words
+are speech), faded in and out over 0.5 s, at one of three levels rotating from gap to gap: as
+loud as the speech beside it, half as loud, and a quarter. Chapters: every third from the
+second (`more_gaps.py` takes every third from the first), up to 150 s of speech each, a faint
+room tone throughout. The manifest is `data/gaps`'s (texts, utterances, gaps), so `gaps.py`
+and `constant_ab.py` read it.
+"""
+
+import argparse
+from pathlib import Path
+
+import build_long_audio as gaps
+import numpy as np
+
+from whisper_eas.audio import SAMPLE_RATE, load_audio
+
+SUNG = ("nunc_dimittis",)  # a choir singing words
+SHORTEST_TRACK_S = 25.0
+LEVELS = {"music, as loud as speech": 1.0, "music, half": 0.5, "music, a quarter": 0.25}
+SPEECH_RMS = 0.06  # dev-clean's read speech, roughly (0.05-0.1)
+FADE_S = 0.5
+
+
+def tracks(folder: Path) -> list[np.ndarray]:
+    found = []
+    for path in sorted(folder.glob("*.ogg")):
+        if path.stem in SUNG:
+            continue
+        audio = load_audio(path)
+        if len(audio) >= SHORTEST_TRACK_S * SAMPLE_RATE:
+            found.append(audio)
+    if not found:
+        raise SystemExit(f"no .ogg track of {SHORTEST_TRACK_S:.0f} s or more in {folder}")
+    return found
+
+
+def excerpt(music: list[np.ndarray], kind: str, seconds: float, rng: np.random.Generator):
+    """`seconds` of a random track from a random place, its loudness set by `kind`."""
+    track = music[rng.integers(len(music))]
+    n = min(round(seconds * SAMPLE_RATE), len(track))
+    start = rng.integers(0, len(track) - n + 1)
+    piece = track[start : start + n].astype(np.float64)
+    fade = np.minimum(1.0, np.minimum(np.arange(n), np.arange(n)[::-1]) / (FADE_S * SAMPLE_RATE))
+    piece *= fade
+    rms = np.sqrt(np.mean(piece**2)) or 1.0
+    return (LEVELS[kind] * SPEECH_RMS * piece / rms).astype(np.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="../shared/data/librispeech-dev-clean")
+    parser.add_argument("--music", required=True, help="a folder of .ogg tracks")
+    parser.add_argument("--output", default="data/gaps_music")
+    parser.add_argument("--count", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    data, out = Path(args.data), Path(args.output)
+    music = tracks(Path(args.music))
+    gaps.GAP_KINDS = tuple(LEVELS)
+    gaps.non_speech = lambda kind, seconds, rng: excerpt(music, kind, seconds, rng)
+    rng, rows = np.random.default_rng(args.seed), []
+    chapters = list(gaps.chapters(data).items())[1::3][: args.count]
+    for number, (chapter, records) in enumerate(chapters):
+        take = gaps.leading(records, 150)
+        audio, spans, found = gaps.with_gaps(data, take, rng, first_kind=number)
+        audio = audio + (0.0005 * rng.standard_normal(len(audio))).astype(np.float32)  # room
+        extra = {"group": "music", "utterances": spans, "gaps": found}
+        rows.append(gaps.write(out, chapter, audio, take, extra))
+    gaps.save(out, rows)
+
+
+if __name__ == "__main__":
+    main()
