@@ -66,13 +66,20 @@ def main() -> None:
     data, out = Path(args.data), Path(args.output)
     gaps.GAP_KINDS = ("bursts", "clicks", "chirps", "loud noise", "rumble", "loud music")
     gaps.non_speech = non_speech
-    rng, rows = np.random.default_rng(args.seed), []
     chapters = list(gaps.chapters(data).items())[::3][: args.count]
+    write_set(data, out, chapters, np.random.default_rng(args.seed), "more")
+
+
+def write_set(data: Path, out: Path, chapters: list, rng: np.random.Generator, group: str):
+    """Up to 150 s of each chapter's speech with three gaps (of `build_long_audio`'s
+    GAP_KINDS and non_speech, as the caller set them) and a faint room tone throughout; the
+    audio and `data/gaps`' manifest written to `out`."""
+    rows = []
     for number, (chapter, records) in enumerate(chapters):
         take = gaps.leading(records, 150)
         audio, spans, found = gaps.with_gaps(data, take, rng, first_kind=number)
         audio = audio + (0.0005 * rng.standard_normal(len(audio))).astype(np.float32)  # room
-        extra = {"group": "more", "utterances": spans, "gaps": found}
+        extra = {"group": group, "utterances": spans, "gaps": found}
         rows.append(gaps.write(out, chapter, audio, take, extra))
     gaps.save(out, rows)
 

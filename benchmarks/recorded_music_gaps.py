@@ -23,6 +23,7 @@ from pathlib import Path
 
 import build_long_audio as gaps
 import numpy as np
+from more_gaps import write_set
 
 from whisper_eas.audio import SAMPLE_RATE, load_audio
 
@@ -70,15 +71,8 @@ def main() -> None:
     music = tracks(Path(args.music))
     gaps.GAP_KINDS = tuple(LEVELS)
     gaps.non_speech = lambda kind, seconds, rng: excerpt(music, kind, seconds, rng)
-    rng, rows = np.random.default_rng(args.seed), []
     chapters = list(gaps.chapters(data).items())[1::3][: args.count]
-    for number, (chapter, records) in enumerate(chapters):
-        take = gaps.leading(records, 150)
-        audio, spans, found = gaps.with_gaps(data, take, rng, first_kind=number)
-        audio = audio + (0.0005 * rng.standard_normal(len(audio))).astype(np.float32)  # room
-        extra = {"group": "music", "utterances": spans, "gaps": found}
-        rows.append(gaps.write(out, chapter, audio, take, extra))
-    gaps.save(out, rows)
+    write_set(data, out, chapters, np.random.default_rng(args.seed), "music")
 
 
 if __name__ == "__main__":
