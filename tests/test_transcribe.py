@@ -15,6 +15,7 @@ from whisper_eas import (
     Safeguards,
     SpeechBudget,
     TopK,
+    Truncate,
     decode,
     load_audio,
     transcribe,
@@ -243,6 +244,34 @@ def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():
     audio = module.EncoderOutput(torch.zeros(1, 1500, 4), None)
     state.record(module.Attempt(result_with(0.0, 0.0, -0.2, ""), audio, None), again)
     assert state.seek == 16_000 and state.history[state.prompt_start :] == []
+
+
+def test_after_a_sparsified_window_skipped_speech_the_next_is_decoded_without_eas(tiny):
+    """With EAS, tiny.en skipped 20 words of a window, and again when the window was decoded
+    from the thin segment on: a window cut there (the `thin` fallback) is followed by one
+    encoded densely, whose text is EAS off's; the window after that one takes EAS again."""
+    module = importlib.import_module("whisper_eas.transcribe")
+    wave = load_audio(DATA / "1272-128104-0000.flac")
+    state = module._File(0, wave, module.file_mel(wave, 80))
+    result = result_with(0.0, 0.0, -0.2, "")
+
+    def recorded(kept: int, thin: bool) -> bool:
+        audio = module.EncoderOutput(torch.zeros(1, kept, 4), torch.arange(kept)[None])
+        outcome = module.WindowOutcome([], 0, [], silence=False, thin=thin)
+        state.record(module.Attempt(result, audio, None), outcome)
+        return state.request().dense
+
+    assert recorded(800, thin=True)  # sparsified and thin: the next window is dense
+    assert not recorded(800, thin=False)
+    assert not recorded(1500, thin=True)  # EAS kept every token: nothing to undo
+    eas = EASConfig(layer=1, rule=Truncate(padding_tokens=0))
+    dense = replace(state.request(), dense=True)
+    options, rules = DecodingOptions(), Safeguards()
+    sparse, undone = module.decode_windows(tiny, [state.request(), dense], options, eas, rules)
+    [alone] = module.decode_windows(tiny, [state.request()], options, None, rules)
+    assert sparse.audio.kept_counts()[0] < 1500 == undone.audio.kept_counts()[0]
+    assert undone.result.tokens == alone.result.tokens
+    assert undone.result.avg_logprob == alone.result.avg_logprob
 
 
 def test_the_seek_follows_the_last_word_unless_it_was_stretched_over_speech():

@@ -371,6 +371,7 @@ class WindowRequest:
     prefixed: bool = False  # a file's first window: DecodingOptions.prefix applies
     heard: float | None = None  # seconds of the window the VAD calls speech (None: not known)
     speech_until: int | None = None  # no end of text on a segment start before this timestamp
+    dense: bool = False  # encoded without EAS (the window before, sparsified, skipped speech)
 
 
 @dataclass
@@ -400,7 +401,12 @@ def decode_windows(
     """Each window's accepted attempt. Every row follows its own fallback path: its own EAS
     decision, retries, temperatures and random draws, whatever the other rows need."""
     windows = [r.window for r in requests]
-    audio = encode(model, windows, eas, backends)
+    if eas is not None and any(r.dense for r in requests):
+        audio = EncoderOutput.cat(
+            [encode(model, [r.window], None if r.dense else eas, backends) for r in requests]
+        )
+    else:
+        audio = encode(model, windows, eas, backends)
     seconds = [w.n_samples / SAMPLE_RATE for w in windows]
     languages = [r.language for r in requests]
     unknown = [i for i, language in enumerate(languages) if language == DETECT]
@@ -560,6 +566,7 @@ class _File:
     pauses: list[tuple[int, int]] | None = None  # vad_check: the VAD's (samples)
     silences: list[tuple[float, float]] = field(default_factory=list)  # vad_check: seconds
     rates: list[float] = field(default_factory=list)  # vad_check: words per heard second
+    dense: bool = False  # the next window is encoded without EAS (see `record`)
 
     def clip_end(self) -> int:
         """Where the current window must stop: its clip's end, else the file's."""
@@ -604,7 +611,7 @@ class _File:
         window = self.window()
         return WindowRequest(
             window, self.seek, self.history[self.prompt_start :], self.language, self.prefixed,
-            self.speech_seconds(window.n_samples), self.speech_until(window.n_samples),
+            self.speech_seconds(window.n_samples), self.speech_until(window.n_samples), self.dense,
         )  # fmt: skip
 
     def speech_seconds(self, n_samples: int) -> float | None:
@@ -642,6 +649,9 @@ class _File:
             self.fallbacks["no_speech"] += 1
         if outcome.skipped_hallucination:
             self.fallbacks["hallucination"] += 1
+        # A sparsified window that skipped speech is decoded again from there without EAS:
+        # with it, tiny.en skipped the same 20 words twice (data/gaps_music 1673-143397).
+        self.dense = outcome.thin and self.kept[-1] < N_FRAMES // 2  # of 1500 audio tokens
         if outcome.thin:
             self.fallbacks["thin"] += 1
             if not outcome.segments:  # its first segment: decoded again without the prompt
