@@ -253,11 +253,13 @@ def main() -> None:
         result["models"][name] = rows
         del runners
 
+    lengths = [end - start for r in chosen for _, start, end in r["gaps"]]
     lines = [
         title("Invented words in non-speech gaps", result),
         "",
         f"{len(chosen)} recordings from `{args.data}` ({seconds / 60:.1f} min, of which "
-        f"{gap_seconds / 60:.1f} min in {sum(len(r['gaps']) for r in chosen)} gaps of 8-20 s: "
+        f"{gap_seconds / 60:.1f} min in {len(lengths)} gaps of "
+        f"{min(lengths, default=0):.0f}-{max(lengths, default=0):.0f} s: "
         f"{', '.join(dict.fromkeys(g[0] for r in chosen for g in r['gaps']))}). "
         "Words inside gaps: middle of the word "
         f"more than {EDGE} s inside a gap; segment-level: a segment's words placed at its "

@@ -47,7 +47,7 @@ def test_parts_fit_one_window_where_there_are_pauses():
 
 
 def test_short_recordings_and_max_parts_1_are_decoded_whole():
-    assert split_points(np.zeros(89 * SECOND, dtype=np.float32)) == []
+    assert split_points(np.zeros(29 * SECOND, dtype=np.float32)) == []
     assert split_points(np.zeros(300 * SECOND, dtype=np.float32), max_parts=1) == []
 
 

@@ -95,7 +95,8 @@ def test_a_files_tokens_are_the_same_alone_and_in_a_batch_of_eight(tiny, tiny_in
     model = tiny if dtype == "float32" else tiny_int8
     eas = EASConfig.recommended("tiny.en") if eas else None
     inputs = batch_of_eight()
-    together = transcribe(model, inputs, eas=eas, batch_size=8)
+    # Each file whole, as alone at batch size 1 (test_parts.py checks a file cut into parts).
+    together = transcribe(model, inputs, eas=eas, batch_size=8, max_parts=1)
     for i, wave in enumerate(inputs):
         alone = transcribe(model, wave, eas=eas, batch_size=1)
         assert together[i].tokens == alone.tokens, i
@@ -146,11 +147,14 @@ def test_hallucination_silence_threshold_drops_text_invented_in_trailing_silence
     """A clip, 15 s of noise, the clip again, 12 s of silence: tiny.en invents a third copy of
     the sentence in the silence; openai's rule (plus the file's end counting as silence)
     drops it, counts it, and keeps both real copies. (The rule alone, without our VAD check,
-    which would not decode the trailing silence at all: see the next test.)"""
+    which would not decode the trailing silence at all: see the next test.) Strictly
+    sequential, as openai-whisper: cut into parts, the file's end is a window of its own."""
     wave = clip_noise_clip_silence()
-    plain = transcribe(tiny, wave, vad_check=False)
+    plain = transcribe(tiny, wave, vad_check=False, batch_size=1)
     assert plain.segments[-1].start >= 30.0  # the invented copy, in the silence
-    result = transcribe(tiny, wave, hallucination_silence_threshold=2.0, vad_check=False)
+    result = transcribe(
+        tiny, wave, hallucination_silence_threshold=2.0, vad_check=False, batch_size=1
+    )
     assert [s.start < 27.0 for s in result.segments] == [True, True]
     assert result.fallbacks == {"hallucination": 2} and result.segments[0].words
 
@@ -159,7 +163,7 @@ def test_the_vad_check_does_not_decode_a_files_end_without_speech(tiny):
     """The same audio with the VAD check (its stretches decoded, not skipped): the window left
     after the second copy holds no speech the VAD hears, so it is not decoded and nothing is
     invented there; it counts as a no-speech window."""
-    result = transcribe(tiny, clip_noise_clip_silence(), skip_silence=None)
+    result = transcribe(tiny, clip_noise_clip_silence(), skip_silence=None, batch_size=1)
     assert [s.start < 27.0 for s in result.segments] == [True, True]
     assert result.fallbacks["no_speech"] >= 1
 

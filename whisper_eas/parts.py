@@ -18,9 +18,11 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .vad import pauses_of
 
-# A recording shorter than this is decoded whole (in one to three windows, with the previous
-# text): the long-form benchmarks measured parts only on recordings of 90 s or more.
-SPLIT_FROM_SECONDS = 90.0
+# A recording shorter than this is decoded whole (one window); a longer one is cut into parts
+# of one window each. From 90 s until 2026-12-03: a recording of 36-84 s decoded whole, one
+# window after another, took 1.2-1.6x the time of its parts side by side, at the same WER
+# (28 of data/medium, 16 of data/medium_rest; README "Recordings under 90 s").
+SPLIT_FROM_SECONDS = 30.0
 # Parts of about this length, each at most LONGEST_PART_SECONDS: one window holds a part, and
 # since a part's last window may not end its text before the VAD's last speech in it
 # (transcribe.END_MARGIN_S), nearly every part is decoded in one window. Rows refill as parts
