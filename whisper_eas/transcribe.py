@@ -1359,7 +1359,7 @@ def transcribe(
     `timestamps=False` decodes without timestamp tokens, one segment per window: fixed 30 s
     windows (openai-whisper's), or in a recording cut into parts one window a part, which ends
     at a pause (faster-whisper's batched pipeline decodes so). A file's result does not
-    depend on the other files of its batch, nor on `batch_size` beyond 1: a recording of 90 s
+    depend on the other files of its batch, nor on `batch_size` beyond 1: a recording of 30 s
     or more is cut at pauses into parts of one window each (at most `max_parts`, if given; its
     pauses shortened, below) decoded side by side (`parts.py`; `batch_size=1` or
     `max_parts=1` decodes it whole, openai-whisper's sequential algorithm, as does beam
