@@ -46,9 +46,10 @@ def test_parts_fit_one_window_where_there_are_pauses():
     assert len(choose_cuts(seconds(*[(t, t + 0.6) for t in range(3, 600, 3)]), n, max_parts=4)) == 3
 
 
-def test_short_recordings_and_max_parts_1_are_decoded_whole():
-    assert split_points(np.zeros(29 * SECOND, dtype=np.float32)) == []
-    assert split_points(np.zeros(300 * SECOND, dtype=np.float32), max_parts=1) == []
+def test_short_recordings_and_max_parts_1_are_decoded_whole(recording):
+    assert split_points(recording[: 29 * SECOND]) == []  # one window
+    assert len(split_points(recording[: 35 * SECOND])) == 1  # two (since 2026-12-03: from 30 s)
+    assert split_points(recording, max_parts=1) == []
 
 
 @pytest.fixture(scope="module")
