@@ -86,6 +86,24 @@ def test_a_cut_file_is_one_result_the_same_in_any_batch(tiny, recording):
         ]
 
 
+def test_a_cut_file_in_int8_with_eas_is_the_same_in_any_batch(tiny_int8, recording):
+    """Parts as rows with int8's per-row activation scales and EAS's per-row decisions: a part's
+    tokens and log-probabilities do not follow the other rows of its batch."""
+    from whisper_eas import EASConfig
+
+    eas = EASConfig.recommended("tiny.en")
+    alone = transcribe(tiny_int8, recording, eas=eas)
+    assert alone.parts >= 4 and max(alone.kept_tokens) < 1500  # every part's window sparsified
+    other = load_audio(FIXTURES[3])
+    for batch_size in (2, 3):
+        together = transcribe(tiny_int8, [other, recording], eas=eas, batch_size=batch_size)[1]
+        assert together.tokens == alone.tokens, batch_size
+        assert [s.avg_logprob for s in together.segments] == [
+            s.avg_logprob for s in alone.segments
+        ], batch_size
+        assert together.fallbacks == alone.fallbacks, batch_size
+
+
 def test_segments_of_a_cut_file_are_streamed_in_time_order(tiny, recording):
     result = transcribe(tiny, recording)
     streamed = list(transcribe_stream(tiny, recording))
