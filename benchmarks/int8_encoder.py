@@ -27,7 +27,7 @@ VARIANTS = {  # quantize_int8's options
     "int8 encoder": dict(encoder_bf16=False),
     "bf16 encoder": dict(encoder_bf16=True, cross_projection_bf16=False),
     "bf16 encoder and cross K/V": dict(encoder_bf16=True, cross_projection_bf16=True),
-    # the output projection (README "int8 and bfloat16"); the others keep the CPU's default
+    # the output projection (docs/int8.md); the others keep the CPU's default
     "int8 logits": dict(float_logits=False),
     "float32 logits": dict(float_logits=True),
 }

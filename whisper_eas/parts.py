@@ -21,7 +21,7 @@ from .vad import pauses_of
 # A recording shorter than this is decoded whole (one window); a longer one is cut into parts
 # of one window each. From 90 s until 2026-12-03: a recording of 36-84 s decoded whole, one
 # window after another, took 1.2-1.6x the time of its parts side by side, at the same WER
-# (28 of data/medium, 16 of data/medium_rest; README "Recordings under 90 s").
+# (28 of data/medium, 16 of data/medium_rest; docs/long_recordings.md "Recordings under 90 s").
 SPLIT_FROM_SECONDS = 30.0
 # Parts of about this length, each at most LONGEST_PART_SECONDS: one window holds a part, and
 # since a part's last window may not end its text before the VAD's last speech in it
@@ -32,7 +32,7 @@ SPLIT_FROM_SECONDS = 30.0
 #   data/long's 12: tiny.en int8 5.23 -> 4.87 % 1.05x, base int8 4.77 -> 4.62 % 1.00x,
 #     base float32 4.44 -> 4.57 % 1.04x, tiny.en float32 (parts of ~26 s) 4.90 -> 4.79 % 1.00x;
 #   data/long_rest's 16: tiny.en int8 6.34 -> 6.42 % 1.07x, base float32 5.44 -> 5.50 % 1.05x;
-#   data/gaps' first 12: tiny.en float32 6.00 -> 5.71 % 1.10x (README "One window a part").
+#   data/gaps' first 12: tiny.en float32 6.00 -> 5.71 % 1.10x (docs/long_recordings.md).
 PART_SECONDS = 28.5
 LONGEST_PART_SECONDS = 29.5  # a little under 30 s: room for the last segment's end timestamp
 SEARCH = 0.25  # a cut is looked for up to this fraction of a part's length after its target

@@ -4,8 +4,8 @@ output projection too with `float_logits=False`). The float32 network stays the 
 
 Weights: symmetric, one scale per output channel, w ~= q * scale with q in [-127, 127].
 Activations are quantized on the fly, one 7-bit scale per row (per token), and multiplied int8
-by int8 into int32 on FBGEMM, the fastest kernel on this project's CPUs (README "int8 and
-bfloat16 on CPU"): each row is divided by its own scale, FBGEMM quantizes with scale 1
+by int8 into int32 on FBGEMM, the fastest kernel on this project's CPUs (docs/int8.md): each
+row is divided by its own scale, FBGEMM quantizes with scale 1
 (`linear_with_input_q_dq_qweight_dq_output_fp32`), and the rows are multiplied back.
 - Why per row: one scale for a whole product (FBGEMM's dynamic linear) is too coarse for the
   encoder's 1500 tokens (base lost 1.9 % accuracy on speech-filled windows, 6.79 % against
@@ -27,7 +27,7 @@ The tied token embedding / output projection stays float32 where the CPU has VNN
 (`float_logits`): every decision of a decoding step (the next token, the timestamp rules, the
 thresholds) reads its logits, and with 8-bit activations elsewhere int8 there was the largest
 error of a step. With 7-bit activations (no VNNI) the float32 projection bought no accuracy
-and cost 10-14 % of the time, so there it is int8 too (README "int8 and bfloat16").
+and cost 10-14 % of the time, so there it is int8 too (docs/int8.md).
 """
 
 import warnings
@@ -85,8 +85,7 @@ def has_bf16() -> bool:
 
 def has_amx() -> bool:
     """Whether this CPU has AMX tiles for bfloat16: there oneDNN's bf16 products of 1,500 rows
-    run ~3x faster than float32 and ~2x faster than FBGEMM's int8 (README "int8 and
-    bfloat16")."""
+    run ~3x faster than float32 and ~2x faster than FBGEMM's int8 (docs/int8.md)."""
     return cpu_has("amx_bf16")
 
 
@@ -209,11 +208,10 @@ def quantize_int8(
     docstring). `cross_bf16`: keep the decoder's cross-attention K/V in bfloat16; None
     (default): where the CPU has bf16 instructions. Beyond a few rows those K/V are the largest
     read of a step: on AVX512-BF16, 12 long recordings cut into parts ran 1.05x (tiny.en) and
-    1.08x (base) faster, WER 5.01 -> 5.01 % and 4.74 -> 4.81 % (README "int8 and bfloat16").
+    1.08x (base) faster, WER 5.01 -> 5.01 % and 4.74 -> 4.81 % (docs/int8.md).
     `encoder_bf16`: run the encoder in bfloat16 (its float weights cast) and quantize the
     decoder alone; None (default): where the CPU has AMX, on which a bf16 encoder is ~2x faster
-    than an int8 one and closer to float32 (its attention runs in bf16 too; README "int8 and
-    bfloat16").
+    than an int8 one and closer to float32 (its attention runs in bf16 too; docs/int8.md).
     `cross_projection_bf16`: make the decoder's cross-attention K/V from the encoder's rows by
     bf16 products (`BF16Linear`), not int8; None (default): with a bf16 encoder.
     `float_logits`: keep the tied token embedding / output projection in float32, so that a

@@ -69,7 +69,7 @@ DETECT = "<detect>"  # a file whose language is detected from its first window
 # faster-whisper's vad_filter does for every pause of 2 s, and times map back to the file.
 # Seen in a window, such a stretch made the model skip or repeat the sentence beside it. On 40
 # recordings with 8-20 s gaps: WER tiny.en 5.92 -> 5.88 %, base 5.08 -> 5.01 %, 1.15-1.17x
-# faster (`benchmarks/skip_silence.py`, README "Silence").
+# faster (`benchmarks/skip_silence.py`, docs/gaps.md).
 # Natural pauses stay: no pause of dev-clean's 28 long recordings reaches 5 s.
 SKIP_SILENCE_S = 5.0
 # In a recording that may be cut into parts (parts.may_cut), every pause of this many seconds
@@ -79,8 +79,8 @@ SKIP_SILENCE_S = 5.0
 # one. One process taking turns (2026-12-02, AVX2 EPYC), 1.01-1.14x faster; WER on 12 of
 # data/long tiny.en float32 4.86 -> 4.90 %, int8 4.87 -> 5.04; base float32 4.57 -> 4.33, int8
 # 4.62 -> 4.66. tiny.en lost 0.04-0.2 point on every set, base gained in float32 on the long
-# recordings and lost 0.28 on the gap recordings (README "Shortened pauses"). With it our int8
-# passed faster-whisper's batched int8 on this CPU (1.07x / 1.03x, longform.py).
+# recordings and lost 0.28 on the gap recordings (docs/long_recordings.md "Shortened pauses").
+# With it our int8 passed faster-whisper's batched int8 on this CPU (1.07x / 1.03x, longform.py).
 SHORTEN_PAUSES_S = 1.0
 # The last window of a part (or of a file) often ends its text right after a segment's start
 # timestamp, as at a full window's edge, though the VAD hears seconds of speech after it; the
@@ -130,7 +130,7 @@ class Safeguards:
     # of zeros tiny.en and base write "you" with no-speech probability 0.93-0.95 but a confident
     # average log-prob (-0.7). A window this sure of no speech whose text is this short is
     # silence too. "Sure" is read without the previous-text prompt, which inflates the
-    # probability on a last window of short speech (README "Silence": the numbers).
+    # probability on a last window of short speech (README "Long recordings": the numbers).
     silence_no_speech_threshold: float | None = 0.7
     silence_max_words: int = 3
     # With EAS, a window whose text has fewer words than this per second of its audio is redone
@@ -991,7 +991,7 @@ def open_recording(
     heard, skipped = speech_map(waveform) if vad_filter else None, 0
     pauses = None  # the VAD's: found once, for the check, the skipped silences and the
     # cuts. A short clip is read too: without it, 20 s of music-like tones decoded as
-    # "Thank you." (base); it costs ~1 % of a short clip's time (dev-clean, README).
+    # "Thank you." (base); it costs ~1 % of a short clip's time (dev-clean, docs/gaps.md).
     if vad_check and heard is None:
         pauses = pauses_of(waveform)
         if skip_silence is not None and clip_seconds is None:
