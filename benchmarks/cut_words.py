@@ -1,5 +1,5 @@
 """Short windows that loop: clips of 0.4-1.5 s cut anywhere in dev-clean utterances (a word or
-two, often cut mid-word), each transcribed alone with `transcribe.LOOP_TOKENS_PER_SECOND` at
+two, often cut mid-word), each transcribed alone with `windows.LOOP_TOKENS_PER_SECOND` at
 each value, one process taking turns clip by clip. A decode that loops on such a clip used to
 run to openai-whisper's 224 tokens at every temperature; the limit stops it at what the audio
 can hold. Texts should be the same at each value; time is what changes.
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--output", default="benchmarks/results/loop_limit_cut_words_cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rules = importlib.import_module("whisper_eas.transcribe")
+    rules = importlib.import_module("whisper_eas.windows")
     default = rules.LOOP_TOKENS_PER_SECOND
     values = [float(v) for v in args.values.split(",")]
     cuts = cut_clips(args.data, args.clips)
@@ -71,7 +71,7 @@ def main() -> None:
         title("Short windows that loop: the token limit per second of audio", result), "",
         f"{len(cuts)} cuts of 0.4-1.5 s ({sum(result['seconds']):.0f} s) at random places in "
         f"`{args.data}` utterances (seed 0), each transcribed alone, float32, defaults but "
-        f"`transcribe.LOOP_TOKENS_PER_SECOND` (default {default}), one process taking turns. "
+        f"`windows.LOOP_TOKENS_PER_SECOND` (default {default}), one process taking turns. "
         "Retried: clips decoded again at a higher temperature.", "",
         "| model | tokens a second | total s | median s | slowest s | retried | same text as "
         "the first row | speed-up |", "|---|---|---|---|---|---|---|---|",

@@ -1,5 +1,5 @@
 """The encoder per window: a batch of windows in one call against one window at a time (what
-`transcribe.encode` does on the CPU), float32 and int8.
+`windows.encode` does on the CPU), float32 and int8.
 
     python benchmarks/encoder_batching.py --models tiny.en,base --batch 6 \
         --output benchmarks/results/encoder_batching_cpu

@@ -273,8 +273,9 @@ def test_beam_size_on_the_command_line(capsys):
 def test_subtitle_layout_breaks_lines_cues_and_underlines_words():
     """openai-whisper's subtitle options, on hand-timed words: two segments of four words."""
     from whisper_eas.outputs import SubtitleLayout, cues_of, to_srt
+    from whisper_eas.segments import Segment
     from whisper_eas.timing import Word
-    from whisper_eas.transcribe import Segment, Transcription
+    from whisper_eas.transcribe import Transcription
 
     def segment(words, start):
         timed = [Word(w, start + i, start + i + 0.5, 0.9) for i, w in enumerate(words)]

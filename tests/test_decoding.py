@@ -317,7 +317,7 @@ def test_hotwords_lead_every_prompt_before_the_previous_text(tiny):
 
 def test_best_of_keeps_the_likeliest_of_its_draws_and_each_row_draws_alone(tiny):
     from whisper_eas.decoding import ranked
-    from whisper_eas.transcribe import sampling_generators
+    from whisper_eas.windows import sampling_generators
 
     mel = torch.stack([log_mel(tiny, FIXTURES[i]) for i in (0, 4)])
     with torch.inference_mode():

@@ -7,8 +7,9 @@ import torch
 from conftest import DATA, FIXTURES
 
 from whisper_eas import load_audio, transcribe
+from whisper_eas.segments import Segment
 from whisper_eas.timing import add_word_timestamps, standardized
-from whisper_eas.transcribe import Segment, Window, encode, file_mel
+from whisper_eas.windows import Window, encode, file_mel
 
 
 def segment(tokens: list[int]) -> Segment:

@@ -20,13 +20,10 @@ from whisper_eas import (
     load_audio,
     transcribe,
 )
-from whisper_eas.transcribe import (
-    SAMPLES_PER_TIMESTAMP,
-    Window,
-    encode,
-    file_mel,
-    split_segments,
-)
+from whisper_eas.decoding import detect_language
+from whisper_eas.model import EncoderOutput
+from whisper_eas.segments import SAMPLES_PER_TIMESTAMP, split_segments
+from whisper_eas.windows import Window, encode, file_mel
 
 TB = 1000  # a made-up timestamp_begin for the seek tests: <|0.00|> is id 1000
 WINDOW = 480_000
@@ -179,7 +176,7 @@ def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():
     into it: text already read, not audio; so did a clause of a sentence just before, and
     pieces of two. A repeat at a speaking pace, or a squeezed segment that repeats nothing,
     stays."""
-    module = importlib.import_module("whisper_eas.transcribe")
+    module = importlib.import_module("whisper_eas.segments")
 
     def segment(text, start, end):
         return module.Segment(start, end, text, [], 0.0, 1.0, 0.0, 0.0, 1500, [])
@@ -245,7 +242,7 @@ def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():
     again = module.cut_at_thin_segment(first, prompted, pauses, list(rates), timestamp_begin)
     assert again.thin and again.segments == [] and again.advance == 0 and not again.prompt_tokens
     state = module._File(0, np.zeros(480_000, np.float32), None, history=[7] * 20, seek=16_000)
-    audio = module.EncoderOutput(torch.zeros(1, 1500, 4), None)
+    audio = EncoderOutput(torch.zeros(1, 1500, 4), None)
     state.record(module.Attempt(result_with(0.0, 0.0, -0.2, ""), audio, None), again)
     assert state.seek == 16_000 and state.history[state.prompt_start :] == []
 
@@ -260,7 +257,7 @@ def test_after_a_sparsified_window_skipped_speech_the_next_is_decoded_without_ea
     result = result_with(0.0, 0.0, -0.2, "")
 
     def recorded(kept: int, thin: bool) -> bool:
-        audio = module.EncoderOutput(torch.zeros(1, kept, 4), torch.arange(kept)[None])
+        audio = EncoderOutput(torch.zeros(1, kept, 4), torch.arange(kept)[None])
         outcome = module.WindowOutcome([], 0, [], silence=False, thin=thin)
         state.record(module.Attempt(result, audio, None), outcome)
         return state.request().dense
@@ -282,7 +279,7 @@ def test_the_seek_follows_the_last_word_unless_it_was_stretched_over_speech():
     """openai-whisper's seek goes to the last word's end. tiny.en's aligner stretched "I
     thought I had" 3.1 s past the segment's decoded end, over speech the model never wrote:
     then the seek stays at the decoded end. Over a pause, or a little past it, the word wins."""
-    module = importlib.import_module("whisper_eas.transcribe")
+    module = importlib.import_module("whisper_eas.segments")
     seek, decoded_end = 16_000 * 45, 16_000 * 72
 
     def outcome(last_word_end):
@@ -298,7 +295,7 @@ def test_the_seek_follows_the_last_word_unless_it_was_stretched_over_speech():
 
 
 def test_skip_hallucinations_rules_on_hand_made_windows():
-    module = importlib.import_module("whisper_eas.transcribe")
+    module = importlib.import_module("whisper_eas.segments")
     from whisper_eas.timing import Word
 
     def segment(start, end, words):
@@ -408,15 +405,13 @@ def test_eas_must_be_a_config(tiny):
 
 
 def test_language_is_detected_once_per_file(base, monkeypatch):
-    module = importlib.import_module(
-        "whisper_eas.transcribe"
-    )  # the package exports a function of that name
-
     calls = []
-    original = module.detect_language
-    monkeypatch.setattr(
-        module, "detect_language", lambda *a, **k: calls.append(1) or original(*a, **k)
-    )
+    # a file cut into parts is detected before its parts are decoded, one whole in its window
+    for name in ("whisper_eas.transcribe", "whisper_eas.windows"):  # (the package exports a
+        module = importlib.import_module(name)  # function named transcribe)
+        monkeypatch.setattr(
+            module, "detect_language", lambda *a, **k: calls.append(1) or detect_language(*a, **k)
+        )
     result = transcribe(base, long_inputs()[0])
     assert result.windows >= 2 and len(calls) == 1 and result.language == "en"
     assert 0.5 < result.language_probability <= 1.0  # of the window it was detected on
@@ -485,7 +480,7 @@ def test_a_short_windows_loop_stops_at_what_its_audio_can_hold_and_is_decoded_ag
     """0.5 s of a cut word (1.0-1.5 s of 1272-128104-0000): at temperature 0.6 tiny.en wrote
     97 tokens of ". . ." and its draws ran to 224; a decode now stops at
     `token_limit(0.5)` = 28 tokens, and one that reaches it is decoded hotter."""
-    transcription = importlib.import_module("whisper_eas.transcribe")
+    windows = importlib.import_module("whisper_eas.windows")
     decodes = []
 
     def recorded(*args, **kwargs):
@@ -493,10 +488,10 @@ def test_a_short_windows_loop_stops_at_what_its_audio_can_hold_and_is_decoded_ag
         decodes.extend(results)
         return results
 
-    monkeypatch.setattr(transcription, "decode", recorded)
+    monkeypatch.setattr(windows, "decode", recorded)
     cut = load_audio(DATA / "1272-128104-0000.flac")[16000:24000]
     result = transcribe(tiny, cut)
-    limit = transcription.token_limit(0.5)
+    limit = windows.token_limit(0.5)
     assert limit == 28 and max(len(r.tokens) for r in decodes) <= limit
     looped = [i for i, r in enumerate(decodes) if r.hit_token_limit]
     assert looped and looped[-1] < len(decodes) - 1  # each loop was decoded again
@@ -504,8 +499,6 @@ def test_a_short_windows_loop_stops_at_what_its_audio_can_hold_and_is_decoded_ag
 
 
 def test_no_speech_alone_is_the_unprompted_decodes_no_speech_probability(tiny):
-    from whisper_eas.transcribe import Window, encode, file_mel
-
     wave = load_audio(FIXTURES[0])
     audio = encode(tiny, [Window(file_mel(wave, 80)[:, :3000], len(wave))], None)
     options = DecodingOptions(timestamps=True)
@@ -532,7 +525,7 @@ def test_a_sparsified_window_with_far_fewer_words_than_its_audio_is_redone_dense
 
 def test_a_truncation_drops_no_speech_and_top_k_does(tiny):
     from whisper_eas import EASConfig, TopK, Truncate
-    from whisper_eas.transcribe import Window, encode, file_mel, speech_dropped
+    from whisper_eas.windows import speech_dropped
 
     wave = load_audio(FIXTURES[0])
     window = Window(file_mel(wave, 80)[:, :3000], len(wave))

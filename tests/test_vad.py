@@ -101,8 +101,8 @@ def test_vad_filter_decodes_the_speech_and_keeps_the_files_times(tiny):
 
 
 def test_words_are_kept_out_of_long_silences_and_text_heard_only_there_is_dropped():
+    from whisper_eas.segments import Segment
     from whisper_eas.timing import Word, confine_to_speech
-    from whisper_eas.transcribe import Segment
 
     def segment(*words):
         timed = [Word(w, a, b, 0.9) for w, a, b in words]
@@ -205,8 +205,8 @@ def test_a_segment_over_a_join_is_cut_there_by_its_words(tiny):
     """Two regions 10 s apart in the file, joined: a segment whose words lie on both sides of
     the join becomes one segment per side, each within its region, its tokens a slice of the
     segment's, so that mapped back no segment spans the audio taken out."""
+    from whisper_eas.segments import Segment, split_at_joins
     from whisper_eas.timing import Word
-    from whisper_eas.transcribe import Segment, split_at_joins
     from whisper_eas.vad import SpeechMap
 
     speech = SpeechMap([(0, 16_000 * 5), (16_000 * 15, 16_000 * 20)])  # joined at 5 s

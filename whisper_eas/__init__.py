@@ -14,9 +14,11 @@ from .decoding import DecodingOptions, DecodingResult, WhisperModel, decode
 from .hub import convert, load_model
 from .model import ModelDims, Whisper
 from .rules import RandomKeep, Scoring, SpeechBudget, SpeechPrune, Tokens, TopK, Truncate, VADBudget
+from .segments import Segment
 from .sparsify import EASConfig
 from .tokenizer import Tokenizer
-from .transcribe import Safeguards, Segment, Transcription, transcribe, transcribe_stream
+from .transcribe import Transcription, transcribe, transcribe_stream
+from .windows import Safeguards
 
 __all__ = [
     "DecodingOptions",

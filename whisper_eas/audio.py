@@ -3,7 +3,7 @@ and turn each window into the log-mel spectrogram the encoder reads.
 
 Padding convention: the *waveform* is padded with zeros before the STFT, so the last frames of
 a short clip see real zeros. Transcription computes the mel of the whole file followed by
-30 s of zeros once and cuts each window's 3000 frames out of it (`transcribe.file_mel`), as
+30 s of zeros once and cuts each window's 3000 frames out of it (`windows.file_mel`), as
 openai-whisper and faster-whisper do; for a clip under 30 s that window equals Hugging Face
 `WhisperFeatureExtractor`'s features (the waveform padded to 30 s). The last window of a longer
 file is padded as openai-whisper pads it: zeros in the log-mel after the audio's frames

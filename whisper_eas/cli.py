@@ -25,7 +25,8 @@ from .research.settings import AGGREGATES, BUDGETS, config_from_fields, fields_o
 from .rules import PADDING_CHOICES, SCORERS
 from .sparsify import EASConfig
 from .tokenizer import TASKS
-from .transcribe import SHORTEN_PAUSES_S, SKIP_SILENCE_S, Safeguards, token_list
+from .transcribe import SHORTEN_PAUSES_S, SKIP_SILENCE_S, token_list
+from .windows import Safeguards
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 

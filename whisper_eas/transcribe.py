@@ -16,40 +16,43 @@ A long file is cut at pauses into parts (`parts.py`), each a row of its own in t
 its segments are joined in time order. Before that, Silero VAD reads a file of more than one
 window: stretches of 5 s or more without speech are taken out (the audio around them is
 decoded joined, times map back), and text timed only into its pauses is dropped.
+
+A batch of windows is encoded and decoded, with each row's fallbacks, in `windows.py`; a
+decoded window becomes segments, and the checks on them run, in `segments.py`.
 """
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
-from .audio import (
-    HOP_LENGTH,
-    N_FRAMES,
-    N_SAMPLES,
-    SAMPLE_RATE,
-    load_audio,
-    log_mel_spectrogram,
-    pad_or_trim,
-)
+from .audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, load_audio
 from .decoding import (
     SECONDS_PER_TIMESTAMP,
     DecodingOptions,
-    DecodingResult,
     WhisperModel,
     checked_language,
-    decode,
     detect_language,
 )
-from .model import EncoderOutput
 from .parts import may_cut, split_points
+from .segments import (
+    REPEAT_LOOKBACK,
+    Segment,
+    WindowOutcome,
+    advance_to_word_end,
+    cut_at_thin_segment,
+    drop_squeezed_repeats,
+    heard_seconds,
+    last_word_end,
+    read_window,
+    skip_hallucinations,
+    split_at_joins,
+)
 from .sparsify import EASConfig, speech_tokens
-from .timing import Word, add_word_timestamps, confine_to_speech, is_anomalous
+from .timing import add_word_timestamps, confine_to_speech
 from .vad import (
     SpeechMap,
     long_pauses,
@@ -59,11 +62,18 @@ from .vad import (
     speech_map,
     without_long_pauses,
 )
+from .windows import (
+    DETECT,
+    Attempt,
+    Safeguards,
+    Window,
+    WindowRequest,
+    decode_windows,
+    encode,
+    file_mel,
+)
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
-TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-SAMPLES_PER_TIMESTAMP = round(SECONDS_PER_TIMESTAMP * SAMPLE_RATE)  # 320
-DETECT = "<detect>"  # a file whose language is detected from its first window
 # Stretches of this many seconds or more in which Silero VAD hears no speech (long silences,
 # noise, music) are not decoded: the decoder reads the audio around them joined, as
 # faster-whisper's vad_filter does for every pause of 2 s, and times map back to the file.
@@ -95,137 +105,6 @@ END_MARGIN_S = 1.0
 # the sentence before it, 12 s of trailing silence as one more copy of it.
 TAIL_MIN_HEARD_S = 0.2
 SKIP_PAD_S = 0.4  # of each skipped stretch kept beside the speech (faster-whisper's padding)
-# A window whose text has more words than this for each second the VAD hears in it, decoded
-# with no confidence (average log-prob under the threshold, after every retry), is not what
-# was said: it is dropped. The 1.2 s left after a recording's last full window held the end of
-# its last word, and tiny.en wrote 15 words there at temperature 1.0 (log-prob -3.8); the VAD's
-# speech kept openai-whisper's no-speech rule from dropping them. Read speech runs ~2.7 words
-# a second (dev-clean's median utterance).
-MAX_WORDS_PER_HEARD_S = 6.0
-# A window's decode may write at most this many tokens (timestamps too) per second of its
-# audio, plus LOOP_TOKENS_BASE; one that reaches the limit is a loop and is decoded again.
-# openai-whisper's only limit is 224 tokens whatever the audio, so a loop on a short window
-# ran 224 steps at each temperature (5 draws a row from 0.2 up): 5-12 s for 0.5 s of a cut
-# word, tiny.en. Read speech has at most 5.6 text tokens a second (the fastest of 1313 dev-clean
-# utterances; median 3.2), so windows of 13.5 s or more keep openai's limit alone.
-LOOP_TOKENS_PER_SECOND = 15.0
-LOOP_TOKENS_BASE = 20
-
-
-def token_limit(seconds: float) -> int:
-    """The most tokens a decode of `seconds` of audio may write before it counts as a loop (a
-    limit of ours, under openai-whisper's 224)."""
-    return LOOP_TOKENS_BASE + math.ceil(LOOP_TOKENS_PER_SECOND * seconds)
-
-
-@dataclass(frozen=True)
-class Safeguards:
-    """openai-whisper's thresholds: when to retry a window, and when to call it silence."""
-
-    temperatures: tuple[float, ...] = TEMPERATURES
-    compression_ratio_threshold: float | None = 2.4
-    logprob_threshold: float | None = -1.0
-    no_speech_threshold: float | None = 0.6
-    # openai-whisper's rule alone lets the classic hallucinations on silence through: on 10 s
-    # of zeros tiny.en and base write "you" with no-speech probability 0.93-0.95 but a confident
-    # average log-prob (-0.7). A window this sure of no speech whose text is this short is
-    # silence too. "Sure" is read without the previous-text prompt, which inflates the
-    # probability on a last window of short speech (README "Long recordings": the numbers).
-    silence_no_speech_threshold: float | None = 0.7
-    silence_max_words: int = 3
-    # With EAS, a window whose text has fewer words than this per second of its audio is redone
-    # without EAS (it may have lost speech). The slowest of 1313 dev-clean utterances has 0.64
-    # words/s (one word in 1.55 s), the median 2.7, speech-filled windows at least 1.9; on
-    # audio that is not speech the rule costs one dense decode a window, not a wrong answer.
-    eas_min_words_per_second: float = 0.25
-    # A window in which Silero VAD hears at least this much speech is not silence, whatever
-    # the no-speech probability says (with `vad_check`). tiny.en's last window of a recording
-    # with gaps, 4.6 s holding "the Tupper of painting. By Harry Quilter, M.A.", read as no
-    # speech under the previous text's prompt, and the sentence was lost.
-    vad_speech_seconds: float = 1.0
-
-    @property
-    def first_temperature(self) -> float:
-        """The first decode's temperature; the others are the retries'."""
-        return self.temperatures[0] if self.temperatures else 0.0
-
-    def is_silence(self, result: DecodingResult, heard: float | None = None) -> bool:
-        """Whether a decoded window is silence; `heard`: the seconds of it the VAD calls
-        speech (None: not known)."""
-        if heard is not None and heard >= self.vad_speech_seconds:
-            return False
-        if self.no_speech_threshold is None or result.no_speech_prob <= self.no_speech_threshold:
-            return False
-        if self.logprob_threshold is None or result.avg_logprob < self.logprob_threshold:
-            return True
-        sure = self.silence_no_speech_threshold
-        return (
-            sure is not None
-            and result.no_speech_prob_alone > sure
-            and len(result.text.split()) <= self.silence_max_words
-        )
-
-    def is_implausible(self, result: DecodingResult, heard: float | None = None) -> bool:
-        """Whether a decoded window's text holds more words than the speech the VAD hears in it
-        can (MAX_WORDS_PER_HEARD_S a second), decoded without confidence: not what was said."""
-        return (
-            heard is not None
-            and self.logprob_threshold is not None
-            and result.avg_logprob < self.logprob_threshold
-            # (half a second at least: the VAD may hear a short word or two as less)
-            and len(result.text.split()) > MAX_WORDS_PER_HEARD_S * max(heard, 0.5)
-        )
-
-    def looks_cut(
-        self,
-        result: DecodingResult,
-        seconds: float,
-        heard: float | None = None,
-        speech_dropped: bool = True,
-    ) -> bool:
-        """A sparsified window's decode that may have lost what EAS dropped: it hit the length
-        limit (a loop: what ends the text was dropped), or EAS dropped some of its audio's
-        tokens and it has far fewer words than its `seconds` of audio hold (silence counts as
-        none). A window that kept all its audio (a truncation drops padding only) lost no
-        words: on a recording's pauses and gaps the word count would redo it for nothing."""
-        if result.hit_max_length:
-            return True
-        words = 0 if self.is_silence(result, heard) else len(result.text.split())
-        return speech_dropped and words < self.eas_min_words_per_second * seconds
-
-    def needs_fallback(
-        self,
-        result: DecodingResult,
-        sparsified: bool,
-        seconds: float,
-        heard: float | None = None,
-        speech_dropped: bool = True,
-    ) -> bool:
-        if sparsified and self.looks_cut(result, seconds, heard, speech_dropped):
-            return True
-        if self.is_silence(result, heard):  # as openai-whisper: silence is not decoded again
-            return False
-        if result.hit_token_limit:  # more tokens than its audio can hold: a loop
-            return True
-        if (thr := self.compression_ratio_threshold) is not None and result.compression_ratio > thr:
-            return True
-        return (thr := self.logprob_threshold) is not None and result.avg_logprob < thr
-
-
-@dataclass
-class Segment:
-    start: float  # seconds from the start of the audio
-    end: float
-    text: str
-    tokens: list[int]  # text tokens
-    avg_logprob: float
-    compression_ratio: float
-    no_speech_prob: float
-    temperature: float
-    kept_tokens: int  # audio tokens the decoder attended to in this window (1500 without EAS)
-    words: list[Word] = field(default_factory=list)  # with word_timestamps=True
-    id: int = 0  # its place in the file's segments
-    seek: int = 0  # log-mel frame (10 ms) where its window started, as openai-whisper's
 
 
 @dataclass
@@ -292,253 +171,6 @@ def finite(waveform: np.ndarray, what: str) -> np.ndarray:
             f"{first / SAMPLE_RATE:.2f} s)"
         )
     return waveform
-
-
-@dataclass
-class Window:
-    """One 30 s window of a file: its log-mel (n_mels, 3000), cut from the whole file's, and
-    how many of its samples are audio (the rest of the 30 s is zero padding)."""
-
-    mel: torch.Tensor
-    n_samples: int
-    voiced: torch.Tensor | None = None  # (1500,) bool: audio tokens the VAD heard (EAS `vad`)
-
-
-def file_mel(waveform: np.ndarray, n_mels: int) -> torch.Tensor:
-    """The log-mel of a whole file followed by 30 s of zeros, (n_mels, frames): every window is
-    a 3000-frame slice of it, as in openai-whisper (for a clip under 30 s the first window
-    equals the mel of the clip padded to 30 s, the Hugging Face convention)."""
-    return log_mel_spectrogram(pad_or_trim(waveform, len(waveform) + N_SAMPLES), n_mels)
-
-
-@torch.inference_mode()
-def encode(
-    model: WhisperModel, windows: list[Window], eas: EASConfig | None, backends="sdpa"
-) -> EncoderOutput:
-    """The encoder (with EAS when given) on a batch of windows. On the CPU one window at a
-    time: the products of 1,500 rows already run at full speed, and a batch's larger temporaries
-    only miss the caches and fault in fresh pages (`benchmarks/encoder_batching.py`, a batch of
-    6: int8 1.22-1.25x faster one at a time, float32 0.96-1.07x). A window's features are then
-    its own whatever the other rows, with EAS too."""
-    if len(windows) > 1 and model.device.type == "cpu":
-        return EncoderOutput.cat([encode(model, [w], eas, backends) for w in windows])
-    mel = torch.stack([w.mel for w in windows]).to(device=model.device, dtype=model.dtype)
-    n_speech = [speech_tokens(w.n_samples) for w in windows]
-    voiced = [w.voiced for w in windows] if eas is not None and eas.vad is not None else None
-    return model.network.encoder(mel, eas=eas, n_speech=n_speech, voiced=voiced, backends=backends)
-
-
-def speech_dropped(audio: EncoderOutput, row: int, n_samples: int) -> bool:
-    """Whether EAS dropped any of the tokens that hold a row's audio (not only padding)."""
-    if audio.kept is None:
-        return False
-    kept = audio.kept[row] if audio.mask is None else audio.kept[row][audio.mask[row]]
-    n_speech = speech_tokens(n_samples)
-    return int((kept < n_speech).sum()) < n_speech
-
-
-def rows_of(audio: EncoderOutput, rows: list[int]) -> EncoderOutput:
-    pick = lambda t: None if t is None else t[rows]  # noqa: E731
-    return EncoderOutput(audio.features[rows], pick(audio.kept), pick(audio.mask))
-
-
-def sampling_generator(
-    model: WhisperModel, seek: int, temperature: float, draw: int = 0
-) -> torch.Generator:
-    """The random generator of one sampled retry (its `draw`-th of best_of): seeded by the
-    window's position, the temperature and the draw only, so a file's retry draws the same
-    tokens alone and in any batch."""
-    seed = seek * 1000 + round(temperature * 100) + draw * 1_000_003
-    return torch.Generator(device=model.device).manual_seed(seed)
-
-
-def sampling_generators(
-    model: WhisperModel, seeks: list[int], temperature: float, best_of: int | None
-) -> list[torch.Generator]:
-    """Each row's generators for a sampled decode: best_of of them, row after row."""
-    draws = range(best_of or 1)
-    return [sampling_generator(model, seek, temperature, d) for seek in seeks for d in draws]
-
-
-@dataclass
-class WindowRequest:
-    """One row of a batch: a file's next window and what decoding it needs."""
-
-    window: Window
-    seek: int  # samples: where the window starts in its file
-    previous: list[int]  # text tokens for the <|startofprev|> prompt
-    language: str | None  # or DETECT
-    prefixed: bool = False  # a file's first window: DecodingOptions.prefix applies
-    heard: float | None = None  # seconds of the window the VAD calls speech (None: not known)
-    speech_until: int | None = None  # no end of text on a segment start before this timestamp
-    dense: bool = False  # encoded without EAS (the window before, sparsified, skipped speech)
-
-
-@dataclass
-class Attempt:
-    """A window's accepted decode, the encoder output it read (a batch of one) and the
-    fallback that produced it (None: the first try; "eas_off"; "temperature")."""
-
-    result: DecodingResult
-    audio: EncoderOutput
-    fallback: str | None
-
-
-def fallback_steps(sparsified: bool, safeguards: Safeguards) -> list[tuple[str, float]]:
-    """A row's retries in order: first without EAS when its window was sparsified, then hotter."""
-    steps = [("eas_off", safeguards.first_temperature)] if sparsified else []
-    return steps + [("temperature", t) for t in safeguards.temperatures[1:]]
-
-
-def decode_windows(
-    model: WhisperModel,
-    requests: list[WindowRequest],
-    options: DecodingOptions,
-    eas: EASConfig | None,
-    safeguards: Safeguards,
-    backends="sdpa",
-) -> list[Attempt]:
-    """Each window's accepted attempt. Every row follows its own fallback path: its own EAS
-    decision, retries, temperatures and random draws, whatever the other rows need."""
-    windows = [r.window for r in requests]
-    if eas is not None and any(r.dense for r in requests):
-        audio = EncoderOutput.cat(
-            [encode(model, [r.window], None if r.dense else eas, backends) for r in requests]
-        )
-    else:
-        audio = encode(model, windows, eas, backends)
-    seconds = [w.n_samples / SAMPLE_RATE for w in windows]
-    languages = [r.language for r in requests]
-    unknown = [i for i, language in enumerate(languages) if language == DETECT]
-    detected = {}  # row -> (language, probability)
-    if unknown:  # a file's first window: detect its language from the features already here
-        found = detect_language(model, rows_of(audio, unknown), options.backend)
-        detected = dict(zip(unknown, found))
-        for i, (code, _) in detected.items():
-            languages[i] = code
-
-    def run(rows: list[int], audio: EncoderOutput, temperature: float) -> list[DecodingResult]:
-        """Decode windows `rows` (audio: theirs) at `temperature`. Only a file's first window
-        takes the prefix: the rows that do and those that do not are decoded apart."""
-        results: dict[int, DecodingResult] = {}
-        takes_prefix = [bool(options.prefix) and requests[i].prefixed for i in rows]
-        for prefixed in (True, False):
-            group = [p for p, takes in enumerate(takes_prefix) if takes == prefixed]
-            if not group:
-                continue
-            seeks = [requests[rows[p]].seek for p in group]
-            generators = (  # each row draws from its own generator
-                sampling_generators(model, seeks, temperature, options.best_of)
-                if temperature > 0 else None
-            )  # fmt: skip
-            prefix = options.prefix if prefixed else None
-            found = decode(
-                model, audio if len(group) == len(rows) else rows_of(audio, group),
-                replace(options, temperature=temperature, prefix=prefix),
-                [requests[rows[p]].previous for p in group],
-                [languages[rows[p]] for p in group], generators,
-                [requests[rows[p]].speech_until for p in group],
-                [token_limit(seconds[rows[p]]) for p in group],
-            )  # fmt: skip
-            results.update(zip(group, found))
-        return [results[p] for p in range(len(rows))]
-
-    first = run(list(range(len(requests))), audio, safeguards.first_temperature)
-    for i, (_, probability) in detected.items():
-        first[i].language_probability = probability
-    attempts = [Attempt(result, rows_of(audio, [i]), None) for i, result in enumerate(first)]
-    sparsified = [k < model.dims.n_audio_ctx for k in audio.kept_counts()]
-    plans = {
-        i: fallback_steps(sparsified[i], safeguards)
-        for i, result in enumerate(first)
-        if safeguards.needs_fallback(
-            result,
-            sparsified[i],
-            seconds[i],
-            requests[i].heard,
-            speech_dropped(audio, i, windows[i].n_samples),
-        )
-    }
-    plans = {i: steps for i, steps in plans.items() if steps}
-    dense: dict[int, EncoderOutput] = {}  # rows whose window has been encoded without EAS
-    while plans:
-        by_step: dict[tuple[str, float], list[int]] = {}
-        for i, steps in plans.items():
-            by_step.setdefault(steps[0], []).append(i)
-        for (reason, temperature), rows in by_step.items():
-            to_encode = [i for i in rows if sparsified[i] and i not in dense]
-            if to_encode:
-                encoded = encode(model, [windows[i] for i in to_encode], None, backends)
-                dense.update({i: rows_of(encoded, [p]) for p, i in enumerate(to_encode)})
-            sources = [dense.get(i, attempts[i].audio) for i in rows]
-            results = run(rows, EncoderOutput.cat(sources), temperature)
-            for i, source, result in zip(rows, sources, results):
-                attempts[i] = Attempt(result, source, reason)
-                retry = safeguards.needs_fallback(result, False, seconds[i], requests[i].heard)
-                plans[i] = plans[i][1:] if retry else []
-        plans = {i: steps for i, steps in plans.items() if steps}
-    return attempts
-
-
-@dataclass
-class WindowOutcome:
-    """What one decoded window adds to its file."""
-
-    segments: list[Segment]
-    advance: int  # samples the seek moves
-    prompt_tokens: list[int]  # the complete segments' tokens: the next window's prompt
-    silence: bool
-    heard_to_the_end: bool = False  # ended on a lone timestamp: nothing to decode again
-    skipped_hallucination: bool = False  # hallucination_silence_threshold dropped text
-    thin: bool = False  # cut before a segment with far fewer words than its speech holds
-    implausible: bool = False  # more words than the speech heard holds, without confidence
-
-
-def read_window(
-    attempt: Attempt,
-    window: Window,
-    seek: int,
-    *,
-    model: WhisperModel,
-    safeguards: Safeguards,
-    timestamps: bool,
-    heard: float | None = None,
-) -> WindowOutcome:
-    """A window's segments (in the file's time), how far the seek moves, and its prompt.
-    `heard`: the seconds of the window the VAD calls speech (None: not known)."""
-    result, tokenizer = attempt.result, model.tokenizer
-    if safeguards.is_silence(result, heard):
-        return WindowOutcome([], window.n_samples, [], silence=True)
-    if safeguards.is_implausible(result, heard):
-        return WindowOutcome([], window.n_samples, [], silence=False, implausible=True)
-    if timestamps:
-        pieces, advance, used = split_segments(
-            result.tokens, tokenizer.timestamp_begin, window.n_samples
-        )
-    else:
-        pieces, advance, used = [(0, window.n_samples, result.tokens)], window.n_samples, None
-    kept = attempt.audio.kept_counts()[0]
-    segments = []
-    for start, end, text_tokens in pieces:
-        text = tokenizer.decode(text_tokens).strip()
-        if not text or end <= start and timestamps:
-            continue  # an empty or zero-length segment carries nothing
-        segments.append(
-            Segment(
-                start=round((seek + start) / SAMPLE_RATE, 3),
-                end=round((seek + end) / SAMPLE_RATE, 3),
-                text=text,
-                tokens=text_tokens,
-                avg_logprob=result.avg_logprob,
-                compression_ratio=result.compression_ratio,
-                no_speech_prob=result.no_speech_prob,
-                temperature=result.temperature,
-                kept_tokens=kept,
-                seek=seek // HOP_LENGTH,
-            )
-        )
-    heard = timestamps and ends_on_lone_timestamp(result.tokens, tokenizer.timestamp_begin)
-    return WindowOutcome(segments, advance, result.tokens[:used], False, heard)
 
 
 @dataclass
@@ -727,118 +359,6 @@ class _Recording:
             fallbacks=dict(sum((part.fallbacks for part in self.parts), Counter())),
             parts=len(self.parts),
         )
-
-
-# A segment that repeats the segments just before it and is spoken faster than anyone speaks
-# is the prompt read again, not audio: a short last window of a part or a file can write the
-# previous sentence once more, its words squeezed into a fraction of a second (base, 11 words
-# in 0.68 s at a recording's end). Read speech runs 2-4 words a second.
-REPEAT_LOOKBACK = 4  # segments
-# The share of a segment's words found, in order, in the segments just before it, joined: a
-# squeezed repeat may be a clause of a longer sentence (base, "The Metal Forest is in the Great
-# Dome de Cavern." in 1 s, 9 of the 14 words of the segment before it), or pieces of two
-# (base, "The most poetry and most literature of life as we live it today." in 0.48 s: the
-# first 6 words of one segment and the 7 of the next but one).
-REPEAT_SIMILARITY = 0.8
-REPEAT_MIN_WORDS = 4
-SQUEEZED_WORDS_PER_SECOND = 8.0
-
-
-def drop_squeezed_repeats(segments: list[Segment], earlier: list[Segment]) -> list[Segment]:
-    """The segments less those that repeat the segments just before them (in `earlier`, or
-    in this window) at more than SQUEEZED_WORDS_PER_SECOND (their words' span when timed, else
-    their own)."""
-
-    def words(segment: Segment) -> list[str]:
-        return "".join(c for c in segment.text.lower() if c.isalnum() or c.isspace()).split()
-
-    kept, before = [], [words(segment) for segment in earlier]
-    for segment in segments:
-        said = words(segment)
-        timed = segment.words
-        span = (timed[-1].end - timed[0].start) if timed else (segment.end - segment.start)
-        squeezed = len(said) >= REPEAT_MIN_WORDS and len(said) > SQUEEZED_WORDS_PER_SECOND * span
-        recent = [word for other in before[-REPEAT_LOOKBACK:] for word in other]
-        if not (squeezed and found_in(said, recent) >= REPEAT_SIMILARITY):
-            kept.append(segment)
-        before.append(said)
-    return kept
-
-
-def found_in(words: list[str], other: list[str]) -> float:
-    """The share of `words` found, in order, in `other`."""
-    blocks = SequenceMatcher(None, words, other, autojunk=False).get_matching_blocks()
-    return sum(block.size for block in blocks) / len(words)
-
-
-def split_at_joins(segments: list[Segment], speech: SpeechMap, decode) -> list[Segment]:
-    """The segments (times in the joined audio), each one that runs over a gap's join of
-    `speech` cut there into one segment per side, by where its words end: mapped back, a
-    segment never spans a gap taken out (a subtitle shown over 10 s of music). A segment
-    without words stays whole. `decode`: the tokenizer's, to find where its tokens divide."""
-    pieces = []
-    for segment in segments:
-        words = segment.words
-        if not words or not speech.crosses(
-            min(segment.start, words[0].start), max(segment.end, words[-1].end)
-        ):  # (the aligner may place a segment's words past its decoded span)
-            pieces.append(segment)
-            continue
-        groups = {}
-        for word in segment.words:
-            side = speech.side_of(round(word.end * SAMPLE_RATE))  # as it maps
-            groups.setdefault(side, []).append(word)
-        start, said = 0, ""
-        for side, words in groups.items():
-            said += "".join(w.word for w in words)
-            end = next(
-                (k for k in range(start + 1, len(segment.tokens) + 1)
-                 if decode(segment.tokens[:k]) == said),
-                len(segment.tokens),
-            )  # fmt: skip
-            low, high = speech.side_span(side)
-            for word in words:  # one stretched over the join starts at it (as it maps back)
-                word.start = max(low, word.start)
-            pieces.append(
-                replace(segment, start=max(low, words[0].start), end=min(high, words[-1].end),
-                        text="".join(w.word for w in words).strip(),
-                        tokens=segment.tokens[start:end], words=words)
-            )  # fmt: skip
-            start = end
-    return pieces
-
-
-def ends_on_lone_timestamp(tokens: list[int], timestamp_begin: int) -> bool:
-    """The window's speech ended inside it: all of it was heard."""
-    return len(tokens) >= 2 and tokens[-1] >= timestamp_begin > tokens[-2]
-
-
-def split_segments(tokens: list[int], timestamp_begin: int, window_samples: int):
-    """A window's tokens -> ([(start, end, text tokens)] in samples from the window start,
-    samples to advance, tokens consumed). Complete segments close with a timestamp pair; when
-    the window ends on a lone timestamp, or has no complete segment, the whole window (and all
-    its tokens) is consumed. Tokens after the last complete segment are decoded again from the
-    new seek, so they must not enter the next window's prompt either."""
-    is_ts = [t >= timestamp_begin for t in tokens]
-    position = lambda t: (t - timestamp_begin) * SAMPLES_PER_TIMESTAMP  # noqa: E731
-    ends = [i for i in range(1, len(tokens)) if is_ts[i - 1] and is_ts[i]]  # pair boundaries
-    single_ending = ends_on_lone_timestamp(tokens, timestamp_begin)
-    if not ends:  # one segment: from its opening timestamp to its closing one, if any
-        start = position(tokens[0]) if tokens and is_ts[0] else 0
-        closing = [t for t in tokens[1:] if t >= timestamp_begin]
-        end = position(closing[-1]) if closing else window_samples
-        text = [t for t in tokens if t < timestamp_begin]
-        return [(start, min(max(end, start), window_samples), text)], window_samples, len(tokens)
-    if single_ending:
-        ends.append(len(tokens))
-    segments, begin = [], 0
-    for end in ends:
-        piece = tokens[begin:end]
-        text = [t for t in piece if t < timestamp_begin]
-        segments.append((position(piece[0]), min(position(piece[-1]), window_samples), text))
-        begin = end
-    advance = window_samples if single_ending else position(tokens[begin - 1])
-    return segments, (advance if advance > 0 else window_samples), begin
 
 
 def transcribe_files(
@@ -1141,180 +661,6 @@ def clips_in_samples(times: list[float], n_samples: int) -> list[tuple[int, int]
     pairs = [(round(a * SAMPLE_RATE), min(round(b * SAMPLE_RATE), n_samples))
              for a, b in zip(times[0::2], ends)]  # fmt: skip
     return [(a, b) for a, b in pairs if a < b]
-
-
-# The aligner can stretch a window's last words over speech the model did not write: tiny.en
-# timed "I thought I had" 3.1 s past its segment's decoded end, over "never seen any blood so
-# bright", and the next window, starting at the word's end, skipped it. Past this much speech
-# beyond the decoded end, the seek stays there (openai-whisper's rule without word timing).
-OVERSHOOT_S = 1.0
-
-
-def advance_to_word_end(
-    outcome: WindowOutcome, seek: int, pauses: list[tuple[int, int]] | None = None
-) -> int:
-    """The seek's advance when the next window starts where the last word ended (a word's end
-    can lie past the last segment's timestamp: starting there, no word is heard twice), unless
-    it ends OVERSHOOT_S or more of speech (`pauses`: the VAD's; else of time) past the decoded
-    end (`outcome.advance`)."""
-    end = round(outcome.segments[-1].end * SAMPLE_RATE / HOP_LENGTH) * HOP_LENGTH
-    decoded_end = seek + outcome.advance
-    if end > decoded_end:
-        past = (end - decoded_end) / SAMPLE_RATE
-        if pauses is not None:
-            past = heard_seconds(pauses, decoded_end, end)
-        if past >= OVERSHOOT_S:
-            return outcome.advance
-    return end - seek if end > seek else outcome.advance
-
-
-def last_word_end(segments: list[Segment]) -> float | None:
-    ends = [w.end for s in segments for w in s.words]
-    return ends[-1] if ends else (segments[-1].end if segments else None)
-
-
-def skip_hallucinations(
-    outcome: WindowOutcome,
-    request: "WindowRequest",
-    threshold: float,
-    last_speech: float,
-    *,
-    file_seconds: float,
-    timestamp_begin: int,
-) -> WindowOutcome:
-    """openai-whisper's `hallucination_silence_threshold` (our reading of its rules): text
-    whose words look invented (`timing.is_anomalous`) and that sits between stretches of more
-    than `threshold` seconds without speech is dropped, and decoding goes on after the silence
-    instead of after the invented text:
-    - a window that opens with such a segment after a silence > threshold is decoded again
-      from where that segment starts (nothing of it is kept);
-    - an anomalous segment with silence (or more anomalies, or the window's edge) on both sides
-      is cut with everything after it, and the seek moves to its start;
-    - when the window did not end on its own, the seek goes to the last word's end only if
-      more than `threshold` seconds of the window follow it; otherwise past the window.
-    One addition to openai's rules: the file's end counts as silence after a segment (openai's
-    keep an invented sentence in a file's last, short window after the silence was skipped)."""
-    offset, window_seconds = request.seek / SAMPLE_RATE, request.window.n_samples / SAMPLE_RATE
-    window_end = offset + N_SAMPLES / SAMPLE_RATE
-    segments, advance = outcome.segments, outcome.advance
-    end = last_word_end(segments)
-    ended_early = not outcome.heard_to_the_end and end is not None and end > offset
-    if ended_early and window_end - end <= threshold:  # too little left after the last word
-        advance = request.window.n_samples
-    spoken = [i for i, s in enumerate(segments) if s.words]
-    if spoken and is_anomalous(segments[spoken[0]].words):
-        gap = segments[spoken[0]].start - offset
-        if gap > threshold:  # decode again after the silence, keeping nothing of this window
-            return replace(outcome, segments=[], advance=seconds_to_samples(gap), prompt_tokens=[],
-                           skipped_hallucination=True)  # fmt: skip
-    previous_end = last_speech
-    for position, i in enumerate(spoken):
-        segment = segments[i]
-        if is_anomalous(segment.words):
-            following = segments[spoken[position + 1]] if position + 1 < len(spoken) else None
-            next_start = following.words[0].start if following else offset + window_seconds
-            silence_before = (
-                segment.start - previous_end > threshold
-                or segment.start < threshold
-                or segment.start - offset < 2.0
-            )
-            silence_after = (
-                next_start - segment.end > threshold
-                or (following is not None and is_anomalous(following.words))
-                or window_end - segment.end < 2.0
-                or file_seconds - segment.end < threshold  # ours: the file's end is silent too
-            )
-            if silence_before and silence_after:
-                seek = seconds_to_samples(max(offset + 1, segment.start))
-                if file_seconds - segment.end < threshold:
-                    seek = round(file_seconds * SAMPLE_RATE)
-                kept = segments[:i]
-                n_text = sum(len(s.tokens) for s in kept)
-                return replace(
-                    outcome, segments=kept, advance=seek - request.seek,
-                    prompt_tokens=tokens_through(outcome.prompt_tokens, n_text, timestamp_begin),
-                    skipped_hallucination=True,
-                )  # fmt: skip
-        previous_end = segment.end
-    return replace(outcome, segments=segments, advance=advance)
-
-
-def heard_seconds(pauses: list[tuple[int, int]], start: int, end: int) -> float:
-    """Seconds of the samples start..end that the VAD calls speech (not in `pauses`)."""
-    quiet = sum(max(0, min(b, end) - max(a, start)) for a, b in pauses)
-    return (end - start - quiet) / SAMPLE_RATE
-
-
-# A segment that holds far fewer words than the speech the VAD hears in it has skipped some:
-# base wrote "... This was a fountain set round with the rim of old" over 10.2 s of speech
-# and dropped the 21 words after "old" (1.6 words a second where the speaker's segments run
-# 3.5). Such a segment is decoded again, from its start, as the first of a new window. Of 446
-# segments of 6 s or more on 24 gap recordings (base), the next thinnest ran at 0.54 of its
-# speaker's rate. A window's first segment decoded again from the same place would come out
-# the same, so when it is thin the window is decoded again without the previous text: base
-# int8 wrote "When he came back, he was in a clump of trees and overturned." over 11.4 s
-# under its prompt (log-prob -0.63), and without it "...happened to the hindmost sledge. The
-# driver lost control. He was probably very drunk. The horses left the road..." (-0.21).
-THIN_MIN_HEARD_S = 6.0
-THIN_RATIO = 0.5  # of the median words per heard second of the file's (part's) segments
-THIN_MIN_RATES = 3  # segments with 2 s of speech or more before the median counts
-
-
-def cut_at_thin_segment(
-    outcome: WindowOutcome,
-    request: "WindowRequest",
-    pauses: list[tuple[int, int]],
-    rates: list[float],
-    timestamp_begin: int,
-) -> WindowOutcome:
-    """The outcome, cut before its first thin segment, the seek moved to that segment's start;
-    when that is the window's first segment and the window had a prompt, nothing is kept (the
-    window is decoded again without the previous text, `_File.record`). `rates`: words per
-    heard second of the segments so far (this window's are added)."""
-    spans = [
-        (round(s.start * SAMPLE_RATE), round(s.end * SAMPLE_RATE), len(s.text.split()))
-        for s in outcome.segments
-    ]  # fmt: skip
-    heard = [heard_seconds(pauses, a, b) for a, b, _ in spans]
-    window_rates = [n / h for (_, _, n), h in zip(spans, heard) if h >= 2.0]
-    if len(rates) + len(window_rates) < THIN_MIN_RATES:
-        rates += window_rates
-        return outcome
-    typical = float(np.median(rates + window_rates))
-    for i in range(0 if request.previous else 1, len(spans)):
-        if heard[i] >= THIN_MIN_HEARD_S and spans[i][2] < THIN_RATIO * typical * heard[i]:
-            if i == 0:  # the same window again, without the prompt
-                return replace(outcome, segments=[], advance=0, prompt_tokens=[], thin=True)
-            kept = outcome.segments[:i]
-            rates += [n / h for (_, _, n), h in zip(spans[:i], heard) if h >= 2.0]
-            return replace(
-                outcome, segments=kept, advance=seconds_to_samples(kept[-1].end) - request.seek,
-                prompt_tokens=tokens_through(
-                    outcome.prompt_tokens, sum(len(s.tokens) for s in kept), timestamp_begin
-                ),
-                heard_to_the_end=False, thin=True,
-            )  # fmt: skip
-    rates += window_rates
-    return outcome
-
-
-def seconds_to_samples(seconds: float) -> int:
-    """A time as a seek position: whole log-mel frames."""
-    return round(seconds * SAMPLE_RATE / HOP_LENGTH) * HOP_LENGTH
-
-
-def tokens_through(tokens: list[int], n_text: int, timestamp_begin: int) -> list[int]:
-    """The prefix of a window's prompt tokens that holds its first `n_text` text tokens and the
-    timestamp that closes them (the prompt of the segments kept)."""
-    if n_text == 0:
-        return []
-    seen = 0
-    for i, token in enumerate(tokens):
-        if token < timestamp_begin:
-            seen += 1
-        elif seen >= n_text:
-            return tokens[: i + 1]
-    return tokens
 
 
 def file_language(model: WhisperModel, options: DecodingOptions) -> str | None:

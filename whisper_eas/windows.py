@@ -1,0 +1,323 @@
+"""A batch of 30 s windows, encoded and decoded: each row with its own EAS decision, fallbacks,
+temperatures and random draws, so that a window's result does not depend on the other rows.
+
+openai-whisper's safeguards decide when a window is decoded again (`Safeguards`): a decode
+whose text compresses too well (a loop) or whose average log-prob is too low is retried,
+first without EAS when its window was sparsified, then at rising temperatures; a window the
+model calls silence is not retried. `transcribe.py` drives the windows of every file.
+"""
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from .audio import N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim
+from .decoding import DecodingOptions, DecodingResult, WhisperModel, decode, detect_language
+from .model import EncoderOutput
+from .sparsify import EASConfig, speech_tokens
+
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+DETECT = "<detect>"  # a file whose language is detected from its first window
+# A window whose text has more words than this for each second the VAD hears in it, decoded
+# with no confidence (average log-prob under the threshold, after every retry), is not what
+# was said: it is dropped. The 1.2 s left after a recording's last full window held the end of
+# its last word, and tiny.en wrote 15 words there at temperature 1.0 (log-prob -3.8); the VAD's
+# speech kept openai-whisper's no-speech rule from dropping them. Read speech runs ~2.7 words
+# a second (dev-clean's median utterance).
+MAX_WORDS_PER_HEARD_S = 6.0
+# A window's decode may write at most this many tokens (timestamps too) per second of its
+# audio, plus LOOP_TOKENS_BASE; one that reaches the limit is a loop and is decoded again.
+# openai-whisper's only limit is 224 tokens whatever the audio, so a loop on a short window
+# ran 224 steps at each temperature (5 draws a row from 0.2 up): 5-12 s for 0.5 s of a cut
+# word, tiny.en. Read speech has at most 5.6 text tokens a second (the fastest of 1313 dev-clean
+# utterances; median 3.2), so windows of 13.5 s or more keep openai's limit alone.
+LOOP_TOKENS_PER_SECOND = 15.0
+LOOP_TOKENS_BASE = 20
+
+
+def token_limit(seconds: float) -> int:
+    """The most tokens a decode of `seconds` of audio may write before it counts as a loop (a
+    limit of ours, under openai-whisper's 224)."""
+    return LOOP_TOKENS_BASE + math.ceil(LOOP_TOKENS_PER_SECOND * seconds)
+
+
+@dataclass(frozen=True)
+class Safeguards:
+    """openai-whisper's thresholds: when to retry a window, and when to call it silence."""
+
+    temperatures: tuple[float, ...] = TEMPERATURES
+    compression_ratio_threshold: float | None = 2.4
+    logprob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    # openai-whisper's rule alone lets the classic hallucinations on silence through: on 10 s
+    # of zeros tiny.en and base write "you" with no-speech probability 0.93-0.95 but a confident
+    # average log-prob (-0.7). A window this sure of no speech whose text is this short is
+    # silence too. "Sure" is read without the previous-text prompt, which inflates the
+    # probability on a last window of short speech (README "Long recordings": the numbers).
+    silence_no_speech_threshold: float | None = 0.7
+    silence_max_words: int = 3
+    # With EAS, a window whose text has fewer words than this per second of its audio is redone
+    # without EAS (it may have lost speech). The slowest of 1313 dev-clean utterances has 0.64
+    # words/s (one word in 1.55 s), the median 2.7, speech-filled windows at least 1.9; on
+    # audio that is not speech the rule costs one dense decode a window, not a wrong answer.
+    eas_min_words_per_second: float = 0.25
+    # A window in which Silero VAD hears at least this much speech is not silence, whatever
+    # the no-speech probability says (with `vad_check`). tiny.en's last window of a recording
+    # with gaps, 4.6 s holding "the Tupper of painting. By Harry Quilter, M.A.", read as no
+    # speech under the previous text's prompt, and the sentence was lost.
+    vad_speech_seconds: float = 1.0
+
+    @property
+    def first_temperature(self) -> float:
+        """The first decode's temperature; the others are the retries'."""
+        return self.temperatures[0] if self.temperatures else 0.0
+
+    def is_silence(self, result: DecodingResult, heard: float | None = None) -> bool:
+        """Whether a decoded window is silence; `heard`: the seconds of it the VAD calls
+        speech (None: not known)."""
+        if heard is not None and heard >= self.vad_speech_seconds:
+            return False
+        if self.no_speech_threshold is None or result.no_speech_prob <= self.no_speech_threshold:
+            return False
+        if self.logprob_threshold is None or result.avg_logprob < self.logprob_threshold:
+            return True
+        sure = self.silence_no_speech_threshold
+        return (
+            sure is not None
+            and result.no_speech_prob_alone > sure
+            and len(result.text.split()) <= self.silence_max_words
+        )
+
+    def is_implausible(self, result: DecodingResult, heard: float | None = None) -> bool:
+        """Whether a decoded window's text holds more words than the speech the VAD hears in it
+        can (MAX_WORDS_PER_HEARD_S a second), decoded without confidence: not what was said."""
+        return (
+            heard is not None
+            and self.logprob_threshold is not None
+            and result.avg_logprob < self.logprob_threshold
+            # (half a second at least: the VAD may hear a short word or two as less)
+            and len(result.text.split()) > MAX_WORDS_PER_HEARD_S * max(heard, 0.5)
+        )
+
+    def looks_cut(
+        self,
+        result: DecodingResult,
+        seconds: float,
+        heard: float | None = None,
+        speech_dropped: bool = True,
+    ) -> bool:
+        """A sparsified window's decode that may have lost what EAS dropped: it hit the length
+        limit (a loop: what ends the text was dropped), or EAS dropped some of its audio's
+        tokens and it has far fewer words than its `seconds` of audio hold (silence counts as
+        none). A window that kept all its audio (a truncation drops padding only) lost no
+        words: on a recording's pauses and gaps the word count would redo it for nothing."""
+        if result.hit_max_length:
+            return True
+        words = 0 if self.is_silence(result, heard) else len(result.text.split())
+        return speech_dropped and words < self.eas_min_words_per_second * seconds
+
+    def needs_fallback(
+        self,
+        result: DecodingResult,
+        sparsified: bool,
+        seconds: float,
+        heard: float | None = None,
+        speech_dropped: bool = True,
+    ) -> bool:
+        if sparsified and self.looks_cut(result, seconds, heard, speech_dropped):
+            return True
+        if self.is_silence(result, heard):  # as openai-whisper: silence is not decoded again
+            return False
+        if result.hit_token_limit:  # more tokens than its audio can hold: a loop
+            return True
+        if (thr := self.compression_ratio_threshold) is not None and result.compression_ratio > thr:
+            return True
+        return (thr := self.logprob_threshold) is not None and result.avg_logprob < thr
+
+
+@dataclass
+class Window:
+    """One 30 s window of a file: its log-mel (n_mels, 3000), cut from the whole file's, and
+    how many of its samples are audio (the rest of the 30 s is zero padding)."""
+
+    mel: torch.Tensor
+    n_samples: int
+    voiced: torch.Tensor | None = None  # (1500,) bool: audio tokens the VAD heard (EAS `vad`)
+
+
+def file_mel(waveform: np.ndarray, n_mels: int) -> torch.Tensor:
+    """The log-mel of a whole file followed by 30 s of zeros, (n_mels, frames): every window is
+    a 3000-frame slice of it, as in openai-whisper (for a clip under 30 s the first window
+    equals the mel of the clip padded to 30 s, the Hugging Face convention)."""
+    return log_mel_spectrogram(pad_or_trim(waveform, len(waveform) + N_SAMPLES), n_mels)
+
+
+@torch.inference_mode()
+def encode(
+    model: WhisperModel, windows: list[Window], eas: EASConfig | None, backends="sdpa"
+) -> EncoderOutput:
+    """The encoder (with EAS when given) on a batch of windows. On the CPU one window at a
+    time: the products of 1,500 rows already run at full speed, and a batch's larger temporaries
+    only miss the caches and fault in fresh pages (`benchmarks/encoder_batching.py`, a batch of
+    6: int8 1.22-1.25x faster one at a time, float32 0.96-1.07x). A window's features are then
+    its own whatever the other rows, with EAS too."""
+    if len(windows) > 1 and model.device.type == "cpu":
+        return EncoderOutput.cat([encode(model, [w], eas, backends) for w in windows])
+    mel = torch.stack([w.mel for w in windows]).to(device=model.device, dtype=model.dtype)
+    n_speech = [speech_tokens(w.n_samples) for w in windows]
+    voiced = [w.voiced for w in windows] if eas is not None and eas.vad is not None else None
+    return model.network.encoder(mel, eas=eas, n_speech=n_speech, voiced=voiced, backends=backends)
+
+
+def speech_dropped(audio: EncoderOutput, row: int, n_samples: int) -> bool:
+    """Whether EAS dropped any of the tokens that hold a row's audio (not only padding)."""
+    if audio.kept is None:
+        return False
+    kept = audio.kept[row] if audio.mask is None else audio.kept[row][audio.mask[row]]
+    n_speech = speech_tokens(n_samples)
+    return int((kept < n_speech).sum()) < n_speech
+
+
+def rows_of(audio: EncoderOutput, rows: list[int]) -> EncoderOutput:
+    pick = lambda t: None if t is None else t[rows]  # noqa: E731
+    return EncoderOutput(audio.features[rows], pick(audio.kept), pick(audio.mask))
+
+
+def sampling_generator(
+    model: WhisperModel, seek: int, temperature: float, draw: int = 0
+) -> torch.Generator:
+    """The random generator of one sampled retry (its `draw`-th of best_of): seeded by the
+    window's position, the temperature and the draw only, so a file's retry draws the same
+    tokens alone and in any batch."""
+    seed = seek * 1000 + round(temperature * 100) + draw * 1_000_003
+    return torch.Generator(device=model.device).manual_seed(seed)
+
+
+def sampling_generators(
+    model: WhisperModel, seeks: list[int], temperature: float, best_of: int | None
+) -> list[torch.Generator]:
+    """Each row's generators for a sampled decode: best_of of them, row after row."""
+    draws = range(best_of or 1)
+    return [sampling_generator(model, seek, temperature, d) for seek in seeks for d in draws]
+
+
+@dataclass
+class WindowRequest:
+    """One row of a batch: a file's next window and what decoding it needs."""
+
+    window: Window
+    seek: int  # samples: where the window starts in its file
+    previous: list[int]  # text tokens for the <|startofprev|> prompt
+    language: str | None  # or DETECT
+    prefixed: bool = False  # a file's first window: DecodingOptions.prefix applies
+    heard: float | None = None  # seconds of the window the VAD calls speech (None: not known)
+    speech_until: int | None = None  # no end of text on a segment start before this timestamp
+    dense: bool = False  # encoded without EAS (the window before, sparsified, skipped speech)
+
+
+@dataclass
+class Attempt:
+    """A window's accepted decode, the encoder output it read (a batch of one) and the
+    fallback that produced it (None: the first try; "eas_off"; "temperature")."""
+
+    result: DecodingResult
+    audio: EncoderOutput
+    fallback: str | None
+
+
+def fallback_steps(sparsified: bool, safeguards: Safeguards) -> list[tuple[str, float]]:
+    """A row's retries in order: first without EAS when its window was sparsified, then hotter."""
+    steps = [("eas_off", safeguards.first_temperature)] if sparsified else []
+    return steps + [("temperature", t) for t in safeguards.temperatures[1:]]
+
+
+def decode_windows(
+    model: WhisperModel,
+    requests: list[WindowRequest],
+    options: DecodingOptions,
+    eas: EASConfig | None,
+    safeguards: Safeguards,
+    backends="sdpa",
+) -> list[Attempt]:
+    """Each window's accepted attempt. Every row follows its own fallback path: its own EAS
+    decision, retries, temperatures and random draws, whatever the other rows need."""
+    windows = [r.window for r in requests]
+    if eas is not None and any(r.dense for r in requests):
+        audio = EncoderOutput.cat(
+            [encode(model, [r.window], None if r.dense else eas, backends) for r in requests]
+        )
+    else:
+        audio = encode(model, windows, eas, backends)
+    seconds = [w.n_samples / SAMPLE_RATE for w in windows]
+    languages = [r.language for r in requests]
+    unknown = [i for i, language in enumerate(languages) if language == DETECT]
+    detected = {}  # row -> (language, probability)
+    if unknown:  # a file's first window: detect its language from the features already here
+        found = detect_language(model, rows_of(audio, unknown), options.backend)
+        detected = dict(zip(unknown, found))
+        for i, (code, _) in detected.items():
+            languages[i] = code
+
+    def run(rows: list[int], audio: EncoderOutput, temperature: float) -> list[DecodingResult]:
+        """Decode windows `rows` (audio: theirs) at `temperature`. Only a file's first window
+        takes the prefix: the rows that do and those that do not are decoded apart."""
+        results: dict[int, DecodingResult] = {}
+        takes_prefix = [bool(options.prefix) and requests[i].prefixed for i in rows]
+        for prefixed in (True, False):
+            group = [p for p, takes in enumerate(takes_prefix) if takes == prefixed]
+            if not group:
+                continue
+            seeks = [requests[rows[p]].seek for p in group]
+            generators = (  # each row draws from its own generator
+                sampling_generators(model, seeks, temperature, options.best_of)
+                if temperature > 0 else None
+            )  # fmt: skip
+            prefix = options.prefix if prefixed else None
+            found = decode(
+                model, audio if len(group) == len(rows) else rows_of(audio, group),
+                replace(options, temperature=temperature, prefix=prefix),
+                [requests[rows[p]].previous for p in group],
+                [languages[rows[p]] for p in group], generators,
+                [requests[rows[p]].speech_until for p in group],
+                [token_limit(seconds[rows[p]]) for p in group],
+            )  # fmt: skip
+            results.update(zip(group, found))
+        return [results[p] for p in range(len(rows))]
+
+    first = run(list(range(len(requests))), audio, safeguards.first_temperature)
+    for i, (_, probability) in detected.items():
+        first[i].language_probability = probability
+    attempts = [Attempt(result, rows_of(audio, [i]), None) for i, result in enumerate(first)]
+    sparsified = [k < model.dims.n_audio_ctx for k in audio.kept_counts()]
+    plans = {
+        i: fallback_steps(sparsified[i], safeguards)
+        for i, result in enumerate(first)
+        if safeguards.needs_fallback(
+            result,
+            sparsified[i],
+            seconds[i],
+            requests[i].heard,
+            speech_dropped(audio, i, windows[i].n_samples),
+        )
+    }
+    plans = {i: steps for i, steps in plans.items() if steps}
+    dense: dict[int, EncoderOutput] = {}  # rows whose window has been encoded without EAS
+    while plans:
+        by_step: dict[tuple[str, float], list[int]] = {}
+        for i, steps in plans.items():
+            by_step.setdefault(steps[0], []).append(i)
+        for (reason, temperature), rows in by_step.items():
+            to_encode = [i for i in rows if sparsified[i] and i not in dense]
+            if to_encode:
+                encoded = encode(model, [windows[i] for i in to_encode], None, backends)
+                dense.update({i: rows_of(encoded, [p]) for p, i in enumerate(to_encode)})
+            sources = [dense.get(i, attempts[i].audio) for i in rows]
+            results = run(rows, EncoderOutput.cat(sources), temperature)
+            for i, source, result in zip(rows, sources, results):
+                attempts[i] = Attempt(result, source, reason)
+                retry = safeguards.needs_fallback(result, False, seconds[i], requests[i].heard)
+                plans[i] = plans[i][1:] if retry else []
+        plans = {i: steps for i, steps in plans.items() if steps}
+    return attempts
