@@ -15,6 +15,8 @@ alone with the defaults: windows decoded, WER, seconds, speed-up over the first 
 """
 
 import importlib
+import inspect
+import re
 
 import torch
 
@@ -50,6 +52,9 @@ def main():
         parser.error(f"no module whisper_eas.{module_name}")
     if not hasattr(module, name):
         parser.error(f"whisper_eas.{module_name} has no constant {name!r}")
+    if not re.search(rf"^{name}\s*[:=]", inspect.getsource(module), re.MULTILINE):
+        # set where it is imported, the module that defines it would not see the new value
+        parser.error(f"whisper_eas.{module_name} imports {name}: name the module defining it")
     default = getattr(module, name)
     values = [parse_value(v, default) for v in args.values.split(",")]
     if None in values:
