@@ -405,15 +405,21 @@ def test_eas_must_be_a_config(tiny):
 
 
 def test_language_is_detected_once_per_file(base, monkeypatch):
+    """From the file's first window; cut into parts, from the first part's, in the batch that
+    decodes it (no encoder pass of its own), and every part takes it."""
     calls = []
-    # a file cut into parts is detected before its parts are decoded, one whole in its window
-    for name in ("whisper_eas.transcribe", "whisper_eas.windows"):  # (the package exports a
-        module = importlib.import_module(name)  # function named transcribe)
-        monkeypatch.setattr(
-            module, "detect_language", lambda *a, **k: calls.append(1) or detect_language(*a, **k)
-        )
-    result = transcribe(base, long_inputs()[0])
-    assert result.windows >= 2 and len(calls) == 1 and result.language == "en"
+    windows = importlib.import_module("whisper_eas.windows")
+    monkeypatch.setattr(
+        windows, "detect_language", lambda *a, **k: calls.append(1) or detect_language(*a, **k)
+    )
+    encoded = []  # windows through the encoder
+    hook = base.network.encoder.register_forward_hook(lambda m, args, out: encoded.append(args[0]))
+    try:
+        result = transcribe(base, long_inputs()[0])
+    finally:
+        hook.remove()
+    assert result.parts >= 2 and result.windows == sum(len(mel) for mel in encoded)
+    assert len(calls) == 1 and result.language == "en"
     assert 0.5 < result.language_probability <= 1.0  # of the window it was detected on
     assert transcribe(base, DATA / "jfk.flac", language="en").language_probability is None
 

@@ -35,7 +35,6 @@ from .decoding import (
     DecodingOptions,
     WhisperModel,
     checked_language,
-    detect_language,
 )
 from .parts import may_cut, split_points
 from .segments import (
@@ -69,11 +68,14 @@ from .windows import (
     Window,
     WindowRequest,
     decode_windows,
-    encode,
     file_mel,
 )
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
+# A later part of a file whose language is to be detected: its first part's first window
+# detects it, in the same batch, instead of an encoder pass of its own (one window of base's
+# ~7 on a 3-4 minute recording cut into 7 parts).
+FIRST_PART = "<first part>"
 # Stretches of this many seconds or more in which Silero VAD hears no speech (long silences,
 # noise, music) are not decoded: the decoder reads the audio around them joined, as
 # faster-whisper's vad_filter does for every pause of 2 s, and times map back to the file.
@@ -454,6 +456,13 @@ def long_form(
         if not rows:
             break
         requests = [state.request() for state in rows]
+        for request, state in zip(requests, rows):
+            if state.language == FIRST_PART:  # its file's language: detected by its first part
+                first = recordings[state.index].parts[0]  # (in this batch, or an earlier one)
+                if first.language == DETECT:
+                    request.language_of = next(i for i, row in enumerate(rows) if row is first)
+                else:
+                    request.language = state.language = first.language
         attempts = decode_windows(model, requests, options, eas, safeguards, backends)
         for state, request, attempt in zip(rows, requests, attempts):
             outcome = checked_window(
@@ -541,12 +550,9 @@ def open_recording(
     parts = parts_of(state, split_points(waveform, max_parts, pauses))
     if skipped:
         parts[0].fallbacks["skipped_silence"] = skipped
-    if len(parts) > 1 and language == DETECT:  # every part needs the file's language
-        audio = encode(model, [state.window()], eas, backends)
-        [(code, probability)] = detect_language(model, audio, options.backend)
-        for part in parts:
-            part.language = code
-        parts[0].language_probability = probability
+    if language == DETECT:  # the first part's first window detects it for every part
+        for part in parts[1:]:
+            part.language = FIRST_PART
     return parts
 
 

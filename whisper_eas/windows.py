@@ -215,6 +215,7 @@ class WindowRequest:
     heard: float | None = None  # seconds of the window the VAD calls speech (None: not known)
     speech_until: int | None = None  # no end of text on a segment start before this timestamp
     dense: bool = False  # encoded without EAS (the window before, sparsified, skipped speech)
+    language_of: int | None = None  # the row (a file's first part) whose detected language it takes
 
 
 @dataclass
@@ -259,6 +260,9 @@ def decode_windows(
         detected = dict(zip(unknown, found))
         for i, (code, _) in detected.items():
             languages[i] = code
+    for i, request in enumerate(requests):  # a later part of a file: its first part's language
+        if request.language_of is not None:
+            languages[i] = languages[request.language_of]
 
     def run(rows: list[int], audio: EncoderOutput, temperature: float) -> list[DecodingResult]:
         """Decode windows `rows` (audio: theirs) at `temperature`. Only a file's first window
