@@ -443,10 +443,9 @@ def long_form(
                 yield index, None, Transcription.failed(str(error))
                 continue
             opened = open_recording(
-                index, waveform, model, language=language, initial=initial, options=options,
-                eas=eas, backends=backends, vad_filter=vad_filter, vad_check=vad_check,
-                skip_silence=skip_silence, clip_seconds=clip_seconds, max_parts=max_parts,
-                progress=progress,
+                index, waveform, model, language=language, initial=initial, eas=eas,
+                vad_filter=vad_filter, vad_check=vad_check, skip_silence=skip_silence,
+                clip_seconds=clip_seconds, max_parts=max_parts, progress=progress,
             )  # fmt: skip
             if isinstance(opened, Transcription):  # nothing to decode
                 yield index, None, opened
@@ -462,7 +461,7 @@ def long_form(
                 if first.language == DETECT:
                     request.language_of = next(i for i, row in enumerate(rows) if row is first)
                 else:
-                    request.language = state.language = first.language
+                    request.language = first.language
         attempts = decode_windows(model, requests, options, eas, safeguards, backends)
         for state, request, attempt in zip(rows, requests, attempts):
             outcome = checked_window(
@@ -503,9 +502,7 @@ def open_recording(
     *,
     language: str | None,
     initial: list[int],
-    options: DecodingOptions,
     eas: EASConfig | None,
-    backends,
     vad_filter: bool,
     vad_check: bool,
     skip_silence: float | None,
