@@ -210,7 +210,7 @@ class WindowRequest:
     window: Window
     seek: int  # samples: where the window starts in its file
     previous: list[int]  # text tokens for the <|startofprev|> prompt
-    language: str | None  # or DETECT
+    language: str | None  # or DETECT (or ignored: `language_of` names the row it comes from)
     prefixed: bool = False  # a file's first window: DecodingOptions.prefix applies
     heard: float | None = None  # seconds of the window the VAD calls speech (None: not known)
     speech_until: int | None = None  # no end of text on a segment start before this timestamp
