@@ -1,5 +1,6 @@
 """Word timestamps: words handed to the segments that hold their tokens, segment times fitted
-to their words (openai-whisper's rules), rounded times, and a DTW that never divides by zero.
+to their words (openai-whisper's rules), rounded times, a DTW that never divides by zero and
+takes the textbook path, and the median filter.
 (Agreement with transformers' word times: tests/test_reference.py.)"""
 
 import numpy as np
@@ -8,7 +9,7 @@ from conftest import DATA, FIXTURES
 
 from whisper_eas import load_audio, transcribe
 from whisper_eas.segments import Segment
-from whisper_eas.timing import add_word_timestamps, standardized
+from whisper_eas.timing import add_word_timestamps, dtw_path, median_filter, standardized
 from whisper_eas.windows import Window, encode, file_mel
 
 
@@ -38,6 +39,49 @@ def test_standardizing_a_head_without_spread_gives_zeros_not_nan():
     heads[1] = torch.rand(5, 40)
     out = standardized(heads)
     assert torch.isfinite(out).all() and (out[0] == 0).all()
+
+
+def plain_dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The textbook cell-by-cell DTW with openai-whisper's tie order: what `dtw_path` must
+    return."""
+    n, m = cost.shape
+    total = np.full((n + 1, m + 1), np.inf)
+    total[0, 0] = 0.0
+    move = np.zeros((n + 1, m + 1), dtype=int)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            diagonal, above, left = total[i - 1, j - 1], total[i - 1, j], total[i, j - 1]
+            if diagonal < above and diagonal < left:
+                best, move[i, j] = diagonal, 0
+            elif above < diagonal and above < left:
+                best, move[i, j] = above, 1
+            else:
+                best, move[i, j] = left, 2
+            total[i, j] = cost[i - 1, j - 1] + best
+    move[0, :], move[:, 0] = 2, 1
+    rows, columns, i, j = [], [], n, m
+    while i > 0 or j > 0:
+        rows.append(i - 1)
+        columns.append(j - 1)
+        i, j = [(i - 1, j - 1), (i - 1, j), (i, j - 1)][move[i, j]]
+    return np.array(rows[::-1]), np.array(columns[::-1])
+
+
+def test_dtw_takes_the_textbook_path():
+    rng = np.random.default_rng(0)
+    for n, m in [(1, 1), (1, 9), (9, 1), (4, 4), (12, 60), (60, 12), (30, 200)]:
+        cost = rng.standard_normal((n, m))
+        for got, expected in zip(dtw_path(cost), plain_dtw(cost)):
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_the_median_filter_gives_torch_medians():
+    x = torch.randn(3, 7, 50)
+    for width in (1, 3, 7, 9):
+        pad = width // 2
+        padded = torch.nn.functional.pad(x.reshape(1, -1, 50), (pad, pad), mode="reflect")[0]
+        expected = padded.unfold(-1, width, 1).median(dim=-1).values.reshape(x.shape)
+        assert torch.equal(median_filter(x, width), expected)
 
 
 def test_segments_are_fitted_to_their_words_and_times_are_rounded(tiny):
