@@ -83,8 +83,8 @@ def median_filter(x: Tensor, width: int) -> Tensor:
     padded = torch.nn.functional.pad(rows, (pad, pad), mode="reflect")[0]
     n = x.shape[-1]
     window = [padded[..., k : k + n] for k in range(width)]
-    for round in range(width):
-        for k in range(round % 2, width - 1, 2):
+    for sweep in range(width):
+        for k in range(sweep % 2, width - 1, 2):
             window[k], window[k + 1] = (
                 torch.minimum(window[k], window[k + 1]),
                 torch.maximum(window[k], window[k + 1]),
