@@ -6,7 +6,8 @@ A word counts as invented when its middle lies inside a gap, 0.5 s in from each 
 timings are not exact at a gap's edge). transformers' sequential long-form gives segments, not
 words: its words are placed at their segment's middle, and the same segment-level count is
 given for every system. Greedy, English, each system's long-form defaults, word timestamps on
-for ours and faster-whisper. Systems take turns recording by recording, the first rotating.
+for ours and faster-whisper. Each system runs in its own process, and the systems take turns
+recording by recording, the first rotating.
 
     python benchmarks/gaps.py --models tiny.en,base --limit 8 --output benchmarks/results/gaps_cpu
 
@@ -36,6 +37,9 @@ from whisper_eas.research.bench import (
     write_results,
 )
 from whisper_eas.research.metrics import word_error_rate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from peers import Worker, emit, versions  # noqa: E402
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 EDGE = 0.5  # seconds in from each gap edge
@@ -163,6 +167,66 @@ def invented(words, segments, gaps) -> tuple[dict, dict]:
     return by_word, by_segment
 
 
+def makers(name: str) -> dict:
+    """The named systems: each a function that loads it and returns its run(waveform) -> (text,
+    words or None, segments, fallbacks)."""
+    eas = EASConfig.recommended(name)
+    return {
+        "ours": lambda: ours(name),
+        "ours --vad": lambda: ours(name, vad_filter=True),
+        "ours --hallucination-silence-threshold 2": lambda: ours(
+            name, hallucination_silence_threshold=2.0
+        ),
+        "ours --eas": lambda: ours(name, eas=eas),
+        "ours --vad --eas": lambda: ours(name, eas=eas, vad_filter=True),
+        "ours --eas vad": lambda: ours(name, eas=replace(eas, rule=VADBudget())),
+        "ours on fw regions": lambda: ours_on_fw_regions(name),
+        "ours on fw regions --batch-size 1": lambda: ours_on_fw_regions(name, batch_size=1),
+        "faster-whisper": lambda: faster_whisper(name, False),
+        "faster-whisper vad_filter": lambda: faster_whisper(name, True),
+        "faster-whisper batched": lambda: faster_whisper(name, False, batched=True),
+        "transformers": lambda: transformers_longform(name),
+    }
+
+
+def make_runner(system: str, name: str):
+    named = makers(name)
+    return named[system]() if system in named else ours(name, **numbered_option(system))
+
+
+def numbered_option(system: str) -> dict:
+    """The transcribe option of a system "ours --skip-silence S" or "ours --batch-size N";
+    raises ValueError for any other system."""
+    flag, _, value = system.removeprefix("ours ").rpartition(" ")
+    if not system.startswith("ours ") or flag not in NUMBERED_OPTIONS:
+        raise ValueError(f"unknown system {system!r}")
+    option, kind = NUMBERED_OPTIONS[flag]
+    try:
+        return {option: kind(value)}
+    except ValueError:
+        raise ValueError(f"{system!r}: {flag} takes a {kind.__name__}, got {value!r}") from None
+
+
+def worker(args) -> None:
+    """One system in its own process: load, warm up, then transcribe the recordings the parent
+    names on stdin, one at a time, each alone. In one process, one library's OpenMP threads
+    still spinning after its call slowed the next library's call (faster-whisper's batched
+    pipeline with word timing measured 1.24x our speed in one process, 0.99x apart)."""
+    torch.set_num_threads(args.threads)
+    chosen = manifest_records(args.data, args.limit, args.pick)
+    run = make_runner(args.system, args.model_name)
+    run(load_audio(Path(args.data) / chosen[0]["audio"])[: 16000 * 20])  # warm-up
+    emit({"ready": True})
+    for line in sys.stdin:
+        if line.strip() == "done":
+            break
+        wave = load_audio(Path(args.data) / chosen[int(line)]["audio"])
+        start = time.perf_counter()
+        text, words, segments, fired = run(wave)
+        emit({"seconds": time.perf_counter() - start, "text": text, "words": words,
+              "segments": segments, "fallbacks": dict(fired)})  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="data/gaps")
@@ -179,64 +243,49 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default="benchmarks/results/gaps_cpu")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--system", help=argparse.SUPPRESS)
+    parser.add_argument("--model-name", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.worker:
+        return worker(args)
     chosen = manifest_records(args.data, args.limit, args.pick)
-    waves = [load_audio(Path(args.data) / r["audio"]) for r in chosen]
-    seconds = sum(len(w) for w in waves) / 16000
+    seconds = sum(r["duration_s"] for r in chosen)
     gap_seconds = sum(end - start for r in chosen for _, start, end in r["gaps"])
     systems = args.systems.split(",")
-    options = {}  # "ours --skip-silence S", "ours --batch-size N": ours with that option
-    for system in systems:
-        flag, _, value = system.removeprefix("ours ").rpartition(" ")
-        if system.startswith("ours ") and flag in NUMBERED_OPTIONS:
-            option, kind = NUMBERED_OPTIONS[flag]
-            try:
-                options[system] = {option: kind(value)}
-            except ValueError:
-                parser.error(f"{system!r}: {flag} takes a {kind.__name__}, got {value!r}")
+    known = makers(args.models.split(",")[0])
+    for system in (s for s in systems if s not in known):
+        try:
+            numbered_option(system)
+        except ValueError as error:
+            parser.error(f"{error}; known: {sorted(known)}")
     result = {
-        **run_header(args.threads, cpu_flags=cpu_flags()), "recordings": [r["id"] for r in chosen],
-        "gaps": [r["gaps"] for r in chosen], "audio_seconds": seconds,
-        "gap_seconds": gap_seconds, "models": {},
+        **run_header(args.threads, cpu_flags=cpu_flags()), "versions": versions(),
+        "recordings": [r["id"] for r in chosen], "gaps": [r["gaps"] for r in chosen],
+        "audio_seconds": seconds, "gap_seconds": gap_seconds, "models": {},
     }  # fmt: skip
     for name in args.models.split(","):
-        eas = EASConfig.recommended(name)
-        makers = {
-            "ours": lambda: ours(name),
-            "ours --vad": lambda: ours(name, vad_filter=True),
-            "ours --hallucination-silence-threshold 2": lambda: ours(
-                name, hallucination_silence_threshold=2.0
-            ),
-            "ours --eas": lambda: ours(name, eas=eas),
-            "ours --vad --eas": lambda: ours(name, eas=eas, vad_filter=True),
-            "ours --eas vad": lambda: ours(name, eas=replace(eas, rule=VADBudget())),
-            "ours on fw regions": lambda: ours_on_fw_regions(name),
-            "ours on fw regions --batch-size 1": lambda: ours_on_fw_regions(name, batch_size=1),
-            "faster-whisper": lambda: faster_whisper(name, False),
-            "faster-whisper vad_filter": lambda: faster_whisper(name, True),
-            "faster-whisper batched": lambda: faster_whisper(name, False, batched=True),
-            "transformers": lambda: transformers_longform(name),
-        }
-        for system, option in options.items():
-            makers[system] = lambda option=option: ours(name, **option)
-        if unknown := [system for system in systems if system not in makers]:
-            parser.error(f"unknown systems {unknown}; known: {sorted(makers)}")
-        runners = {system: makers[system]() for system in systems}
-        for runner in runners.values():
-            runner(waves[0][: 16000 * 20])  # warm-up
+        workers = {}
+        for system in systems:  # loaded and warmed up one at a time
+            command = [sys.executable, __file__, "--worker", "--system", system, "--model-name",
+                       name, "--data", args.data, "--limit", str(args.limit), "--pick",
+                       args.pick, "--threads", str(args.threads)]  # fmt: skip
+            workers[system] = Worker(command)
+            workers[system].receive()
         rows = {s: {"texts": [], "seconds": 0.0, "word": {}, "segment": {}, "fallbacks": {},
                     "invented": []} for s in systems}  # fmt: skip
-        for i, wave in enumerate(waves):
+        for i, record in enumerate(chosen):
             order = systems[i % len(systems) :] + systems[: i % len(systems)]
             texts = {}
             for system in order:
-                start = time.perf_counter()
-                text, words, segments, fired = runners[system](wave)
+                time.sleep(0.5)  # the last worker's OpenMP threads stop spinning
+                workers[system].send(str(i))
+                answer = workers[system].receive()
+                words, segments, fired = answer["words"], answer["segments"], answer["fallbacks"]
                 row = rows[system]
-                row["seconds"] += time.perf_counter() - start
-                texts[system] = text
-                by_word, by_segment = invented(words, segments, chosen[i]["gaps"])
+                row["seconds"] += answer["seconds"]
+                texts[system] = answer["text"]
+                by_word, by_segment = invented(words, segments, record["gaps"])
                 if by_word is None:
                     row["word"] = None
                 else:
@@ -248,12 +297,12 @@ def main() -> None:
                     row["fallbacks"][key] = row["fallbacks"].get(key, 0) + count
                 if words is not None:
                     row["invented"] += [
-                        (chosen[i]["id"], round(s, 2), w) for s, e, w in words
-                        if inside((s + e) / 2, chosen[i]["gaps"])
+                        (record["id"], round(s, 2), w) for s, e, w in words
+                        if inside((s + e) / 2, record["gaps"])
                     ]  # fmt: skip
             for system in systems:
                 rows[system]["texts"].append(texts[system])
-            print(f"{name} {chosen[i]['id']}: " + ", ".join(
+            print(f"{name} {record['id']}: " + ", ".join(
                 f"{s} {'-' if rows[s]['word'] is None else sum(rows[s]['word'].values())}"
                 for s in systems
             ), file=sys.stderr, flush=True)  # fmt: skip
@@ -262,7 +311,9 @@ def main() -> None:
             row["wer"] = word_error_rate(refs, row["texts"])
             row["rtf"] = row["seconds"] / seconds
         result["models"][name] = rows
-        del runners
+        for handle in workers.values():
+            handle.send("done")
+            handle.process.wait()
 
     lengths = [end - start for r in chosen for _, start, end in r["gaps"]]
     lines = [

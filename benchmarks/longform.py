@@ -53,16 +53,18 @@ def ours(
     beam_size: int | None = None,
     batch_size: int = 8,
     timestamps: bool = True,
+    word_timestamps: bool = False,
 ):
     """Our `transcribe` on one recording: by default cut at pauses into parts decoded side by
     side (batch_size 8); batch_size 1 decodes it whole, strictly sequentially. `timestamps`
     False: each part decoded without timestamp tokens (what faster-whisper's batched pipeline
-    does; fallback kept)."""
+    does; fallback kept). `word_timestamps`: each word timed as well."""
     model = load_model(name, dtype=dtype)
 
     def run(wave):
         result = transcribe(model, wave, eas=eas, vad_filter=vad_filter, beam_size=beam_size,
-                            batch_size=batch_size, timestamps=timestamps)  # fmt: skip
+                            batch_size=batch_size, timestamps=timestamps,
+                            word_timestamps=word_timestamps)  # fmt: skip
         fired = {**result.fallbacks, **({"parts": result.parts} if result.parts > 1 else {})}
         return result.text, fired, result.segments
 
@@ -75,10 +77,11 @@ def faster_whisper(
     beam_size: int = 1,
     vad_filter: bool = False,
     batched: bool = False,
+    word_timestamps: bool = False,
 ):
     """faster-whisper's sequential `transcribe` (with `vad_filter` if asked), or its
     `BatchedInferencePipeline` (batch 8, its defaults: VAD chunks of up to 30 s, no timestamps,
-    no fallback, no previous text) with the same beam size."""
+    no fallback, no previous text) with the same beam size; `word_timestamps` as ours."""
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     from whisper_eas.research.bench import ct2_folder
@@ -95,7 +98,12 @@ def faster_whisper(
     def run(wave):
         if batched:
             segments, _ = pipeline.transcribe(
-                wave, language="en", beam_size=beam_size, best_of=1, batch_size=8
+                wave,
+                language="en",
+                beam_size=beam_size,
+                best_of=1,
+                batch_size=8,
+                word_timestamps=word_timestamps,
             )
         else:
             segments, _ = model.transcribe(
@@ -105,6 +113,7 @@ def faster_whisper(
                 best_of=5,  # its default, and ours
                 temperature=list(TEMPERATURES),
                 vad_filter=vad_filter,
+                word_timestamps=word_timestamps,
             )
         segments = list(segments)
         return " ".join(s.text.strip() for s in segments), {}, segments
@@ -167,6 +176,8 @@ def make_runner(system: str, name: str):
         "ours-int8": lambda: ours(name, None, "int8"),
         "ours-int8-b1": lambda: ours(name, None, "int8", batch_size=1),
         "ours-int8-eas": lambda: ours(name, EASConfig.recommended(name), "int8"),
+        "ours-words": lambda: ours(name, None, word_timestamps=True),
+        "ours-int8-words": lambda: ours(name, None, "int8", word_timestamps=True),
         "ours-no-timestamps": lambda: ours(name, None, timestamps=False),
         "ours-int8-no-timestamps": lambda: ours(name, None, "int8", timestamps=False),
         "faster-whisper": lambda: faster_whisper(name),
@@ -176,6 +187,10 @@ def make_runner(system: str, name: str):
         "faster-whisper-int8-beam5": lambda: faster_whisper(name, "int8", beam_size=5),
         "faster-whisper-batched": lambda: faster_whisper(name, batched=True),
         "faster-whisper-batched-int8": lambda: faster_whisper(name, "int8", batched=True),
+        "faster-whisper-words": lambda: faster_whisper(name, word_timestamps=True),
+        "faster-whisper-batched-words": lambda: faster_whisper(
+            name, batched=True, word_timestamps=True
+        ),
         "transformers": lambda: transformers_longform(name),
     }
     if system not in makers:
