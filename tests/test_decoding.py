@@ -221,8 +221,37 @@ def test_keep_moves_the_last_rows_into_the_places_of_those_that_left():
         assert torch.equal(kept.self_v[:, place], v_before[:, row])
         assert kept.positions[place] == positions[row]
         assert kept.kept_counts[place] == counts[row]
+    # The cross K/V were swapped, not overwritten: the tensors still hold every row's.
+    held = KVCache.moved_rows(list(range(batch)), order)
+    assert sorted(held) == list(range(batch))
+    for place, row in enumerate(held):
+        for layer in range(layers):
+            assert torch.equal(cross[layer][0][place], cross_before[layer][0][row])
+            assert torch.equal(cross[layer][1][place], cross_before[layer][1][row])
     with pytest.raises(ValueError, match="past the new batch"):
         KVCache(cross, [5] * batch, n_text_ctx=8).keep([1, 0])
+
+
+def test_decode_hands_back_each_rows_cross_kv(tiny):
+    """`decode(cross_kv=[])` gives each row the cross K/V it was decoded with, for the word
+    aligner to reuse: the bits a cache of that row alone projects, also after rows that
+    finished early were dropped from the cache (clips of 2-35 s finish many steps apart)."""
+    from whisper_eas.audio import N_FRAMES, N_SAMPLES
+    from whisper_eas.windows import Window, encode, file_mel, rows_of
+
+    waves = [load_audio(f) for f in FIXTURES]
+    windows = [
+        Window(file_mel(w, tiny.dims.n_mels)[:, :N_FRAMES], min(len(w), N_SAMPLES)) for w in waves
+    ]
+    audio = encode(tiny, windows, None)
+    cross_kv = []
+    decode(tiny, audio, DecodingOptions(timestamps=True), cross_kv=cross_kv)
+    assert len(cross_kv) == len(waves)
+    for row, kept in enumerate(cross_kv):
+        with torch.inference_mode():  # as the aligner (outside it, products take another kernel)
+            alone = tiny.network.decoder.new_cache(rows_of(audio, [row])).cross_kv
+        for (k, v), (k_alone, v_alone) in zip(kept, alone):
+            assert torch.equal(k, k_alone) and torch.equal(v, v_alone), row
 
 
 # --- timestamp rules, on hand-made logits ------------------------------------------------

@@ -320,6 +320,9 @@ class Generated:
     tokens: list[list[int]]  # per row, up to (not including) end-of-text
     sum_logprobs: list[float]
     ended: list[bool]  # reached end-of-text (else the row's length limit)
+    # The row whose cross K/V each position of the cache's tensors holds once finished rows
+    # were dropped (`KVCache.keep` swaps them); None: each its own.
+    rows_at: list[int] | None = None
 
 
 def generate(
@@ -344,6 +347,7 @@ def generate(
     generated = torch.tensor([list(forced)] * batch, dtype=torch.long, device=device)
     rows = torch.arange(batch, device=device)
     active = rows  # the rows the cache still decodes
+    rows_at = list(range(batch))  # the row each position of the cache's tensors holds
     for step in range(max(limits)):
         logits = logits + (first if step == 0 else always)
         if options.timestamps:
@@ -366,7 +370,8 @@ def generate(
         n_done = int(done.sum())
         if cache.beams == 1 and n_done and n_done >= DROP_FINISHED * len(active):
             order = KVCache.room_for((~done).nonzero().squeeze(1).tolist())
-            cache, active = cache.keep(order), active[order]
+            cache, rows_at = cache.keep(order), KVCache.moved_rows(rows_at, order)
+            active = torch.tensor(rows_at[: len(order)], device=device)
         out = decoder(next_tokens[active, None], cache, options.backend)[:, -1]
         if len(active) == batch:
             logits = out
@@ -378,7 +383,7 @@ def generate(
         stop = row.index(tokenizer.eot) if tokenizer.eot in row else None
         tokens.append(row[:stop])
         ended.append(stop is not None)
-    return Generated(tokens, sum_logprobs.tolist(), ended)
+    return Generated(tokens, sum_logprobs.tolist(), ended, rows_at)
 
 
 def ranked(score: float, length: int, length_penalty: float | None) -> float:
@@ -511,6 +516,7 @@ def decode(
     generators: list[torch.Generator] | None = None,
     speech_until: list[int | None] | None = None,
     token_limits: list[int | None] | None = None,
+    cross_kv: list | None = None,
 ) -> list[DecodingResult]:
     """Decode each row of the encoder's output; `previous` holds each row's prior text tokens
     (the <|startofprev|> prompt), `languages` each row's language (else from `options`),
@@ -518,7 +524,9 @@ def decode(
     `options.best_of` = n, n generators per row (row after row), one per draw; `speech_until`
     each row's bound on ending the text (timestamps; None: none; `apply_timestamp_rules`);
     `token_limits` each row's own limit of new tokens under `options.max_new_tokens` (None:
-    that alone).
+    that alone). `cross_kv`, a list, receives each row's cross-attention K/V, [(K, V)] per block
+    (views of the decoding cache's), so that a second pass over the same audio (the word
+    aligner's) need not project them again.
 
     Each row is decoded as if alone: its prompt, its length limit, its draws and its numbers
     do not depend on the other rows (tests/test_transcribe.py checks tokens alone and batched)."""
@@ -573,6 +581,12 @@ def decode(
         out = likeliest_of_each(out, draws, options.length_penalty)
     else:
         out = generate(model, cache, after_prompt, limits, options, generators, forced, until)
+    if cross_kv is not None:
+        place = {row: p for p, row in enumerate(out.rows_at or range(batch))}
+        cross_kv += [
+            [(k[place[row]][None], v[place[row]][None]) for k, v in cache.cross_kv]
+            for row in range(batch)
+        ]
     return [
         DecodingResult(
             tokens=forced + tokens,  # a prefix is part of the text, as faster-whisper's

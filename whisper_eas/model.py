@@ -548,7 +548,9 @@ class KVCache:
         (`room_for`). `generate` drops the rows that finished, so that a step reads only the
         K/V of the rows still decoding, by moving the few last rows into the places they
         leave: copying every kept row into new tensors made base float32 8 % slower on long
-        recordings. This cache must not be used after it."""
+        recordings. The cross K/V are swapped, not overwritten, so that the tensors this cache
+        was made with still hold every row's (in the order `moved_rows` gives), for the word
+        aligner to read again. This cache must not be used after it."""
         n_kept = len(rows)
         moves = [(place, row) for place, row in enumerate(rows) if row != place]
         if any(row < n_kept for _, row in moves):
@@ -556,8 +558,10 @@ class KVCache:
         end = int(self.positions.max())  # no row has written past this position
         for place, row in moves:
             for k, v in self.cross_kv:
-                k[place].copy_(k[row])
-                v[place].copy_(v[row])
+                for tensor in (k, v):
+                    finished = tensor[place].clone()
+                    tensor[place].copy_(tensor[row])
+                    tensor[row].copy_(finished)
             for cache in (self.self_k, self.self_v):
                 cache[:, place, :, :end].copy_(cache[:, row, :, :end])
             self.positions[place] = self.positions[row]
@@ -565,6 +569,16 @@ class KVCache:
         self_kv = (self.self_k[:, :n_kept], self.self_v[:, :n_kept])
         counts = [self.kept_counts[row] for row in rows]
         return KVCache(cross_kv, counts, self.self_k.shape[3], self_kv, self.positions[:n_kept])
+
+    @staticmethod
+    def moved_rows(rows_at: list[int], order: list[int]) -> list[int]:
+        """Which row each position of the cross K/V tensors holds after `keep(order)` swapped
+        them, given which it held before (`rows_at`)."""
+        rows_at = list(rows_at)
+        for place, row in enumerate(order):
+            if row != place:
+                rows_at[place], rows_at[row] = rows_at[row], rows_at[place]
+        return rows_at
 
     @staticmethod
     def room_for(still: list[int]) -> list[int]:
@@ -665,8 +679,14 @@ class TextDecoder(nn.Module):
         # halves it (int8 on a CPU with bf16 instructions, `quantize.quantize_int8`).
         self.cross_dtype: torch.dtype | None = None
 
-    def new_cache(self, audio: "EncoderOutput | Tensor", n_text_ctx: int | None = None) -> KVCache:
-        """A cache for decoding against `audio` (an EncoderOutput, or features (B, k, D))."""
+    def new_cache(
+        self,
+        audio: "EncoderOutput | Tensor",
+        n_text_ctx: int | None = None,
+        cross_kv: list[tuple[Tensor, Tensor]] | None = None,
+    ) -> KVCache:
+        """A cache for decoding against `audio` (an EncoderOutput, or features (B, k, D));
+        `cross_kv`: its K/V, already projected by an earlier decode (`decoding.decode`)."""
         features, counts = (
             (audio.features, audio.kept_counts())
             if isinstance(audio, EncoderOutput)
@@ -675,7 +695,7 @@ class TextDecoder(nn.Module):
         # Contiguous: a decoding step reads all of them, and attention reads a (B, H, S, Dh)
         # view of (B, S, D) a third slower than a contiguous copy made once here.
         dtype = self.cross_dtype or features.dtype
-        cross_kv = [
+        cross_kv = cross_kv or [
             tuple(t.to(dtype).contiguous() for t in block.cross_attn.project_kv(features))
             for block in self.blocks
         ]

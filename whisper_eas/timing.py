@@ -120,12 +120,14 @@ def alignment_matrix(
     columns: Tensor,
     prompt: list[int],
     text_tokens: list[int],
+    cross_kv: list | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(text tokens + 1, len(columns)) alignment scores of one window (batch row 0) over the
-    audio `columns`, and the probability of each text token in the same forward pass."""
+    audio `columns`, and the probability of each text token in the same forward pass;
+    `cross_kv`: the window's cross-attention K/V from its decode (else projected here)."""
     tokenizer, decoder = model.tokenizer, model.network.decoder
     tokens = torch.tensor([[*prompt, *text_tokens, tokenizer.eot]], device=model.device)
-    cache = decoder.new_cache(audio)
+    cache = decoder.new_cache(audio, cross_kv=cross_kv)
     cross_scores: list[Tensor] = []
     logits = decoder(tokens, cache, cross_scores=cross_scores)[0]  # (T, V)
     heads = torch.stack([cross_scores[layer][0, head] for layer, head in model.alignment_heads])
@@ -144,12 +146,14 @@ def add_word_timestamps(
     offset: float,
     n_speech_tokens: int,
     last_speech: float,
+    cross_kv: list | None = None,
 ) -> float:
     """Fill `segment.words` for a window's segments (text tokens in order), in audio time, and
     fit the segments' start and end to their words. `audio` is the window's encoder output
     (batch of one); `prompt` the start sequence with <|notimestamps|>; `offset` the window's
-    start in seconds; `last_speech` where speech last ended before it. Returns where speech
-    ends after it (the next window's `last_speech`)."""
+    start in seconds; `last_speech` where speech last ended before it; `cross_kv` the K/V its
+    decode projected, if kept. Returns where speech ends after it (the next window's
+    `last_speech`)."""
     text_tokens = [t for segment in segments for t in segment.tokens]
     if not text_tokens:
         return last_speech
@@ -160,7 +164,7 @@ def add_word_timestamps(
     )
     columns = torch.nonzero(valid & (positions < n_speech_tokens)).flatten()  # audio, not padding
     columns = columns if len(columns) else torch.nonzero(valid).flatten()
-    matrix, probs = alignment_matrix(model, audio, columns, prompt, text_tokens)
+    matrix, probs = alignment_matrix(model, audio, columns, prompt, text_tokens, cross_kv)
     rows, path = dtw_path(-matrix.double().cpu().numpy())
     jumps = np.diff(rows, prepend=-1).astype(bool)  # the first column each row reaches
     times = offset + positions[columns[path[jumps]]].cpu().numpy() * SECONDS_PER_TOKEN

@@ -474,6 +474,7 @@ def long_form(
                 state.prompt_start = len(state.history)
             if progress is not None:
                 progress(outcome.advance / SAMPLE_RATE)
+        del attempts  # and the round's cross K/V with them, before the next round projects its own
         rows = [state for state in rows if not state.done]
         for recording in list(recordings.values()):
             if segments := recording.release():
@@ -584,7 +585,7 @@ def checked_window(
         prompt = tokenizer.sot_sequence(attempt.result.language, options.task, False)
         speech_end = add_word_timestamps(
             model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
-            speech_tokens(request.window.n_samples), state.last_speech,
+            speech_tokens(request.window.n_samples), state.last_speech, attempt.cross_kv,
         )  # fmt: skip
     if crossing and not word_timestamps:
         for segment, (start, end) in zip(outcome.segments, decoded):

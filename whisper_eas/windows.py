@@ -220,12 +220,14 @@ class WindowRequest:
 
 @dataclass
 class Attempt:
-    """A window's accepted decode, the encoder output it read (a batch of one) and the
-    fallback that produced it (None: the first try; "eas_off"; "temperature")."""
+    """A window's accepted decode, the encoder output it read (a batch of one), the fallback
+    that produced it (None: the first try; "eas_off"; "temperature") and the cross-attention
+    K/V its decode projected from that output (`decode`'s `cross_kv`), for the word aligner."""
 
     result: DecodingResult
     audio: EncoderOutput
     fallback: str | None
+    cross_kv: list | None = None
 
 
 def fallback_steps(sparsified: bool, safeguards: Safeguards) -> list[tuple[str, float]]:
@@ -264,10 +266,11 @@ def decode_windows(
         if request.language_of is not None:
             languages[i] = languages[request.language_of]
 
-    def run(rows: list[int], audio: EncoderOutput, temperature: float) -> list[DecodingResult]:
-        """Decode windows `rows` (audio: theirs) at `temperature`. Only a file's first window
-        takes the prefix: the rows that do and those that do not are decoded apart."""
-        results: dict[int, DecodingResult] = {}
+    def run(rows: list[int], audio: EncoderOutput, temperature: float) -> list[tuple]:
+        """Decode windows `rows` (audio: theirs) at `temperature` -> (result, cross K/V) of
+        each. Only a file's first window takes the prefix: the rows that do and those that
+        do not are decoded apart."""
+        results: dict[int, tuple] = {}
         takes_prefix = [bool(options.prefix) and requests[i].prefixed for i in rows]
         for prefixed in (True, False):
             group = [p for p, takes in enumerate(takes_prefix) if takes == prefixed]
@@ -279,21 +282,25 @@ def decode_windows(
                 if temperature > 0 else None
             )  # fmt: skip
             prefix = options.prefix if prefixed else None
+            cross_kv: list = []
             found = decode(
                 model, audio if len(group) == len(rows) else rows_of(audio, group),
                 replace(options, temperature=temperature, prefix=prefix),
                 [requests[rows[p]].previous for p in group],
                 [languages[rows[p]] for p in group], generators,
                 [requests[rows[p]].speech_until for p in group],
-                [token_limit(seconds[rows[p]]) for p in group],
+                [token_limit(seconds[rows[p]]) for p in group], cross_kv=cross_kv,
             )  # fmt: skip
-            results.update(zip(group, found))
+            results.update(zip(group, zip(found, cross_kv)))
         return [results[p] for p in range(len(rows))]
 
-    first = run(list(range(len(requests))), audio, safeguards.first_temperature)
+    decoded = run(list(range(len(requests))), audio, safeguards.first_temperature)
+    first = [result for result, _ in decoded]
     for i, (_, probability) in detected.items():
         first[i].language_probability = probability
-    attempts = [Attempt(result, rows_of(audio, [i]), None) for i, result in enumerate(first)]
+    attempts = [
+        Attempt(result, rows_of(audio, [i]), None, kv) for i, (result, kv) in enumerate(decoded)
+    ]
     sparsified = [k < model.dims.n_audio_ctx for k in audio.kept_counts()]
     plans = {
         i: fallback_steps(sparsified[i], safeguards)
@@ -319,8 +326,8 @@ def decode_windows(
                 dense.update({i: rows_of(encoded, [p]) for p, i in enumerate(to_encode)})
             sources = [dense.get(i, attempts[i].audio) for i in rows]
             results = run(rows, EncoderOutput.cat(sources), temperature)
-            for i, source, result in zip(rows, sources, results):
-                attempts[i] = Attempt(result, source, reason)
+            for i, source, (result, kv) in zip(rows, sources, results):
+                attempts[i] = Attempt(result, source, reason, kv)
                 retry = safeguards.needs_fallback(result, False, seconds[i], requests[i].heard)
                 plans[i] = plans[i][1:] if retry else []
         plans = {i: steps for i, steps in plans.items() if steps}
