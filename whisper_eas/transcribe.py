@@ -474,7 +474,8 @@ def long_form(
                 state.prompt_start = len(state.history)
             if progress is not None:
                 progress(outcome.advance / SAMPLE_RATE)
-        del attempts  # and the round's cross K/V with them, before the next round projects its own
+        # The round's cross K/V go with its attempts, before the next round projects its own.
+        del attempts, attempt
         rows = [state for state in rows if not state.done]
         for recording in list(recordings.values()):
             if segments := recording.release():
