@@ -462,7 +462,11 @@ def long_form(
                     request.language_of = next(i for i, row in enumerate(rows) if row is first)
                 else:
                     request.language = first.language
-        attempts = decode_windows(model, requests, options, eas, safeguards, backends)
+        # Word timing reads each window's cross K/V again: kept from its decode. Only then:
+        # held through a round without words, they made base 4 % slower (docs/tried.md).
+        attempts = decode_windows(
+            model, requests, options, eas, safeguards, backends, keep_cross_kv=word_timestamps
+        )
         for state, request, attempt in zip(rows, requests, attempts):
             outcome = checked_window(
                 model, state, request, attempt, options=options, safeguards=safeguards,

@@ -243,9 +243,11 @@ def decode_windows(
     eas: EASConfig | None,
     safeguards: Safeguards,
     backends="sdpa",
+    keep_cross_kv: bool = False,
 ) -> list[Attempt]:
     """Each window's accepted attempt. Every row follows its own fallback path: its own EAS
-    decision, retries, temperatures and random draws, whatever the other rows need."""
+    decision, retries, temperatures and random draws, whatever the other rows need. With
+    `keep_cross_kv` each attempt carries the cross K/V its decode projected (word timing)."""
     windows = [r.window for r in requests]
     if eas is not None and any(r.dense for r in requests):
         audio = EncoderOutput.cat(
@@ -282,7 +284,7 @@ def decode_windows(
                 if temperature > 0 else None
             )  # fmt: skip
             prefix = options.prefix if prefixed else None
-            cross_kv: list = []
+            cross_kv: list | None = [] if keep_cross_kv else None
             found = decode(
                 model, audio if len(group) == len(rows) else rows_of(audio, group),
                 replace(options, temperature=temperature, prefix=prefix),
@@ -291,7 +293,7 @@ def decode_windows(
                 [requests[rows[p]].speech_until for p in group],
                 [token_limit(seconds[rows[p]]) for p in group], cross_kv=cross_kv,
             )  # fmt: skip
-            results.update(zip(group, zip(found, cross_kv)))
+            results.update(zip(group, zip(found, cross_kv or [None] * len(found))))
         return [results[p] for p in range(len(rows))]
 
     decoded = run(list(range(len(requests))), audio, safeguards.first_temperature)
