@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from whisper_eas import EASConfig, VADBudget, load_audio, load_model, transcribe
+from whisper_eas import EASConfig, VADBudget, load_model, transcribe
 from whisper_eas.research.bench import (
     PICKS,
     cpu_flags,
@@ -39,7 +39,7 @@ from whisper_eas.research.bench import (
 from whisper_eas.research.metrics import word_error_rate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import Worker, emit, versions  # noqa: E402
+from peers import Worker, serve_recordings, versions  # noqa: E402
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 EDGE = 0.5  # seconds in from each gap edge
@@ -215,16 +215,8 @@ def worker(args) -> None:
     torch.set_num_threads(args.threads)
     chosen = manifest_records(args.data, args.limit, args.pick)
     run = make_runner(args.system, args.model_name)
-    run(load_audio(Path(args.data) / chosen[0]["audio"])[: 16000 * 20])  # warm-up
-    emit({"ready": True})
-    for line in sys.stdin:
-        if line.strip() == "done":
-            break
-        wave = load_audio(Path(args.data) / chosen[int(line)]["audio"])
-        start = time.perf_counter()
-        text, words, segments, fired = run(wave)
-        emit({"seconds": time.perf_counter() - start, "text": text, "words": words,
-              "segments": segments, "fallbacks": dict(fired)})  # fmt: skip
+    fields = ("text", "words", "segments", "fallbacks")
+    serve_recordings(run, args.data, chosen, lambda out: dict(zip(fields, out)))
 
 
 def main() -> None:

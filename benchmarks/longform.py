@@ -35,12 +35,12 @@ from pathlib import Path
 
 import torch
 
-from whisper_eas import EASConfig, load_audio, load_model, transcribe
+from whisper_eas import EASConfig, load_model, transcribe
 from whisper_eas.research.bench import manifest_records, run_header, title, write_results
 from whisper_eas.research.metrics import word_error_rate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import Worker, emit, versions  # noqa: E402
+from peers import Worker, emit, serve_recordings, versions  # noqa: E402
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -204,15 +204,7 @@ def worker(args) -> None:
     torch.set_num_threads(args.threads)
     chosen = manifest_records(args.data, args.limit, "alternate")
     run = make_runner(args.system, args.model_name)
-    run(load_audio(Path(args.data) / chosen[0]["audio"])[: 16000 * 20])  # warm-up
-    emit({"ready": True})
-    for line in sys.stdin:
-        if line.strip() == "done":
-            break
-        wave = load_audio(Path(args.data) / chosen[int(line)]["audio"])
-        start = time.perf_counter()
-        text, fired, _ = run(wave)
-        emit({"seconds": time.perf_counter() - start, "text": text, "fallbacks": fired})
+    serve_recordings(run, args.data, chosen, lambda out: {"text": out[0], "fallbacks": out[1]})
     emit({"peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
 
 

@@ -211,6 +211,23 @@ def emit(record: dict) -> None:
     print(MARKER + json.dumps(record), flush=True)
 
 
+def serve_recordings(run, folder: str, records: list[dict], answer) -> None:
+    """A long-form worker's loop: warm `run` up on 20 s of the first recording, then transcribe
+    the recordings the parent names on stdin (indices into `records`), one at a time, each
+    alone, emitting {"seconds": ..., **answer(what run returned)} for each."""
+    from whisper_eas import load_audio
+
+    run(load_audio(Path(folder) / records[0]["audio"])[: 16000 * 20])  # warm-up
+    emit({"ready": True})
+    for line in sys.stdin:
+        if line.strip() == "done":
+            break
+        wave = load_audio(Path(folder) / records[int(line)]["audio"])
+        start = time.perf_counter()
+        output = run(wave)
+        emit({"seconds": time.perf_counter() - start, **answer(output)})
+
+
 def worker(args) -> None:
     """Load one system, warm it up, then time the batches the parent names on stdin, one at a
     time."""
