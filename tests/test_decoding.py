@@ -444,3 +444,31 @@ def test_a_prefix_starts_the_first_window_as_faster_whisper_does(tiny):
     long = np.concatenate([load_audio(clip) for clip in FIXTURES[:4]])
     result = transcribe(tiny, long, prefix="Well,", batch_size=1)
     assert result.windows >= 2 and result.text.count("Well,") == 1
+
+
+def test_the_tokens_after_a_prefix_are_ctranslate2s(tiny):
+    """After a prefix (<|0.00|> and its text, forced) the first token is free and the timestamp
+    rules read only what follows, as CTranslate2's (its `sample_begin`). Given our log-mel, its
+    greedy tokens and ours are the same, timestamps included, on 15 prefixed windows: prefixes
+    that do and do not fit the speech (counting the prefix as output, we wrote "The<|25.74|>"
+    where it wrote a sentence)."""
+    from faster_whisper import WhisperModel as CTranslate2Whisper
+
+    from whisper_eas.audio import N_FRAMES, N_SAMPLES
+    from whisper_eas.research.bench import ct2_folder
+    from whisper_eas.windows import Window, encode, file_mel
+
+    reference = CTranslate2Whisper(str(ct2_folder("tiny.en")), cpu_threads=2)
+    waves = [load_audio(f) for f in FIXTURES if f.name != "jfk.flac"][:5]
+    windows = [
+        Window(file_mel(w, tiny.dims.n_mels)[:, :N_FRAMES], min(len(w), N_SAMPLES)) for w in waves
+    ]
+    audio = encode(tiny, windows, None)
+    features = torch.stack([w.mel for w in windows]).numpy()
+    their_encoding = reference.encode(features)
+    for prefix in ("So, here", "The", "Hello there my friend"):
+        start = [tiny.tokenizer.sot, tiny.tokenizer.timestamp_begin]
+        prompt = start + tiny.tokenizer.encode(" " + prefix)
+        theirs = reference.model.generate(their_encoding, [prompt] * len(waves), beam_size=1)
+        ours = decode(tiny, audio, DecodingOptions(timestamps=True, prefix=prefix))
+        assert [r.tokens for r in ours] == [t.sequences_ids[0] for t in theirs], prefix

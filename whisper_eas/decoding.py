@@ -7,7 +7,8 @@ Rules, as openai-whisper's and transformers' logits processors apply them:
 - timestamps (when on): the first token is a timestamp <= 1.0 s; timestamps come in pairs
   (a lone timestamp is followed by another or by end-of-text, a pair by text); they never
   decrease, and a segment cannot end where it started; a timestamp is forced when the
-  timestamps' total probability beats every single text token.
+  timestamps' total probability beats every single text token. After a prefix (forced after
+  <|0.00|>) the first token is free and the rules read only the tokens after it (CTranslate2's).
 """
 
 import zlib
@@ -168,13 +169,18 @@ def apply_timestamp_rules(
     timestamp_begin: int,
     eot: int,
     speech_until: Tensor | None = None,
+    after_prefix: bool = False,
 ) -> Tensor:
     """Mask `logits` (B, V) in place so that the next tokens keep timestamps well formed.
-    `generated` (B, n) holds the tokens sampled so far (no prompt). `speech_until` (B,): per row,
-    the text may not end on a segment's start timestamp before this one (-1: no bound). Returns
-    the masked logits' log-probabilities (float32), which the last rule needs anyway: a step
-    computes them once."""
+    `generated` (B, n) holds the tokens sampled so far (no prompt, no prefix). `speech_until`
+    (B,): per row, the text may not end on a segment's start timestamp before this one (-1: no
+    bound). Returns the masked logits' log-probabilities (float32), which the last rule needs
+    anyway: a step computes them once. After a prefix (`after_prefix`, its <|0.00|> and text
+    forced in the prompt) the first token is free and the rules read only what follows it, as
+    CTranslate2's: the prefix's segment is open, so the opening rule does not apply."""
     n_generated = generated.shape[1]
+    if n_generated == 0 and after_prefix:
+        return logits.float().log_softmax(dim=-1)
     if n_generated == 0:  # the window opens with a timestamp, at most 1.0 s in
         logits[:, :timestamp_begin] = -torch.inf
         last_allowed = timestamp_begin + round(MAX_INITIAL_TIMESTAMP / SECONDS_PER_TIMESTAMP)
@@ -332,19 +338,19 @@ def generate(
     limits: list[int],
     options: DecodingOptions,
     generators: list[torch.Generator] | None,
-    forced: tuple[int, ...] | list[int] = (),
     speech_until: Tensor | None = None,
+    after_prefix: bool = False,
 ) -> Generated:
     """Sample each row's tokens from the logits after its prompt until end-of-text or its
-    own limit of new tokens, feeding each token back through the decoder. `forced`: the
-    prompt's last tokens that count as output already (a prefix), for the timestamp rules."""
+    own limit of new tokens, feeding each token back through the decoder. `after_prefix`: the
+    prompt ends on a prefix (see `apply_timestamp_rules`)."""
     tokenizer, decoder = model.tokenizer, model.network.decoder
     batch, device = logits.shape[0], logits.device
     always, first = suppression(model, options)
     limit = torch.tensor(limits, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     sum_logprobs = torch.zeros(batch, dtype=torch.float32, device=device)
-    generated = torch.tensor([list(forced)] * batch, dtype=torch.long, device=device)
+    generated = torch.empty(batch, 0, dtype=torch.long, device=device)
     rows = torch.arange(batch, device=device)
     active = rows  # the rows the cache still decodes
     rows_at = list(range(batch))  # the row each position of the cache's tensors holds
@@ -352,8 +358,9 @@ def generate(
         logits = logits + (first if step == 0 else always)
         if options.timestamps:
             logprobs = apply_timestamp_rules(
-                logits, generated, tokenizer.timestamp_begin, tokenizer.eot, speech_until
-            )
+                logits, generated, tokenizer.timestamp_begin, tokenizer.eot, speech_until,
+                after_prefix,
+            )  # fmt: skip
         else:
             logprobs = logits.log_softmax(dim=-1)
         next_tokens = choose_tokens(logits, options.temperature, generators)
@@ -378,7 +385,7 @@ def generate(
         else:  # a finished row keeps its last logits: its tokens are end-of-text from now on
             logits[active] = out
     tokens, ended = [], []
-    for row, own_limit in zip(generated[:, len(forced) :].tolist(), limits):
+    for row, own_limit in zip(generated.tolist(), limits):
         row = row[:own_limit]  # after its limit, a row's tokens are end-of-text fillers
         stop = row.index(tokenizer.eot) if tokenizer.eot in row else None
         tokens.append(row[:stop])
@@ -418,7 +425,7 @@ def beam_search(
     logits: Tensor,
     limits: list[int],
     options: DecodingOptions,
-    forced: tuple[int, ...] | list[int] = (),
+    after_prefix: bool = False,
 ) -> Generated:
     """Beam search, each row its own. As openai-whisper: beam_size hypotheses per row, each
     extended by its beam_size + 1 likeliest tokens (suppression and timestamp rules applied
@@ -445,10 +452,12 @@ def beam_search(
         logits = logits + (first if step == 0 else always)
         if options.timestamps:
             # A finished row's beams stopped growing: pad them to the step with end-of-text.
-            padded = [(*forced, *h, *[eot] * (step - len(h))) for h in hypotheses]
+            padded = [(*h, *[eot] * (step - len(h))) for h in hypotheses]
             generated = torch.tensor(padded, dtype=torch.long, device=logits.device)
-            generated = generated.reshape(batch * width, len(forced) + step)
-            logprobs = apply_timestamp_rules(logits, generated, tokenizer.timestamp_begin, eot)
+            generated = generated.reshape(batch * width, step)
+            logprobs = apply_timestamp_rules(
+                logits, generated, tokenizer.timestamp_begin, eot, after_prefix=after_prefix
+            )
         else:
             logprobs = logits.float().log_softmax(dim=-1)
         top_logprobs, top_tokens = logprobs.topk(width + 1)
@@ -571,16 +580,16 @@ def decode(
     if speech_until is not None and any(u is not None for u in speech_until):
         until = torch.tensor([-1 if u is None else u for u in speech_until], device=model.device)
     if options.beam_size is not None and options.temperature == 0:
-        out = beam_search(model, cache, after_prompt, limits, options, forced)
+        out = beam_search(model, cache, after_prompt, limits, options, bool(forced))
     elif options.temperature > 0 and draws > 1:  # each row's draws share its prompt's cache
         out = generate(
             model, cache.with_beams(draws), after_prompt.repeat_interleave(draws, dim=0),
-            [limit for limit in limits for _ in range(draws)], options, generators, forced,
-            None if until is None else until.repeat_interleave(draws),
+            [limit for limit in limits for _ in range(draws)], options, generators,
+            None if until is None else until.repeat_interleave(draws), bool(forced),
         )  # fmt: skip
         out = likeliest_of_each(out, draws, options.length_penalty)
     else:
-        out = generate(model, cache, after_prompt, limits, options, generators, forced, until)
+        out = generate(model, cache, after_prompt, limits, options, generators, until, bool(forced))
     if cross_kv is not None:
         place = {row: p for p, row in enumerate(out.rows_at or range(batch))}
         cross_kv += [
