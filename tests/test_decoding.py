@@ -326,20 +326,37 @@ def test_languages_by_code_or_name(tiny, base):
         checked_language(base, "Klingon")
 
 
-def test_hotwords_lead_every_prompt_before_the_previous_text(tiny):
-    from whisper_eas.decoding import prompt_of
+def test_prompts_are_faster_whispers_hotwords_first_then_the_previous_text(tiny):
+    """Prompts as faster-whisper's `get_prompt` makes them (its own function, on our tokens):
+    the hint, then the previous text's last 223 tokens; no hint under a prefix. Only a hint
+    of over ~100 tokens shortens the previous text (its prompt would leave no new token)."""
+    from faster_whisper import WhisperModel as CTranslate2Whisper
+    from faster_whisper.tokenizer import Tokenizer
 
-    tokenizer, sot_prev = tiny.tokenizer, tiny.tokenizer.special["<|startofprev|>"]
-    hint = tokenizer.encode(" Quilter, Brion")
-    options = DecodingOptions(hotwords="Quilter, Brion", timestamps=True)
-    start = tokenizer.sot_sequence(None, "transcribe", True)
-    assert prompt_of(tiny, [], None, options) == [sot_prev, *hint, *start]
-    previous = list(range(300))  # only the last ones fit beside the hint: 223 in all
-    prompt = prompt_of(tiny, previous, None, options)
-    assert prompt[: 1 + len(hint)] == [sot_prev, *hint]
-    assert prompt[1 + len(hint) : -len(start)] == previous[-(223 - len(hint)) :]
-    plain = prompt_of(tiny, previous, None, DecodingOptions(timestamps=True))
-    assert plain[1 : -len(start)] == previous[-223:]
+    from whisper_eas.decoding import forced_tokens, prompt_of
+    from whisper_eas.research.bench import ct2_folder
+
+    reference = CTranslate2Whisper(str(ct2_folder("tiny.en")), cpu_threads=1)
+    their_tokenizer = Tokenizer(reference.hf_tokenizer, False, "transcribe", "en")
+    sot_prev = tiny.tokenizer.special["<|startofprev|>"]
+    for hotwords in (None, "Quilter, Brion", "Quilter " * 20):
+        for previous in ([], list(range(100)), list(range(300))):
+            for timestamps in (True, False):
+                options = DecodingOptions(hotwords=hotwords, timestamps=timestamps)
+                theirs = reference.get_prompt(
+                    their_tokenizer, previous, not timestamps, hotwords=hotwords
+                )
+                assert prompt_of(tiny, previous, None, options) == theirs
+    options = DecodingOptions(hotwords="Quilter", prefix="Well,", timestamps=True)
+    assert sot_prev not in prompt_of(tiny, [], None, options)
+    long_hint = DecodingOptions(hotwords="Quilter " * 200, timestamps=True)
+    prompt = prompt_of(tiny, list(range(300)), None, long_hint)
+    assert len(prompt) <= 448 - 448 // 4 and prompt[-2] == 299
+    long_prefix = DecodingOptions(prefix="Well " * 300, timestamps=True)  # after a long prompt
+    prompt = prompt_of(tiny, list(range(300)), None, long_prefix)
+    assert len(prompt) + len(forced_tokens(tiny, long_prefix)) <= 448 - 448 // 4
+    result = transcribe(tiny, DATA / "1272-128104-0000.flac", hotwords="Quilter")
+    assert "Quilter" in result.text
     result = transcribe(tiny, DATA / "1272-128104-0000.flac", hotwords="Quilter")
     assert "Quilter" in result.text
 

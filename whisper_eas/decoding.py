@@ -216,16 +216,23 @@ def apply_timestamp_rules(
 def prompt_of(
     model: WhisperModel, previous: list[int], language: str | None, options: DecodingOptions
 ) -> list[int]:
-    """[<|startofprev|> hotwords, previous text] + the start sequence. The hint fits in 223
-    tokens with the previous text's last tokens (faster-whisper puts hotwords first too, and
-    drops them under a prefix)."""
+    """[<|startofprev|> hotwords, previous text] + the start sequence, faster-whisper's layout:
+    up to 223 tokens of hint, then the previous text's last 223 (its hint is dropped under a
+    prefix). A window's new tokens are then fewer by the hint's length, as in faster-whisper;
+    only a hint (or a prefix, which follows the start sequence) of over ~100 tokens also
+    shortens the previous text, so that at least `n_text_ctx // 4` new tokens stay possible
+    (its prompt would leave none)."""
     tokenizer = model.tokenizer
     room = model.dims.n_text_ctx // 2 - 1
     hinted = options.hotwords and not options.prefix
     hint = tokenizer.encode(" " + options.hotwords.strip())[:room] if hinted else []
-    context = hint + (previous[-(room - len(hint)) :] if room > len(hint) and previous else [])
+    start = tokenizer.sot_sequence(language, options.task, options.timestamps)
+    forced = forced_tokens(model, options)
+    fits = model.dims.n_text_ctx * 3 // 4 - 1 - len(hint) - len(start) - len(forced)
+    kept = min(room, fits)
+    context = hint + (previous[-kept:] if kept > 0 and previous else [])
     head = [tokenizer.special["<|startofprev|>"], *context] if context else []
-    return head + tokenizer.sot_sequence(language, options.task, options.timestamps)
+    return head + start
 
 
 def forced_tokens(model: WhisperModel, options: DecodingOptions) -> list[int]:
