@@ -559,3 +559,38 @@ def test_clip_timestamps_decode_only_their_spans(tiny):
             transcribe(tiny, wave, clip_timestamps=bad)
     with pytest.raises(ValueError, match="cannot be combined"):
         transcribe(tiny, wave, clip_timestamps="1", vad_filter=True)
+
+
+@pytest.mark.parametrize(
+    "theirs, ours",
+    [
+        ({}, {}),
+        ({"condition_on_previous_text": False}, {"condition_on_previous_text": False}),
+        ({"initial_prompt": "Quilter, Hester."}, {"initial_prompt": "Quilter, Hester."}),
+        ({"hotwords": "Quilter Hester"}, {"hotwords": "Quilter Hester"}),
+        ({"without_timestamps": True}, {"timestamps": False}),
+        ({"word_timestamps": True}, {"word_timestamps": True}),
+    ],
+    ids=["default", "no-condition", "initial-prompt", "hotwords", "no-timestamps", "words"],
+)
+def test_sequential_long_form_equals_faster_whispers(tiny, theirs, ours):
+    """Decoded whole (`batch_size=1`) without our safeguards, a 55 s file (the seven fixtures
+    joined: two windows and a tail) gets faster-whisper's sequential segments, greedy, under
+    its controls: the same texts, starts and ends. Where the two differ by design: a segment
+    ends no later than the audio (its last one may end past it), and a window's lone segment
+    starts at its opening timestamp, as transformers' (theirs at the window's start)."""
+    from faster_whisper import WhisperModel as CTranslate2Whisper
+
+    from whisper_eas.research.bench import ct2_folder
+
+    audio = np.concatenate([load_audio(f) for f in FIXTURES])
+    reference = CTranslate2Whisper(str(ct2_folder("tiny.en")), cpu_threads=2)
+    segments, _ = reference.transcribe(audio, language="en", beam_size=1, **theirs)
+    expected = [(s.text.strip(), s.start, s.end) for s in segments]
+    result = transcribe(tiny, audio, batch_size=1, vad_check=False, skip_silence=None, **ours)
+    got = [(s.text.strip(), s.start, s.end) for s in result.segments]
+    duration = len(audio) / 16_000
+    assert [text for text, *_ in got] == [text for text, *_ in expected]
+    for (_, start, end), (_, their_start, their_end) in zip(got, expected):
+        assert end == pytest.approx(min(their_end, duration), abs=0.011)
+        assert start == pytest.approx(their_start, abs=0.011) or start > their_start
