@@ -340,21 +340,26 @@ def test_prompts_are_faster_whispers_hotwords_first_then_the_previous_text(tiny)
     their_tokenizer = Tokenizer(reference.hf_tokenizer, False, "transcribe", "en")
     sot_prev = tiny.tokenizer.special["<|startofprev|>"]
     for hotwords in (None, "Quilter, Brion", "Quilter " * 20):
-        for previous in ([], list(range(100)), list(range(300))):
-            for timestamps in (True, False):
-                options = DecodingOptions(hotwords=hotwords, timestamps=timestamps)
-                theirs = reference.get_prompt(
-                    their_tokenizer, previous, not timestamps, hotwords=hotwords
-                )
-                assert prompt_of(tiny, previous, None, options) == theirs
+        for prefix in (None, "Well,"):
+            for previous in ([], list(range(100)), list(range(300))):
+                for timestamps in (True, False):
+                    options = DecodingOptions(
+                        hotwords=hotwords, prefix=prefix, timestamps=timestamps
+                    )
+                    theirs = reference.get_prompt(
+                        their_tokenizer, previous, not timestamps, prefix, hotwords
+                    )
+                    ours = prompt_of(tiny, previous, None, options, forced_tokens(tiny, options))
+                    assert ours == theirs
     options = DecodingOptions(hotwords="Quilter", prefix="Well,", timestamps=True)
     assert sot_prev not in prompt_of(tiny, [], None, options)
     long_hint = DecodingOptions(hotwords="Quilter " * 200, timestamps=True)
     prompt = prompt_of(tiny, list(range(300)), None, long_hint)
     assert len(prompt) <= 448 - 448 // 4 and prompt[-2] == 299
     long_prefix = DecodingOptions(prefix="Well " * 300, timestamps=True)  # after a long prompt
-    prompt = prompt_of(tiny, list(range(300)), None, long_prefix)
-    assert len(prompt) + len(forced_tokens(tiny, long_prefix)) <= 448 - 448 // 4
+    forced = forced_tokens(tiny, long_prefix)
+    prompt = prompt_of(tiny, list(range(300)), None, long_prefix, forced)
+    assert len(prompt) <= 448 - 448 // 4 and prompt[-len(forced) :] == forced
     result = transcribe(tiny, DATA / "1272-128104-0000.flac", hotwords="Quilter")
     assert "Quilter" in result.text
     result = transcribe(tiny, DATA / "1272-128104-0000.flac", hotwords="Quilter")

@@ -214,25 +214,27 @@ def apply_timestamp_rules(
 
 
 def prompt_of(
-    model: WhisperModel, previous: list[int], language: str | None, options: DecodingOptions
+    model: WhisperModel,
+    previous: list[int],
+    language: str | None,
+    options: DecodingOptions,
+    forced: tuple[int, ...] | list[int] = (),
 ) -> list[int]:
-    """[<|startofprev|> hotwords, previous text] + the start sequence, faster-whisper's layout:
-    up to 223 tokens of hint, then the previous text's last 223 (its hint is dropped under a
-    prefix). A window's new tokens are then fewer by the hint's length, as in faster-whisper;
-    only a hint (or a prefix, which follows the start sequence) of over ~100 tokens also
-    shortens the previous text, so that at least `n_text_ctx // 4` new tokens stay possible
-    (its prompt would leave none)."""
+    """[<|startofprev|> hotwords, previous text] + the start sequence + `forced` (a prefix's
+    `forced_tokens`): faster-whisper's `get_prompt`, up to 223 tokens of hint, then the previous
+    text's last 223 (its hint is dropped under a prefix). A window's new tokens are then fewer
+    by the hint's length, as in faster-whisper; only a hint or a prefix of over ~100 tokens
+    also shortens the previous text, so that at least `n_text_ctx // 4` new tokens stay
+    possible (its prompt would leave none)."""
     tokenizer = model.tokenizer
     room = model.dims.n_text_ctx // 2 - 1
     hinted = options.hotwords and not options.prefix
     hint = tokenizer.encode(" " + options.hotwords.strip())[:room] if hinted else []
     start = tokenizer.sot_sequence(language, options.task, options.timestamps)
-    forced = forced_tokens(model, options)
-    fits = model.dims.n_text_ctx * 3 // 4 - 1 - len(hint) - len(start) - len(forced)
-    kept = min(room, fits)
+    kept = min(room, model.dims.n_text_ctx * 3 // 4 - 1 - len(hint) - len(start) - len(forced))
     context = hint + (previous[-kept:] if kept > 0 and previous else [])
     head = [tokenizer.special["<|startofprev|>"], *context] if context else []
-    return head + start
+    return head + start + list(forced)
 
 
 def forced_tokens(model: WhisperModel, options: DecodingOptions) -> list[int]:
@@ -557,7 +559,7 @@ def decode(
     languages = languages or resolve_languages(model, audio, options)
     forced = forced_tokens(model, options)
     prompts = [
-        prompt_of(model, p, language, options) + forced for p, language in zip(previous, languages)
+        prompt_of(model, p, language, options, forced) for p, language in zip(previous, languages)
     ]
     cap = options.max_new_tokens or model.dims.n_text_ctx // 2
     limits = [min(cap, model.dims.n_text_ctx - len(prompt)) for prompt in prompts]
