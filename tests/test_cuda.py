@@ -85,16 +85,38 @@ def test_cuda_float32_long_form_equals_cpu(on_gpu, on_cpu):
             assert all(w.word == v.word and abs(w.start - v.start) <= 0.02 for w, v in words)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_a_files_tokens_on_the_gpu_are_the_same_alone_and_in_a_batch_of_eight(on_gpu, dtype):
+@pytest.mark.parametrize("dtype, eas", [("float32", None), ("float32", "recommended"),
+                                        ("float16", None), ("float16", "recommended")])  # fmt: skip
+def test_a_files_tokens_on_the_gpu_are_the_same_alone_and_in_a_batch_of_eight(on_gpu, dtype, eas):
     from test_transcribe import batch_of_eight
 
     model, inputs = on_gpu[dtype], batch_of_eight()
-    together = transcribe(model, inputs, batch_size=8)
+    eas = EASConfig.recommended("tiny.en") if eas else None
+    together = transcribe(model, inputs, eas=eas, batch_size=8, max_parts=1)  # each file whole
     for i, wave in enumerate(inputs):
-        alone = transcribe(model, wave, batch_size=1)
+        alone = transcribe(model, wave, eas=eas, batch_size=1)
         assert together[i].tokens == alone.tokens, i
         assert together[i].fallbacks == alone.fallbacks, i
+
+
+def test_one_file_cut_into_parts_on_the_gpu_equals_the_cpu(on_gpu, on_cpu):
+    """The default for one long file (cut at pauses, the parts decoded side by side) gives the
+    CPU's segments on the GPU, float32: the same cuts, tokens and fallbacks."""
+    import numpy as np
+
+    audio = np.concatenate([load_audio(f) for f in FIXTURES])  # 55 s: cut into parts
+    gpu, cpu = transcribe(on_gpu["float32"], audio), transcribe(on_cpu, audio)
+    assert gpu.parts == cpu.parts > 1
+    assert gpu.tokens == cpu.tokens and gpu.fallbacks == cpu.fallbacks
+    starts = [(s.start, t.start) for s, t in zip(gpu.segments, cpu.segments)]
+    assert all(abs(a - b) <= 0.02 for a, b in starts)
+
+
+def test_beam_search_on_the_gpu_equals_the_cpu(on_gpu, on_cpu):
+    clips = [str(clip) for clip in FIXTURES[:3]]
+    gpu = transcribe(on_gpu["float32"], clips, beam_size=5)
+    cpu = transcribe(on_cpu, clips, beam_size=5)
+    assert [r.tokens for r in gpu] == [r.tokens for r in cpu]
 
 
 def test_vad_filter_runs_with_a_gpu_model(on_gpu):
