@@ -217,6 +217,16 @@ def report(args) -> None:
         extra = json.loads(Path(more).read_text())
         for section in ("one_file", "many_files"):
             result[section] = result[section] or extra[section]
+    rows = result["one_file"]
+    # A run cut short by its time limit: the recordings every system finished.
+    done = [
+        i for i in range(len(result["recordings"])) if all(r["times"][i] for r in rows.values())
+    ]
+    for key in ("recordings", "references", "seconds"):
+        result[key] = [result[key][i] for i in done]
+    for row in rows.values():
+        for key in ("times", "texts", "fallbacks"):
+            row[key] = [row[key][i] for i in done]
     total = sum(result["seconds"])
     lines = [
         title("Long-form on a GPU", result),
@@ -237,7 +247,6 @@ def report(args) -> None:
         "| system | WER % | seconds | RTF | × transformers float16 | fallbacks |",
         "|---|---|---|---|---|---|",
     ]
-    rows = result["one_file"]
     seconds = {n: sum(statistics.median(t) for t in row["times"]) for n, row in rows.items()}
     for name, row in rows.items():
         wer = word_error_rate(result["references"], row["texts"])
