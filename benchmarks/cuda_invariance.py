@@ -1,0 +1,128 @@
+"""Where a row's numbers depend on its batch: the encoder, the decoder, or the tokens.
+
+On the CPU a file's numbers are its own, to the last bit (README, "Batch invariance"). On an
+H200 (2026-12-04) base in float16 gave one of `tests/test_cuda.py`'s eight files other tokens
+in a batch of eight than alone. This finds where, for the same eight inputs (short clips, a
+40 s recording, a looping one, silence), in three measurements:
+- the encoder: each input's first window encoded alone against in one batch of eight;
+- the decoder: each row's logits alone against in a batch, for the prompt and 20 steps fed the
+  tokens the row chose alone, on the row's own encoder features;
+- the tokens: `transcribe` alone against in a batch of eight (each file whole), as the library
+  runs, and with the encoder run one window at a time as on the CPU (`windows.encode`).
+It runs anywhere; on the CPU every row should be equal. Prints JSON (and writes it with
+`--output`), to be run in a GPU lease and read here:
+
+    python benchmarks/cuda_invariance.py --model base --dtype float16 --output out.json
+"""
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from whisper_eas import load_audio, load_model, log_mel_spectrogram, pad_or_trim, transcribe
+
+DATA = Path("tests/data")
+
+
+def eight_inputs() -> list[np.ndarray]:
+    """tests/test_transcribe.py's batch_of_eight, built here (benchmarks do not import tests)."""
+    records = [json.loads(line) for line in (DATA / "manifest.jsonl").open()]
+    clips = [load_audio(DATA / r["audio"]) for r in records]
+    jfk, gap = load_audio(DATA / "jfk.flac"), np.zeros(8000, dtype=np.float32)
+    joined = np.concatenate([x for clip in clips[:4] for x in (clip, gap)])
+    repeated = np.concatenate([jfk, gap, jfk, gap, jfk])
+    return [*clips[:5], joined, repeated, np.zeros(160_000, dtype=np.float32)]
+
+
+def compare(alone: torch.Tensor, together: torch.Tensor) -> dict:
+    return {
+        "equal": bool(torch.equal(alone, together)),
+        "max_abs_diff": float((alone.float() - together.float()).abs().max()),
+    }
+
+
+def encoder_rows(model, mels: torch.Tensor) -> list[dict]:
+    encoder = model.network.encoder
+    together = encoder(mels).features
+    return [compare(encoder(mels[i : i + 1]).features[0], together[i]) for i in range(len(mels))]
+
+
+def decoder_rows(model, features: torch.Tensor, steps: int = 20) -> list[dict]:
+    """Each row alone (greedy), then all rows together fed the tokens each chose alone."""
+    decoder, tokenizer = model.network.decoder, model.tokenizer
+    language = "en" if tokenizer.multilingual else None
+    prompt = tokenizer.sot_sequence(language) + [tokenizer.no_timestamps]
+    device = features.device
+    alone_logits, chosen = [], []
+    for row in range(len(features)):
+        cache = decoder.new_cache(features[row : row + 1])
+        tokens = torch.tensor([prompt], device=device)
+        logits, picked = [], []
+        for _ in range(steps + 1):
+            out = decoder(tokens, cache, last_only=True)[:, -1]
+            logits.append(out[0])
+            tokens = out.argmax(-1, keepdim=True)
+            picked.append(int(tokens))
+        alone_logits.append(torch.stack(logits))
+        chosen.append(picked)
+    cache = decoder.new_cache(features)
+    tokens = torch.tensor([prompt] * len(features), device=device)
+    together = []
+    for step in range(steps + 1):
+        together.append(decoder(tokens, cache, last_only=True)[:, -1])
+        tokens = torch.tensor([[picked[step]] for picked in chosen], device=device)
+    together = torch.stack(together, dim=1)
+    return [compare(alone_logits[i], together[i]) for i in range(len(features))]
+
+
+def token_rows(model, inputs: list[np.ndarray]) -> list[bool]:
+    together = transcribe(model, inputs, batch_size=8, max_parts=1)
+    return [together[i].tokens == transcribe(model, w, batch_size=1).tokens
+            for i, w in enumerate(inputs)]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="tiny.en", help="name or folder")
+    parser.add_argument("--dtype", default="float16")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--output")
+    args = parser.parse_args()
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    inputs = eight_inputs()
+    mels = torch.stack([log_mel_spectrogram(pad_or_trim(torch.from_numpy(w))) for w in inputs])
+    mels = mels.to(args.device, model.dtype)
+    with torch.inference_mode():
+        features = torch.cat([model.network.encoder(mels[i : i + 1]).features for i in range(8)])
+        result = {
+            "model": args.model, "dtype": args.dtype, "device": args.device,
+            "torch": torch.__version__, "cuda": torch.version.cuda,
+            "encoder": encoder_rows(model, mels), "decoder": decoder_rows(model, features),
+        }  # fmt: skip
+    result["tokens_as_is"] = token_rows(model, inputs)
+    windows = importlib.import_module("whisper_eas.windows")
+    batched_encode = windows.encode
+
+    def one_window_at_a_time(model, rows, eas, backends="sdpa"):
+        if len(rows) == 1:
+            return batched_encode(model, rows, eas, backends)
+        outputs = [batched_encode(model, [w], eas, backends) for w in rows]
+        return windows.EncoderOutput.cat(outputs)
+
+    windows.encode = one_window_at_a_time
+    try:
+        result["tokens_encoder_alone"] = token_rows(model, inputs)
+    finally:
+        windows.encode = batched_encode
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
