@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--data", help="a folder to carry as /tmp/gpu/data (manifest, audio)")
     parser.add_argument("--output", default=".lease")
     args = parser.parse_args()
+    if args.data and not Path(args.data).is_dir():
+        raise SystemExit(f"--data {args.data}: not a folder")
     output = ROOT / args.output
     if output.exists():
         shutil.rmtree(output)
