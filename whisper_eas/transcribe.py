@@ -395,8 +395,7 @@ NEIGHBOURS_MATTER_ON_CUDA = (
 
 
 def half_precision_on_cuda(model: WhisperModel) -> bool:
-    weight = model.network.decoder.positional_embedding
-    return weight.device.type == "cuda" and weight.dtype in (torch.float16, torch.bfloat16)
+    return model.device.type == "cuda" and model.dtype in (torch.float16, torch.bfloat16)
 
 
 def long_form(
@@ -734,10 +733,10 @@ def transcribe(
     `timestamps=False` decodes without timestamp tokens, one segment per window: fixed 30 s
     windows (openai-whisper's), or in a recording cut into parts one window a part, which ends
     at a pause (faster-whisper's batched pipeline decodes so). A file's result does not
-    depend on the other files of its batch (on CUDA only in float32: in float16/bfloat16 it
-    can, and a warning says so), nor on `batch_size` beyond 1: a recording of 30 s
-    or more is cut at pauses into parts of one window each (at most `max_parts`, if given; its
-    pauses shortened, below) decoded side by side (`parts.py`; `batch_size=1` or
+    depend on the other files of its batch (on CUDA float32 it held on the tests' files; in
+    float16/bfloat16 it can, and a warning says so), nor on `batch_size` beyond 1: a 30 s
+    recording or longer is cut at pauses into parts of one window each (at most `max_parts`,
+    if given; its pauses shortened, below) decoded side by side (`parts.py`; `batch_size=1` or
     `max_parts=1` decodes it whole, openai-whisper's sequential algorithm, as does beam
     search). In a list, a file that cannot be read gets a Transcription whose
     `error` says why; the others go on.
