@@ -139,12 +139,17 @@ def run(args) -> None:
         ),
     }
     systems, errors = {}, {}
+
+    def failed(name: str, error: Exception) -> None:
+        # A lease is short: one system that fails must not cost the others' numbers.
+        errors[name] = repr(error)
+        print(f"{name}: {error!r}", file=sys.stderr, flush=True)
+
     for name, make in makers.items() if "one" in args.parts else ():
-        try:  # a lease is short: one system that fails must not cost the others' numbers
+        try:
             systems[name] = make()
         except Exception as error:  # noqa: BLE001
-            errors[name] = repr(error)
-            print(f"{name}: {error!r}", file=sys.stderr, flush=True)
+            failed(name, error)
     result = {
         "date": datetime.date.today().isoformat(), "commit": args.commit,
         "device": torch.cuda.get_device_name() if on_gpu else "cpu", "torch": torch.__version__,
@@ -162,8 +167,7 @@ def run(args) -> None:
         try:
             systems[name](waves[:1])  # warm-up
         except Exception as error:  # noqa: BLE001
-            errors[name] = repr(error)
-            print(f"{name}: {error!r}", file=sys.stderr, flush=True)
+            failed(name, error)
             names.remove(name)
             continue
         result["one_file"][name] = {"times": [[] for _ in waves], "texts": [], "fallbacks": []}
@@ -261,18 +265,15 @@ def report(args) -> None:
     for name, error in result.get("errors", {}).items():
         lines.append(f"\n{name} did not run: `{error}`")
     many = result["many_files"]
-    if not many:
-        write_results(args.output, result, "\n".join(lines) + "\n")
-        print("\n".join(lines))
-        return
-    lines += [
-        "",
-        f"## Many files ({many['inputs']} inputs, {many['seconds'] / 60:.1f} min: the "
-        "recordings and the test fixtures' clips)",
-        "",
-        "| system | seconds (median) | × batch 1 | peak GPU memory GiB |",
-        "|---|---|---|---|",
-    ]
+    if many:  # absent when the run had no many-files part
+        lines += [
+            "",
+            f"## Many files ({many['inputs']} inputs, {many['seconds'] / 60:.1f} min: the "
+            "recordings and the test fixtures' clips)",
+            "",
+            "| system | seconds (median) | × batch 1 | peak GPU memory GiB |",
+            "|---|---|---|---|",
+        ]
     for name, row in many.items():
         if not isinstance(row, dict):
             continue

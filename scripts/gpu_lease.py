@@ -100,6 +100,7 @@ def main() -> None:
         calls, used, joins = [[]], 0, []
         for path, name in files:
             data, pieces = path.read_bytes(), []
+            digest = hashlib.sha256(data).hexdigest()
             while data:
                 if used == room:
                     calls.append([])
@@ -108,7 +109,7 @@ def main() -> None:
                 pieces.append(f"c{len(calls)}/{name}.part{len(pieces)}")
                 calls[-1].append((pieces[-1], piece))
                 used += len(piece)
-            joins.append((str(name), pieces, hashlib.sha256(path.read_bytes()).hexdigest()))
+            joins.append((str(name), pieces, digest))
         for pieces in calls:
             for name, piece in pieces:
                 (output / name).parent.mkdir(parents=True, exist_ok=True)
