@@ -86,8 +86,8 @@ def main() -> None:
         scratch = Path(scratch)
         # (file, its name under /tmp/gpu): the wheels at the top, a model in a folder of its
         # name, the data under data/
-        staged = [(wheels(scratch), Path())]
-        staged += [(float16_folder(m, scratch), Path(m)) for m in args.models.split(",")]
+        staged = [(float16_folder(m, scratch), Path(m)) for m in args.models.split(",")]
+        staged.append((wheels(scratch), Path()))  # after the models: a bad name fails first
         if args.data:
             staged.append((Path(args.data).resolve(), Path("data")))
         files = [
