@@ -83,25 +83,6 @@ def batch_of_eight():
     return [*clips, long_inputs()[1], repeated, np.zeros(160_000, dtype=np.float32)]
 
 
-def test_batching_files_in_half_precision_on_cuda_warns_that_neighbours_may_matter(
-    tiny, monkeypatch
-):
-    """On CUDA in float16 a file's tokens changed in a batch of eight (tests/test_cuda.py):
-    several files batched there are warned about, one file or batch_size=1 is not."""
-    import importlib
-    import warnings
-
-    module = importlib.import_module("whisper_eas.transcribe")  # the package's name is the function
-    monkeypatch.setattr(module, "half_precision_on_cuda", lambda model: True)
-    quiet = np.zeros(16_000, dtype=np.float32)
-    with pytest.warns(UserWarning, match="load the model in float32"):
-        transcribe(tiny, [quiet, quiet])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        transcribe(tiny, quiet)
-        transcribe(tiny, [quiet, quiet], batch_size=1)
-
-
 @pytest.mark.parametrize("dtype, eas", [("float32", None), ("float32", "recommended"),
                                         ("int8", None), ("int8", "recommended")])  # fmt: skip
 def test_a_files_tokens_are_the_same_alone_and_in_a_batch_of_eight(tiny, tiny_int8, dtype, eas):

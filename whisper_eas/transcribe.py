@@ -21,7 +21,6 @@ A batch of windows is encoded and decoded, with each row's fallbacks, in `window
 decoded window becomes segments, and the checks on them run, in `segments.py`.
 """
 
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -382,22 +381,6 @@ def transcribe_files(
             on_segments(index, segments)
 
 
-# Batch invariance rests on kernels that give a row the same bits whatever its neighbours
-# (model.linear, attention.py). On CUDA, cuBLAS picks its kernels by the batch's shape; in
-# float16 the other rounding reached a token once: base, one of eight files alone against in a
-# batch of eight (tests/test_cuda.py, H200, 2026-12-04). float32 held there for tiny.en and
-# base, and for those models is as fast on that GPU (benchmarks/results/cuda_parts_*.md).
-NEIGHBOURS_MATTER_ON_CUDA = (
-    "on CUDA in float16/bfloat16 a file's tokens can depend on the other files of its batch "
-    "(cuBLAS picks kernels by shape); load the model in float32, or pass batch_size=1, where "
-    "each file's result must be its own"
-)
-
-
-def half_precision_on_cuda(model: WhisperModel) -> bool:
-    return model.device.type == "cuda" and model.dtype in (torch.float16, torch.bfloat16)
-
-
 def long_form(
     model: WhisperModel,
     inputs: list[AudioInput],
@@ -435,8 +418,6 @@ def long_form(
             f"hallucination_silence_threshold must be > 0 seconds, got "
             f"{hallucination_silence_threshold}"
         )
-    if len(inputs) > 1 and batch_size > 1 and half_precision_on_cuda(model):
-        warnings.warn(NEIGHBOURS_MATTER_ON_CUDA, stacklevel=3)
     word_timestamps = word_timestamps or hallucination_silence_threshold is not None
     clip_seconds = parse_clips(clip_timestamps)
     if clip_seconds is not None and vad_filter:
@@ -733,8 +714,8 @@ def transcribe(
     `timestamps=False` decodes without timestamp tokens, one segment per window: fixed 30 s
     windows (openai-whisper's), or in a recording cut into parts one window a part, which ends
     at a pause (faster-whisper's batched pipeline decodes so). A file's result does not
-    depend on the other files of its batch (on CUDA float32 it held on the tests' files; in
-    float16/bfloat16 it can, and a warning says so), nor on `batch_size` beyond 1: a 30 s
+    depend on the other files of its batch (to the last bit on the CPU; on CUDA the decoder's
+    last bits can, its tokens held on the tests' files), nor on `batch_size` beyond 1: a 30 s
     recording or longer is cut at pauses into parts of one window each (at most `max_parts`,
     if given; its pauses shortened, below) decoded side by side (`parts.py`; `batch_size=1` or
     `max_parts=1` decodes it whole, openai-whisper's sequential algorithm, as does beam

@@ -158,12 +158,15 @@ def file_mel(waveform: np.ndarray, n_mels: int) -> torch.Tensor:
 def encode(
     model: WhisperModel, windows: list[Window], eas: EASConfig | None, backends="sdpa"
 ) -> EncoderOutput:
-    """The encoder (with EAS when given) on a batch of windows. On the CPU one window at a
-    time: the products of 1,500 rows already run at full speed, and a batch's larger temporaries
-    only miss the caches and fault in fresh pages (`benchmarks/encoder_batching.py`, a batch of
-    6: int8 1.22-1.25x faster one at a time, float32 0.96-1.07x). A window's features are then
-    its own whatever the other rows, with EAS too."""
-    if len(windows) > 1 and model.device.type == "cpu":
+    """The encoder (with EAS when given) on a batch of windows, one window at a time, so that
+    a window's features are its own whatever the other rows, with EAS too. On CUDA a batch's
+    shape changes the kernels' summation order (base float16 on an H200: features up to 0.3
+    apart, and one of eight files other tokens in a batch than alone;
+    `benchmarks/cuda_invariance.py`). On the CPU it is also the faster way: the products of
+    1,500 rows already run at full speed, and a batch's larger temporaries only miss the caches
+    and fault in fresh pages (`benchmarks/encoder_batching.py`, a batch of 6: int8 1.22-1.25x
+    faster one at a time, float32 0.96-1.07x)."""
+    if len(windows) > 1:
         return EncoderOutput.cat([encode(model, [w], eas, backends) for w in windows])
     mel = torch.stack([w.mel for w in windows]).to(device=model.device, dtype=model.dtype)
     n_speech = [speech_tokens(w.n_samples) for w in windows]
