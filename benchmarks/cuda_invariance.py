@@ -14,8 +14,11 @@ counts M a product gives a row the bits it gets at M = 1 and at M = 8 (a matrix 
 its kernel by shape), and whether a row's place among the others matters. And it tries two
 cures on the tokens: every product run on whole blocks of `--block` rows (a fixed shape), and
 that with the encoder one window at a time.
-It runs anywhere; on the CPU every row should be equal. Prints JSON (and writes it with
-`--output`), to be run in a GPU lease and read here:
+It runs anywhere; on the CPU every row should be equal. Its answer on the H200
+(benchmarks/results/cuda_invariance_base.md): the encoder; since commit `85f2921` the library
+encodes one window at a time on every device, so "as the library runs" and "encoder one window
+at a time" now measure the same. Prints JSON (and writes it with `--output`), to be run in a
+GPU lease and read here:
 
     python benchmarks/cuda_invariance.py --model base --dtype float16 --output out.json
 """
