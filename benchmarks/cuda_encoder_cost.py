@@ -5,7 +5,7 @@ float32. Random log-mel; the median of 15 timed calls after a warm-up.
     python benchmarks/cuda_encoder_cost.py MODEL_FOLDER
 """
 
-import sys
+import argparse
 import time
 
 import torch
@@ -13,24 +13,34 @@ import torch
 from whisper_eas import load_model
 
 
-def median_ms(fn, n=15):
+def median_ms(run, calls: int = 15) -> float:
     times = []
-    for _ in range(n):
+    for _ in range(calls):
         torch.cuda.synchronize()
         start = time.perf_counter()
-        fn()
+        run()
         torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return 1e3 * sorted(times)[n // 2]
+    return 1e3 * sorted(times)[calls // 2]
 
 
-for dtype in ("float16", "float32"):
-    model = load_model(sys.argv[1], device="cuda", dtype=dtype)
-    encoder = model.network.encoder
-    mel = torch.randn(8, 80, 3000, device="cuda", dtype=model.dtype)
-    with torch.inference_mode():
-        for _ in range(3):
-            encoder(mel), [encoder(mel[i : i + 1]) for i in range(8)]
-        batched = median_ms(lambda: encoder(mel))
-        alone = median_ms(lambda: [encoder(mel[i : i + 1]) for i in range(8)])
-    print(f"{dtype}: 8 windows batched {batched:.2f} ms, one at a time {alone:.2f} ms")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="name or folder")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("needs a CUDA device")
+    for dtype in ("float16", "float32"):
+        model = load_model(args.model, device="cuda", dtype=dtype)
+        encoder = model.network.encoder
+        mel = torch.randn(8, model.dims.n_mels, 3000, device="cuda", dtype=model.dtype)
+        one_at_a_time = lambda: [encoder(mel[i : i + 1]) for i in range(8)]  # noqa: E731
+        with torch.inference_mode():
+            for _ in range(3):
+                encoder(mel), one_at_a_time()
+            batched, alone = median_ms(lambda: encoder(mel)), median_ms(one_at_a_time)
+        print(f"{dtype}: 8 windows batched {batched:.2f} ms, one at a time {alone:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
