@@ -112,6 +112,11 @@ def main() -> None:
     parser.add_argument("--rows", default="1,8")
     parser.add_argument("--output", default="benchmarks/results/cuda_graph_step")
     args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("needs a CUDA device")
+    unknown = set(args.models.split(",")) - set(SHAPES)
+    if unknown:
+        raise SystemExit(f"unknown model {', '.join(sorted(unknown))}; choose from {list(SHAPES)}")
     rows = [
         measure(name, dtype, n)
         for name in args.models.split(",")
