@@ -99,6 +99,23 @@ def test_a_files_tokens_on_the_gpu_are_the_same_alone_and_in_a_batch_of_eight(on
         assert together[i].fallbacks == alone.fallbacks, i
 
 
+def test_a_windows_encoder_features_on_the_gpu_are_its_own_in_a_batch(on_gpu):
+    """`windows.encode` runs one window at a time on every device, so a window's features are
+    the same bits alone and among seven others. Batched on an H200 they were up to 0.3 apart
+    in float16 (base), and one of the eight files got other tokens (README, "On a GPU")."""
+    from test_transcribe import batch_of_eight
+
+    from whisper_eas.windows import Window, encode, file_mel
+
+    for dtype in ("float32", "float16"):
+        model = on_gpu[dtype]
+        windows = [Window(file_mel(wave, model.dims.n_mels)[:, :3000], min(len(wave), 480_000))
+                   for wave in batch_of_eight()]  # fmt: skip
+        together = encode(model, windows, None).features
+        for row, window in enumerate(windows):
+            assert torch.equal(encode(model, [window], None).features[0], together[row]), row
+
+
 def test_one_file_cut_into_parts_on_the_gpu_equals_the_cpu(on_gpu, on_cpu):
     """The default for one long file (cut at pauses, the parts decoded side by side) gives the
     CPU's segments on the GPU, float32: the same cuts, tokens and fallbacks."""

@@ -354,9 +354,10 @@ def test_speech_budget_keeps_every_speech_token_and_rows_keep_their_own_count(ba
 
 
 def test_windows_encoded_one_at_a_time_equal_the_batched_encoder(tiny):
-    """On the CPU `encode` runs one window at a time (faster there) and joins the rows: the
-    same features (to float32 rounding: the batched convolutions and attention split their work
-    by the batch's size), kept indices and masks as the encoder on the whole batch."""
+    """`encode` runs one window at a time (faster on the CPU, and a row's own bits on CUDA)
+    and joins the rows: the same features (to float32 rounding: the batched convolutions and
+    attention split their work by the batch's size), kept indices and masks as the encoder on
+    the whole batch."""
     waves = [load_audio(DATA / "jfk.flac"), load_audio(FIXTURES[0])[:100_000]]
     windows = [Window(file_mel(w, 80)[:, :3000], len(w)) for w in waves]
     windows.append(Window(windows[0].mel, 480_000))  # a full window: keeps all 1500
