@@ -176,8 +176,9 @@ def main() -> None:
             "encoder": encoder_rows(model, mels), "decoder": decoder_rows(model, features),
         }  # fmt: skip
     print(json.dumps(result["kernels"]), flush=True)
+    eas = EASConfig.recommended("tiny.en")  # the setting tests/test_cuda.py batches with
     result["tokens_as_is"] = token_rows(model, inputs)
-    result["tokens_as_is_eas"] = token_rows(model, inputs, EASConfig.recommended("tiny.en"))
+    result["tokens_as_is_eas"] = token_rows(model, inputs, eas)
     windows = importlib.import_module("whisper_eas.windows")
     batched_encode = windows.encode
 
@@ -195,9 +196,7 @@ def main() -> None:
         result["tokens_blocks_and_encoder_alone"] = token_rows(model, inputs)
         model_module.linear = plain_linear
         result["tokens_encoder_alone"] = token_rows(model, inputs)
-        result["tokens_encoder_alone_eas"] = token_rows(
-            model, inputs, EASConfig.recommended("tiny.en")
-        )
+        result["tokens_encoder_alone_eas"] = token_rows(model, inputs, eas)
     finally:
         windows.encode, model_module.linear = batched_encode, plain_linear
     text = json.dumps(result, indent=1)
