@@ -133,7 +133,8 @@ def test_recommended_eas_and_bad_flag_combinations(capsys):
     args = build_parser().parse_args(
         ["transcribe", "x.wav", "--eas", "--eas-padding-tokens", "100"]
     )
-    assert eas_from_arguments(args, "tiny.en").rule == Truncate(100)
+    # the recommended setting with one field changed
+    assert eas_from_arguments(args, "tiny.en").rule == Truncate(100, min_dropped=500)
     assert main(["transcribe", str(DATA / "jfk.flac"), "--eas", "--output-format", "json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert 550 < record["kept_tokens"][0] < 1500  # 11 s of speech (550 tokens) + padding

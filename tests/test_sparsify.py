@@ -401,6 +401,16 @@ def test_built_in_rules_keep_what_they_say():
     assert Truncate(100).keeps_all(1500, 1450, None) and not Truncate(100).keeps_all(
         1500, 1399, None
     )
+    # a window cut only where it loses at least min_dropped tokens; else it keeps them all
+    at_least = Truncate(100, min_dropped=500)
+    assert at_least.keep(short).tolist() == list(range(500))  # loses 1000
+    longer = Tokens(importance, hidden, 1000)  # would lose 400
+    assert at_least.keeps_all(1500, 1000, None) and at_least.keep(longer).tolist() == list(
+        range(1500)
+    )
+    assert not at_least.keeps_all(1500, 900, None)  # loses exactly 500
+    with pytest.raises(ValueError, match="min_dropped"):
+        Truncate(100, min_dropped=-1)
     budget = SpeechBudget(speech_sparsity=0.5, padding_tokens=10)
     assert budget.keep(short).tolist() == [*range(200), *range(400, 410)]
     assert SpeechBudget(padding="first").scoring is None and SpeechBudget().scoring == Scoring()
@@ -412,3 +422,12 @@ def test_built_in_rules_keep_what_they_say():
     assert RandomKeep(TopK(0.5)).scoring is None and not RandomKeep(TopK(0.5)).keeps_all(
         1500, 1500, None
     )
+
+
+def test_the_recommended_settings_round_trip_through_the_flat_fields():
+    from whisper_eas.research.settings import config_from_record, fields_of
+
+    for name in ("tiny.en", "base"):
+        recommended = EASConfig.recommended(name)
+        assert config_from_record(fields_of(recommended)) == recommended
+    assert "min_dropped" not in fields_of(EASConfig(2, Truncate(300)))  # older files' names

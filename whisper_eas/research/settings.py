@@ -25,14 +25,17 @@ FIELDS = dict(
     query_stride=4, seed=0,
 )  # fmt: skip
 VAD_FIELDS = dict(vad=False, vad_margin_ms=500, vad_min_pause_ms=1000)
+# Truncation's own: written only when set, so files from before it still name their settings
+TRUNCATE_FIELDS = dict(min_dropped=0)
 
 
 def config_from_fields(layer: int, **given) -> EASConfig:
     """The EASConfig the flat fields describe; unknown fields and values are refused by name."""
-    unknown = set(given) - set(FIELDS) - set(VAD_FIELDS) - {"rule"}
+    unknown = set(given) - set(FIELDS) - set(VAD_FIELDS) - set(TRUNCATE_FIELDS) - {"rule"}
     if unknown:
         raise ValueError(f"unknown EAS setting {', '.join(sorted(unknown))}")
-    f = {**FIELDS, **VAD_FIELDS, **{k: v for k, v in given.items() if v is not None}}
+    f = {**FIELDS, **VAD_FIELDS, **TRUNCATE_FIELDS}
+    f.update({k: v for k, v in given.items() if v is not None})
     if f.get("rule"):
         return EASConfig(layer, f["rule"])
     if f["budget"] not in BUDGETS:
@@ -60,7 +63,7 @@ def config_from_fields(layer: int, **given) -> EASConfig:
     elif f["vad"]:
         rule = VADBudget(**speech, margin_ms=f["vad_margin_ms"], min_pause_ms=f["vad_min_pause_ms"])
     elif f["padding_choice"] == "first" and f["speech_sparsity"] == 0:
-        rule = Truncate(f["padding_tokens"])
+        rule = Truncate(f["padding_tokens"], f["min_dropped"])
     else:
         rule = SpeechBudget(**speech)
     if f["aggregate"] == "random":
@@ -81,6 +84,8 @@ def fields_of(eas: EASConfig) -> dict:
         fields["sparsity"], scoring = rule.sparsity, rule.scoring
     elif isinstance(rule, Truncate):
         fields.update(budget="speech", padding_tokens=rule.padding_tokens, padding_choice="first")
+        if rule.min_dropped:
+            fields["min_dropped"] = rule.min_dropped
     elif isinstance(rule, SpeechBudget):
         scoring = rule.ranking
         fields.update(
