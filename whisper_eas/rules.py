@@ -150,7 +150,7 @@ class Truncate:
     `min_dropped`: cut only a window that loses at least this many tokens; one that would lose
     fewer keeps them all. A cut row of a batch has its own token count, and rows of different
     counts attend apart in every decoding step (`model.KVCache.cross_groups`): a long
-    recording's parts, each a 14-29 s window cut by a few hundred tokens, made `--eas` 0.96x
+    recording's parts, windows of 14-24 s each cut by under 500 tokens, made `--eas` 0.96x
     EAS off's speed (tiny.en, 12 long recordings), where a window must now lose 500 tokens
     (10 s) to be cut: 1.00x, and short clips are cut as before."""
 
