@@ -35,6 +35,8 @@ SAMPLES_PER_TOKEN = 320  # 16 kHz: hop 160 samples per mel frame, stride-2 conv 
 # after the speech was as accurate as the most-attended padding and needs no scoring pass.
 # P = 50 failed, 100-300 held. After block 1 for tiny.en (it held on both validation sets and
 # its 4-block encoder gains most from it); after block 2 for base (block 1 failed validation).
+# Only a cut of 500 tokens or more is made (`min_dropped`): smaller cuts, a long recording's
+# parts, cost a batch more than they saved (benchmarks/eas_min_dropped.py).
 RECOMMENDED = {
     "tiny.en": dict(layer=1, rule=Truncate(padding_tokens=300, min_dropped=500)),
     "base": dict(layer=2, rule=Truncate(padding_tokens=300, min_dropped=500)),
