@@ -15,6 +15,7 @@ import argparse
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -31,8 +32,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default="benchmarks/results/eas_min_dropped_cpu")
     args = parser.parse_args()
+    manifest = Path(args.data) / "manifest.jsonl"
+    if not manifest.is_file():
+        parser.error(f"no {manifest}: build it with benchmarks/build_long_audio.py")
     torch.set_num_threads(args.threads)
-    model = load_model(args.model)
+    try:
+        model = load_model(args.model)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
     recommended = EASConfig.recommended(args.model)
     settings = {
         "EAS off": None,
@@ -41,7 +48,7 @@ def main() -> None:
         ),
         "truncation, cuts of 500 or more (recommended)": recommended,
     }
-    records = [json.loads(line) for line in open(f"{args.data}/manifest.jsonl")][: args.limit]
+    records = [json.loads(line) for line in manifest.open()][: args.limit]
     seconds = {name: [] for name in settings}
     texts = {name: [] for name in settings}
     transcribe(model, f"{args.data}/{records[0]['audio']}")  # warm-up
