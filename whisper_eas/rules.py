@@ -150,9 +150,10 @@ class Truncate:
     `min_dropped`: cut only a window that loses at least this many tokens; one that would lose
     fewer keeps them all. A cut row of a batch has its own token count, and rows of different
     counts attend apart in every decoding step (`model.KVCache.cross_groups`): a long
-    recording's parts, windows of 14-24 s each cut by under 500 tokens, made `--eas` 0.96x
-    EAS off's speed (tiny.en, 12 long recordings), where a window must now lose 500 tokens
-    (10 s) to be cut: 1.00x, and short clips are cut as before."""
+    recording's parts, windows of 14-24 s each cut by under 500 tokens, made `--eas` 0.89x
+    EAS off's speed (tiny.en, 12 long recordings; base 0.93x), where with a minimum cut of 500
+    tokens (10 s) it ran at 0.98x (base 0.99x), and short clips are cut as before
+    (benchmarks/eas_min_dropped.py)."""
 
     padding_tokens: int = 300
     min_dropped: int = 0
@@ -167,9 +168,8 @@ class Truncate:
         return dropped <= 0 or dropped < self.min_dropped
 
     def keep(self, tokens: Tokens) -> Tensor:
-        end = min(tokens.n_speech + self.padding_tokens, tokens.n_tokens)
-        if self.keeps_all(tokens.n_tokens, tokens.n_speech, None):
-            end = tokens.n_tokens
+        keeps_all = self.keeps_all(tokens.n_tokens, tokens.n_speech, None)
+        end = tokens.n_tokens if keeps_all else tokens.n_speech + self.padding_tokens
         return torch.arange(end, device=tokens.hidden.device)
 
 
