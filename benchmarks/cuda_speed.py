@@ -49,8 +49,11 @@ def synchronized(run):
     return timed
 
 
-def ours(checkpoint: str, dtype: str, eas: EASConfig | None, batch_size: int = 8):
+def ours(
+    checkpoint: str, dtype: str, eas: EASConfig | None, batch_size: int = 8, graphs: bool = True
+):
     model = load_model(checkpoint, device=DEVICE, dtype=dtype)
+    model.network.decoder.cuda_graphs = graphs  # False: every decoding step eager
 
     def run(waves):
         results = transcribe(model, waves, eas=eas, batch_size=batch_size)
@@ -128,7 +131,11 @@ def run(args) -> None:
     eas = EASConfig.recommended(args.model_name)
     makers = {  # "ours" without --batch-size 1 is our default: one file decoded as parts
         "ours float32": lambda: ours(args.checkpoint, "float32", None),
+        "ours float32, eager steps": lambda: ours(args.checkpoint, "float32", None, graphs=False),
         "ours float32 --batch-size 1": lambda: ours(args.checkpoint, "float32", None, 1),
+        "ours float32 --batch-size 1, eager steps": lambda: ours(
+            args.checkpoint, "float32", None, 1, graphs=False
+        ),
         "ours float16": lambda: ours(args.checkpoint, "float16", None),
         "ours bfloat16": lambda: ours(args.checkpoint, "bfloat16", None),
         "ours float16 --eas": lambda: ours(args.checkpoint, "float16", eas),
@@ -145,7 +152,11 @@ def run(args) -> None:
         errors[name] = repr(error)
         print(f"{name}: {error!r}", file=sys.stderr, flush=True)
 
-    for name, make in makers.items() if "one" in args.parts else ():
+    chosen = args.systems.split(",") if args.systems else list(makers)
+    if set(chosen) - set(makers):
+        raise SystemExit(f"unknown systems {sorted(set(chosen) - set(makers))}; "
+                         f"choose from {list(makers)}")  # fmt: skip
+    for name, make in ((n, makers[n]) for n in chosen) if "one" in args.parts else ():
         try:
             systems[name] = make()
         except Exception as error:  # noqa: BLE001
@@ -301,6 +312,8 @@ def main() -> None:
     on_gpu.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     on_gpu.add_argument("--parts", default="one,many", help="one: each recording alone; many: "
                         "all inputs batched against one by one")  # fmt: skip
+    on_gpu.add_argument("--systems", help="comma-separated names of the one-file systems "
+                        "to run (default: all)")  # fmt: skip
     on_gpu.add_argument("--commit", default="unknown")
     on_gpu.add_argument("--output", required=True)
     summary = commands.add_parser("report")

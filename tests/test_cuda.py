@@ -14,12 +14,17 @@ from whisper_eas import EASConfig, load_audio, load_model, transcribe
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CHECKPOINT = os.environ.get("WHISPER_EAS_CUDA_MODEL", "tiny.en")
+# WHISPER_EAS_CUDA_GRAPHS=0 runs these tests on eager decoding steps (`cuda_step`).
+GRAPHS = os.environ.get("WHISPER_EAS_CUDA_GRAPHS", "1") != "0"
 
 
 @pytest.fixture(scope="module")
 def on_gpu():
-    return {dtype: load_model(CHECKPOINT, device="cuda", dtype=dtype)
-            for dtype in ("float32", "float16")}  # fmt: skip
+    models = {dtype: load_model(CHECKPOINT, device="cuda", dtype=dtype)
+              for dtype in ("float32", "float16")}  # fmt: skip
+    for model in models.values():
+        model.network.decoder.cuda_graphs = GRAPHS
+    return models
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +149,33 @@ def test_vad_filter_runs_with_a_gpu_model(on_gpu):
     result = transcribe(on_gpu["float32"], padded, vad_filter=True, word_timestamps=True)
     words = [w for s in result.segments for w in s.words]
     assert words and words[0].start >= 9.5 and words[-1].end <= 10.5 + len(wave) / 16000
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_steps_replayed_from_cuda_graphs_are_the_eager_steps(on_gpu, dtype, monkeypatch):
+    """A replayed step launches the eager step's kernels on the same shapes: the same tokens
+    and log-probabilities, bit for bit, without EAS and with rows of several kept counts, and
+    through fallbacks (sampling). Replayed steps keep a batch's finished rows, and on a GPU a
+    row's last bits depend on how many rows share its products, so the bits are compared with
+    eager steps that keep them too; the tokens also with eager steps that drop them."""
+    from test_transcribe import batch_of_eight
+
+    from whisper_eas import Truncate, decoding
+
+    model, inputs = on_gpu[dtype], batch_of_eight()
+
+    def run(graphs: bool, drop_finished: float) -> list:
+        model.network.decoder.cuda_graphs = graphs
+        monkeypatch.setattr(decoding, "DROP_FINISHED", drop_finished)
+        try:
+            return [transcribe(model, inputs, eas=eas, batch_size=8, max_parts=1)
+                    for eas in (None, EASConfig(1, Truncate(300)))]  # fmt: skip
+        finally:
+            model.network.decoder.cuda_graphs = GRAPHS
+
+    dropping, keeping, graphed = run(False, 0.25), run(False, 2.0), run(True, 0.25)
+    for runs in zip(dropping, keeping, graphed):
+        for d, k, g in zip(*runs):
+            assert g.tokens == k.tokens == d.tokens and g.fallbacks == k.fallbacks == d.fallbacks
+            assert [s.avg_logprob for s in g.segments] == [s.avg_logprob for s in k.segments]
+            assert g.kept_tokens == k.kept_tokens

@@ -494,3 +494,21 @@ def test_the_tokens_after_a_prefix_are_ctranslate2s(tiny):
         theirs = reference.model.generate(their_encoding, [prompt] * len(waves), beam_size=1)
         ours = decode(tiny, audio, DecodingOptions(timestamps=True, prefix=prefix))
         assert [r.tokens for r in ours] == [t.sequences_ids[0] for t in theirs], prefix
+
+
+def test_a_finished_row_is_dropped_before_it_would_write_past_the_text_context(base):
+    """Rows step together, finished or not. A multilingual row after a full previous-text
+    prompt (228 tokens with <|notimestamps|>) may decode 220 tokens; a first window's, 224. Once the long
+    row has finished, its next positions would lie past the 448 of the context, so it leaves
+    the batch then, though fewer than a quarter of the rows have finished (they used to raise
+    "decoder context overflow"). End-of-text is suppressed: every row runs to its limit."""
+    torch.manual_seed(0)
+    features = torch.randn(5, 1500, base.dims.n_audio_state) * 0.1
+    words = base.tokenizer.encode(" one two three four five six seven eight nine ten")
+    previous = [(words * 30)[:223], [], [], [], []]
+    options = DecodingOptions(language="en", suppress_tokens=(-1, base.tokenizer.eot))
+    results = decode(base, features, options, previous=previous)
+    assert [len(r.tokens) for r in results] == [220, 224, 224, 224, 224]
+    # The long row's tokens are its own: the same decoded alone.
+    alone = decode(base, features[:1], options, previous=previous[:1])
+    assert alone[0].tokens == results[0].tokens

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .attention import check_backend
+from .cuda_step import StepGraphs, decoder_step
 from .model import EncoderOutput, KVCache, Whisper
 from .tokenizer import TASKS, Tokenizer, language_code
 
@@ -363,6 +364,10 @@ def generate(
     rows = torch.arange(batch, device=device)
     active = rows  # the rows the cache still decodes
     rows_at = list(range(batch))  # the row each position of the cache's tensors holds
+    step_on = decoder_step(decoder, cache, options.backend)  # CUDA graphs on a GPU
+    # A finished row goes on stepping with the others (its tokens are thrown away), so the
+    # furthest row's next position is counted here: no row may write past the text context.
+    furthest, n_ctx = int(cache.positions.max()), cache.self_k.shape[3]
     for step in range(max(limits)):
         logits = logits + (first if step == 0 else always)
         if options.timestamps:
@@ -381,14 +386,21 @@ def generate(
             break
         # Drop finished rows from the cache once DROP_FINISHED of its rows have finished: a
         # step reads every row's cross K/V, and a round's longest row often runs on alone for
-        # dozens of steps. A row's numbers do not depend on its neighbours.
+        # dozens of steps. A row's numbers do not depend on its neighbours. Steps replayed
+        # from graphs keep them (on a GPU a step costs its launches, not its rows, and fewer
+        # rows need new graphs), unless one would write past the context (a row still
+        # decoding never does: `decode` sets the limits so).
         done = finished[active]
         n_done = int(done.sum())
-        if cache.beams == 1 and n_done and n_done >= DROP_FINISHED * len(active):
+        crowded = not isinstance(step_on, StepGraphs) and n_done >= DROP_FINISHED * len(active)
+        if cache.beams == 1 and n_done and (crowded or furthest >= n_ctx):
             order = KVCache.room_for((~done).nonzero().squeeze(1).tolist())
             cache, rows_at = cache.keep(order), KVCache.moved_rows(rows_at, order)
             active = torch.tensor(rows_at[: len(order)], device=device)
-        out = decoder(next_tokens[active, None], cache, options.backend)[:, -1]
+            step_on = decoder_step(decoder, cache, options.backend)
+            furthest = int(cache.positions.max())
+        out = step_on(next_tokens[active, None])[:, -1]
+        furthest += 1
         if len(active) == batch:
             logits = out
         else:  # a finished row keeps its last logits: its tokens are end-of-text from now on

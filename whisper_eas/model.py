@@ -514,6 +514,9 @@ class KVCache:
         self.mask: Tensor | None = None  # (B, 1, T, visible): the keys each of them sees
         self.slots: Tensor | None = None  # (B * H * T,): where their K/V go (`place`)
         self.visible = n_text_ctx  # how many cache positions this call reads (`place`)
+        # The furthest row's end after the next call, where the host keeps count of it
+        # (`cuda_step`); None: `place` reads it back from the device.
+        self.known_end: int | None = None
 
     @staticmethod
     def groups_of(cross_kv: list[tuple[Tensor, Tensor]], counts: list[int]) -> list:
@@ -526,10 +529,13 @@ class KVCache:
         groups: dict[int, list[int]] = {}
         for row, count in enumerate(counts):
             groups.setdefault(count, []).append(row)
+        device = cross_kv[0][0].device
+        # The rows as an index on the device: a step that indexes with a list copies it there
+        # first, which a CUDA graph cannot record (`cuda_step`).
         return [
-            (rows, [(k[rows, :, :count].contiguous(), v[rows, :, :count].contiguous())
-                    for k, v in cross_kv])
-            for count, rows in groups.items()
+            (index, [(k[index, :, :count].contiguous(), v[index, :, :count].contiguous())
+                     for k, v in cross_kv])
+            for count, index in ((c, torch.tensor(r, device=device)) for c, r in groups.items())
         ]  # fmt: skip
 
     def select(self, rows: list[int]) -> "KVCache":
@@ -637,12 +643,11 @@ class KVCache:
         so they read the whole cache."""
         device = self.positions.device
         self.where = self.positions[:, None] + torch.arange(n_queries, device=device)
-        n_ctx, end = self.self_k.shape[3], int(self.where.max()) + 1
+        n_ctx = self.self_k.shape[3]
+        end = self.known_end if self.known_end is not None else int(self.where.max()) + 1
         if end > n_ctx:
             raise ValueError(f"decoder context overflow: {end} tokens > {n_ctx} positions")
-        self.visible = n_ctx
-        if n_queries == 1:
-            self.visible = min(n_ctx, -(-end // VISIBLE_STEP) * VISIBLE_STEP)
+        self.visible = n_ctx if n_queries > 1 else self.visible_for(end)
         keys = torch.arange(self.visible, device=device)
         self.mask = (keys[None, None, :] <= self.where[:, :, None])[:, None]  # (B, 1, T, seen)
         # Where each (row, head, token) vector goes in a layer's cache seen as rows of Dh: one
@@ -651,6 +656,11 @@ class KVCache:
         heads = torch.arange(batch * n_head, device=device).view(batch, n_head, 1) * n_ctx
         self.slots = (heads + self.where[:, None, :]).flatten()  # (B * H * T,)
         return self.where
+
+    def visible_for(self, end: int) -> int:
+        """How many positions a step of one query per row reads when the furthest row's
+        token goes to position end - 1: whole blocks of VISIBLE_STEP (`place`)."""
+        return min(self.self_k.shape[3], -(-end // VISIBLE_STEP) * VISIBLE_STEP)
 
     def write(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store k, v (B, H, T, Dh) at the placed positions; return the layer's cache up to the
@@ -678,6 +688,9 @@ class TextDecoder(nn.Module):
         # B rows reads B windows' K/V, the largest read of a step beyond a few rows; bfloat16
         # halves it (int8 on a CPU with bf16 instructions, `quantize.quantize_int8`).
         self.cross_dtype: torch.dtype | None = None
+        # On a CUDA device, `decoding.generate` replays each step as a CUDA graph (the same
+        # logits, launched at once; `cuda_step`). False: every step runs eagerly.
+        self.cuda_graphs = True
 
     def new_cache(
         self,
