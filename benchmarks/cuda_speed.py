@@ -131,9 +131,9 @@ def run(args) -> None:
     eas = EASConfig.recommended(args.model_name)
     makers = {  # "ours" without --batch-size 1 is our default: one file decoded as parts
         "ours float32": lambda: ours(args.checkpoint, "float32", None),
-        "ours float32, eager steps": lambda: ours(args.checkpoint, "float32", None, graphs=False),
+        "ours float32 (eager steps)": lambda: ours(args.checkpoint, "float32", None, graphs=False),
         "ours float32 --batch-size 1": lambda: ours(args.checkpoint, "float32", None, 1),
-        "ours float32 --batch-size 1, eager steps": lambda: ours(
+        "ours float32 --batch-size 1 (eager steps)": lambda: ours(
             args.checkpoint, "float32", None, 1, graphs=False
         ),
         "ours float16": lambda: ours(args.checkpoint, "float16", None),

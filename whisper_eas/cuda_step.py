@@ -14,10 +14,19 @@ the side stream a recording needs warmed; the steps after it replay its graph. T
 launches the eager step's kernels on the same shapes, so its logits are the eager step's bits.
 """
 
+from functools import lru_cache
+
 import torch
 from torch import Tensor
 
 from .model import KVCache, TextDecoder
+
+
+@lru_cache(maxsize=None)
+def side_stream(device: torch.device) -> torch.cuda.Stream:
+    """The stream steps are recorded on, one per device: cuBLAS keeps a workspace for each
+    stream it runs on, and a new stream per cache took, in turn, all 32 of PyTorch's pool."""
+    return torch.cuda.Stream(device)
 
 
 class StepGraphs:
@@ -29,7 +38,7 @@ class StepGraphs:
         self.tokens = cache.positions.new_zeros(len(cache.positions), 1)  # the graphs' input
         self.end = int(cache.positions.max())  # the host's count from here on: a step adds 1
         self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, Tensor]] = {}
-        self.side = torch.cuda.Stream(cache.positions.device)  # recording needs its own
+        self.side = side_stream(cache.positions.device)  # recording needs one of its own
 
     def __call__(self, tokens: Tensor) -> Tensor:
         """tokens (B, 1), each row's next token -> float32 logits (B, 1, n_vocab)."""
