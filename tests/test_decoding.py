@@ -74,6 +74,24 @@ def test_one_query_reads_the_cache_in_blocks_with_the_whole_caches_bits(dtype):
             assert torch.equal(part, whole), (rows, end, seen)
 
 
+def test_a_step_placed_from_the_hosts_count_reads_what_it_reads_back():
+    """CUDA-graph steps (`cuda_step`) tell `KVCache.place` how far the rows have written
+    (`known_end`) instead of reading it back from the device: the same positions, mask, writes
+    and block of the cache."""
+    from whisper_eas.model import KVCache
+
+    cross_kv = [(torch.zeros(3, 6, 20, 64), torch.zeros(3, 6, 20, 64))]
+    for positions in ([0, 5, 2], [63, 10, 0], [64, 64, 1], [200, 447, 3]):
+        placed = {}
+        for known_end in (None, max(positions) + 1):
+            cache = KVCache(cross_kv, [20, 20, 20], 448, positions=torch.tensor(positions))
+            cache.known_end = known_end
+            where = cache.place(1)
+            placed[known_end] = (where, cache.mask, cache.slots, cache.visible)
+        (w1, m1, s1, v1), (w2, m2, s2, v2) = placed.values()
+        assert torch.equal(w1, w2) and torch.equal(m1, m2) and torch.equal(s1, s2) and v1 == v2
+
+
 def test_reading_the_cache_in_blocks_changes_no_number(tiny, tiny_int8, monkeypatch):
     """Whole transcriptions (float32 and int8, greedy and beam search) give the same tokens
     and log-probabilities reading the cache in blocks as reading all of it."""
@@ -498,10 +516,11 @@ def test_the_tokens_after_a_prefix_are_ctranslate2s(tiny):
 
 def test_a_finished_row_is_dropped_before_it_would_write_past_the_text_context(base):
     """Rows step together, finished or not. A multilingual row after a full previous-text
-    prompt (228 tokens with <|notimestamps|>) may decode 220 tokens; a first window's, 224. Once the long
-    row has finished, its next positions would lie past the 448 of the context, so it leaves
-    the batch then, though fewer than a quarter of the rows have finished (they used to raise
-    "decoder context overflow"). End-of-text is suppressed: every row runs to its limit."""
+    prompt (228 tokens with <|notimestamps|>) may decode 220 tokens; a first window's, 224.
+    Once the long row has finished, its next positions would lie past the 448 of the
+    context, so it leaves the batch then, though fewer than a quarter of the rows have
+    finished (they used to raise "decoder context overflow"). End-of-text is suppressed:
+    every row runs to its limit."""
     torch.manual_seed(0)
     features = torch.randn(5, 1500, base.dims.n_audio_state) * 0.1
     words = base.tokenizer.encode(" one two three four five six seven eight nine ten")
