@@ -12,6 +12,10 @@ A step reads the self-attention cache in whole blocks of positions (`KVCache.pla
 graph is recorded per block length. The first step that reads a block length runs eagerly, on
 the side stream a recording needs warmed; the steps after it replay its graph. The graph
 launches the eager step's kernels on the same shapes, so its logits are the eager step's bits.
+
+One transcription at a time per process and GPU: a recording fails when another thread uses
+the GPU meanwhile, and the recording stream is one per device. Threads that share a GPU should
+set `model.network.decoder.cuda_graphs = False`.
 """
 
 from functools import lru_cache
