@@ -13,6 +13,7 @@ examples:
 """
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -741,6 +742,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "search":  # the search has no single --eas-layer / --eas-sparsity
         args.eas_layer = args.eas_sparsity = None
         args.eas_aggregate, args.eas = "mean", False
+    if argv is None:  # the program itself, not a caller in its own process (the tests)
+        # What is imported by now (torch: some 170,000 objects) lives as long as the process:
+        # kept out of the collector's scans, the interpreter's exit no longer walks it. One
+        # short clip, tiny.en, ended 0.38 s sooner: 1.55 against 1.93 s a process.
+        gc.freeze()
     try:
         return args.run(args)
     except KeyboardInterrupt:
