@@ -744,8 +744,9 @@ def main(argv: list[str] | None = None) -> int:
         args.eas_aggregate, args.eas = "mean", False
     if argv is None:  # the program itself, not a caller in its own process (the tests)
         # What is imported by now (torch: some 170,000 objects) lives as long as the process:
-        # kept out of the collector's scans, the interpreter's exit no longer walks it. One
-        # short clip, tiny.en, ended 0.38 s sooner: 1.55 against 1.93 s a process.
+        # kept out of the collector's scans, the interpreter's exit no longer walks it. A
+        # process transcribing one short clip (tiny.en) took 1.66 s instead of 2.02
+        # (benchmarks/results/one_clip_per_process_freeze_cpu.md).
         gc.freeze()
     try:
         return args.run(args)
