@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", default="benchmarks/results/cuda_graph_decode")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA device")
     clips = fixtures()

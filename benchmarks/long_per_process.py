@@ -68,7 +68,10 @@ def main() -> None:
     manifest = Path(args.data) / "manifest.jsonl"
     if not manifest.is_file():
         parser.error(f"--data: no {manifest} (benchmarks/build_long_audio.py writes data/long)")
-    records = [json.loads(line) for line in manifest.read_text().splitlines()][: args.limit]
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    if not 0 < args.limit <= len(records):
+        parser.error(f"--limit must be 1 to {len(records)} (the recordings in {manifest})")
+    records = records[: args.limit]
     audio = [Path(args.data) / record["audio"] for record in records]
     seconds = []
     for path in audio:
