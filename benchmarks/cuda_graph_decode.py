@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, transcribe
-from whisper_eas.research.bench import run_header, title
+from whisper_eas.research.bench import run_header, title, write_results
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
@@ -90,8 +90,7 @@ def main() -> None:
         f"{'yes' if r['same_tokens'] else 'no'} |"
         for r in rows
     ]
-    Path(args.output + ".json").write_text(json.dumps({**header, "rows": rows}, indent=1) + "\n")
-    Path(args.output + ".md").write_text("\n".join(lines) + "\n")
+    write_results(args.output, {**header, "rows": rows}, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

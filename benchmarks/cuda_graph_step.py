@@ -15,12 +15,11 @@ against the eager step's on the same tokens.
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
 
 from whisper_eas.model import KVCache, ModelDims, Whisper
-from whisper_eas.research.bench import run_header, title
+from whisper_eas.research.bench import run_header, title, write_results
 
 SHAPES = {
     "tiny.en": ModelDims(80, 1500, 384, 6, 4, 51864, 448, 384, 6, 4),
@@ -141,8 +140,7 @@ def main() -> None:
         f"{'yes' if r['graph_equals_eager'] else 'no, ' + format(r['max_abs_diff'], '.1e')} |"
         for r in rows
     ]
-    Path(args.output + ".json").write_text(json.dumps({**header, "rows": rows}, indent=1) + "\n")
-    Path(args.output + ".md").write_text("\n".join(lines) + "\n")
+    write_results(args.output, {**header, "rows": rows}, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
