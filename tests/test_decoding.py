@@ -284,10 +284,7 @@ def allowed_after(generated: list[int], logits=None, speech_until=None) -> set[i
         logits = torch.zeros(1, VOCAB)
         logits[0, :TB] = 5.0
     logits = logits.clone()
-    until = None if speech_until is None else torch.tensor([speech_until])
-    apply_timestamp_rules(
-        logits, torch.tensor([generated], dtype=torch.long).reshape(1, -1), TB, EOT, until
-    )
+    apply_timestamp_rules(logits, [generated], TB, EOT, [speech_until])
     return set(torch.nonzero(logits[0] > -torch.inf).flatten().tolist())
 
 
