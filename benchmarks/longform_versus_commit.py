@@ -29,14 +29,16 @@ WORKER = """
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[1]))
 from whisper_eas import load_audio, load_model, transcribe
-name, dtype, words, files = sys.argv[2], sys.argv[3], sys.argv[4] == "words", sys.argv[5:]
+name, dtype, words, batch = sys.argv[2], sys.argv[3], sys.argv[4] == "words", int(sys.argv[5])
+files = sys.argv[6:]
 model = load_model(name, dtype=dtype)
-transcribe(model, load_audio(files[0])[: 16000 * 20], word_timestamps=words)  # warm-up
+transcribe(model, load_audio(files[0])[: 16000 * 20], word_timestamps=words,
+           batch_size=batch)  # warm-up
 print("@ready", flush=True)
 for line in sys.stdin:
     wave = load_audio(files[int(line)])
     began = time.perf_counter()
-    result = transcribe(model, wave, word_timestamps=words)
+    result = transcribe(model, wave, word_timestamps=words, batch_size=batch)
     print("@" + json.dumps({"seconds": time.perf_counter() - began, "text": result.text}),
           flush=True)
 """
@@ -47,7 +49,8 @@ class Tree:
 
     def __init__(self, tree: Path, args, name: str, files: list[str]):
         words = "words" if args.word_timestamps else "plain"
-        command = [sys.executable, "-c", WORKER, str(args.threads), name, args.dtype, words, *files]
+        command = [sys.executable, "-c", WORKER, str(args.threads), name, args.dtype, words,
+                   str(args.batch_size), *files]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -74,14 +77,18 @@ def main() -> None:
     parser.add_argument("--data", default="data/long", help="folder with manifest.jsonl")
     parser.add_argument("--limit", type=int, default=8, help="recordings (tune, heldout alternate)")
     parser.add_argument("--word-timestamps", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=8, help="1: each recording whole")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
     chosen = manifest_records(args.data, args.limit, "alternate")
     files = [str((Path(args.data) / r["audio"]).resolve()) for r in chosen]
     result = {
         **run_header(args.threads), "before": args.before, "dtype": args.dtype,
-        "word_timestamps": args.word_timestamps, "recordings": [r["id"] for r in chosen],
+        "word_timestamps": args.word_timestamps, "batch_size": args.batch_size,
+        "recordings": [r["id"] for r in chosen],
         "audio_seconds": sum(r["duration_s"] for r in chosen), "models": {},
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
@@ -111,7 +118,8 @@ def main() -> None:
         title(f"Long-form, this checkout against {args.before}", result),
         "",
         f"{len(files)} recordings of `{args.data}` ({result['audio_seconds'] / 60:.1f} min), "
-        f"{args.dtype}, word timestamps {'on' if args.word_timestamps else 'off'}; each alone, "
+        f"{args.dtype}, word timestamps {'on' if args.word_timestamps else 'off'}, batch size "
+        f"{args.batch_size}; each alone, "
         "each tree in its own process, taking turns recording by recording.",
         "",
         "| model | before s | now s | now × before | same texts |",
