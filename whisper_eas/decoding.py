@@ -404,11 +404,10 @@ def generate(
             logprobs = logits.log_softmax(dim=-1)
         next_tokens = choose_tokens(logits, options.temperature, generators)
         picked = logprobs.gather(1, next_tokens[:, None])[:, 0].cpu().numpy()
-        running = ~np.array(finished)
-        sum_logprobs[running] += picked[running]
         for row, token in enumerate(next_tokens.tolist()):
-            if finished[row]:
+            if finished[row]:  # its draws are thrown away
                 continue
+            sum_logprobs[row] += picked[row]
             if token == eot:
                 finished[row] = ended[row] = True
             else:
@@ -436,7 +435,7 @@ def generate(
         furthest += 1
         if active is None:
             logits = out[:, -1]
-        else:  # a finished row keeps its last logits: its tokens are end-of-text from now on
+        else:  # a dropped row keeps its last logits (it has finished: they are not read)
             logits[active] = out[:, -1]
     return Generated(generated, sum_logprobs.tolist(), ended, rows_at)
 
