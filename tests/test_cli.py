@@ -1,5 +1,7 @@
 import importlib
 import json
+import subprocess
+import sys
 
 import pytest
 from conftest import DATA
@@ -314,3 +316,17 @@ def test_subtitle_flags_need_word_timestamps(capsys):
                  "--max_line_width", "20", "--max-line-count", "1"]) == 0  # fmt: skip
     cues = capsys.readouterr().out.split("\n\n")
     assert len(cues) > 4 and all(len(c.split("\n")[2]) <= 20 for c in cues if c.strip())
+
+
+def test_the_program_flushes_its_output_and_exit_status_before_it_ends():
+    # Run as a program, the CLI ends its process without the interpreter's teardown
+    # (`cli.main`): what it printed must still reach a pipe, with its exit status.
+    done = subprocess.run(
+        [sys.executable, "-m", "whisper_eas", "transcribe", "--model", "tiny.en", "--threads",
+         "1", "--quiet", str(DATA / "jfk.flac"), str(DATA / "missing.flac")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "ask not what your country can do for you" in done.stdout
+    assert done.stdout.endswith("\n")
+    assert "audio file not found" in done.stderr and "missing.flac" in done.stderr
