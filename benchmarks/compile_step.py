@@ -11,13 +11,12 @@ lowering, so the packed path cannot be compiled as it stands).
 """
 
 import argparse
-import importlib
 import statistics
 import time
 
 import torch
 
-from whisper_eas import load_audio, load_model, log_mel_spectrogram, pad_or_trim
+from whisper_eas import load_audio, load_model, log_mel_spectrogram, onednn, pad_or_trim
 from whisper_eas.research.bench import cpu_flags, run_header, title, write_results
 
 CLIP = "tests/data/1272-128104-0000.flac"
@@ -39,33 +38,33 @@ def main() -> None:
     parser.add_argument("--output", default="benchmarks/results/compile_step_cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model_module = importlib.import_module("whisper_eas.model")
     mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(CLIP))))
     result = run_header(args.threads, cpu_flags=cpu_flags(), rows=[])
     for name in args.models.split(","):
-        model_module.use_onednn_linear = True
-        packed = load_model(name)
-        model_module.use_onednn_linear = False  # the same weights on plain F.linear
-        plain = load_model(name)
-        model_module.use_onednn_linear = True
+        # Each model makes its oneDNN packs on first use, under the switch as it is then: the
+        # plain one runs with it off, so it never makes one and stays on F.linear.
+        packed, plain = load_model(name), load_model(name)
         compiled = torch.compile(plain.network.decoder)
         language = "en" if packed.tokenizer.multilingual else None
         tokens = torch.tensor([packed.tokenizer.sot_sequence(language)])
         step = torch.tensor([[packed.tokenizer.eot - 1000]])  # any text token
         with torch.inference_mode():
             audio = packed.network.encoder(mel[None])
+            onednn.use_onednn = False
             began = time.perf_counter()
             step_ms(plain.network.decoder, compiled, audio, tokens, step, n=3)
             warm_up = time.perf_counter() - began
-            runs = {
-                "eager, packed (default)": (packed.network.decoder, packed.network.decoder),
-                "eager, F.linear": (plain.network.decoder, plain.network.decoder),
-                "torch.compile, F.linear": (plain.network.decoder, compiled),
+            runs = {  # label: (decoder, what runs it, on oneDNN)
+                "eager, packed (default)": (packed.network.decoder, packed.network.decoder, True),
+                "eager, F.linear": (plain.network.decoder, plain.network.decoder, False),
+                "torch.compile, F.linear": (plain.network.decoder, compiled, False),
             }
             times = {label: [] for label in runs}
             for _ in range(5):
-                for label, (decoder, run) in runs.items():
+                for label, (decoder, run, on_onednn) in runs.items():
+                    onednn.use_onednn = on_onednn
                     times[label].append(step_ms(decoder, run, audio, tokens, step))
+            onednn.use_onednn = True
         row = {"model": name, "compile_seconds": warm_up}
         row |= {label: statistics.median(t) for label, t in times.items()}
         result["rows"].append(row)

@@ -256,11 +256,11 @@ def test_packed_weights_follow_the_weights_they_are_made_from():
 def test_an_int8_load_makes_no_onednn_pack_of_the_float_weights_it_swaps(monkeypatch):
     """oneDNN packs are made on first use, so loading int8 packs none of the float Linears
     that quantize_int8 swaps out (they held a second float copy of the weights at the peak)."""
-    import whisper_eas.model
+    import whisper_eas.onednn
 
     packs = []
-    pack = whisper_eas.model.pack_for_onednn
-    monkeypatch.setattr(whisper_eas.model, "pack_for_onednn", lambda w: packs.append(1) or pack(w))
+    pack = whisper_eas.onednn.pack
+    monkeypatch.setattr(whisper_eas.onednn, "pack", lambda w: packs.append(1) or pack(w))
     load_model("tiny.en", dtype="int8")
     assert packs == []
     layer = Linear(64, 8)

@@ -11,13 +11,14 @@ Data flow for one 30 s window, with EAS at `layer=i`:
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import partial
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import onednn
 from .attention import attention, check_backend
 from .rules import Scoring
 from .sparsify import EASConfig, Sparsifier, received_attention
@@ -39,48 +40,10 @@ class ModelDims:
     n_text_layer: int
 
 
-# CPU float32 linear layers run on oneDNN, on a copy of the weight packed in its blocked layout
-# for small batches (set `use_onednn_linear = False` to use torch's default BLAS). Measured on
-# this project's CPUs (AMD EPYC, 2 threads): the encoder's 1500-row products run at ~200 vs
-# ~150 GFLOP/s on MKL; a decoding step's products, bound by reading the weights, are faster
-# (tiny.en's output projection at batch 8: 3.5 ms packed, 6.4 ms unpacked, 6.4 on MKL).
-# Numerics: fp32 throughout, only the summation order differs from F.linear (~1e-6 relative).
-# The ops are the ones torch.compile's CPU backend emits; they are private and have no
-# backward, so they serve inference only, and are checked once against F.linear before use.
-use_onednn_linear = True
-PACKED_FOR_ROWS = 8  # oneDNN's batch-size hint: decoding steps of up to 8 files
 # A decoding step reads the self-attention cache in whole blocks of this many positions: a
 # multiple of every vector loop's width (16 floats, unrolled up to 4 times), so that a row's
 # sums never meet a loop's tail (`KVCache.place`).
 VISIBLE_STEP = 64
-
-
-@lru_cache(maxsize=None)
-def onednn_linear_works() -> bool:
-    """Whether torch.ops.mkldnn's packed linear exists here with the signature we call."""
-    try:
-        x, weight, bias = torch.randn(3, 8), torch.randn(4, 8), torch.randn(4)
-        with torch.inference_mode():
-            packed = torch.ops.mkldnn._reorder_linear_weight(weight, PACKED_FOR_ROWS)
-            got = torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
-        return torch.allclose(got, F.linear(x, weight, bias), atol=1e-5)
-    except (AttributeError, RuntimeError, TypeError):
-        return False
-
-
-def pack_for_onednn(weight: Tensor) -> Tensor | None:
-    """The weight in oneDNN's blocked layout, or None where the packed path does not apply."""
-    usable = weight.device.type == "cpu" and weight.dtype == torch.float32
-    if not (use_onednn_linear and usable and onednn_linear_works()):
-        return None
-    with torch.no_grad():
-        return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), PACKED_FOR_ROWS)
-
-
-# The op's resolved overload: calling it skips a Python dispatch step (~2 us of a call's ~25 us
-# fixed cost, which a decoding step pays 25-37 times). Used only on weights `pack_for_onednn`
-# packed, which it does where `onednn_linear_works`.
-packed_linear = getattr(getattr(torch.ops.mkldnn, "_linear_pointwise", None), "default", None)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, packed: Tensor | None = None):
@@ -97,8 +60,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, packed: Tensor
         return linear(x[None], weight, bias, packed)[0]
     if x.numel() == x.shape[-1]:  # a lone row (its leading sizes all 1), as two copies of it
         # (an expanded view, or reshaping to 2-D and back, cost 10-15 us more than this)
-        return packed_linear(torch.cat((x, x)), packed, bias, "none", [], "")[:1]
-    return packed_linear(x, packed, bias, "none", [], "")
+        return onednn.product(torch.cat((x, x)), packed, bias)[:1]
+    return onednn.product(x, packed, bias)
 
 
 class DerivedWeights(nn.Module):
@@ -139,7 +102,7 @@ class OneDNNWeight(DerivedWeights):
     @property
     def packed(self) -> Tensor | None:
         if self._packed is UNMADE:
-            self._packed = pack_for_onednn(self.weight)
+            self._packed = onednn.pack(self.weight)
         return self._packed
 
     def reset_parameters(self) -> None:

@@ -1,0 +1,75 @@
+"""The `"sdpa"` backend's CPU float32 path (oneDNN products, a chunk of queries at a time)
+against the eager reference and PyTorch's fused kernel."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from whisper_eas import onednn
+from whisper_eas.attention import QUERY_CHUNK, attention
+
+pytestmark = pytest.mark.skipif(not onednn.onednn_works(), reason="no oneDNN linear op here")
+
+
+def heads(batch: int, n_head: int, length: int, width: int = 64, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, n_head, length, width, generator=generator)
+
+
+def counted_products(monkeypatch) -> list:
+    calls = []
+    product = onednn.product
+    monkeypatch.setattr(onednn, "product", lambda *a: calls.append(1) or product(*a))
+    return calls
+
+
+@pytest.mark.parametrize("n_queries, n_keys", [(1500, 1500), (1100, 1100), (37, 593), (3, 1500)])
+def test_onednn_path_agrees_with_eager_and_fused(monkeypatch, n_queries, n_keys):
+    q, k, v = (
+        heads(2, 6, n_queries, seed=1),
+        heads(2, 6, n_keys, seed=2),
+        heads(2, 6, n_keys, seed=3),
+    )
+    calls = counted_products(monkeypatch)
+    with torch.inference_mode():
+        got = attention(q, k, v, backend="sdpa")
+        eager = attention(q, k, v, backend="eager")
+        fused = F.scaled_dot_product_attention(q, k, v)
+    assert len(calls) == 2 * 2 * 6 * math.ceil(n_queries / QUERY_CHUNK)  # it took the path
+    assert got.shape == (2, 6, n_queries, 64)
+    assert (got - eager).abs().max().item() < 1e-5
+    assert (got - fused).abs().max().item() < 1e-5
+
+
+def test_a_row_gets_the_same_bits_alone_as_in_a_batch():
+    q, k, v = heads(3, 8, 1500, seed=4), heads(3, 8, 1500, seed=5), heads(3, 8, 1500, seed=6)
+    with torch.inference_mode():
+        batch = attention(q, k, v, backend="sdpa")
+        for row in range(3):
+            alone = attention(q[row : row + 1], k[row : row + 1], v[row : row + 1], backend="sdpa")
+            assert torch.equal(alone[0], batch[row])
+
+
+def test_pytorch_fused_kernel_where_onednn_does_not_apply(monkeypatch):
+    q, k, v = heads(1, 6, 200, seed=7), heads(1, 6, 200, seed=8), heads(1, 6, 200, seed=9)
+    calls = counted_products(monkeypatch)
+    mask = torch.ones(1, 1, 200, 200, dtype=torch.bool).tril()
+    with torch.inference_mode():  # a mask (the decoder's prompts)
+        masked = attention(q, k, v, mask=mask, backend="sdpa")
+        assert torch.equal(masked, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    with torch.no_grad():  # float64
+        q64, k64, v64 = q.double(), k.double(), v.double()
+        wide = attention(q64, k64, v64, backend="sdpa")
+        assert torch.equal(wide, F.scaled_dot_product_attention(q64, k64, v64))
+    with torch.inference_mode():  # the switch off
+        monkeypatch.setattr(onednn, "use_onednn", False)
+        assert torch.equal(
+            attention(q, k, v, backend="sdpa"), F.scaled_dot_product_attention(q, k, v)
+        )
+    monkeypatch.setattr(onednn, "use_onednn", True)
+    q.requires_grad_(True)  # gradients: oneDNN's op has no backward
+    out = attention(q, k, v, backend="sdpa")
+    assert out.grad_fn is not None
+    assert calls == []
