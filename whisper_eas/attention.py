@@ -67,10 +67,10 @@ def attention_onednn(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """`"sdpa"` for float32 on a CPU, without a mask: q (B, H, Tq, D), k and v (B, H, Tk, D)
     -> (B, H, Tq, D). Each head's scores and output are two products on oneDNN, the linear
     layers' kernel, QUERY_CHUNK queries at a time, so that only (chunk, Tk) scores are held.
-    PyTorch's fused CPU kernel runs its products on MKL, which took a window's 6 heads of q.kT
-    in 1.4 ms each against oneDNN's 0.66 (AMD EPYC, 2 threads): a whole transcription of 8
-    long recordings ran 1.08x (tiny.en) and 1.14x (base) faster, with the same texts
-    (docs/tried.md). A row's numbers are its own: every (row, head) is computed alone."""
+    PyTorch's fused CPU kernel runs its products on MKL, which took a head's q.kT over a window
+    in 1.4 ms against oneDNN's 0.66 (AMD EPYC, 2 threads): 12 long recordings transcribed
+    1.16x (tiny.en) and 1.14x (base) faster, with the same float32 texts (docs/tried.md).
+    A row's numbers are its own: every (row, head) is computed alone."""
     batch, heads, length, width = q.shape
     # Contiguous (B, H, T, D) operands, the values transposed as a product's (N, K) weight: a
     # head's slice of a strided view took ~500x as long.
