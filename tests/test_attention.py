@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from whisper_eas import onednn
-from whisper_eas.attention import QUERY_CHUNK, attention
+from whisper_eas.attention import QUERY_CHUNK, attention, attention_with_received
 
 pytestmark = pytest.mark.skipif(not onednn.onednn_works(), reason="no oneDNN linear op here")
 
@@ -73,3 +73,24 @@ def test_pytorch_fused_kernel_where_onednn_does_not_apply(monkeypatch):
     out = attention(q, k, v, backend="sdpa")
     assert out.grad_fn is not None
     assert calls == []
+
+
+@pytest.mark.parametrize("with_values", [True, False])
+def test_received_attention_on_onednn_agrees_with_torch_kernels(monkeypatch, with_values):
+    """The EAS scoring block's probabilities (`attention_with_received`): on oneDNN in float32
+    on a CPU, as `"sdpa"`; the same output and received attention as torch's own products."""
+    q, k, v = heads(2, 6, 1500, seed=10), heads(2, 6, 1500, seed=11), heads(2, 6, 1500, seed=12)
+    v = v if with_values else None
+    calls = counted_products(monkeypatch)
+    with torch.inference_mode():
+        out, received = attention_with_received(q, k, v, chunk_size=128)
+        monkeypatch.setattr(onednn, "use_onednn", False)
+        torch_out, torch_received = attention_with_received(q, k, v, chunk_size=128)
+    per_chunk = 2 if with_values else 1
+    assert len(calls) == per_chunk * 2 * 6 * math.ceil(1500 / 128)
+    assert (received - torch_received).abs().max().item() < 1e-7
+    assert torch.allclose(received.sum(dim=-1), torch.ones(2, 6))  # each query's probabilities
+    if with_values:
+        assert (out - torch_out).abs().max().item() < 1e-5
+    else:
+        assert out is None and torch_out is None

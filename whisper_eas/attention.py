@@ -7,7 +7,8 @@ PyTorch's fused kernels (flash / memory-efficient on CUDA, a fused CPU kernel ot
 except for float32 on a CPU without a mask (the encoder), where each head's two products run on
 oneDNN a chunk of queries at a time (`attention_onednn`).
 `attention_with_received` computes the probabilities a chunk of queries at a time and returns,
-beside the output, the attention each key *receives* (the EAS importance, Eq. 1).
+beside the output, the attention each key *receives* (the EAS importance, Eq. 1); in float32
+on a CPU its products run on oneDNN too.
 
 Masks are boolean, True where attention is allowed, broadcastable to (B, H, Tq, Tk). Only the
 decoder masks: its self-attention reads the static cache (whole blocks of it in a step),
@@ -63,26 +64,35 @@ def attention(
     return scores.softmax(dim=-1).to(v.dtype) @ v
 
 
-def attention_onednn(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+def attention_onednn(
+    q: Tensor, k: Tensor, v: Tensor | None, chunk_size: int = QUERY_CHUNK, received=None
+) -> Tensor | None:
     """`"sdpa"` for float32 on a CPU, without a mask: q (B, H, Tq, D), k and v (B, H, Tk, D)
-    -> (B, H, Tq, D). Each head's scores and output are two products on oneDNN, the linear
-    layers' kernel, QUERY_CHUNK queries at a time, so that only (chunk, Tk) scores are held.
-    PyTorch's fused CPU kernel runs its products on MKL, which took a head's q.kT over a window
-    in 1.4 ms against oneDNN's 0.66 (AMD EPYC, 2 threads): 12 long recordings transcribed
-    1.16x (tiny.en) and 1.14x (base) faster, with the same float32 texts (docs/tried.md).
-    A row's numbers are its own: every (row, head) is computed alone."""
+    -> (B, H, Tq, D) (None when `v` is None). Each head's scores and output are two products
+    on oneDNN, the linear layers' kernel, `chunk_size` queries at a time, so that only
+    (chunk, Tk) scores are held; `received` (B, H, Tk), when given, gains each key's summed
+    probabilities (`attention_with_received`). PyTorch's fused CPU kernel runs its products on
+    MKL, which took a head's q.kT over a window in 1.4 ms against oneDNN's 0.66 (AMD EPYC, 2
+    threads): 12 long recordings transcribed 1.16x (tiny.en) and 1.14x (base) faster, with the
+    same float32 texts (docs/tried.md). A row's numbers are its own: every (row, head) is
+    computed alone."""
     batch, heads, length, width = q.shape
     # Contiguous (B, H, T, D) operands, the values transposed as a product's (N, K) weight: a
     # head's slice of a strided view took ~500x as long.
     q = q.mul(1 / math.sqrt(width)).contiguous()
-    k, values_t = k.contiguous(), v.transpose(-1, -2).contiguous()  # (B, H, D, Tk)
-    out = q.new_empty(batch, heads, length, width)
+    k = k.contiguous()
+    values_t = None if v is None else v.transpose(-1, -2).contiguous()  # (B, H, D, Tk)
+    out = None if v is None else q.new_empty(batch, heads, length, width)
     for row in range(batch):
         for head in range(heads):
-            for start in range(0, length, QUERY_CHUNK):
-                rows = slice(start, start + QUERY_CHUNK)
+            for start in range(0, length, chunk_size):
+                rows = slice(start, start + chunk_size)
                 scores = onednn.product(q[row, head, rows], k[row, head])  # (chunk, Tk)
-                out[row, head, rows] = onednn.product(scores.softmax(dim=-1), values_t[row, head])
+                probs = scores.softmax(dim=-1)
+                if received is not None:
+                    received[row, head] += probs.sum(dim=0)
+                if out is not None:
+                    out[row, head, rows] = onednn.product(probs, values_t[row, head])
     return out
 
 
@@ -99,9 +109,12 @@ def attention_with_received(
     (`benchmarks/scoring_memory.py` times the whole-matrix block against this).
     Encoder self-attention only: no mask (the scoring block always sees all 1500 tokens).
     """
+    received = torch.zeros(k.shape[:-1], dtype=torch.float32, device=k.device)
+    if onednn.applies(q) and not torch.is_grad_enabled():
+        output = attention_onednn(q, k, v, chunk_size, received)
+        return output, received / q.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1])
     key_t = k.transpose(-1, -2)
-    received = torch.zeros(k.shape[:-1], dtype=torch.float32, device=k.device)
     outputs = []
     for q_chunk in q.split(chunk_size, dim=-2):
         probs = (q_chunk @ key_t).float().mul_(scale).softmax(dim=-1)  # (B, H, chunk, Tk)
