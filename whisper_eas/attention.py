@@ -34,6 +34,12 @@ BACKENDS = ("eager", "sdpa")
 QUERY_CHUNK = 500  # queries a product of `attention_onednn` takes: a 30 s window's 1500 in 3
 
 
+def on_onednn(q: Tensor) -> bool:
+    """Whether attention on q runs its products on oneDNN: float32 CPU inference (the op has
+    no backward)."""
+    return onednn.applies(q) and not torch.is_grad_enabled()
+
+
 def check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown attention backend {backend!r}; choose one of {BACKENDS}")
@@ -45,7 +51,7 @@ def attention(
 ) -> Tensor:
     """q (B, H, Tq, D), k and v (B, H, Tk, D) -> output (B, H, Tq, D)."""
     if backend == "sdpa":
-        if mask is None and onednn.applies(q) and not torch.is_grad_enabled():  # no backward
+        if mask is None and on_onednn(q):
             return attention_onednn(q, k, v)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     check_backend(backend)
@@ -65,7 +71,11 @@ def attention(
 
 
 def attention_onednn(
-    q: Tensor, k: Tensor, v: Tensor | None, chunk_size: int = QUERY_CHUNK, received=None
+    q: Tensor,
+    k: Tensor,
+    v: Tensor | None,
+    chunk_size: int = QUERY_CHUNK,
+    received: Tensor | None = None,
 ) -> Tensor | None:
     """`"sdpa"` for float32 on a CPU, without a mask: q (B, H, Tq, D), k and v (B, H, Tk, D)
     -> (B, H, Tq, D) (None when `v` is None). Each head's scores and output are two products
@@ -110,7 +120,7 @@ def attention_with_received(
     Encoder self-attention only: no mask (the scoring block always sees all 1500 tokens).
     """
     received = torch.zeros(k.shape[:-1], dtype=torch.float32, device=k.device)
-    if onednn.applies(q) and not torch.is_grad_enabled():
+    if on_onednn(q):
         output = attention_onednn(q, k, v, chunk_size, received)
         return output, received / q.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1])

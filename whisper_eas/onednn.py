@@ -59,5 +59,5 @@ def pack(weight: Tensor) -> Tensor | None:
 
 def product(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x (..., K) @ weight (N, K).T + bias: `weight` packed (`pack`) or a contiguous (N, K)
-    tensor, x contiguous (a strided operand took ~500x as long). Where `applies` holds."""
+    tensor (a strided view of one took ~500x as long). Where `applies` holds."""
     return product_op(x, weight, bias, "none", [], "")
