@@ -4,7 +4,9 @@ utterances: 7 chapters), with three 8-20 s gaps of the same kinds (silence, whit
 noise, mains hum, synthetic music) at other places and lengths (seed 5). Gap recordings of
 speech no gap setting was chosen on: a check of the gap bars on audio like a reviewer's
 (`--skip 0 --min-seconds 100` instead: each chapter's last ~200 s, mostly `data/gaps`' speech
-with other gaps). The manifest is `data/gaps`'s.
+with other gaps). The manifest is `data/gaps`'s. `--kind music` makes every gap one kind: the
+synthetic notes, whose attacks Silero hears as speech at a gap's start (`data/music_onsets`:
+`--kind music --skip 60 --seconds 120 --seed 11`, 40 recordings, 120 onsets after speech).
 
     python benchmarks/tail_gaps.py --output data/gaps_tail
     python benchmarks/gaps.py --models tiny.en,base --data data/gaps_tail --pick first \\
@@ -27,7 +29,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=200.0, help="speech per recording")
     parser.add_argument("--min-seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--kind", choices=gaps.GAP_KINDS, help="every gap of this kind")
     args = parser.parse_args()
+    if args.kind:
+        gaps.GAP_KINDS = (args.kind,)
     data, output = Path(args.data), Path(args.output)
     rng = np.random.default_rng(args.seed)
     manifest = []

@@ -211,6 +211,32 @@ def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():
     assert module.drop_squeezed_repeats([pieces, new], earlier) == [new]
 
 
+def test_invented_words_in_a_window_without_speech_are_dropped():
+    """base, on a window that began on a synthetic note the VAD heard as speech for a second,
+    wrote the sentence before it again: no-speech probability 0.9, words improbable and most
+    of no length (data/gaps' kind, 2803-161169). The same words with a low no-speech
+    probability, or words that look spoken, stay; so does a segment without words."""
+    from whisper_eas.segments import Segment, drop_invented
+    from whisper_eas.timing import Word
+
+    def segment(words, no_speech_prob):
+        timed = [Word(w, a, b, p) for w, a, b, p in words]
+        text = "".join(w for w, *_ in words)
+        return Segment(timed[0].start, timed[-1].end, text, [], -0.8, 1.5, no_speech_prob,
+                       0.2, 1500, timed)  # fmt: skip
+
+    invented = [(" The", 113.78, 114.6, 0.0), (" light", 114.6, 115.12, 0.01),
+                (" of", 115.12, 115.12, 0.04), (" his", 115.12, 115.12, 0.0),
+                (" lamp", 115.12, 115.22, 0.0), (" fall", 115.22, 116.22, 0.0)]  # fmt: skip
+    spoken = [(" It", 21.74, 21.86, 0.99), (" was", 21.86, 22.02, 1.0),
+              (" fatal.", 22.02, 22.34, 0.99)]  # fmt: skip
+    doubted, sure = segment(invented, 0.9), segment(invented, 0.1)
+    quiet = segment(spoken, 0.9)
+    wordless = segment(invented, 0.9)
+    wordless.words = []
+    assert drop_invented([doubted, sure, quiet, wordless]) == [sure, quiet, wordless]
+
+
 def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():
     """base wrote 16 words for 10.2 s of speech (the speaker's segments run 3.5 words a
     second) and dropped the 21 words after them: the window is cut before that segment and
@@ -468,6 +494,18 @@ def test_a_loop_in_silence_is_silence_not_a_retry():
     assert rules.is_silence(loop)
     assert not rules.needs_fallback(loop, sparsified=False, seconds=1.0)  # openai's order
     assert rules.needs_fallback(loop, sparsified=False, seconds=1.0, heard=1.0)  # speech: a loop
+
+
+def test_a_loop_of_marks_is_decoded_again():
+    """tiny.en wrote "//" as twenty segments after a skipped stretch's join (data/gaps' music
+    kind, 1993-147149): confident, and compressing like speech (1.7). Three words without a
+    letter or digit make a retry; two (an ellipsis, a dash) do not."""
+    rules = Safeguards()
+    said = " in a tone of inquiry. Then the mother lifted up her voice and wept."
+    loop = result_with(0.14, 0.14, -0.24, said + " //" * 20)
+    assert loop.compression_ratio < 2.4 and rules.needs_fallback(loop, False, 30.0)
+    assert not rules.needs_fallback(result_with(0.14, 0.14, -0.24, said + " ... -"), False, 30.0)
+    assert not rules.needs_fallback(result_with(0.1, 0.1, -0.2, "고소한 사람 ."), False, 3.0)
 
 
 def test_a_window_with_more_words_than_its_speech_and_no_confidence_is_implausible():

@@ -150,6 +150,38 @@ def test_the_vad_check_finds_long_pauses_with_the_audios_edges(tiny):
     assert off.text == result.text or {"not_speech", "no_speech"} & set(result.fallbacks)
 
 
+def test_a_burst_of_speech_beside_a_long_pause_is_part_of_the_pause():
+    """A music note's attack that Silero hears for a few chunks at a long stretch's edge does
+    not end the stretch; a short word heard for longer, or a burst between short pauses, does.
+    Chunk probabilities as Silero gave them on a synthetic note after speech (data/gaps'
+    kind): 0.51 for one chunk, 0.59-0.65 for three, then 17 s of music below 0.5."""
+    from whisper_eas.vad import CHUNK, PAUSE_OPTIONS, speech_regions, without_bursts
+
+    second = 16_000 // CHUNK  # ~31 chunks
+
+    def probs_of(*runs):  # (probability, chunks) in order
+        return [p for p, n in runs for _ in range(n)]
+
+    speech, pause = (0.99, 3 * second), (0.1, 1 * second)
+    attacks = [(0.51, 1), (0.1, 29), (0.62, 3), (0.1, 17 * second)]
+    probs = probs_of(speech, pause, speech, (0.1, 20), *attacks, speech)
+    n = len(probs) * CHUNK
+    regions = speech_regions(probs, n, PAUSE_OPTIONS)
+    assert len(regions) == 5  # the two attacks are regions of their own
+    kept = without_bursts(regions, probs, n)
+    assert kept == [regions[0], regions[1], regions[4]]  # the chain of attacks joins the pause
+    # a word heard for 0.4 s beside the long pause stays, as does a burst between short pauses
+    word = probs_of(speech, (0.1, 20), (0.99, 13), (0.1, 17 * second), speech)
+    short = probs_of(speech, (0.1, 20), (0.62, 3), (0.1, 20), speech)
+    for probs in (word, short):
+        regions = speech_regions(probs, len(probs) * CHUNK, PAUSE_OPTIONS)
+        assert without_bursts(regions, probs, len(probs) * CHUNK) == regions
+    # a file whose only speech is a burst keeps it
+    lone = probs_of((0.1, 5 * second), (0.62, 3), (0.1, 5 * second))
+    regions = speech_regions(lone, len(lone) * CHUNK, PAUSE_OPTIONS)
+    assert len(regions) == 1 and without_bursts(regions, lone, len(lone) * CHUNK) == regions
+
+
 def test_quiet_speech_is_heard_as_loud_speech_is_and_not_skipped(tiny):
     """The same clip, silence and jfk with the peak at 0.001 (-60 dBFS, as a recording made with
     a very low input gain): Silero alone hears none of jfk's speech there, so the default

@@ -132,6 +132,24 @@ def drop_squeezed_repeats(segments: list[Segment], earlier: list[Segment]) -> li
     return kept
 
 
+# A window that starts on a music note the VAD heard as speech for a second is decoded, and
+# base wrote the sentence before it again there, its words improbable (p < 0.15) and most of no
+# length; openai-whisper's rules kept it, the average log-probability (-0.8) being above -1.
+# Its window's no-speech probability (0.7-0.9) and its words (`timing.is_anomalous`) together
+# say it was not heard: such a segment is dropped (with word timestamps and `vad_check`).
+INVENTED_NO_SPEECH = 0.6  # openai-whisper's no-speech threshold
+
+
+def drop_invented(segments: list[Segment]) -> list[Segment]:
+    """The segments less those of a window likely without speech (no-speech probability over
+    INVENTED_NO_SPEECH) whose words look invented."""
+    return [
+        s
+        for s in segments
+        if not (s.words and s.no_speech_prob > INVENTED_NO_SPEECH and is_anomalous(s.words))
+    ]
+
+
 def found_in(words: list[str], other: list[str]) -> float:
     """The share of `words` found, in order, in `other`."""
     blocks = SequenceMatcher(None, words, other, autojunk=False).get_matching_blocks()

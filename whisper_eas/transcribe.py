@@ -43,6 +43,7 @@ from .segments import (
     WindowOutcome,
     advance_to_word_end,
     cut_at_thin_segment,
+    drop_invented,
     drop_squeezed_repeats,
     heard_seconds,
     last_word_end,
@@ -296,7 +297,12 @@ class _File:
         if len(kept) < len(outcome.segments):
             self.fallbacks["repeat"] += len(outcome.segments) - len(kept)
             outcome.segments = kept
-        if self.silences:  # vad_check
+        if self.pauses is not None:  # vad_check
+            heard = drop_invented(outcome.segments)
+            if len(heard) < len(outcome.segments):
+                self.fallbacks["invented"] += len(outcome.segments) - len(heard)
+            outcome.segments = heard
+        if self.silences:
             heard = confine_to_speech(outcome.segments, self.silences)
             if len(heard) < len(outcome.segments):
                 self.fallbacks["not_speech"] += len(outcome.segments) - len(heard)
@@ -739,10 +745,13 @@ def transcribe(
     `prefix`: text the file's first window must start with, part of the result (then decoded
     on from it; faster-whisper's, which also drops the hotwords from that window's prompt).
     `vad_check` (on; off with vad_filter, which decodes speech only): Silero VAD's pauses of
-    2 s or more are checked against the text: words timed into one are moved to its edge, and
+    2 s or more (speech heard for under 0.25 s beside one is part of it: a note's attack) are
+    checked against the text: words timed into one are moved to its edge, and
     a segment heard only there is dropped (`timing.confine_to_speech`; counted as the
     `not_speech` fallback); a file in which it hears no speech at all, short or long, keeps no
-    text (counted as `no_speech`). With it, stretches of
+    text (counted as `no_speech`); with word timestamps, a segment whose words look invented
+    in a window that the model doubts holds speech is dropped (`segments.drop_invented`,
+    counted as `invented`). With it, stretches of
     `skip_silence` seconds (5) or more without speech are not decoded: the audio around them
     is decoded joined (0.4 s of each kept) and times map back to the file; counted as the
     `skipped_silence` fallback (None: decode them); a segment that runs over such a stretch is

@@ -252,11 +252,15 @@ def audible(audio: Tensor) -> Tensor:
     return audio * (QUIET_PEAK / peak) if 0 < peak < QUIET_PEAK else audio
 
 
+def probabilities(waveform) -> list[float]:
+    """The VAD's speech probability of each 512-sample chunk of a mono 16 kHz waveform."""
+    audio = audible(torch.as_tensor(waveform))
+    return load_vad(str(audio.device))(audio).tolist()
+
+
 def regions_of(waveform, options: VadOptions) -> list[tuple[int, int]]:
     """The VAD's speech regions (samples) of a mono 16 kHz waveform (NumPy or torch)."""
-    audio = audible(torch.as_tensor(waveform))
-    probs = load_vad(str(audio.device))(audio).tolist()
-    return speech_regions(probs, audio.shape[-1], options)
+    return speech_regions(probabilities(waveform), len(waveform), options)
 
 
 # Every pause of 200 ms or more, unpadded: where a long recording is cut into parts
@@ -268,12 +272,50 @@ CHECKED_SILENCE_S = 2.0
 SILENCE_EDGE_S = 0.2
 
 
+# A music note's attack, or a click, can read as speech for a few chunks at a long stretch's
+# edge; the decoder, handed that audio, wrote a word there ("Ooooh." on a synthetic note).
+# Speech heard for less than BURST_S (silero-vad's own minimum speech, 250 ms) beside a pause
+# of CHECKED_SILENCE_S or more belongs to that pause. A real short word beside a long silence
+# ("Yes.") is heard for longer (0.4 s on dev-clean).
+BURST_S = 0.25
+
+
 def pauses_of(waveform) -> list[tuple[int, int]]:
     """The (start, end) samples where the VAD hears no speech for 200 ms or more, a silent
-    start and end of the audio included (the whole audio when it hears none)."""
-    bounds = [0, *(t for region in regions_of(waveform, PAUSE_OPTIONS) for t in region)]
-    bounds.append(len(waveform))
+    start and end of the audio included (the whole audio when it hears none); a burst of
+    speech shorter than BURST_S beside a long pause is part of it."""
+    probs = probabilities(waveform)
+    regions = speech_regions(probs, len(waveform), PAUSE_OPTIONS)
+    regions = without_bursts(regions, probs, len(waveform))
+    bounds = [0, *(t for region in regions for t in region), len(waveform)]
     return [(a, b) for a, b in zip(bounds[::2], bounds[1::2]) if b > a]
+
+
+def without_bursts(
+    regions: list[tuple[int, int]], probs: list[float], n_samples: int
+) -> list[tuple[int, int]]:
+    """The speech regions less those heard (chunks at or above the threshold) for under
+    BURST_S beside a pause of CHECKED_SILENCE_S or more, until none is left; a file's last
+    region stays."""
+    threshold = PAUSE_OPTIONS.threshold
+    longest = CHECKED_SILENCE_S * SAMPLE_RATE
+
+    def heard_s(start: int, end: int) -> float:
+        chunks = probs[start // CHUNK : -(-end // CHUNK)]
+        return sum(p >= threshold for p in chunks) * CHUNK / SAMPLE_RATE
+
+    regions = list(regions)
+    dropped = True
+    while dropped and len(regions) > 1:
+        dropped = False
+        for i, (start, end) in enumerate(regions):
+            before = start - (regions[i - 1][1] if i > 0 else 0)
+            after = (regions[i + 1][0] if i + 1 < len(regions) else n_samples) - end
+            if max(before, after) >= longest and heard_s(start, end) < BURST_S:
+                del regions[i]
+                dropped = True
+                break
+    return regions
 
 
 def long_pauses(pauses: list[tuple[int, int]], seconds: float) -> list[tuple[int, int]]:
