@@ -215,7 +215,8 @@ def test_invented_words_in_a_window_without_speech_are_dropped():
     """base, on a window that began on a synthetic note the VAD heard as speech for a second,
     wrote the sentence before it again: no-speech probability 0.9, words improbable and most
     of no length (data/gaps' kind, 2803-161169). The same words with a low no-speech
-    probability, or words that look spoken, stay; so does a segment without words."""
+    probability, or words that look spoken, stay; so does a segment without words, and a lone
+    improbable word at a window's start (base on a gap-free recording: "them.", a real word)."""
     from whisper_eas.segments import Segment, drop_invented
     from whisper_eas.timing import Word
 
@@ -234,7 +235,8 @@ def test_invented_words_in_a_window_without_speech_are_dropped():
     quiet = segment(spoken, 0.9)
     wordless = segment(invented, 0.9)
     wordless.words = []
-    assert drop_invented([doubted, sure, quiet, wordless]) == [sure, quiet, wordless]
+    lone = segment([(" them.", 23.22, 23.46, 0.1)], 0.87)
+    assert drop_invented([doubted, sure, quiet, wordless, lone]) == [sure, quiet, wordless, lone]
 
 
 def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():

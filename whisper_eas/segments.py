@@ -12,7 +12,7 @@ import numpy as np
 
 from .audio import HOP_LENGTH, N_SAMPLES, SAMPLE_RATE
 from .decoding import SECONDS_PER_TIMESTAMP, WhisperModel
-from .timing import Word, is_anomalous
+from .timing import Word, anomaly, is_anomalous
 from .vad import SpeechMap
 from .windows import Attempt, Safeguards, Window, WindowRequest
 
@@ -135,18 +135,21 @@ def drop_squeezed_repeats(segments: list[Segment], earlier: list[Segment]) -> li
 # A window that starts on a music note the VAD heard as speech for a second is decoded, and
 # base wrote the sentence before it again there, its words improbable (p < 0.15) and most of no
 # length; openai-whisper's rules kept it, the average log-probability (-0.8) being above -1.
-# Its window's no-speech probability (0.7-0.9) and its words (`timing.is_anomalous`) together
-# say it was not heard: such a segment is dropped (with word timestamps and `vad_check`).
+# Its window's no-speech probability (0.7-0.9) and its words' scores (`timing.anomaly`: 3 or
+# more, openai-whisper's bar) together say it was not heard: such a segment is dropped (with
+# word timestamps and `vad_check`). openai's other bar, about one a word, is not used: it
+# dropped real single words ("them.", p < 0.15) at windows' starts on gap-free recordings.
 INVENTED_NO_SPEECH = 0.6  # openai-whisper's no-speech threshold
+INVENTED_SCORE = 3.0
 
 
 def drop_invented(segments: list[Segment]) -> list[Segment]:
     """The segments less those of a window likely without speech (no-speech probability over
-    INVENTED_NO_SPEECH) whose words look invented."""
+    INVENTED_NO_SPEECH) whose words look invented (score INVENTED_SCORE or more)."""
     return [
         s
         for s in segments
-        if not (s.words and s.no_speech_prob > INVENTED_NO_SPEECH and is_anomalous(s.words))
+        if not (s.no_speech_prob > INVENTED_NO_SPEECH and anomaly(s.words)[0] >= INVENTED_SCORE)
     ]
 
 

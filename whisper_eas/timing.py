@@ -318,11 +318,15 @@ def word_anomaly(word: Word) -> float:
     return score
 
 
+def anomaly(words: list[Word]) -> tuple[float, int]:
+    """The summed `word_anomaly` of a segment's first eight words (punctuation aside), and how
+    many words that is."""
+    words = [w for w in words if w.word.strip() not in PREPEND_PUNCTUATION + APPEND_PUNCTUATION]
+    return sum(word_anomaly(w) for w in words[:8]), len(words[:8])
+
+
 def is_anomalous(words: list[Word]) -> bool:
     """A segment whose first eight words (punctuation aside) score 3 or more, or score about one
     per word: likely invented."""
-    words = [w for w in words if w.word.strip() not in PREPEND_PUNCTUATION + APPEND_PUNCTUATION]
-    if not words:
-        return False
-    score = sum(word_anomaly(w) for w in words[:8])
-    return score >= 3 or score + 0.01 >= len(words[:8])
+    score, count = anomaly(words)
+    return count > 0 and (score >= 3 or score + 0.01 >= count)
