@@ -15,7 +15,8 @@ are speech), faded in and out over 0.5 s, at one of three levels rotating from g
 loud as the speech beside it, half as loud, and a quarter. Chapters: every third from the
 second (`more_gaps.py` takes every third from the first), up to 150 s of speech each, a faint
 room tone throughout. The manifest is `data/gaps`'s (texts, utterances, gaps), so `gaps.py`
-and `constant_ab.py` read it.
+and `constant_ab.py` read it. `data/music_nofade` (the music starting at once, as a note's
+attack does): `--fade 0.02 --count 16 --seed 21 --output data/music_nofade`.
 """
 
 import argparse
@@ -47,13 +48,16 @@ def tracks(folder: Path) -> list[np.ndarray]:
     return found
 
 
-def excerpt(music: list[np.ndarray], kind: str, seconds: float, rng: np.random.Generator):
-    """`seconds` of a random track from a random place, its loudness set by `kind`."""
+def excerpt(
+    music: list[np.ndarray], kind: str, seconds: float, rng: np.random.Generator, fade_s: float
+):
+    """`seconds` of a random track from a random place, its loudness set by `kind`, faded in
+    and out over `fade_s`."""
     track = music[rng.integers(len(music))]
     n = min(round(seconds * SAMPLE_RATE), len(track))
     start = rng.integers(0, len(track) - n + 1)
     piece = track[start : start + n].astype(np.float64)
-    fade = np.minimum(1.0, np.minimum(np.arange(n), np.arange(n)[::-1]) / (FADE_S * SAMPLE_RATE))
+    fade = np.minimum(1.0, np.minimum(np.arange(n), np.arange(n)[::-1]) / (fade_s * SAMPLE_RATE))
     piece *= fade
     rms = np.sqrt(np.mean(piece**2)) or 1.0
     return (LEVELS[kind] * SPEECH_RMS * piece / rms).astype(np.float32)
@@ -66,11 +70,12 @@ def main() -> None:
     parser.add_argument("--output", default="data/gaps_music")
     parser.add_argument("--count", type=int, default=12)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--fade", type=float, default=FADE_S, help="seconds faded in and out")
     args = parser.parse_args()
     data, out = Path(args.data), Path(args.output)
     music = tracks(Path(args.music))
     gaps.GAP_KINDS = tuple(LEVELS)
-    gaps.non_speech = lambda kind, seconds, rng: excerpt(music, kind, seconds, rng)
+    gaps.non_speech = lambda kind, seconds, rng: excerpt(music, kind, seconds, rng, args.fade)
     chapters = list(gaps.chapters(data).items())[1::3][: args.count]
     write_set(data, out, chapters, np.random.default_rng(args.seed), "music")
 
