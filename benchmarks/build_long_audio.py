@@ -98,9 +98,16 @@ def leading(records: list[dict], seconds: float) -> list[dict]:
     return take
 
 
-def with_gaps(data: Path, records: list[dict], rng: np.random.Generator, first_kind: int):
-    """The utterances joined by 0.5-1.0 s pauses, with three long non-speech stretches at
-    utterance boundaries a quarter, half and three quarters of the way through."""
+def with_gaps(
+    data: Path,
+    records: list[dict],
+    rng: np.random.Generator,
+    first_kind: int,
+    gap_seconds: tuple[float, float] = (8.0, 20.0),
+):
+    """The utterances joined by 0.5-1.0 s pauses, with three long non-speech stretches (of
+    `gap_seconds`, uniform) at utterance boundaries a quarter, half and three quarters of the
+    way through."""
     places = {round(len(records) * q) for q in (0.25, 0.5, 0.75)}
     pieces, spans, gaps, t = [], [], [], 0.0
     for i, record in enumerate(records):
@@ -112,7 +119,7 @@ def with_gaps(data: Path, records: list[dict], rng: np.random.Generator, first_k
             break
         if i + 1 in places:
             kind = GAP_KINDS[(first_kind + len(gaps)) % len(GAP_KINDS)]
-            stretch = non_speech(kind, rng.uniform(8.0, 20.0), rng)
+            stretch = non_speech(kind, rng.uniform(*gap_seconds), rng)
             gaps.append([kind, round(t, 3), round(t + len(stretch) / SAMPLE_RATE, 3)])
         else:
             stretch = np.zeros(round(rng.uniform(0.5, 1.0) * SAMPLE_RATE), dtype=np.float32)

@@ -30,10 +30,14 @@ def main() -> None:
     parser.add_argument("--min-seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--kind", choices=gaps.GAP_KINDS, help="every gap of this kind")
+    parser.add_argument(
+        "--gap-seconds", default="8,20", help="shortest,longest gap (uniform between)"
+    )
     args = parser.parse_args()
     if args.kind:
         gaps.GAP_KINDS = (args.kind,)
     data, output = Path(args.data), Path(args.output)
+    gap_seconds = tuple(float(s) for s in args.gap_seconds.split(","))
     rng = np.random.default_rng(args.seed)
     manifest = []
     for number, (chapter, records) in enumerate(gaps.chapters(data).items()):
@@ -43,7 +47,7 @@ def main() -> None:
             take = gaps.leading(records[::-1], args.seconds)[::-1]
         if sum(r["duration_s"] for r in take) < args.min_seconds or len(take) < 6:
             continue
-        audio, spans, placed = gaps.with_gaps(data, take, rng, first_kind=number + 2)
+        audio, spans, placed = gaps.with_gaps(data, take, rng, number + 2, gap_seconds)
         extra = {"group": "tail", "utterances": spans, "gaps": placed}
         manifest.append(gaps.write(output, chapter, audio, take, extra))
     gaps.save(output, manifest)
