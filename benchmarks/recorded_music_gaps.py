@@ -49,7 +49,11 @@ def tracks(folder: Path) -> list[np.ndarray]:
 
 
 def excerpt(
-    music: list[np.ndarray], kind: str, seconds: float, rng: np.random.Generator, fade_s: float
+    music: list[np.ndarray],
+    kind: str,
+    seconds: float,
+    rng: np.random.Generator,
+    fade_s: float = FADE_S,
 ):
     """`seconds` of a random track from a random place, its loudness set by `kind`, faded in
     and out over `fade_s`."""
