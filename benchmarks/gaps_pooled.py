@@ -1,0 +1,101 @@
+"""Ours against faster-whisper's `vad_filter` over every gap set at once: the WER of all their
+words pooled, and its substitutions, deletions and insertions, from the texts that
+`benchmarks/gaps.py` saved (each set at its last run with both systems; the sets' manifests
+must be built, see each row's script). One set's WER moves by a few tenths with any change;
+pooled over ten sets, a difference that holds on most of them shows.
+
+    python benchmarks/gaps_pooled.py --output benchmarks/results/gaps_pooled_cpu
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from whisper_eas.research.bench import run_header
+
+RESULTS = Path("benchmarks/results")
+# (set, its folder, the result holding ours, the result holding faster-whisper vad_filter)
+SETS = [
+    ("data/gaps, 12", "data/gaps", "gaps12_bursts_cpu", "gaps12_zen5_cpu"),
+    ("data/gaps_rest, 28", "data/gaps_rest", "gaps_rest28_shortened_cpu", None),
+    ("data/gaps_music, 12", "data/gaps_music", "gaps_music_cpu", None),
+    ("data/gaps_edges, 10", "data/gaps_edges", "gaps_edges_cpu", None),
+    ("data/gaps_tail, 7", "data/gaps_tail", "gaps_tail7_cpu", None),
+    ("last ~200 s, 12", "data/gaps_last200", "gaps_last200_bursts_cpu", "gaps_last200_12_cpu"),
+    ("data/gaps_more, 8", "data/gaps_more", "gaps_more_cpu", None),
+    ("data/music_nofade, 16", "data/music_nofade", "music_nofade16_cpu", None),
+    ("data/short_gaps, 47", "data/short_gaps", "short_gaps47_cpu", None),
+    ("data/mid_gaps, 20", "data/mid_gaps", "mid_gaps20_cpu", None),
+]
+SYSTEMS = {"ours": "ours", "vad_filter": "faster-whisper vad_filter"}
+
+
+def counts(references: list[str], hypotheses: list[str]) -> dict:
+    """Errors by kind, and the reference's words, after Whisper's English normaliser."""
+    import jiwer
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    normalize = EnglishTextNormalizer()
+    out = jiwer.process_words([normalize(r) for r in references],
+                              [normalize(h) for h in hypotheses])  # fmt: skip
+    words = out.substitutions + out.deletions + out.hits
+    return {"S": out.substitutions, "D": out.deletions, "I": out.insertions, "words": words}
+
+
+def set_counts(folder: str, result: str, system: str, model: str) -> dict:
+    saved = json.loads((RESULTS / f"{result}.json").read_text())
+    rows = [json.loads(line) for line in Path(folder, "manifest.jsonl").read_text().splitlines()]
+    texts = dict(zip(saved["recordings"], saved["models"][model][system]["texts"]))
+    references = {row["id"]: row["text"] for row in rows}
+    return counts([references[i] for i in texts], list(texts.values())) | {
+        "commit": saved["commit"]
+    }
+
+
+def wer(c: dict) -> float:
+    return 100 * (c["S"] + c["D"] + c["I"]) / c["words"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="tiny.en,base")
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args()
+    result = {**run_header(1), "sets": {}, "pooled": {}}
+    lines = []
+    for model in args.models.split(","):
+        pooled = {name: {"S": 0, "D": 0, "I": 0, "words": 0} for name in SYSTEMS}
+        for title, folder, ours_result, vad_result in SETS:
+            row = {}
+            for name, system in SYSTEMS.items():
+                source = ours_result if name == "ours" else vad_result or ours_result
+                row[name] = set_counts(folder, source, system, model)
+                for kind in ("S", "D", "I", "words"):
+                    pooled[name][kind] += row[name][kind]
+            result["sets"].setdefault(title, {})[model] = row
+            lines.append(f"| {model} | {title} | {wer(row['ours']):.2f} | "
+                         f"{wer(row['vad_filter']):.2f} | {row['ours']['commit']} | "
+                         f"{row['vad_filter']['commit']} |")  # fmt: skip
+        result["pooled"][model] = pooled
+        ours, vad = pooled["ours"], pooled["vad_filter"]
+        kinds = lambda c: f"**{wer(c):.2f}** (S {c['S']}, D {c['D']}, I {c['I']})"  # noqa: E731
+        lines.append(f"| **{model}** | **all, pooled ({ours['words']} words)** | "
+                     f"{kinds(ours)} | {kinds(vad)} | | |")  # fmt: skip
+    output = Path(args.output)
+    output.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    table = [
+        f"# Gap sets pooled: ours against faster-whisper vad_filter ({result['date']})",
+        "",
+        "WER % of each set at its last run with both systems (greedy, float32, word timing "
+        "on), and of all their words pooled, with substitutions, deletions and insertions.",
+        "",
+        "| model | set | ours | vad_filter | ours' commit | vad_filter's commit |",
+        "|---|---|---|---|---|---|",
+        *lines,
+    ]
+    output.with_suffix(".md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
