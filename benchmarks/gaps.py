@@ -11,12 +11,13 @@ recording by recording, the first rotating.
 
     python benchmarks/gaps.py --models tiny.en,base --limit 8 --output benchmarks/results/gaps_cpu
 
-`--systems` also takes "ours --skip-silence S" and "ours --batch-size N" (1: each recording
-decoded whole, openai-whisper's sequential algorithm), and "ours on fw regions" (and "ours on fw
-regions --batch-size 1"): ours decoding the audio that faster-whisper's `vad_filter` decodes,
-its own VAD's speech regions joined, times mapped back to the file. Beside "faster-whisper
-vad_filter" it separates what the regions do from what our decoding does. "faster-whisper
-batched" is its `BatchedInferencePipeline` (batch 8), the system our one-file rows answer.
+`--systems` also takes "ours --skip-silence S", "ours --max-parts N" and "ours --batch-size
+N" (1: each recording decoded whole, openai-whisper's sequential algorithm), and "ours on fw
+regions" (and "ours on fw regions --batch-size 1"): ours decoding the audio that
+faster-whisper's `vad_filter` decodes, its own VAD's speech regions joined, times mapped back
+to the file. Beside "faster-whisper vad_filter" it separates what the regions do from what
+our decoding does. "faster-whisper batched" is its `BatchedInferencePipeline` (batch 8), the
+system our one-file rows answer.
 """
 
 import argparse
@@ -44,7 +45,11 @@ from peers import Worker, serve_recordings, versions  # noqa: E402
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 EDGE = 0.5  # seconds in from each gap edge
 # systems "ours FLAG VALUE": the transcribe option each flag sets, and its type
-NUMBERED_OPTIONS = {"--skip-silence": ("skip_silence", float), "--batch-size": ("batch_size", int)}
+NUMBERED_OPTIONS = {
+    "--skip-silence": ("skip_silence", float),
+    "--batch-size": ("batch_size", int),
+    "--max-parts": ("max_parts", int),
+}
 
 
 def ours(name: str, **options):
