@@ -7,6 +7,8 @@ speech no gap setting was chosen on: a check of the gap bars on audio like a rev
 with other gaps). The manifest is `data/gaps`'s. `--kind music` makes every gap one kind: the
 synthetic notes, whose attacks Silero hears as speech at a gap's start (`data/music_onsets`:
 `--kind music --skip 60 --seconds 120 --seed 11`, 40 recordings, 120 onsets after speech).
+`--gap-seconds 3,8` makes gaps a third of which are too short for the default to skip
+(`data/mid_gaps`: `--skip 0 --min-seconds 100 --seconds 120 --gap-seconds 3,8 --seed 41`).
 
     python benchmarks/tail_gaps.py --output data/gaps_tail
     python benchmarks/gaps.py --models tiny.en,base --data data/gaps_tail --pick first \\
@@ -37,7 +39,13 @@ def main() -> None:
     if args.kind:
         gaps.GAP_KINDS = (args.kind,)
     data, output = Path(args.data), Path(args.output)
-    gap_seconds = tuple(float(s) for s in args.gap_seconds.split(","))
+    try:
+        gap_seconds = tuple(float(s) for s in args.gap_seconds.split(","))
+    except ValueError:
+        gap_seconds = ()
+    if len(gap_seconds) != 2 or not 0 < gap_seconds[0] <= gap_seconds[1]:
+        parser.error(f"--gap-seconds takes shortest,longest (0 < shortest <= longest), "
+                     f"got {args.gap_seconds!r}")  # fmt: skip
     rng = np.random.default_rng(args.seed)
     manifest = []
     for number, (chapter, records) in enumerate(gaps.chapters(data).items()):
