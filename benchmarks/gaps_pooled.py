@@ -27,7 +27,8 @@ SETS = [
     ("data/short_gaps, 47", "data/short_gaps", "short_gaps47_cpu", None),
     ("data/mid_gaps, 20", "data/mid_gaps", "mid_gaps20_cpu", None),
 ]
-SYSTEMS = {"ours": "ours", "vad_filter": "faster-whisper vad_filter"}
+SYSTEMS = {"ours": "ours", "ours --eas": "ours --eas", "vad_filter": "faster-whisper vad_filter"}
+EMPTY = {"S": 0, "D": 0, "I": 0, "words": 0}
 
 
 def counts(references: list[str], hypotheses: list[str]) -> dict:
@@ -42,8 +43,11 @@ def counts(references: list[str], hypotheses: list[str]) -> dict:
     return {"S": out.substitutions, "D": out.deletions, "I": out.insertions, "words": words}
 
 
-def set_counts(folder: str, result: str, system: str, model: str) -> dict:
+def set_counts(folder: str, result: str, system: str, model: str) -> dict | None:
+    """A system's counts on one set, from a saved result (None: the result did not run it)."""
     saved = json.loads((RESULTS / f"{result}.json").read_text())
+    if system not in saved["models"][model]:
+        return None
     rows = [json.loads(line) for line in Path(folder, "manifest.jsonl").read_text().splitlines()]
     texts = dict(zip(saved["recordings"], saved["models"][model][system]["texts"]))
     references = {row["id"]: row["text"] for row in rows}
@@ -63,24 +67,31 @@ def main() -> None:
     args = parser.parse_args()
     result = {**run_header(1), "sets": {}, "pooled": {}}
     lines = []
+    kinds = lambda c: f"**{wer(c):.2f}** (S {c['S']}, D {c['D']}, I {c['I']})"  # noqa: E731
     for model in args.models.split(","):
-        pooled = {name: {"S": 0, "D": 0, "I": 0, "words": 0} for name in SYSTEMS}
+        pooled = {name: dict(EMPTY) for name in SYSTEMS}
+        vad_beside_eas = dict(EMPTY)  # vad_filter on the sets that ran `--eas`
         for title, folder, ours_result, vad_result in SETS:
             row = {}
             for name, system in SYSTEMS.items():
-                source = ours_result if name == "ours" else vad_result or ours_result
+                source = vad_result or ours_result if name == "vad_filter" else ours_result
                 row[name] = set_counts(folder, source, system, model)
-                for kind in ("S", "D", "I", "words"):
-                    pooled[name][kind] += row[name][kind]
+            for name, counted in row.items():
+                for kind in EMPTY:
+                    pooled[name][kind] += counted[kind] if counted else 0
+                    if name == "vad_filter" and row["ours --eas"]:
+                        vad_beside_eas[kind] += counted[kind]
             result["sets"].setdefault(title, {})[model] = row
-            lines.append(f"| {model} | {title} | {wer(row['ours']):.2f} | "
+            eas = f"{wer(row['ours --eas']):.2f}" if row["ours --eas"] else "–"
+            lines.append(f"| {model} | {title} | {wer(row['ours']):.2f} | {eas} | "
                          f"{wer(row['vad_filter']):.2f} | {row['ours']['commit']} | "
                          f"{row['vad_filter']['commit']} |")  # fmt: skip
-        result["pooled"][model] = pooled
-        ours, vad = pooled["ours"], pooled["vad_filter"]
-        kinds = lambda c: f"**{wer(c):.2f}** (S {c['S']}, D {c['D']}, I {c['I']})"  # noqa: E731
-        lines.append(f"| **{model}** | **all, pooled ({ours['words']} words)** | "
-                     f"{kinds(ours)} | {kinds(vad)} | | |")  # fmt: skip
+        result["pooled"][model] = {**pooled, "vad_filter beside --eas": vad_beside_eas}
+        ours, eas, vad = pooled["ours"], pooled["ours --eas"], pooled["vad_filter"]
+        lines.append(f"| **{model}** | **all, pooled ({ours['words']} words)** | {kinds(ours)} "
+                     f"| | {kinds(vad)} | | |")  # fmt: skip
+        lines.append(f"| **{model}** | **the sets that ran `--eas`, pooled ({eas['words']} "
+                     f"words)** | | {kinds(eas)} | {kinds(vad_beside_eas)} | | |")  # fmt: skip
     output = Path(args.output)
     output.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     table = [
@@ -89,8 +100,8 @@ def main() -> None:
         "WER % of each set at its last run with both systems (greedy, float32, word timing "
         "on), and of all their words pooled, with substitutions, deletions and insertions.",
         "",
-        "| model | set | ours | vad_filter | ours' commit | vad_filter's commit |",
-        "|---|---|---|---|---|---|",
+        "| model | set | ours | ours --eas | vad_filter | ours' commit | vad_filter's commit |",
+        "|---|---|---|---|---|---|---|",
         *lines,
     ]
     output.with_suffix(".md").write_text("\n".join(table) + "\n")
