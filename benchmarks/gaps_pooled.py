@@ -48,7 +48,11 @@ def set_counts(folder: str, result: str, system: str, model: str) -> dict | None
     saved = json.loads((RESULTS / f"{result}.json").read_text())
     if system not in saved["models"][model]:
         return None
-    rows = [json.loads(line) for line in Path(folder, "manifest.jsonl").read_text().splitlines()]
+    manifest = Path(folder, "manifest.jsonl")
+    if not manifest.exists():
+        raise SystemExit(f"{manifest} not found: build the set first (the script its README "
+                         f"row or docs/gaps.md names)")  # fmt: skip
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
     texts = dict(zip(saved["recordings"], saved["models"][model][system]["texts"]))
     references = {row["id"]: row["text"] for row in rows}
     return counts([references[i] for i in texts], list(texts.values())) | {
