@@ -1,7 +1,8 @@
 """Peak memory of one long recording (about an hour), each system in a fresh process: ours cut
 into parts (batch 8, the default) and whole (`--batch-size 1`), faster-whisper sequential and
 batched, the same dtype. The recording is the first `data/long` recordings joined (in order)
-until it reaches the length asked for.
+until it reaches the length asked for, written as a 16-bit WAV file whose path each system is
+given, as a user gives it (each system reads the file itself).
 
     python benchmarks/memory_long.py --model tiny.en --dtype int8 --minutes 60 \
         --output benchmarks/results/memory_long_cpu
@@ -13,6 +14,7 @@ import resource
 import subprocess
 import sys
 import time
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +35,21 @@ def build(data: Path, minutes: float, path: Path) -> float:
             break
         waves.append(load_audio(data / record["audio"]))
         seconds += len(waves[-1]) / 16000
-    np.save(path, np.concatenate(waves))
+    samples = np.clip(np.concatenate(waves), -1, 1)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1), out.setsampwidth(2), out.setframerate(16_000)
+        out.writeframes((samples * 32767).astype("<i2").tobytes())
     return seconds
 
 
 def worker(system: str, model: str, dtype: str, audio: str, threads: int) -> None:
     torch.set_num_threads(threads)
-    wave = np.load(audio)
     start = time.perf_counter()
     if system.startswith("ours"):
         from whisper_eas import load_model, transcribe
 
         network = load_model(model, dtype=dtype)
-        result = transcribe(network, wave, batch_size=1 if system == "ours-b1" else 8)
+        result = transcribe(network, audio, batch_size=1 if system == "ours-b1" else 8)
         words, parts = len(result.text.split()), result.parts
     else:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -56,10 +60,10 @@ def worker(system: str, model: str, dtype: str, audio: str, threads: int) -> Non
                           cpu_threads=threads)  # fmt: skip
         if system == "faster-whisper-batched":
             segments, _ = BatchedInferencePipeline(fw).transcribe(
-                wave, language="en", beam_size=1, batch_size=8
+                audio, language="en", beam_size=1, batch_size=8
             )
         else:
-            segments, _ = fw.transcribe(wave, language="en", beam_size=1, best_of=1)
+            segments, _ = fw.transcribe(audio, language="en", beam_size=1, best_of=1)
         words, parts = sum(len(s.text.split()) for s in segments), 0
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -80,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args.model, args.dtype, args.audio, args.threads)
-    audio = Path("data") / f"joined_{args.minutes:g}min.npy"
+    audio = Path("data") / f"joined_{args.minutes:g}min.wav"
     seconds = build(Path(args.data), args.minutes, audio)
     rows = {}
     for system in args.systems.split(","):  # one after another, each in a fresh process

@@ -30,13 +30,13 @@ TAILS = (0.6, 1.0, 1.5, 2.5)  # seconds of speech in the last window
 def later_window(wave: np.ndarray, n_mels: int):
     """`wave` as the window after 2 s of something else: padded as a file's last window."""
     lead = np.zeros(2 * 16000, dtype=np.float32)
-    state = transcription._File(0, np.concatenate([lead, wave]), None, seek=len(lead))
-    state.mel = transcription.file_mel(state.waveform, n_mels)
-    return state.window()
+    audio = np.concatenate([lead, wave])
+    mel = transcription.file_mel(audio, n_mels)
+    return transcription._File(0, len(audio), mel, seek=len(lead)).window()
 
 
 def only_window(wave: np.ndarray, n_mels: int):
-    return transcription._File(0, wave, transcription.file_mel(wave, n_mels)).window()
+    return transcription._File(0, len(wave), transcription.file_mel(wave, n_mels)).window()
 
 
 def decode_windows(model, windows, prompts):

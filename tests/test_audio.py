@@ -32,6 +32,27 @@ def test_log_mel_matches_transformers(clip, n_mels):
     assert np.abs(ours - reference64).max() <= 1e-4
 
 
+def test_a_long_files_mel_made_in_chunks_matches_transformers(monkeypatch):
+    """A file's mel (its waveform followed by 30 s of zeros, `padding`) is made a chunk of
+    frames at a time, so that an hour's STFT never exists whole: the same bits as one pass,
+    and HF's float64 features of the file padded by hand."""
+    from whisper_eas import audio as audio_module
+
+    audio = np.concatenate([load_audio(clip) for clip in FIXTURES[:3]])
+    whole = log_mel_spectrogram(audio, padding=N_SAMPLES)
+    monkeypatch.setattr(audio_module, "MEL_CHUNK_FRAMES", 700)  # several, the last partial
+    chunked = log_mel_spectrogram(audio, padding=N_SAMPLES)
+    assert chunked.shape == (80, (len(audio) + N_SAMPLES) // 160)
+    assert (chunked.shape[-1] // 700) >= 3 and chunked.shape[-1] % 700
+    assert torch.equal(chunked, whole)
+    padded = np.concatenate([audio, np.zeros(N_SAMPLES, np.float32)])
+    extractor = WhisperFeatureExtractor(feature_size=80)
+    reference = extractor._np_extract_fbank_features(padded[None], "cpu")[0]
+    assert np.abs(chunked.numpy() - reference).max() <= 1e-4
+    with pytest.raises(ValueError, match="too short"):
+        log_mel_spectrogram(np.zeros(150, np.float32))
+
+
 @pytest.mark.parametrize("n_mels", [80, 128])
 def test_mel_filters_match_slaney_filterbank(n_mels):
     extractor = WhisperFeatureExtractor(feature_size=n_mels)

@@ -115,13 +115,13 @@ def test_a_files_tokens_are_the_same_alone_and_in_a_batch_of_eight(tiny, tiny_in
 def test_a_long_files_last_window_is_padded_in_the_log_mel_as_openai_whisper_pads_it():
     module = importlib.import_module("whisper_eas.transcribe")  # the package exports a function
     wave = long_inputs()[1]  # ~40 s: a full window, then a partial one
-    state = module._File(0, wave, module.file_mel(wave, 80), seek=480_000)
+    state = module._File(0, len(wave), module.file_mel(wave, 80), seek=480_000)
     window, content = state.window(), len(wave) // 160 - 3000
     assert window.mel.shape == (80, 3000) and window.n_samples == len(wave) - 480_000
     assert torch.equal(window.mel[:, :content], state.mel[:, 3000 : 3000 + content])
     assert (window.mel[:, content:] == 0).all()  # zeros after the audio, not the mel of silence
     clip = wave[:160_000]  # a file's only window keeps transformers' features (padded waveform)
-    only = module._File(0, clip, module.file_mel(clip, 80)).window()
+    only = module._File(0, len(clip), module.file_mel(clip, 80)).window()
     assert torch.equal(only.mel, module.file_mel(clip, 80)[:, :3000])
     assert (only.mel[:, 1002:] == only.mel.max() - 2).all()  # the floor: 8 decades, /4
 
@@ -273,7 +273,7 @@ def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():
     prompted = replace(request, previous=[7] * 20)
     again = module.cut_at_thin_segment(first, prompted, pauses, list(rates), timestamp_begin)
     assert again.thin and again.segments == [] and again.advance == 0 and not again.prompt_tokens
-    state = module._File(0, np.zeros(480_000, np.float32), None, history=[7] * 20, seek=16_000)
+    state = module._File(0, 480_000, None, history=[7] * 20, seek=16_000)
     audio = EncoderOutput(torch.zeros(1, 1500, 4), None)
     state.record(module.Attempt(result_with(0.0, 0.0, -0.2, ""), audio, None), again)
     assert state.seek == 16_000 and state.history[state.prompt_start :] == []
@@ -285,7 +285,7 @@ def test_after_a_sparsified_window_skipped_speech_the_next_is_decoded_without_ea
     encoded densely, whose text is EAS off's; the window after that one takes EAS again."""
     module = importlib.import_module("whisper_eas.transcribe")
     wave = load_audio(DATA / "1272-128104-0000.flac")
-    state = module._File(0, wave, module.file_mel(wave, 80))
+    state = module._File(0, len(wave), module.file_mel(wave, 80))
     result = result_with(0.0, 0.0, -0.2, "")
 
     def recorded(kept: int, thin: bool) -> bool:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import DATA
 
-from whisper_eas import load_audio
+from whisper_eas import load_audio, vad
 from whisper_eas.vad import VadOptions, load_vad, speech_regions
 
 
@@ -43,7 +43,11 @@ def their_probs(audio):
     return probs[:-1]
 
 
-def test_probabilities_equal_faster_whispers_model(audio, their_probs):
+@pytest.mark.parametrize("block", [None, 100])
+def test_probabilities_equal_faster_whispers_model(audio, their_probs, block, monkeypatch):
+    if block is not None:  # an hour runs BLOCK chunks at a time, the LSTM's state carried
+        monkeypatch.setattr(vad, "BLOCK", block)
+        assert len(their_probs) > 5 * block
     ours = load_vad()(audio)[:-1]
     assert ours.shape == their_probs.shape
     assert (ours - their_probs).abs().max() < 1e-5

@@ -22,6 +22,7 @@ HOP_LENGTH = 160  # 10 ms hop
 CHUNK_SECONDS = 30
 N_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE  # 480,000 samples in one window
 N_FRAMES = N_SAMPLES // HOP_LENGTH  # 3,000 mel frames in one window
+MEL_CHUNK_FRAMES = 10 * N_FRAMES  # a long file's STFT is made 5 minutes at a time
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -105,9 +106,12 @@ def mel_filters(n_mels: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def log_mel_spectrogram(audio: torch.Tensor | np.ndarray, n_mels: int = 80) -> torch.Tensor:
-    """Whisper's log-mel features: (..., samples) -> (..., n_mels, samples // 160); a 30 s
-    window (N_SAMPLES) gives 3000 frames.
+def log_mel_spectrogram(
+    audio: torch.Tensor | np.ndarray, n_mels: int = 80, padding: int = 0
+) -> torch.Tensor:
+    """Whisper's log-mel features: (..., samples) -> (..., n_mels, (samples + padding) // 160);
+    a 30 s window (N_SAMPLES) gives 3000 frames. `padding`: zeros after the audio (a file's
+    mel is followed by 30 s of silence, `windows.file_mel`), added without a copy of it.
 
     The dynamic range is clamped to 8 (log10 units) below the input's own maximum and
     scaled to roughly [-1, 1], as the model was trained.
@@ -115,10 +119,29 @@ def log_mel_spectrogram(audio: torch.Tensor | np.ndarray, n_mels: int = 80) -> t
     if n_mels not in (80, 128):
         raise ValueError(f"n_mels must be 80 or 128, got {n_mels}")
     audio = torch.as_tensor(audio, dtype=torch.float32)
+    flat = audio.reshape(-1, audio.shape[-1])
+    n_samples, half = flat.shape[-1] + padding, N_FFT // 2
+    if n_samples <= half:
+        raise ValueError(f"audio of {n_samples} samples is too short for the log-mel's STFT")
+    # The audio and its padding reflected by N_FFT // 2 samples at both ends, as
+    # torch.stft(center=True) reflects them, in one buffer; then the frames are made
+    # MEL_CHUNK_FRAMES at a time, each from the same samples, so that an hour's STFT (~600 MB
+    # complex, and as much again in magnitudes) never exists whole. Frame i is centred on
+    # sample i * 160; the one centred past the end is left out (3001 -> 3000).
+    padded = flat.new_zeros(flat.shape[0], n_samples + 2 * half)
+    padded[:, half : half + flat.shape[-1]] = flat
+    padded[:, :half] = padded[:, half + 1 : 2 * half + 1].flip(-1)
+    padded[:, -half:] = padded[:, -2 * half - 1 : -half - 1].flip(-1)
     window = torch.hann_window(N_FFT, device=audio.device)
-    stft = torch.stft(audio, N_FFT, HOP_LENGTH, window=window, return_complex=True)
-    power = stft[..., :-1].abs() ** 2  # drop the frame centred past the end: 3001 -> 3000
     filters = torch.from_numpy(mel_filters(n_mels)).to(audio.device)
-    log_spec = torch.clamp(filters @ power, min=1e-10).log10()
+    n_frames = n_samples // HOP_LENGTH
+    log_spec = torch.empty(flat.shape[0], n_mels, n_frames, device=audio.device)
+    for start in range(0, n_frames, MEL_CHUNK_FRAMES):
+        end = min(start + MEL_CHUNK_FRAMES, n_frames)
+        samples = padded[:, start * HOP_LENGTH : (end - 1) * HOP_LENGTH + N_FFT]
+        stft = torch.stft(samples, N_FFT, HOP_LENGTH, window=window, center=False,
+                          return_complex=True)  # fmt: skip
+        log_spec[:, :, start:end] = torch.clamp(filters @ stft.abs() ** 2, min=1e-10).log10()
     floor = log_spec.amax(dim=(-2, -1), keepdim=True) - 8.0
-    return (torch.maximum(log_spec, floor) + 4.0) / 4.0
+    torch.maximum(log_spec, floor, out=log_spec)  # in place: an hour's mel is 120 MB a copy
+    return log_spec.add_(4.0).div_(4.0).reshape(*audio.shape[:-1], n_mels, n_frames)

@@ -181,7 +181,7 @@ class _File:
     """One file's long-form state."""
 
     index: int
-    waveform: np.ndarray
+    n_samples: int  # of the audio decoded (the waveform itself is not kept: its mel is)
     mel: torch.Tensor  # (n_mels, frames) of the whole file, 30 s of zeros appended
     language: str | None = None
     seek: int = 0  # samples
@@ -208,7 +208,7 @@ class _File:
         for start, end in self.clips or []:
             if start <= self.seek < end:
                 return end
-        return len(self.waveform)
+        return self.n_samples
 
     def enter_clip(self) -> None:
         """With clip_timestamps, move the seek into the next clip (past the last: done)."""
@@ -218,14 +218,14 @@ class _File:
             if self.seek < end:
                 self.seek = max(self.seek, start)
                 return
-        self.seek = len(self.waveform)
+        self.seek = self.n_samples
 
     def window(self) -> Window:
         frame = self.seek // HOP_LENGTH  # seek moves in whole timestamps (320 samples)
         limit = self.clip_end()
         n_samples = min(N_SAMPLES, limit - self.seek)
         mel = self.mel[:, frame : frame + N_FRAMES]
-        if n_samples < N_SAMPLES and (self.seek > 0 or limit < len(self.waveform)):
+        if n_samples < N_SAMPLES and (self.seek > 0 or limit < self.n_samples):
             # A later window that runs past the end: openai-whisper and faster-whisper pad its
             # log-mel with zeros after the audio's frames, not with the mel of silence. On our
             # long recordings this decides a phrase at the very end (base: 6.27 -> 6.17 % WER,
@@ -324,7 +324,7 @@ class _File:
 
     @property
     def done(self) -> bool:
-        return self.seek >= len(self.waveform)
+        return self.seek >= self.n_samples
 
 
 @dataclass
@@ -355,7 +355,7 @@ class _Recording:
 
     def result(self) -> Transcription:
         first = self.parts[0]
-        samples = first.duration if first.duration is not None else len(first.waveform)
+        samples = first.duration if first.duration is not None else first.n_samples
         return Transcription(
             text=" ".join(s.text for s in self.segments if s.text),
             segments=self.segments,
@@ -443,17 +443,12 @@ def long_form(
                 rows.append(waiting.pop(0))
                 continue
             index = queue.pop(0)
-            try:
-                waveform = waveform_of(inputs[index])
-            except (OSError, ValueError) as error:
-                yield index, None, Transcription.failed(str(error))
-                continue
             opened = open_recording(
-                index, waveform, model, language=language, initial=initial, eas=eas,
+                index, inputs[index], model, language=language, initial=initial, eas=eas,
                 vad_filter=vad_filter, vad_check=vad_check, skip_silence=skip_silence,
                 clip_seconds=clip_seconds, max_parts=max_parts, progress=progress,
             )  # fmt: skip
-            if isinstance(opened, Transcription):  # nothing to decode
+            if isinstance(opened, Transcription):  # unreadable, or nothing to decode
                 yield index, None, opened
                 continue
             recordings[index] = _Recording(index, opened)
@@ -509,7 +504,7 @@ def audio_to_decode(
 
 def open_recording(
     index: int,
-    waveform: np.ndarray,
+    audio: AudioInput,
     model: WhisperModel,
     *,
     language: str | None,
@@ -522,10 +517,15 @@ def open_recording(
     max_parts: int | None,
     progress: Callable[[float], None] | None,
 ) -> "list[_File] | Transcription":
-    """Input `index`'s rows: its audio read by the VAD (the speech `vad_filter` keeps, or the
-    long pauses skipped), its log-mel, and its parts (`parts.py`), each with the file's
-    language; or its result when there is nothing to decode (no speech, or every clip after
-    the audio's end)."""
+    """Input `index`'s rows: its audio read, then read by the VAD (the speech `vad_filter`
+    keeps, or the long pauses skipped), its log-mel, and its parts (`parts.py`), each with the
+    file's language; or its result when it cannot be read (its error) or there is nothing to
+    decode (no speech, or every clip after the audio's end). The rows keep the log-mel, not the
+    waveform: an hour's (230 MB, and as much for the audio joined) is freed before they decode."""
+    try:
+        waveform = waveform_of(audio)
+    except (OSError, ValueError) as error:
+        return Transcription.failed(str(error))
     heard, skipped = speech_map(waveform) if vad_filter else None, 0
     pauses = None  # the VAD's: found once, for the check, the skipped silences and the
     # cuts. A short clip is read too: without it, 20 s of music-like tones decoded as
@@ -543,7 +543,7 @@ def open_recording(
             progress((duration - len(waveform)) / SAMPLE_RATE)
         if pauses is not None:  # the check reads the pauses of what is decoded
             pauses = heard.joined_pauses(pauses)
-    state = _File(index, waveform, file_mel(waveform, model.dims.n_mels), language)
+    state = _File(index, len(waveform), file_mel(waveform, model.dims.n_mels), language)
     state.history = list(initial)
     if eas is not None and eas.vad is not None:
         state.voiced_frames = speech_frames(waveform, eas.vad)
@@ -608,7 +608,7 @@ def checked_window(
         if hallucination_silence_threshold is not None:
             outcome = skip_hallucinations(
                 outcome, request, hallucination_silence_threshold, state.last_speech,
-                file_seconds=len(state.waveform) / SAMPLE_RATE,
+                file_seconds=state.n_samples / SAMPLE_RATE,
                 timestamp_begin=tokenizer.timestamp_begin,
             )  # fmt: skip
             speech_end = last_word_end(outcome.segments) or state.last_speech
@@ -629,10 +629,10 @@ def checked_window(
 
 def parts_of(state: "_File", cuts: list[int]) -> list["_File"]:
     """A recording's rows: itself when it has no cut, else one `_File` per part, sharing its
-    waveform and log-mel, each confined to its span as a clip and starting with the prompt."""
+    log-mel, each confined to its span as a clip and starting with the prompt."""
     if not cuts:
         return [state]
-    bounds = [0, *cuts, len(state.waveform)]
+    bounds = [0, *cuts, state.n_samples]
     return [
         replace(
             state,

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 SAMPLE_RATE = 16_000
 CHUNK = 512  # samples scored together: 32 ms
 CONTEXT = 64  # samples before a chunk that it also reads
-BLOCK = 4096  # chunks through the convolutions at once (~2 min of audio, ~20 MB)
+BLOCK = 4096  # chunks through the network at once (~2 min of audio, ~20 MB)
 
 WEIGHTS = Path(__file__).parent / "assets" / "silero_vad_v6.safetensors"
 
@@ -60,13 +60,21 @@ class SileroVAD(nn.Module):
     @torch.inference_mode()
     def forward(self, audio: Tensor) -> Tensor:
         """Mono 16 kHz audio (T,) -> speech probability of each 512-sample chunk (ceil(T/512),);
-        the last chunk is padded with zeros."""
+        the last chunk is padded with zeros. BLOCK chunks at a time, the LSTM's state carried
+        from block to block: an hour's padded copy, its LSTM gates and outputs (~550 MB) never
+        exist whole."""
         n_chunks = math.ceil(audio.shape[-1] / CHUNK)
-        padded = F.pad(audio.float(), (CONTEXT, n_chunks * CHUNK - audio.shape[-1]))
-        windows = padded.unfold(0, CHUNK + CONTEXT, CHUNK)  # (n, 576)
-        features = torch.cat([self.chunk_features(w) for w in windows.split(BLOCK)])
-        hidden, _ = self.rnn(features[None])  # (1, n, 128): the one sequential part
-        return torch.sigmoid(self.head(F.relu(hidden).transpose(1, 2)))[0, 0]
+        probs = torch.empty(n_chunks, device=audio.device)
+        state = None
+        for first in range(0, n_chunks, BLOCK):
+            last = min(first + BLOCK, n_chunks)
+            start, end = first * CHUNK - CONTEXT, last * CHUNK  # zeros outside the audio
+            piece = audio[max(start, 0) : end].float()
+            piece = F.pad(piece, (max(-start, 0), end - max(start, 0) - piece.shape[-1]))
+            features = self.chunk_features(piece.unfold(0, CHUNK + CONTEXT, CHUNK))
+            hidden, state = self.rnn(features[None], state)  # (1, n, 128): the sequential part
+            probs[first:last] = torch.sigmoid(self.head(F.relu(hidden).transpose(1, 2)))[0, 0]
+        return probs
 
 
 @lru_cache(maxsize=None)
@@ -248,7 +256,8 @@ QUIET_PEAK = 0.05
 
 def audible(audio: Tensor) -> Tensor:
     """The audio as the VAD reads it: raised to QUIET_PEAK when its peak lies below."""
-    peak = audio.abs().max() if audio.numel() else 0.0
+    low, high = torch.aminmax(audio) if audio.numel() else (0.0, 0.0)
+    peak = max(high, -low)  # not audio.abs().max(): no copy of an hour's audio
     return audio * (QUIET_PEAK / peak) if 0 < peak < QUIET_PEAK else audio
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .audio import N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim
+from .audio import N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram
 from .decoding import DecodingOptions, DecodingResult, WhisperModel, decode, detect_language
 from .model import EncoderOutput
 from .sparsify import EASConfig, speech_tokens
@@ -164,7 +164,7 @@ def file_mel(waveform: np.ndarray, n_mels: int) -> torch.Tensor:
     """The log-mel of a whole file followed by 30 s of zeros, (n_mels, frames): every window is
     a 3000-frame slice of it, as in openai-whisper (for a clip under 30 s the first window
     equals the mel of the clip padded to 30 s, the Hugging Face convention)."""
-    return log_mel_spectrogram(pad_or_trim(waveform, len(waveform) + N_SAMPLES), n_mels)
+    return log_mel_spectrogram(waveform, n_mels, padding=N_SAMPLES)
 
 
 @torch.inference_mode()
