@@ -304,3 +304,18 @@ def test_a_short_clip_without_speech_keeps_no_text(tiny):
     assert result.duration == 20.0
     speech = transcribe(tiny, DATA / "jfk.flac")
     assert speech.text.startswith("And so my fellow Americans") and not speech.fallbacks
+
+
+def test_heard_seconds_reads_only_the_pauses_it_overlaps(audio):
+    """The speech heard in a span, summed from the pauses around it alone (an hour's segments
+    each read every pause before), equals the sum over every pause."""
+    from whisper_eas.segments import heard_seconds
+    from whisper_eas.vad import pauses_of
+
+    pauses = pauses_of(audio)
+    assert len(pauses) >= 4
+    rng = np.random.default_rng(0)
+    for start in rng.integers(0, len(audio), 200):
+        end = int(start + rng.integers(0, 480_000))
+        quiet = sum(max(0, min(b, end) - max(a, int(start))) for a, b in pauses)
+        assert heard_seconds(pauses, int(start), end) == (end - start - quiet) / 16_000

@@ -5,6 +5,7 @@ hears in them. Each check returns the window's outcome cut where the text stops 
 was said, and moves the seek there, so that the rest is decoded again.
 """
 
+import bisect
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 
@@ -326,8 +327,14 @@ def skip_hallucinations(
 
 
 def heard_seconds(pauses: list[tuple[int, int]], start: int, end: int) -> float:
-    """Seconds of the samples start..end that the VAD calls speech (not in `pauses`)."""
-    quiet = sum(max(0, min(b, end) - max(a, start)) for a, b in pauses)
+    """Seconds of the samples start..end that the VAD calls speech (not in `pauses`, in time
+    order: only those from the one before `start` on are read, not an hour's every pause for
+    each of its segments)."""
+    quiet, i = 0, max(bisect.bisect_left(pauses, (start,)) - 1, 0)
+    while i < len(pauses) and pauses[i][0] < end:
+        a, b = pauses[i]
+        quiet += max(0, min(b, end) - max(a, start))
+        i += 1
     return (end - start - quiet) / SAMPLE_RATE
 
 
