@@ -26,20 +26,22 @@ from whisper_eas.research.bench import run_header, title, write_results
 SYSTEMS = ("ours", "ours-b1", "faster-whisper", "faster-whisper-batched")
 
 
-def build(data: Path, minutes: float, path: Path) -> float:
-    """Join recordings of `data` until `minutes`; returns the length in seconds."""
+def build(data: Path, minutes: float, path: Path) -> tuple[float, str]:
+    """Join recordings of `data` until `minutes`, written to `path`; returns the length in
+    seconds and the joined reference text."""
     records = [json.loads(line) for line in (data / "manifest.jsonl").read_text().splitlines()]
-    waves, seconds = [], 0.0
+    waves, texts, seconds = [], [], 0.0
     for record in records:
         if seconds >= minutes * 60:
             break
         waves.append(load_audio(data / record["audio"]))
+        texts.append(record["text"])
         seconds += len(waves[-1]) / 16000
     samples = np.clip(np.concatenate(waves), -1, 1)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1), out.setsampwidth(2), out.setframerate(16_000)
         out.writeframes((samples * 32767).astype("<i2").tobytes())
-    return seconds
+    return seconds, " ".join(texts)
 
 
 def worker(system: str, model: str, dtype: str, audio: str, threads: int) -> None:
@@ -85,7 +87,7 @@ def main() -> None:
     if args.worker:
         return worker(args.worker, args.model, args.dtype, args.audio, args.threads)
     audio = Path("data") / f"joined_{args.minutes:g}min.wav"
-    seconds = build(Path(args.data), args.minutes, audio)
+    seconds, _ = build(Path(args.data), args.minutes, audio)
     rows = {}
     for system in args.systems.split(","):  # one after another, each in a fresh process
         command = [sys.executable, __file__, "--worker", system, "--model", args.model,
