@@ -10,16 +10,19 @@ each length of `--minutes`.
 """
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from memory_long import build
 
-from whisper_eas.research.bench import run_header, title, write_results
+from whisper_eas.research.bench import (
+    run_header,
+    run_worker,
+    title,
+    unpack_package_at,
+    write_results,
+)
 
 HERE = Path(__file__).resolve().parents[1]
 WORKER = """
@@ -49,15 +52,6 @@ print(json.dumps({"seconds": took, "added_bytes": max(peak) - start_rss,
 """
 
 
-def run(tree: Path, threads: int, stage: str, path: Path, seconds: float) -> dict:
-    command = [sys.executable, "-c", WORKER, str(threads), stage, str(path), str(seconds)]
-    out = subprocess.run(
-        command, cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", required=True, help="the earlier commit")
@@ -72,32 +66,27 @@ def main() -> None:
         build(HERE / "data/long", max(lengths), path)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        before = Path(folder) / "before"
-        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(before), args.before],
-                       cwd=HERE, check=True)  # fmt: skip
-        try:
-            for minutes in lengths:
-                for stage in ("vad", "mel"):
-                    runs = {"before": [], "now": []}
-                    for number in range(args.rounds):
-                        order = ("before", "now") if number % 2 == 0 else ("now", "before")
-                        for label in order:
-                            tree = before if label == "before" else HERE
-                            out = run(tree, args.threads, stage, path, minutes * 60)
-                            runs[label].append(out)
-                    median = {
-                        label: {
-                            key: statistics.median(r[key] for r in outs)
-                            for key in ("seconds", "added_bytes")
-                        }  # fmt: skip
-                        for label, outs in runs.items()
-                    }
-                    same = runs["before"][0]["summary"] == runs["now"][0]["summary"]
-                    rows.append({"minutes": minutes, "stage": stage, "runs": runs,
-                                 "median": median, "same_output": same})  # fmt: skip
-                    print(minutes, stage, median, same, flush=True)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=HERE)
+        before = unpack_package_at(args.before, Path(folder)).parent
+        for minutes in lengths:
+            for stage in ("vad", "mel"):
+                runs = {"before": [], "now": []}
+                for number in range(args.rounds):
+                    order = ("before", "now") if number % 2 == 0 else ("now", "before")
+                    for label in order:
+                        tree = before if label == "before" else HERE
+                        out = run_worker(tree, WORKER, args.threads, stage, path, minutes * 60)
+                        runs[label].append(out)
+                median = {
+                    label: {
+                        key: statistics.median(r[key] for r in outs)
+                        for key in ("seconds", "added_bytes")
+                    }  # fmt: skip
+                    for label, outs in runs.items()
+                }
+                same = runs["before"][0]["summary"] == runs["now"][0]["summary"]
+                rows.append({"minutes": minutes, "stage": stage, "runs": runs,
+                             "median": median, "same_output": same})  # fmt: skip
+                print(minutes, stage, median, same, flush=True)
     result = run_header(args.threads, before=args.before, rounds=args.rounds, rows=rows)
     lines = [
         title(f"A long recording's front end against {args.before}", result), "",

@@ -8,14 +8,12 @@ warm-up excluded).
 """
 
 import argparse
-import json
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from whisper_eas.research.bench import cpu_flags, run_header, write_results
+from whisper_eas.research.bench import cpu_flags, run_header, run_worker, write_results
 
 HERE = Path(__file__).resolve().parents[1]
 DEV = HERE.parent / "shared/data/librispeech-dev-clean"
@@ -30,15 +28,6 @@ began = time.perf_counter()
 results = transcribe(model, files, batch_size=batch)
 print(json.dumps({"seconds": time.perf_counter() - began, "texts": [r.text for r in results]}))
 """
-
-
-def run(tree: Path, threads: int, name: str, dtype: str, batch: int, files: list[str]) -> dict:
-    command = [sys.executable, "-c", WORKER, str(threads), name, dtype, str(batch), *files]
-    out = subprocess.run(
-        command, cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -68,7 +57,7 @@ def main() -> None:
                     order = ("before", "now") if number % 2 == 0 else ("now", "before")
                     for label in order:
                         tree = before if label == "before" else HERE
-                        out = run(tree, args.threads, name, dtype, int(batch), files)
+                        out = run_worker(tree, WORKER, args.threads, name, dtype, batch, *files)
                         times[label].append(out["seconds"])
                         texts[label] = out["texts"]
                 median = {k: statistics.median(v) for k, v in times.items()}

@@ -4,8 +4,9 @@ speech regions with the parameters its users know.
 The network scores each 32 ms chunk of 16 kHz audio (512 samples, read with the 64 samples
 before it): an STFT written as a convolution (256-sample frames, hop 128), four convolutions,
 an LSTM cell carried from chunk to chunk, and a sigmoid head. Everything before the LSTM
-depends on one chunk alone, so the convolutions run on all of a file's chunks at once; only
-the LSTM is sequential (`nn.LSTM`, whose gates are the cell's). The weights ship with us
+depends on one chunk alone, so the convolutions run on a block of ~2 minutes of chunks at
+once; only the LSTM is sequential (`nn.LSTM`, whose gates are the cell's, its state carried
+from block to block). The weights ship with us
 (`assets/silero_vad_v6.safetensors`, 1.2 MB, written by `scripts/silero_vad_weights.py`): those
 of silero-vad 6.0-6.1, which faster-whisper runs as ONNX. silero-vad 6.2's newer weights stay
 deaf for seconds to quiet speech after loud music or hum (13 s of a sentence once), and its

@@ -7,6 +7,7 @@ import platform
 import shutil
 import statistics
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -42,6 +43,18 @@ def unpack_package_at(commit: str, folder: Path) -> Path:
     with tarfile.open(fileobj=io.BytesIO(got.stdout)) as tar:
         tar.extractall(folder, filter="data")
     return folder / "whisper_eas"
+
+
+def run_worker(tree: Path, code: str, *args) -> dict:
+    """Run `code` (a worker's source, with `args` in its sys.argv) in a fresh process whose
+    package is the one at `tree` (this checkout, or `unpack_package_at`'s folder's parent);
+    returns the JSON object of its last line of output."""
+    command = [sys.executable, "-c", code, *map(str, args)]
+    out = subprocess.run(
+        command, cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def run_header(threads: int, device: str = "cpu", **extra) -> dict:
