@@ -76,17 +76,31 @@ def products_ms(model) -> float:
     return statistics.median(times)
 
 
-def bytes_per_step(model, n_audio: int) -> int:
-    """Weight bytes of the decoder (embedding = output projection) + cross K/V of the layers."""
+def bytes_per_step(model, n_audio: int, screened: bool = False) -> int:
+    """Weight bytes of the decoder (embedding = output projection) + cross K/V of the layers;
+    `screened`: the projection's text columns read in bfloat16 (`screening`)."""
     decoder = model.network.decoder
     weights = sum(t.numel() * t.element_size() for t in decoder.state_dict().values())
+    if screened:
+        text = decoder.token_embedding.weight[: model.tokenizer.timestamp_begin]
+        weights -= text.numel() * (text.element_size() - 2)
     dims = model.dims
     element = torch.finfo(model.dtype).bits // 8  # K/V in the activations' dtype (int8: fp32)
     cross = 2 * dims.n_text_layer * n_audio * dims.n_text_state * element
     return weights + cross
 
 
-def step_ms(model, eas) -> tuple[float, int]:
+def screen_of(model):
+    """The bf16-screened projection a greedy step of `model` uses here, or None."""
+    from whisper_eas.decoding import DecodingOptions, screened_projection
+
+    return screened_projection(model, DecodingOptions())
+
+
+def step_ms(model, eas, screened: bool = False) -> tuple[float, int]:
+    """A step's milliseconds: the decoder and its output projection, the float32 product or
+    (`screened`) the bf16 screen with its float32 candidates, as `decoding.generate` runs it."""
+    screen = screen_of(model) if screened else None
     mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(CLIP))), model.dims.n_mels)
     n_speech = [-(-len(load_audio(CLIP)) // 320)]
     tokens = torch.tensor(
@@ -101,7 +115,10 @@ def step_ms(model, eas) -> tuple[float, int]:
             step = torch.tensor([[model.tokenizer.eot - 1000]])  # any text token
             began = time.perf_counter()
             for _ in range(20):
-                model.network.decoder(step, cache, last_only=True)
+                out = model.network.decoder(step, cache, last_only=True, project=screen is None)
+                if screen is not None:
+                    logits, margin = screen(out[:, -1])
+                    screen.refine(logits, out[:, -1], margin)
             times.append((time.perf_counter() - began) / 20 * 1000)
     return statistics.median(times), audio.features.shape[1]
 
@@ -153,27 +170,32 @@ def main() -> None:
             print(result["logits"][-1], flush=True)
         for eas in (None, EASConfig.recommended(name)):
             for dtype, model in models.items():
-                ms, n_audio = step_ms(model, eas)
-                products = products_ms(model) if eas is None else None
-                megabytes = bytes_per_step(model, n_audio) / 1e6
-                floor = megabytes / bandwidth  # ms: MB / (GB/s)
-                row = {"model": name, "dtype": dtype, "eas": eas is not None,
-                       "audio_tokens": n_audio, "step_ms": ms, "floor_ms": floor,
-                       "megabytes": megabytes, "products_ms": products,
-                       "read_floor_ms": megabytes / read_bandwidth}  # fmt: skip
-                result["rows"].append(row)
-                print(row, flush=True)
+                for screened in (False, True) if screen_of(model) else (False,):
+                    ms, n_audio = step_ms(model, eas, screened)
+                    products = products_ms(model) if eas is None and not screened else None
+                    megabytes = bytes_per_step(model, n_audio, screened) / 1e6
+                    floor = megabytes / bandwidth  # ms: MB / (GB/s)
+                    row = {"model": name, "dtype": dtype, "eas": eas is not None,
+                           "screened": screened, "audio_tokens": n_audio, "step_ms": ms,
+                           "floor_ms": floor, "megabytes": megabytes, "products_ms": products,
+                           "read_floor_ms": megabytes / read_bandwidth}  # fmt: skip
+                    result["rows"].append(row)
+                    print(row, flush=True)
     lines = [title("A decoding step against the memory-bandwidth floor", result), "",
              f"Measured copy bandwidth: {bandwidth:.1f} GB/s. Floor = bytes read per step / "
              "bandwidth (decoder weights incl. the tied output projection, cross-attention K/V).",
              f"Read bandwidth (a sum over 1 GiB): {read_bandwidth:.1f} GB/s, the read floor's. "
-             "Products: the step's products alone, one row (EAS off only).",
-             "", "| model | dtype | EAS | audio tokens | MB per step | step ms | floor ms | "
-             "step / floor | read floor ms | products ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "Products: the step's products alone, one row (EAS off only). Projection: the "
+             "float32 product, or the bf16 screen with float32 candidates (`screening`, what "
+             "a greedy step uses on a CPU with bf16 instructions; its floor counts the text "
+             "columns' weights in bf16).",
+             "", "| model | dtype | EAS | projection | audio tokens | MB per step | step ms | "
+             "floor ms | step / floor | read floor ms | products ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in result["rows"]:
         lines.append(
             f"| {r['model']} | {r['dtype']} | {'recommended' if r['eas'] else 'off'} | "
+            f"{'bf16 screen' if r.get('screened') else 'float32'} | "
             f"{r['audio_tokens']} | {r['megabytes']:.0f} | {r['step_ms']:.2f} | "
             f"{r['floor_ms']:.2f} | {r['step_ms'] / r['floor_ms']:.1f} | "
             f"{r['read_floor_ms']:.2f} | "

@@ -79,9 +79,10 @@ class StepGraphs:
         return logits
 
 
-def decoder_step(decoder: TextDecoder, cache: KVCache, backend: str):
+def decoder_step(decoder: TextDecoder, cache: KVCache, backend: str, project: bool = True):
     """The one-token step a decoding loop calls on `cache`: replayed from CUDA graphs on a CUDA
-    device (`TextDecoder.cuda_graphs`), else the decoder itself."""
-    if decoder.cuda_graphs and cache.positions.is_cuda:
+    device (`TextDecoder.cuda_graphs`), else the decoder itself (`project=False`: the decoder's
+    output before the output projection, `TextDecoder.forward`)."""
+    if decoder.cuda_graphs and cache.positions.is_cuda and project:
         return StepGraphs(decoder, cache, backend)
-    return lambda tokens: decoder(tokens, cache, backend)
+    return lambda tokens: decoder(tokens, cache, backend, project=project)

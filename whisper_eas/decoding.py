@@ -12,7 +12,7 @@ Rules, as openai-whisper's and transformers' logits processors apply them:
 """
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -22,7 +22,8 @@ from torch import Tensor
 
 from .attention import check_backend
 from .cuda_step import StepGraphs, decoder_step
-from .model import EncoderOutput, KVCache, Whisper
+from .model import EncoderOutput, KVCache, TokenEmbedding, Whisper
+from .quantize import has_bf16
 from .tokenizer import TASKS, Tokenizer, language_code
 
 MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp of a window
@@ -210,11 +211,13 @@ def apply_timestamp_rules(
     eot: int,
     speech_until: Sequence[int | None] | None = None,
     after_prefix: bool = False,
+    refine: Callable[[Tensor], None] | None = None,
 ) -> Tensor:
     """Mask `logits` (B, V) in place by each row's `timestamp_masks` (`generated`: the rows'
     tokens so far; `speech_until`: each row's bound, or None), and force a timestamp where all
     timestamps together are likelier than any one text token. Returns the masked logits'
     log-probabilities (float32), which the last rule needs anyway: a step computes them once.
+    `refine(logits)` runs between the masks and the rule (`screening`).
 
     The rules read each row's tokens on the host, as openai-whisper's do: a row needs one or
     two slices masked a step, where masks computed on the device took ~30 small ops (on the
@@ -225,6 +228,8 @@ def apply_timestamp_rules(
             tokens, timestamp_begin, eot, logits.shape[1], until, after_prefix
         ):
             logits[row, start:end] = -torch.inf
+    if refine is not None:
+        refine(logits)
     logprobs = logits.float().log_softmax(dim=-1)
     if not any(generated):  # the first token: the opening rule alone
         return logprobs
@@ -390,17 +395,30 @@ def generate(
     sum_logprobs = np.zeros(batch, dtype=np.float32)  # summed in float32, as on the device
     active, n_active = None, batch  # the rows the cache still decodes (None: all of them)
     rows_at = list(range(batch))  # the row each position of the cache's tensors holds
-    step_on = decoder_step(decoder, cache, options.backend)  # CUDA graphs on a GPU
+    # A greedy step on a CPU with bf16 instructions projects its output through a bf16 screen
+    # (`screening`): the step returns the LayerNorm's output, and the screened logits are made
+    # exact where they may win once the rules have masked them (`refine`).
+    screen = screened_projection(model, options)
+    step_on = decoder_step(decoder, cache, options.backend, project=screen is None)
+    if screen is not None:
+        hidden = torch.zeros(batch, model.dims.n_text_state, device=device)
+        margin = torch.zeros(batch, device=device)
     # A finished row goes on stepping with the others (its tokens are thrown away), so the
     # furthest row's next position is counted here: no row may write past the text context.
     furthest, n_ctx = int(cache.positions.max()), cache.self_k.shape[3]
     for step in range(max(limits)):
         logits = logits + (first if step == 0 else always)
+        refine = None  # the first step's logits are the prompt's (float32), the next screened
+        if screen is not None and step:
+            refine = partial(screen.refine, hidden=hidden, margin=margin)
         if options.timestamps:
             logprobs = apply_timestamp_rules(
-                logits, generated, tokenizer.timestamp_begin, eot, speech_until, after_prefix
-            )
+                logits, generated, tokenizer.timestamp_begin, eot, speech_until, after_prefix,
+                refine,
+            )  # fmt: skip
         else:
+            if refine is not None:
+                refine(logits)
             logprobs = logits.log_softmax(dim=-1)
         next_tokens = choose_tokens(logits, options.temperature, generators)
         picked = logprobs.gather(1, next_tokens[:, None])[:, 0].cpu().numpy()
@@ -429,15 +447,31 @@ def generate(
             cache, rows_at = cache.keep(order), KVCache.moved_rows(rows_at, order)
             n_active = len(order)
             active = torch.tensor(rows_at[:n_active], device=device)
-            step_on = decoder_step(decoder, cache, options.backend)
+            step_on = decoder_step(decoder, cache, options.backend, project=screen is None)
             furthest = int(cache.positions.max())
         out = step_on(next_tokens[:, None] if active is None else next_tokens[active, None])
+        out = out[:, -1]
         furthest += 1
+        if screen is not None:  # `out` is the LayerNorm's output: kept to refine, and screened
+            hidden[slice(None) if active is None else active] = out
+            out, margin[slice(None) if active is None else active] = screen(out)
         if active is None:
-            logits = out[:, -1]
+            logits = out
         else:  # a dropped row keeps its last logits (it has finished: they are not read)
-            logits[active] = out[:, -1]
+            logits[active] = out
     return Generated(generated, sum_logprobs.tolist(), ended, rows_at)
+
+
+def screened_projection(model: WhisperModel, options: DecodingOptions):
+    """The output projection screened in bf16 (`screening.ScreenedProjection`) where a step
+    may use it: greedy, on a CPU with bf16 instructions, a float32 projection on oneDNN (a
+    float32 model, or an int8 one that keeps its projection float32). Else None."""
+    decoder = model.network.decoder
+    embedding = decoder.token_embedding
+    usable = isinstance(embedding, TokenEmbedding) and embedding.packed is not None
+    if not (decoder.screened_logits and usable and options.temperature == 0 and has_bf16()):
+        return None
+    return embedding.screened(model.tokenizer.timestamp_begin)
 
 
 def ranked(score: float, length: int, length_penalty: float | None) -> float:

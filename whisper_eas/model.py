@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from . import onednn
 from .attention import attention, check_backend
 from .rules import Scoring
+from .screening import ScreenedProjection
 from .sparsify import EASConfig, Sparsifier, received_attention
 
 
@@ -136,8 +137,18 @@ class Linear(OneDNNWeight, nn.Linear):
 class TokenEmbedding(OneDNNWeight, nn.Embedding):
     """The decoder's token embedding; its weight is also the output projection (tied)."""
 
+    def repack(self) -> None:
+        super().repack()
+        self._screened: dict[int, ScreenedProjection] = {}
+
     def project(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, None, self.packed)
+
+    def screened(self, exact_from: int) -> ScreenedProjection:
+        """The projection screened in bfloat16 for greedy steps (`screening`), made once."""
+        if exact_from not in self._screened:
+            self._screened[exact_from] = ScreenedProjection(self.weight, exact_from)
+        return self._screened[exact_from]
 
 
 class LayerNorm(nn.LayerNorm):
@@ -654,6 +665,10 @@ class TextDecoder(nn.Module):
         # On a CUDA device, `decoding.generate` replays each step as a CUDA graph (the same
         # logits, launched at once; `cuda_step`). False: every step runs eagerly.
         self.cuda_graphs = True
+        # On a CPU with bfloat16 instructions, a greedy step screens its output projection in
+        # bf16 and computes in float32 the columns that may win (`screening`): float32's
+        # tokens, reading half the bytes. False: the float32 product over every column.
+        self.screened_logits = True
 
     def new_cache(
         self,
@@ -686,11 +701,14 @@ class TextDecoder(nn.Module):
         last_only: bool = False,
         at: Tensor | None = None,
         cross_scores: list[Tensor] | None = None,
+        project: bool = True,
     ) -> Tensor:
         """tokens (B, T), each row's next T tokens -> float32 logits (B, T, n_vocab); only
         the last position's (B, 1, n_vocab) with `last_only`, or those at the columns `at`
         (B, n) -> (B, n, n_vocab): the output projection is the largest product of a step.
-        `cross_scores`, a list, receives each block's cross-attention logits (B, H, T, S)."""
+        `cross_scores`, a list, receives each block's cross-attention logits (B, H, T, S).
+        `project=False`: the final LayerNorm's output (B, T, D) instead, which the caller
+        projects itself (`screening`)."""
         positions = cache.place(tokens.shape[1])  # raises if past the text context
         x = self.token_embedding(tokens) + self.positional_embedding[positions]
         for index, block in enumerate(self.blocks):
@@ -700,6 +718,8 @@ class TextDecoder(nn.Module):
             x = x[:, -1:]
         elif at is not None:
             x = x.gather(1, at[..., None].expand(-1, -1, x.shape[-1]))
+        if not project:
+            return self.ln(x)
         return self.token_embedding.project(self.ln(x)).float()
 
 

@@ -1,0 +1,123 @@
+"""The output projection screened in bfloat16 (`screening`), on real weights and the decoder's
+real outputs on speech, against float64 products: its margins hold, the refined logits give
+float32's tokens, and a transcript keeps float32's tokens and its batch invariance."""
+
+import pytest
+import torch
+from conftest import FIXTURES
+
+import whisper_eas.decoding as decoding
+from whisper_eas import transcribe
+from whisper_eas.screening import BF16_ROUNDING, ScreenedProjection
+
+
+def bf16_products_work() -> bool:
+    try:
+        with torch.inference_mode():
+            ScreenedProjection(torch.randn(64, 16), 60)(torch.randn(1, 16))
+        return True
+    except RuntimeError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not bf16_products_work(), reason="no oneDNN bf16 product here")
+CLIPS = [str(f) for f in FIXTURES[:3]]
+
+
+@pytest.fixture(scope="module")
+def steps(models):
+    """Each model's decoder outputs (LayerNorm'd, before the projection) at every greedy step
+    of transcribing three fixture clips: (model, hidden (N, D))."""
+    captured = {}
+    for name, model in models.items():
+        hidden = []
+
+        def keep(module, args, out, hidden=hidden):
+            if out.shape[1] == 1:  # a step, not a prompt
+                hidden.append(out[:, 0].detach().clone())
+
+        hook = model.network.decoder.ln.register_forward_hook(keep)
+        try:
+            transcribe(model, CLIPS, condition_on_previous_text=False)
+        finally:
+            hook.remove()
+        captured[name] = (model, torch.cat(hidden))
+    return captured
+
+
+@pytest.mark.parametrize("name", ["tiny.en", "base"])
+def test_screened_logits_stay_within_their_margins(steps, name):
+    model, hidden = steps[name]
+    weight = model.network.decoder.token_embedding.weight.detach()
+    exact_from = model.tokenizer.timestamp_begin
+    screen = ScreenedProjection(weight, exact_from)
+    with torch.inference_mode():
+        # A row's screened logits are its own bits, alone or beside others.
+        assert torch.equal(screen(hidden[:1])[0], screen(hidden[:8])[0][:1])
+        for rows in (hidden[:1], hidden[1:9]):
+            logits, margin = screen(rows)
+            exact = rows.double() @ weight.double().T
+            error = (logits.double() - exact).abs()
+            allowed = margin[:, None].double() + BF16_ROUNDING * logits.double().abs()
+            assert (error[:, :exact_from] <= allowed[:, :exact_from]).all()
+            assert error[:, exact_from:].max() < 1e-4  # the timestamps: a float32 product
+            assert (error[:, :exact_from] > 1e-3).any()  # the screen is not float32 after all
+
+
+@pytest.mark.parametrize("name", ["tiny.en", "base"])
+def test_refined_logits_choose_float32s_tokens_under_masks(steps, name):
+    """Every row's largest logit and largest text logit, masked as the timestamp rules and
+    the suppression mask them (-inf, whole text ranges included), are the exact ones."""
+    model, hidden = steps[name]
+    weight = model.network.decoder.token_embedding.weight.detach()
+    exact_from = model.tokenizer.timestamp_begin
+    screen = ScreenedProjection(weight, exact_from)
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        logits, margin = screen(hidden)
+        exact = hidden.double() @ weight.double().T
+        masks = torch.zeros_like(logits, dtype=torch.bool)
+        for row in range(len(hidden)):
+            kind = int(torch.randint(0, 5, (), generator=generator))
+            if kind == 1:  # text masked: a timestamp must follow
+                masks[row, :exact_from] = True
+            elif kind == 2:  # timestamps masked, and the screened best text token
+                masks[row, exact_from:] = True
+                masks[row, int(logits[row, :exact_from].argmax())] = True
+            elif kind == 3:  # a scatter of suppressed tokens
+                masks[row, torch.randint(0, logits.shape[1], (500,), generator=generator)] = True
+            elif kind == 4:  # near ties: the 30 likeliest text tokens alone (their order is
+                # where the screen alone errs)
+                masks[row] = True
+                masks[row, exact[row, :exact_from].topk(30).indices] = False
+        logits[masks], exact[masks] = -torch.inf, -torch.inf
+        refined = logits.clone()
+        screen.refine(refined, hidden, margin)
+        assert torch.equal(refined.argmax(dim=1), exact.argmax(dim=1))
+        text_best = refined[:, :exact_from].amax(dim=1).double()
+        assert torch.allclose(text_best, exact[:, :exact_from].amax(dim=1), rtol=0, atol=1e-4)
+        assert (refined[masks] == -torch.inf).all()
+        unrefined = (refined != logits) & ~masks
+        assert unrefined.sum(dim=1).float().median() <= 3  # candidates are few on speech
+
+
+@pytest.mark.parametrize("name", ["tiny.en", "base"])
+def test_transcripts_keep_float32s_tokens_and_their_batch_invariance(models, name, monkeypatch):
+    monkeypatch.setattr(decoding, "has_bf16", lambda: True)
+    model = models[name]
+    decoder = model.network.decoder
+    runs = {}
+    try:
+        for screened in (False, True):
+            decoder.screened_logits = screened
+            runs[screened] = transcribe(model, CLIPS, batch_size=3)
+    finally:
+        decoder.screened_logits = True
+    for plain, screened in zip(runs[False], runs[True]):
+        assert plain.tokens == screened.tokens
+        for a, b in zip(plain.segments, screened.segments):
+            assert abs(a.avg_logprob - b.avg_logprob) < 2e-3
+    for clip, together in zip(CLIPS, runs[True]):
+        alone = transcribe(model, clip, batch_size=1)
+        assert alone.tokens == together.tokens
+        assert [s.avg_logprob for s in alone.segments] == [s.avg_logprob for s in together.segments]
