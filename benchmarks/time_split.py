@@ -30,35 +30,20 @@ from whisper_eas.screening import ScreenedProjection
 transcribe_module = importlib.import_module("whisper_eas.transcribe")
 
 
-class TimedVAD:
-    """`pauses_of` (the VAD's pass over a file, for the cuts and the word check) as the
-    transcription calls it, with its seconds added up."""
-
-    def __init__(self):
-        self.seconds, self.inner = 0.0, transcribe_module.pauses_of
-
-    def __call__(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return self.inner(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - start
-
-
-def timed_methods(owner: type, names: list[str], seconds: Counter):
-    """Wrap each method `names` of class `owner` so that its seconds add to `seconds[name]`;
-    returns a function that puts the originals back."""
+def timed(owner, names: list[str], seconds: Counter):
+    """Wrap each attribute `names` of `owner` (a module's functions, a class's methods) so that
+    its seconds add to `seconds[name]`; returns a function that puts the originals back."""
     originals = {name: getattr(owner, name) for name in names}
 
     def wrapped(name, inner):
-        def method(*args, **kwargs):
+        def call(*args, **kwargs):
             start = time.perf_counter()
             try:
                 return inner(*args, **kwargs)
             finally:
                 seconds[name] += time.perf_counter() - start
 
-        return method
+        return call
 
     for name, inner in originals.items():
         setattr(owner, name, wrapped(name, inner))
@@ -66,12 +51,14 @@ def timed_methods(owner: type, names: list[str], seconds: Counter):
 
 
 def measure(model, waves: list, batch_size: int, eas: EASConfig | None = None) -> dict:
-    vad = TimedVAD()
-    transcribe_module.pauses_of = vad
-    # A greedy step that screens its output projection in bf16 projects outside the decoder's
-    # forward (`screening`): its time counts as the decoder's.
-    screen = Counter()
-    restore = timed_methods(ScreenedProjection, ["__call__", "refine"], screen)
+    # `pauses_of`: the VAD's pass over a file (for the cuts and the word check). A greedy step
+    # that screens its output projection in bf16 projects outside the decoder's forward
+    # (`screening`): its time counts as the decoder's.
+    vad, screen = Counter(), Counter()
+    restores = [
+        timed(transcribe_module, ["pauses_of"], vad),
+        timed(ScreenedProjection, ["__call__", "refine"], screen),
+    ]
     steps = Counter()
     handle = model.network.decoder.register_forward_pre_hook(
         lambda module, args: steps.update([args[0].shape[1] == 1])
@@ -86,14 +73,13 @@ def measure(model, waves: list, batch_size: int, eas: EASConfig | None = None) -
                 windows += result.windows
                 parts += result.parts
     finally:
-        transcribe_module.pauses_of = vad.inner
         handle.remove()
-        restore()
+        for restore in restores:
+            restore()
     seconds = dict(timer.totals)
-    seconds["vad"] = vad.seconds
-    seconds["decoder"] += sum(screen.values())
-    seconds["other"] -= vad.seconds + sum(screen.values())
-    seconds["screen"] = sum(screen.values())
+    seconds["vad"], seconds["screen"] = vad["pauses_of"], sum(screen.values())
+    seconds["decoder"] += seconds["screen"]
+    seconds["other"] -= seconds["vad"] + seconds["screen"]
     return {
         "seconds": seconds,
         "decoder_calls": {"steps": steps[True], "prompts": steps[False]},

@@ -453,8 +453,9 @@ def generate(
         out = out[:, -1]
         furthest += 1
         if screen is not None:  # `out` is the LayerNorm's output: kept to refine, and screened
-            hidden[slice(None) if active is None else active] = out
-            out, margin[slice(None) if active is None else active] = screen(out)
+            stepped = slice(None) if active is None else active
+            hidden[stepped] = out
+            out, margin[stepped] = screen(out)
         if active is None:
             logits = out
         else:  # a dropped row keeps its last logits (it has finished: they are not read)
