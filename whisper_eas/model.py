@@ -296,7 +296,7 @@ class ResidualAttentionBlock(nn.Module):
         if beams > 1:  # a row's beams share its audio K/V: they attend as that row's queries
             q = q.view(batch // beams, beams, heads, length, width).transpose(1, 2)
             q = q.reshape(batch // beams, heads, beams * length, width)  # (B / beams, H, bT, Dh)
-        cross_k, cross_v = cache.cross_kv[index]
+        cross_k = cache.cross_kv[index][0]  # the layer's keys: their dtype, and word timing's
         q = q.to(cross_k.dtype)  # the cache's dtype (TextDecoder.cross_dtype)
         if cross_scores is not None:  # word timing reads the attention logits themselves
             scores = (q @ cross_k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
