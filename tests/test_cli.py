@@ -330,3 +330,42 @@ def test_the_program_flushes_its_output_and_exit_status_before_it_ends():
     assert "ask not what your country can do for you" in done.stdout
     assert done.stdout.endswith("\n")
     assert "audio file not found" in done.stderr and "missing.flac" in done.stderr
+
+
+def test_openai_whisper_options_that_take_true_or_false(capsys, tmp_path, monkeypatch):
+    """A command written for openai-whisper's CLI: `--word_timestamps True`,
+    `--condition_on_previous_text False`, `--fp16`, `--carry_initial_prompt`, the punctuation
+    sets and `--model_dir` (where the weights are kept)."""
+    from whisper_eas.cli import build_parser, dashed, decoding_options, model_dtype, with_booleans
+
+    def parse(argv):
+        return build_parser().parse_args(with_booleans(dashed(argv)))
+
+    args = parse(["transcribe", "--word_timestamps", "True", "--condition_on_previous_text",
+                  "False", "--verbose", "False", "x.wav", "--highlight_words=True", "--fp16",
+                  "False"])  # fmt: skip
+    assert args.files == ["x.wav"] and args.word_timestamps and args.no_condition
+    assert args.highlight_words and not args.verbose and not args.fp16
+    args = parse(["transcribe", "--verbose", "--word-timestamps", "x.wav"])  # ours, bare
+    assert args.verbose and args.word_timestamps and args.files == ["x.wav"]
+    args = parse(["transcribe", "x.wav", "--fp16", "True"])
+    assert model_dtype(args, "cuda") == "float16" and model_dtype(args, "cpu") is None
+    assert "float32 on the CPU" in capsys.readouterr().err
+    args = parse(["transcribe", "x.wav", "--initial_prompt", "Ruggedo.", "--carry_initial_prompt",
+                  "True"])  # fmt: skip
+    assert decoding_options(args).hotwords == "Ruggedo."  # every window's prompt holds it
+    with pytest.raises(SystemExit):
+        main(["transcribe", "x.wav", "--fp16=maybe"])
+    assert "--fp16 takes True or False, got 'maybe'" in capsys.readouterr().err
+
+    monkeypatch.setenv("WHISPER_EAS_CACHE", str(tmp_path / "unused"))  # restored afterwards
+    jfk = str(DATA / "jfk.flac")
+    argv = ["transcribe", jfk, "--word_timestamps", "True", "-f", "json", "--quiet"]
+    assert main([*argv, "--model_dir", str(tmp_path / "weights")]) == 0
+    words = [w["word"] for s in json.loads(capsys.readouterr().out)["segments"] for w in s["words"]]
+    assert words[-1] == " country." and [p.name[:8] for p in (tmp_path / "weights").iterdir()] == [
+        "tiny.en-"
+    ]
+    assert main([*argv, "--append_punctuations", ""]) == 0  # the full stop stays a word
+    words = [w["word"] for s in json.loads(capsys.readouterr().out)["segments"] for w in s["words"]]
+    assert words[-2:] == [" country", "."]

@@ -26,6 +26,7 @@ from .parts import LONGEST_PART_SECONDS, SPLIT_FROM_SECONDS
 from .research.settings import AGGREGATES, BUDGETS, config_from_fields, fields_of
 from .rules import PADDING_CHOICES, SCORERS
 from .sparsify import EASConfig
+from .timing import APPEND_PUNCTUATION, PREPEND_PUNCTUATION
 from .tokenizer import TASKS
 from .transcribe import SHORTEN_PAUSES_S, SKIP_SILENCE_S, token_list
 from .windows import Safeguards
@@ -52,6 +53,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         default="tiny.en",
         help="name (tiny.en, base, large-v3, ...), hub id, folder or .pt file",
+    )
+    parser.add_argument(
+        "--model-dir",
+        help="where weights are converted and hub downloads kept (openai-whisper's option; "
+        "default: $WHISPER_EAS_CACHE or ~/.cache/whisper-eas, and the Hugging Face cache)",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument(
@@ -243,9 +249,45 @@ def set_threads(args: argparse.Namespace) -> None:
 # --- transcribe ---------------------------------------------------------------------------
 
 
+def decoding_options(args: argparse.Namespace):
+    """`transcribe`'s DecodingOptions from its flags."""
+    from .decoding import DecodingOptions
+
+    hotwords = args.hotwords
+    if args.carry_initial_prompt:  # openai-whisper's: the initial prompt in every window's prompt
+        if hotwords is not None:
+            raise UsageError("give --hotwords or --carry-initial-prompt, not both")
+        if args.initial_prompt is None:
+            raise UsageError("--carry-initial-prompt needs --initial-prompt")
+        hotwords = args.initial_prompt
+    return DecodingOptions(
+        task=args.task,
+        language=args.language,
+        timestamps=not args.without_timestamps,
+        max_new_tokens=args.max_new_tokens,
+        hotwords=hotwords,
+        beam_size=args.beam_size,
+        patience=args.patience,
+        length_penalty=args.length_penalty,
+        best_of=args.best_of,
+        suppress_tokens=token_list(args.suppress_tokens),
+        suppress_blank=args.suppress_blank,
+        prefix=args.prefix,
+    )
+
+
+def model_dtype(args: argparse.Namespace, device: str) -> str | None:
+    """--dtype, or (openai-whisper's --fp16) float16 on a CUDA device."""
+    if not args.fp16 or args.dtype is not None:
+        return args.dtype
+    if str(device).startswith("cuda"):
+        return "float16"
+    print("whisper-eas: note: --fp16 applies on CUDA; float32 on the CPU", file=sys.stderr)
+    return None
+
+
 def run_transcribe(args: argparse.Namespace) -> int:
     from .audio import audio_seconds
-    from .decoding import DecodingOptions
     from .hub import load_model
     from .outputs import WRITERS, SubtitleLayout, record_of
     from .research.shard import join, leave
@@ -278,22 +320,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
         if not (args.skip_existing and all(path.is_file() for path in written(i)))
     ]  # fmt: skip
     files = [args.files[i] for i in chosen]
-    model = load_model(args.model, device=device, dtype=args.dtype)
+    model = load_model(args.model, device=device, dtype=model_dtype(args, device))
     eas = eas_from_arguments(args, args.model)
-    options = DecodingOptions(
-        task=args.task,
-        language=args.language,
-        timestamps=not args.without_timestamps,
-        max_new_tokens=args.max_new_tokens,
-        hotwords=args.hotwords,
-        beam_size=args.beam_size,
-        patience=args.patience,
-        length_penalty=args.length_penalty,
-        best_of=args.best_of,
-        suppress_tokens=token_list(args.suppress_tokens),
-        suppress_blank=args.suppress_blank,
-        prefix=args.prefix,
-    )
+    options = decoding_options(args)
     safeguards = Safeguards(
         temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
         compression_ratio_threshold=args.compression_ratio_threshold,
@@ -317,6 +346,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
             initial_prompt=args.initial_prompt,
             safeguards=safeguards,
             word_timestamps=args.word_timestamps,
+            prepend_punctuations=args.prepend_punctuations,
+            append_punctuations=args.append_punctuations,
             backends=args.attention,
             batch_size=args.batch_size,
             # seconds of audio decoded; never past the total (the sum of float steps may be)
@@ -591,6 +622,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transcribe.add_argument("--initial-prompt", help="text to prompt the first window with")
     transcribe.add_argument(
+        "--carry-initial-prompt", action="store_true",
+        help="the initial prompt in every window's prompt, before the previous text "
+        "(openai-whisper's option, in faster-whisper's hotwords layout)",
+    )  # fmt: skip
+    transcribe.add_argument(
         "--hotwords", help="words to hint in every window's prompt (names, terms)"
     )
     transcribe.add_argument(
@@ -638,6 +674,14 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--word-timestamps", action="store_true", help="word start/end times (json output)"
     )
+    transcribe.add_argument(
+        "--prepend-punctuations", default=PREPEND_PUNCTUATION,
+        help="with --word-timestamps, these marks join the next word",
+    )  # fmt: skip
+    transcribe.add_argument(
+        "--append-punctuations", default=APPEND_PUNCTUATION,
+        help="with --word-timestamps, these marks join the previous word",
+    )  # fmt: skip
     subtitles = transcribe.add_argument_group("subtitles (srt, vtt; need --word-timestamps)")
     subtitles.add_argument("--max-line-width", type=int, help="characters in a line at most")
     subtitles.add_argument(
@@ -681,6 +725,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--verbose", action="store_true", help="print each segment with its times as decoded"
     )
+    transcribe.add_argument(
+        "--fp16", action="store_true",
+        help="float16 on a CUDA device where --dtype is not given (openai-whisper's option; on "
+        "the CPU float32, as openai-whisper falls back)",
+    )  # fmt: skip
     add_eas_arguments(transcribe)
     transcribe.set_defaults(run=run_transcribe)
 
@@ -737,9 +786,49 @@ def dashed(argv: list[str]) -> list[str]:
     return spelled
 
 
+# openai-whisper's options that take True or False, as ours: (flag for True, flag for False).
+OPENAI_BOOLEANS = {
+    "--word-timestamps": ("--word-timestamps", None),
+    "--highlight-words": ("--highlight-words", None),
+    "--verbose": ("--verbose", None),
+    "--condition-on-previous-text": (None, "--no-condition"),
+    "--carry-initial-prompt": ("--carry-initial-prompt", None),
+    "--fp16": ("--fp16", None),
+}
+TRUTH = {"true": True, "false": False}
+
+
+def with_booleans(argv: list[str]) -> list[str]:
+    """openai-whisper's `--word_timestamps True` and `--condition_on_previous_text False` (after
+    `dashed`) as our flags; a flag of ours given bare (`--word-timestamps`) stays as it is."""
+    spelled, at = [], 0
+    while at < len(argv):
+        token, at = argv[at], at + 1
+        name, equals, value = token.partition("=")
+        if name not in OPENAI_BOOLEANS:
+            spelled.append(token)
+            continue
+        if not equals:
+            if at == len(argv) or argv[at].lower() not in TRUTH:  # bare: ours, or argparse's error
+                spelled.append(token)
+                continue
+            value, at = argv[at], at + 1
+        if value.lower() not in TRUTH:
+            raise UsageError(f"{name} takes True or False, got {value!r}")
+        flag = OPENAI_BOOLEANS[name][0 if TRUTH[value.lower()] else 1]
+        spelled += [flag] if flag else []
+    return spelled
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(dashed(sys.argv[1:] if argv is None else argv))
+    try:
+        spelled = with_booleans(dashed(sys.argv[1:] if argv is None else argv))
+    except UsageError as error:
+        parser.error(str(error))
+    args = parser.parse_args(spelled)
+    if getattr(args, "model_dir", None):  # openai-whisper's: where the weights are kept
+        os.environ["WHISPER_EAS_CACHE"] = str(Path(args.model_dir).expanduser())
     if args.command == "search":  # the search has no single --eas-layer / --eas-sparsity
         args.eas_layer = args.eas_sparsity = None
         args.eas_aggregate, args.eas = "mean", False

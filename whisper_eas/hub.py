@@ -116,6 +116,12 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper-eas"
 
 
+def hub_cache() -> Path | None:
+    """Where hub downloads go: the hub/ folder of $WHISPER_EAS_CACHE where it is set (the CLI's
+    --model-dir), else the Hugging Face cache (None)."""
+    return cache_root() / "hub" if "WHISPER_EAS_CACHE" in os.environ else None
+
+
 def _package_path(package: str, relative: str) -> Path | None:
     try:
         return Path(str(importlib.resources.files(package) / relative))
@@ -151,7 +157,7 @@ def hub_folder(repo_id: str) -> Path:
     )
 
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES, cache_dir=hub_cache()))
     except RepositoryNotFoundError as error:
         raise ValueError(
             f"unknown model {repo_id!r}: no such repository on the Hugging Face hub"

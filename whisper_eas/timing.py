@@ -147,12 +147,14 @@ def add_word_timestamps(
     n_speech_tokens: int,
     last_speech: float,
     cross_kv: list | None = None,
+    punctuation: tuple[str, str] = (PREPEND_PUNCTUATION, APPEND_PUNCTUATION),
 ) -> float:
     """Fill `segment.words` for a window's segments (text tokens in order), in audio time, and
     fit the segments' start and end to their words. `audio` is the window's encoder output
     (batch of one); `prompt` the start sequence with <|notimestamps|>; `offset` the window's
     start in seconds; `last_speech` where speech last ended before it; `cross_kv` the K/V its
-    decode projected, if kept. Returns where speech ends after it (the next window's
+    decode projected, if kept; `punctuation` the marks merged with the next word and with the
+    previous one (`merge_punctuation`). Returns where speech ends after it (the next window's
     `last_speech`)."""
     text_tokens = [t for segment in segments for t in segment.tokens]
     if not text_tokens:
@@ -182,7 +184,7 @@ def add_word_timestamps(
     ]
     median = median_word_seconds(timed)
     cut_at_sentence_ends(timed, 2 * median)
-    merged, first_tokens = merge_punctuation(timed, bounds[:-1].tolist())
+    merged, first_tokens = merge_punctuation(timed, bounds[:-1].tolist(), *punctuation)
     # Each word goes to the segment that holds its first token (punctuation merged across a
     # segment boundary stays with the word before it).
     segment_ends = np.cumsum([len(segment.tokens) for segment in segments])
@@ -278,15 +280,22 @@ def fit_segment_to_words(segment, median: float, last_speech: float) -> float:
     return segment.end
 
 
-def merge_punctuation(words: list[Word], first_tokens: list[int]) -> tuple[list[Word], list[int]]:
-    """Attach opening punctuation to the next word and closing punctuation to the previous;
-    `first_tokens[i]` is the index of word i's first token, kept for each merged word."""
+def merge_punctuation(
+    words: list[Word],
+    first_tokens: list[int],
+    prepend: str = PREPEND_PUNCTUATION,
+    append: str = APPEND_PUNCTUATION,
+) -> tuple[list[Word], list[int]]:
+    """Attach a word made of `prepend` marks (opening) to the next word and one made of `append`
+    marks (closing) to the previous (openai-whisper's `prepend_punctuations` and
+    `append_punctuations`); `first_tokens[i]` is the index of word i's first token, kept for
+    each merged word."""
     merged: list[Word] = []
     firsts: list[int] = []
     pending, pending_first = None, 0
     for word, first in zip(words, first_tokens):
         text = word.word.strip()
-        if text and all(ch in PREPEND_PUNCTUATION for ch in text) and word is not words[-1]:
+        if text and all(ch in prepend for ch in text) and word is not words[-1]:
             if pending is None:
                 pending, pending_first = word, first
             else:
@@ -296,7 +305,7 @@ def merge_punctuation(words: list[Word], first_tokens: list[int]) -> tuple[list[
         if pending is not None:
             word = Word(pending.word + word.word, pending.start, word.end, word.probability)
             first, pending = pending_first, None
-        if merged and text and all(ch in APPEND_PUNCTUATION for ch in text):
+        if merged and text and all(ch in append for ch in text):
             last = merged[-1]
             merged[-1] = Word(last.word + word.word, last.start, last.end, last.probability)
         else:

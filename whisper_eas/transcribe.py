@@ -52,7 +52,12 @@ from .segments import (
     split_at_joins,
 )
 from .sparsify import EASConfig, speech_tokens
-from .timing import add_word_timestamps, confine_to_speech
+from .timing import (
+    APPEND_PUNCTUATION,
+    PREPEND_PUNCTUATION,
+    add_word_timestamps,
+    confine_to_speech,
+)
 from .vad import (
     SpeechMap,
     long_pauses,
@@ -397,6 +402,8 @@ def long_form(
     initial_prompt: str | None = None,
     safeguards: Safeguards = Safeguards(),
     word_timestamps: bool = False,
+    prepend_punctuations: str = PREPEND_PUNCTUATION,
+    append_punctuations: str = APPEND_PUNCTUATION,
     backends="sdpa",
     batch_size: int = 8,
     progress: Callable[[float], None] | None = None,
@@ -473,6 +480,7 @@ def long_form(
                 model, state, request, attempt, options=options, safeguards=safeguards,
                 word_timestamps=word_timestamps,
                 hallucination_silence_threshold=hallucination_silence_threshold,
+                punctuation=(prepend_punctuations, append_punctuations),
             )  # fmt: skip
             state.record(attempt, outcome)
             if not condition_on_previous_text or attempt.result.temperature > 0.5:
@@ -575,6 +583,7 @@ def checked_window(
     safeguards: Safeguards,
     word_timestamps: bool,
     hallucination_silence_threshold: float | None,
+    punctuation: tuple[str, str] = (PREPEND_PUNCTUATION, APPEND_PUNCTUATION),
 ) -> WindowOutcome:
     """A decoded window's outcome after the rules that read its words: word times (and the seek
     from the last word), the hallucination-silence rule, a thin segment decoded again, and no
@@ -597,6 +606,7 @@ def checked_window(
         speech_end = add_word_timestamps(
             model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
             speech_tokens(request.window.n_samples), state.last_speech, attempt.cross_kv,
+            punctuation,
         )  # fmt: skip
     if crossing and not word_timestamps:
         for segment, (start, end) in zip(outcome.segments, decoded):
@@ -697,6 +707,8 @@ def transcribe(
     initial_prompt: str | None = None,
     safeguards: Safeguards = Safeguards(),
     word_timestamps: bool = False,
+    prepend_punctuations: str = PREPEND_PUNCTUATION,
+    append_punctuations: str = APPEND_PUNCTUATION,
     max_new_tokens: int | None = None,
     backends="sdpa",
     batch_size: int = 8,
@@ -731,8 +743,10 @@ def transcribe(
     is the encoder's attention backend, one string or one per block. `vad_filter` decodes only
     the speech Silero VAD finds (faster-whisper's `vad_filter`: pauses of 2 s or more are cut,
     400 ms kept around speech) and maps every time back to the file.
-    `hallucination_silence_threshold` (seconds; turns word timing on) drops text that looks
-    invented between silences longer than that and seeks past the silence
+    With `word_timestamps`, a word made of `prepend_punctuations` marks joins the next word and
+    one of `append_punctuations` the previous (openai-whisper's and faster-whisper's options,
+    their defaults). `hallucination_silence_threshold` (seconds; turns word timing on) drops
+    text that looks invented between silences longer than that and seeks past the silence
     (openai-whisper's option; see `skip_hallucinations`); counted as the `hallucination`
     fallback. `hotwords`: words hinted in every window's prompt, before the previous text
     (faster-whisper's). `beam_size` (with `patience`, `length_penalty`): beam search for
@@ -784,6 +798,8 @@ def transcribe(
         initial_prompt=initial_prompt,
         safeguards=safeguards,
         word_timestamps=word_timestamps,
+        prepend_punctuations=prepend_punctuations,
+        append_punctuations=append_punctuations,
         backends=backends,
         batch_size=batch_size,
         vad_filter=vad_filter,
