@@ -319,3 +319,40 @@ def test_heard_seconds_reads_only_the_pauses_it_overlaps(audio):
         end = int(start + rng.integers(0, 480_000))
         quiet = sum(max(0, min(b, end) - max(a, int(start))) for a, b in pauses)
         assert heard_seconds(pauses, int(start), end) == (end - start - quiet) / 16_000
+
+
+def test_vad_parameters_in_faster_whispers_names(tiny, capsys):
+    """`vad_parameters` (CLI: --vad-*) change vad_filter's settings, in faster-whisper's names;
+    unknown names and bad values are refused by name."""
+    from whisper_eas import transcribe
+    from whisper_eas.cli import build_parser, main, vad_parameters
+
+    given = {"min_silence_duration_ms": 500, "min_speech_duration_ms": 2500, "threshold": 0.5}
+    options = vad.filter_options(given)
+    assert options == replace(vad.FILTER_OPTIONS, min_silence_ms=500, min_speech_ms=2500)
+    assert vad.filter_options(None) == vad.FILTER_OPTIONS
+    for bad, message in (
+        ({"min_silence": 1}, "unknown VAD parameter 'min_silence'"),
+        ({"threshold": 1.5}, "threshold must lie in"),
+        ({"speech_pad_ms": -1}, "must not be negative"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            vad.filter_options(bad)
+    # A clip, 1 s of silence, jfk: with pauses of 500 ms ending regions, every region but jfk's
+    # last phrase is under 2.5 s and dropped; what is left keeps its time in the file.
+    clip, jfk = load_audio(DATA / "1089-134691-0000.flac"), load_audio(DATA / "jfk.flac")
+    wave = np.concatenate([clip, np.zeros(16_000, dtype=np.float32), jfk])
+    (start, _), *rest = vad.speech_map(wave, options).regions
+    assert not rest and start > len(clip) + 16_000
+    kept = transcribe(tiny, wave, vad_filter=True, vad_parameters=given)
+    assert (
+        re.sub(r"[^a-z ]", "", kept.text.lower()).split()
+        == "ask what you can do for your country".split()
+    )
+    assert kept.segments[0].start >= start / 16_000 - 0.01
+    args = build_parser().parse_args(
+        ["transcribe", "x.wav", "--vad", "--vad-min-silence-duration-ms", "500"]
+    )
+    assert vad_parameters(args) == {"min_silence_duration_ms": 500}
+    assert main(["transcribe", "x.wav", "--vad-threshold", "0.6"]) == 2
+    assert "the --vad-* settings apply with --vad" in capsys.readouterr().err

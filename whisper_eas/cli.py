@@ -32,6 +32,14 @@ from .transcribe import SHORTEN_PAUSES_S, SKIP_SILENCE_S, token_list
 from .windows import Safeguards
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+# --vad-*: faster-whisper's vad_parameters (whisper-ctranslate2's flags), with their defaults
+VAD_FLAGS = (
+    ("threshold", float, 0.5),
+    ("min_speech_duration_ms", int, 0),
+    ("max_speech_duration_s", float, "none"),
+    ("min_silence_duration_ms", int, 2000),
+    ("speech_pad_ms", int, 400),
+)
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -276,6 +284,15 @@ def decoding_options(args: argparse.Namespace):
     )
 
 
+def vad_parameters(args: argparse.Namespace) -> dict | None:
+    """The --vad-* settings given, in faster-whisper's names (`vad.filter_options`)."""
+    given = {name: getattr(args, f"vad_{name}") for name, _, _ in VAD_FLAGS}
+    given = {name: value for name, value in given.items() if value is not None}
+    if given and not args.vad:
+        raise UsageError("the --vad-* settings apply with --vad")
+    return given or None
+
+
 def model_dtype(args: argparse.Namespace, device: str) -> str | None:
     """--dtype, or (openai-whisper's --fp16) float16 on a CUDA device."""
     if not args.fp16 or args.dtype is not None:
@@ -353,6 +370,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             # seconds of audio decoded; never past the total (the sum of float steps may be)
             progress=(lambda s: bar.update(max(0.0, min(s, bar.total - bar.n)))) if bar else None,
             vad_filter=args.vad,
+            vad_parameters=vad_parameters(args),
             hallucination_silence_threshold=args.hallucination_silence_threshold,
             clip_timestamps=args.clip_timestamps,
             max_parts=args.max_parts,
@@ -699,6 +717,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode only the speech Silero VAD finds (faster-whisper's vad_filter); times stay "
         "the file's",
     )
+    vad = transcribe.add_argument_group(
+        "--vad's settings (faster-whisper's vad_parameters; default: its vad_filter's)"
+    )
+    for flag, kind, default in VAD_FLAGS:
+        vad.add_argument(f"--vad-{flag.replace('_', '-')}", type=kind, help=f"default {default}")
     transcribe.add_argument(
         "--vad-check", action=argparse.BooleanOptionalAction, default=True,
         help="drop text heard only in pauses of 2 s or more (Silero VAD), move words out of them",

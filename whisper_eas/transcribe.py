@@ -60,6 +60,8 @@ from .timing import (
 )
 from .vad import (
     SpeechMap,
+    VadOptions,
+    filter_options,
     long_pauses,
     long_silences,
     pauses_of,
@@ -408,6 +410,7 @@ def long_form(
     batch_size: int = 8,
     progress: Callable[[float], None] | None = None,
     vad_filter: bool = False,
+    vad_parameters: VadOptions | dict | None = None,
     hallucination_silence_threshold: float | None = None,
     clip_timestamps: str | list[float] | None = None,
     max_parts: int | None = None,
@@ -432,6 +435,7 @@ def long_form(
             f"{hallucination_silence_threshold}"
         )
     word_timestamps = word_timestamps or hallucination_silence_threshold is not None
+    speech_options = filter_options(vad_parameters) if vad_filter else None
     clip_seconds = parse_clips(clip_timestamps)
     if clip_seconds is not None and vad_filter:
         raise ValueError("clip_timestamps and vad_filter cannot be combined")
@@ -452,7 +456,7 @@ def long_form(
             index = queue.pop(0)
             opened = open_recording(
                 index, inputs[index], model, language=language, initial=initial, eas=eas,
-                vad_filter=vad_filter, vad_check=vad_check, skip_silence=skip_silence,
+                vad_filter=speech_options, vad_check=vad_check, skip_silence=skip_silence,
                 clip_seconds=clip_seconds, max_parts=max_parts, progress=progress,
             )  # fmt: skip
             if isinstance(opened, Transcription):  # unreadable, or nothing to decode
@@ -518,7 +522,7 @@ def open_recording(
     language: str | None,
     initial: list[int],
     eas: EASConfig | None,
-    vad_filter: bool,
+    vad_filter: VadOptions | None,
     vad_check: bool,
     skip_silence: float | None,
     clip_seconds: list[float] | None,
@@ -534,7 +538,7 @@ def open_recording(
         waveform = waveform_of(audio)
     except (OSError, ValueError) as error:
         return Transcription.failed(str(error))
-    heard, skipped = speech_map(waveform) if vad_filter else None, 0
+    heard, skipped = None if vad_filter is None else speech_map(waveform, vad_filter), 0
     pauses = None  # the VAD's: found once, for the check, the skipped silences and the
     # cuts. A short clip is read too: without it, 20 s of music-like tones decoded as
     # "Thank you." (base); it costs ~1 % of a short clip's time (dev-clean, docs/gaps.md).
@@ -713,6 +717,7 @@ def transcribe(
     backends="sdpa",
     batch_size: int = 8,
     vad_filter: bool = False,
+    vad_parameters: VadOptions | dict | None = None,
     hallucination_silence_threshold: float | None = None,
     clip_timestamps: str | list[float] | None = None,
     hotwords: str | None = None,
@@ -742,7 +747,9 @@ def transcribe(
     `eas` enables Early Attentive Sparsification (`EASConfig.recommended(name)`); `backends`
     is the encoder's attention backend, one string or one per block. `vad_filter` decodes only
     the speech Silero VAD finds (faster-whisper's `vad_filter`: pauses of 2 s or more are cut,
-    400 ms kept around speech) and maps every time back to the file.
+    400 ms kept around speech) and maps every time back to the file; `vad_parameters` changes
+    those settings, a dict in faster-whisper's names (`{"min_silence_duration_ms": 500}`;
+    `vad.filter_options`) or a `vad.VadOptions`.
     With `word_timestamps`, a word made of `prepend_punctuations` marks joins the next word and
     one of `append_punctuations` the previous (openai-whisper's and faster-whisper's options,
     their defaults). `hallucination_silence_threshold` (seconds; turns word timing on) drops
@@ -803,6 +810,7 @@ def transcribe(
         backends=backends,
         batch_size=batch_size,
         vad_filter=vad_filter,
+        vad_parameters=vad_parameters,
         hallucination_silence_threshold=hallucination_silence_threshold,
         clip_timestamps=clip_timestamps,
         max_parts=max_parts,

@@ -16,7 +16,7 @@ releases before 6.2 need torchaudio; so the package is not a dependency.
 import bisect
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -88,9 +88,10 @@ def load_vad(device: str = "cpu") -> SileroVAD:
 
 @dataclass(frozen=True)
 class VadOptions:
-    """Speech regions from chunk probabilities; the names and defaults of silero-vad's
-    `get_speech_timestamps` (faster-whisper's `vad_filter` uses min_silence_ms=2000,
-    speech_pad_ms=400)."""
+    """Speech regions from chunk probabilities: the settings and defaults of silero-vad's
+    `get_speech_timestamps`, whose `min_speech_duration_ms`, `max_speech_duration_s` and
+    `min_silence_duration_ms` are named shorter here (faster-whisper's `vad_filter` uses
+    min_silence_ms=2000, speech_pad_ms=400: `FILTER_OPTIONS`)."""
 
     threshold: float = 0.5  # a chunk at or above it is speech
     neg_threshold: float | None = None  # speech ends below it (default: threshold - 0.15)
@@ -162,6 +163,40 @@ def pad_regions(regions: list[list[int]], pad: float, n_samples: int) -> list[tu
 
 # faster-whisper's `vad_filter` settings: long pauses only, generous padding around speech.
 FILTER_OPTIONS = VadOptions(min_silence_ms=2000, speech_pad_ms=400, min_speech_ms=0)
+# faster-whisper's (and silero-vad's) names of the settings VadOptions names shorter.
+LONG_NAMES = {
+    "min_speech_duration_ms": "min_speech_ms",
+    "max_speech_duration_s": "max_speech_s",
+    "min_silence_duration_ms": "min_silence_ms",
+}
+
+
+def filter_options(parameters: "VadOptions | dict | None" = None) -> VadOptions:
+    """`vad_filter`'s settings: faster-whisper's (`FILTER_OPTIONS`) changed by `parameters`, a
+    dict in VadOptions' names or faster-whisper's `vad_parameters` names
+    (`min_silence_duration_ms`, ...), or a whole VadOptions."""
+    if parameters is None:
+        return FILTER_OPTIONS
+    if isinstance(parameters, VadOptions):
+        options = parameters
+    else:
+        known, changes = {f.name for f in fields(VadOptions)}, {}
+        for key, value in dict(parameters).items():
+            if LONG_NAMES.get(key, key) not in known:
+                names = ", ".join(sorted(known | set(LONG_NAMES)))
+                raise ValueError(f"unknown VAD parameter {key!r}; known: {names}")
+            changes[LONG_NAMES.get(key, key)] = value
+        options = replace(FILTER_OPTIONS, **changes)
+    if not 0 < options.threshold < 1:
+        raise ValueError(f"the VAD threshold must lie in (0, 1), got {options.threshold}")
+    if options.neg_threshold is not None and not 0 < options.neg_threshold <= options.threshold:
+        raise ValueError(
+            f"the VAD neg_threshold must lie in (0, threshold], got {options.neg_threshold}"
+        )
+    lengths = (options.min_speech_ms, options.min_silence_ms, options.speech_pad_ms)
+    if min(lengths) < 0 or not options.max_speech_s > 0:
+        raise ValueError(f"VAD durations must not be negative (max_speech_s > 0), got {options}")
+    return options
 
 
 class SpeechMap:
