@@ -354,6 +354,10 @@ def test_openai_whisper_options_that_take_true_or_false(capsys, tmp_path, monkey
     args = parse(["transcribe", "x.wav", "--initial_prompt", "Ruggedo.", "--carry_initial_prompt",
                   "True"])  # fmt: skip
     assert decoding_options(args).hotwords == "Ruggedo."  # every window's prompt holds it
+    args = parse(["transcribe", "x.wav", "--beam_size", "None", "--best_of", "None", "--patience",
+                  "None", "--max_line_width", "None", "--threads", "0"])  # fmt: skip
+    assert args.beam_size is None and args.best_of is None and args.patience is None
+    assert args.max_line_width is None and args.threads == 0  # 0: torch's choice
     with pytest.raises(SystemExit):
         main(["transcribe", "x.wav", "--fp16=maybe"])
     assert "--fp16 takes True or False, got 'maybe'" in capsys.readouterr().err

@@ -74,7 +74,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "CTranslate2 checkpoint)",
     )
     parser.add_argument(
-        "--threads", type=int, help="torch intra-op threads (default: torch's choice)"
+        "--threads", type=int, help="torch intra-op threads (default, or 0: torch's choice)"
     )
     parser.add_argument(
         "--attention", default="sdpa", choices=BACKENDS, help="encoder attention backend"
@@ -232,6 +232,10 @@ def optional_float(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
 
+def optional_int(text: str) -> int | None:
+    return None if text.lower() == "none" else int(text)
+
+
 def fallback_temperatures(args: argparse.Namespace) -> tuple[float, ...]:
     """openai-whisper's schedule: --temperature, then up by the increment to 1.0."""
     step = args.temperature_increment_on_fallback
@@ -248,9 +252,9 @@ def fallback_temperatures(args: argparse.Namespace) -> tuple[float, ...]:
 def set_threads(args: argparse.Namespace) -> None:
     import torch
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if args.threads:  # 0: torch's choice, as openai-whisper's
+        if args.threads < 0:
+            raise UsageError(f"--threads must be >= 0, got {args.threads}")
         torch.set_num_threads(args.threads)
 
 
@@ -662,14 +666,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-fallback", dest="fallback", action="store_false", help="no temperature fallback"
     )
     search = transcribe.add_argument_group("beam search (default: greedy)")
-    search.add_argument("--beam-size", type=int, help="beams for the decodes at temperature 0")
-    search.add_argument("--patience", type=float, help="keep beam_size * patience finished")
-    search.add_argument("--length-penalty", type=float, help="alpha of ((5 + n) / 6) ** alpha")
+    search.add_argument(
+        "--beam-size", type=optional_int, help="beams for the decodes at temperature 0"
+    )
+    search.add_argument(
+        "--patience", type=optional_float, help="keep beam_size * patience finished"
+    )
+    search.add_argument(
+        "--length-penalty", type=optional_float, help="alpha of ((5 + n) / 6) ** alpha"
+    )
     fallback = transcribe.add_argument_group("fallback and silence (openai-whisper's defaults)")
     defaults = Safeguards()
     fallback.add_argument("--temperature", type=float, default=0.0, help="of the first decode")
     fallback.add_argument(
-        "--best-of", type=int, default=5,
+        "--best-of", type=optional_int, default=5,
         help="candidates drawn at each temperature above 0; the likeliest is kept",
     )  # fmt: skip
     fallback.add_argument(
@@ -701,12 +711,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --word-timestamps, these marks join the previous word",
     )  # fmt: skip
     subtitles = transcribe.add_argument_group("subtitles (srt, vtt; need --word-timestamps)")
-    subtitles.add_argument("--max-line-width", type=int, help="characters in a line at most")
     subtitles.add_argument(
-        "--max-line-count", type=int, help="lines in a cue at most (with --max-line-width)"
+        "--max-line-width", type=optional_int, help="characters in a line at most"
     )
     subtitles.add_argument(
-        "--max-words-per-line", type=int, help="words in a cue at most (without --max-line-width)"
+        "--max-line-count", type=optional_int, help="lines in a cue at most (with --max-line-width)"
+    )
+    subtitles.add_argument(
+        "--max-words-per-line",
+        type=optional_int,
+        help="words in a cue at most (without --max-line-width)",
     )
     subtitles.add_argument(
         "--highlight-words", action="store_true", help="underline each word as it is spoken"
