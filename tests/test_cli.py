@@ -336,7 +336,14 @@ def test_openai_whisper_options_that_take_true_or_false(capsys, tmp_path, monkey
     """A command written for openai-whisper's CLI: `--word_timestamps True`,
     `--condition_on_previous_text False`, `--fp16`, `--carry_initial_prompt`, the punctuation
     sets and `--model_dir` (where the weights are kept)."""
-    from whisper_eas.cli import build_parser, dashed, decoding_options, model_dtype, with_booleans
+    from whisper_eas.cli import (
+        build_parser,
+        dashed,
+        decoding_options,
+        model_dtype,
+        prompt_texts,
+        with_booleans,
+    )
 
     def parse(argv):
         return build_parser().parse_args(with_booleans(dashed(argv)))
@@ -354,6 +361,7 @@ def test_openai_whisper_options_that_take_true_or_false(capsys, tmp_path, monkey
     args = parse(["transcribe", "x.wav", "--initial_prompt", "Ruggedo.", "--carry_initial_prompt",
                   "True"])  # fmt: skip
     assert decoding_options(args).hotwords == "Ruggedo."  # every window's prompt holds it
+    assert prompt_texts(args) == (None, "Ruggedo.")  # once, not again as the text before
     args = parse(["transcribe", "x.wav", "--beam_size", "None", "--best_of", "None", "--patience",
                   "None", "--max_line_width", "None", "--threads", "0"])  # fmt: skip
     assert args.beam_size is None and args.best_of is None and args.patience is None

@@ -261,23 +261,29 @@ def set_threads(args: argparse.Namespace) -> None:
 # --- transcribe ---------------------------------------------------------------------------
 
 
+def prompt_texts(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(initial prompt, hotwords). openai-whisper's --carry-initial-prompt puts the initial
+    prompt in every window's prompt: as the hotwords, and not also as the text before the first
+    window (it would stand there twice, as openai-whisper keeps it once)."""
+    if not args.carry_initial_prompt:
+        return args.initial_prompt, args.hotwords
+    if args.hotwords is not None:
+        raise UsageError("give --hotwords or --carry-initial-prompt, not both")
+    if args.initial_prompt is None:
+        raise UsageError("--carry-initial-prompt needs --initial-prompt")
+    return None, args.initial_prompt
+
+
 def decoding_options(args: argparse.Namespace):
     """`transcribe`'s DecodingOptions from its flags."""
     from .decoding import DecodingOptions
 
-    hotwords = args.hotwords
-    if args.carry_initial_prompt:  # openai-whisper's: the initial prompt in every window's prompt
-        if hotwords is not None:
-            raise UsageError("give --hotwords or --carry-initial-prompt, not both")
-        if args.initial_prompt is None:
-            raise UsageError("--carry-initial-prompt needs --initial-prompt")
-        hotwords = args.initial_prompt
     return DecodingOptions(
         task=args.task,
         language=args.language,
         timestamps=not args.without_timestamps,
         max_new_tokens=args.max_new_tokens,
-        hotwords=hotwords,
+        hotwords=prompt_texts(args)[1],
         beam_size=args.beam_size,
         patience=args.patience,
         length_penalty=args.length_penalty,
@@ -364,7 +370,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             eas=eas,
             options=options,
             condition_on_previous_text=not args.no_condition,
-            initial_prompt=args.initial_prompt,
+            initial_prompt=prompt_texts(args)[0],
             safeguards=safeguards,
             word_timestamps=args.word_timestamps,
             prepend_punctuations=args.prepend_punctuations,
