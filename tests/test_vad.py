@@ -350,6 +350,8 @@ def test_vad_parameters_in_faster_whispers_names(tiny, capsys):
         == "ask what you can do for your country".split()
     )
     assert kept.segments[0].start >= start / 16_000 - 0.01
+    with pytest.raises(ValueError, match="pass vad_filter=True too"):  # not silently ignored
+        transcribe(tiny, wave, vad_parameters=given)
     args = build_parser().parse_args(
         ["transcribe", "x.wav", "--vad", "--vad-min-silence-duration-ms", "500"]
     )

@@ -29,16 +29,17 @@ from .sparsify import EASConfig
 from .timing import APPEND_PUNCTUATION, PREPEND_PUNCTUATION
 from .tokenizer import TASKS
 from .transcribe import SHORTEN_PAUSES_S, SKIP_SILENCE_S, token_list
+from .vad import FILTER_OPTIONS, LONG_NAMES
 from .windows import Safeguards
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
-# --vad-*: faster-whisper's vad_parameters (whisper-ctranslate2's flags), with their defaults
+# --vad-*: faster-whisper's vad_parameters (whisper-ctranslate2's flags)
 VAD_FLAGS = (
-    ("threshold", float, 0.5),
-    ("min_speech_duration_ms", int, 0),
-    ("max_speech_duration_s", float, "none"),
-    ("min_silence_duration_ms", int, 2000),
-    ("speech_pad_ms", int, 400),
+    ("threshold", float),
+    ("min_speech_duration_ms", int),
+    ("max_speech_duration_s", float),
+    ("min_silence_duration_ms", int),
+    ("speech_pad_ms", int),
 )
 
 
@@ -296,7 +297,7 @@ def decoding_options(args: argparse.Namespace):
 
 def vad_parameters(args: argparse.Namespace) -> dict | None:
     """The --vad-* settings given, in faster-whisper's names (`vad.filter_options`)."""
-    given = {name: getattr(args, f"vad_{name}") for name, _, _ in VAD_FLAGS}
+    given = {name: getattr(args, f"vad_{name}") for name, _ in VAD_FLAGS}
     given = {name: value for name, value in given.items() if value is not None}
     if given and not args.vad:
         raise UsageError("the --vad-* settings apply with --vad")
@@ -740,7 +741,8 @@ def build_parser() -> argparse.ArgumentParser:
     vad = transcribe.add_argument_group(
         "--vad's settings (faster-whisper's vad_parameters; default: its vad_filter's)"
     )
-    for flag, kind, default in VAD_FLAGS:
+    for flag, kind in VAD_FLAGS:
+        default = getattr(FILTER_OPTIONS, LONG_NAMES.get(flag, flag))
         vad.add_argument(f"--vad-{flag.replace('_', '-')}", type=kind, help=f"default {default}")
     transcribe.add_argument(
         "--vad-check", action=argparse.BooleanOptionalAction, default=True,

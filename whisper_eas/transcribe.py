@@ -435,6 +435,8 @@ def long_form(
             f"{hallucination_silence_threshold}"
         )
     word_timestamps = word_timestamps or hallucination_silence_threshold is not None
+    if vad_parameters is not None and not vad_filter:
+        raise ValueError("vad_parameters are vad_filter's settings: pass vad_filter=True too")
     speech_options = filter_options(vad_parameters) if vad_filter else None
     clip_seconds = parse_clips(clip_timestamps)
     if clip_seconds is not None and vad_filter:
