@@ -365,11 +365,30 @@ def test_eas_window_that_looks_broken_is_redone_without_eas(tiny):
     assert "eas_off" not in plain.fallbacks and plain.kept_tokens == [750]
 
 
-def test_temperature_fallback_is_counted(tiny):
-    strict = Safeguards(temperatures=(0.0, 0.5), logprob_threshold=0.0, no_speech_threshold=None)
-    result = transcribe(tiny, DATA / "jfk.flac", safeguards=strict)
+@pytest.mark.parametrize("as_keywords", [False, True])
+def test_temperature_fallback_is_counted(tiny, as_keywords):
+    """openai-whisper's keywords and a Safeguards give the same rules."""
+    strict = dict(temperature=(0.0, 0.5), logprob_threshold=0.0, no_speech_threshold=None)
+    if not as_keywords:
+        strict = dict(
+            safeguards=Safeguards(temperatures=(0.0, 0.5), logprob_threshold=0.0,
+                                  no_speech_threshold=None)
+        )  # fmt: skip
+    result = transcribe(tiny, DATA / "jfk.flac", **strict)
     assert result.fallbacks["temperature"] == 1
     assert result.segments[0].temperature == 0.5
+
+
+def test_openai_thresholds_are_checked_and_not_given_twice(tiny):
+    jfk = DATA / "jfk.flac"
+    with pytest.raises(ValueError, match="temperature.*not both"):
+        transcribe(tiny, jfk, temperature=0.5, safeguards=Safeguards())
+    with pytest.raises(ValueError, match="temperatures must be numbers from 0 up"):
+        transcribe(tiny, jfk, temperature=(0.0, -0.2))
+    with pytest.raises(ValueError, match="logprob_threshold must be a number or None"):
+        transcribe(tiny, jfk, logprob_threshold="-1")
+    single = transcribe(tiny, jfk, temperature=0.0, logprob_threshold=0.0)  # no retry to take
+    assert "temperature" not in single.fallbacks and single.segments[0].temperature == 0.0
 
 
 def test_speech_budget_keeps_every_speech_token_and_rows_keep_their_own_count(base):

@@ -71,12 +71,14 @@ from .vad import (
 )
 from .windows import (
     DETECT,
+    TEMPERATURES,
     Attempt,
     Safeguards,
     Window,
     WindowRequest,
     decode_windows,
     file_mel,
+    with_openai_options,
 )
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
@@ -711,7 +713,11 @@ def transcribe(
     timestamps: bool = True,
     condition_on_previous_text: bool = True,
     initial_prompt: str | None = None,
-    safeguards: Safeguards = Safeguards(),
+    temperature: float | tuple[float, ...] = TEMPERATURES,
+    compression_ratio_threshold: float | None = Safeguards.compression_ratio_threshold,
+    logprob_threshold: float | None = Safeguards.logprob_threshold,
+    no_speech_threshold: float | None = Safeguards.no_speech_threshold,
+    safeguards: Safeguards | None = None,
     word_timestamps: bool = False,
     prepend_punctuations: str = PREPEND_PUNCTUATION,
     append_punctuations: str = APPEND_PUNCTUATION,
@@ -752,6 +758,10 @@ def transcribe(
     400 ms kept around speech) and maps every time back to the file; `vad_parameters` changes
     those settings, a dict in faster-whisper's names (`{"min_silence_duration_ms": 500}`;
     `vad.filter_options`) or a `vad.VadOptions`.
+    `temperature` (the first decode's, then each retry's), `compression_ratio_threshold`,
+    `logprob_threshold` and `no_speech_threshold` are openai-whisper's, with its defaults (None
+    turns a rule off); `safeguards` holds them and our further rules (`windows.Safeguards`),
+    for one or the other way of giving them, not both.
     With `word_timestamps`, a word made of `prepend_punctuations` marks joins the next word and
     one of `append_punctuations` the previous (openai-whisper's and faster-whisper's options,
     their defaults). `hallucination_silence_threshold` (seconds; turns word timing on) drops
@@ -795,6 +805,9 @@ def transcribe(
         best_of=best_of, suppress_tokens=token_list(suppress_tokens), suppress_blank=suppress_blank,
         prefix=prefix,
     )  # fmt: skip
+    safeguards = with_openai_options(
+        safeguards, temperature, compression_ratio_threshold, logprob_threshold, no_speech_threshold
+    )
     # One input: a file that cannot be read raises here. A list: its Transcription says why.
     inputs = audio if isinstance(audio, list) else [waveform_of(audio)]
     results: list[Transcription | None] = [None] * len(inputs)
@@ -851,6 +864,11 @@ def transcribe_stream(
     suppress_tokens: str | tuple[int, ...] = (-1,),
     suppress_blank: bool = True,
     prefix: str | None = None,
+    temperature: float | tuple[float, ...] = TEMPERATURES,
+    compression_ratio_threshold: float | None = Safeguards.compression_ratio_threshold,
+    logprob_threshold: float | None = Safeguards.logprob_threshold,
+    no_speech_threshold: float | None = Safeguards.no_speech_threshold,
+    safeguards: Safeguards | None = None,
     **options,
 ) -> Iterator[Segment]:
     """One file's segments as each window is decoded, in the file's time (what faster-whisper's
@@ -865,6 +883,11 @@ def transcribe_stream(
         best_of=best_of, suppress_tokens=token_list(suppress_tokens), suppress_blank=suppress_blank,
         prefix=prefix,
     )  # fmt: skip
+    safeguards = with_openai_options(
+        safeguards, temperature, compression_ratio_threshold, logprob_threshold, no_speech_threshold
+    )
     waveform = waveform_of(audio)
-    for _, segments, _ in long_form(model, [waveform], options=decoding, **options):
+    for _, segments, _ in long_form(
+        model, [waveform], options=decoding, safeguards=safeguards, **options
+    ):
         yield from segments or []

@@ -150,6 +150,47 @@ class Safeguards:
         return (thr := self.logprob_threshold) is not None and result.avg_logprob < thr
 
 
+def with_openai_options(
+    safeguards: Safeguards | None,
+    temperature: float | tuple[float, ...] | list[float],
+    compression_ratio_threshold: float | None,
+    logprob_threshold: float | None,
+    no_speech_threshold: float | None,
+) -> Safeguards:
+    """openai-whisper's `transcribe` keywords as Safeguards. They are given either as keywords
+    or inside `safeguards` (its other rules), not both: a keyword away from its default next to
+    a `safeguards` is refused, so that neither is silently ignored."""
+    temperatures = (temperature,) if isinstance(temperature, (int, float)) else temperature
+    if not isinstance(temperatures, (tuple, list)) or not temperatures:
+        raise ValueError(
+            f"temperature must be a number or a non-empty sequence, got {temperature!r}"
+        )
+    for value in temperatures:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"temperatures must be numbers from 0 up, got {temperature!r}")
+    thresholds = {
+        "compression_ratio_threshold": compression_ratio_threshold,
+        "logprob_threshold": logprob_threshold,
+        "no_speech_threshold": no_speech_threshold,
+    }
+    for name, value in thresholds.items():
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"{name} must be a number or None, got {value!r}")
+    given = {"temperatures": tuple(float(t) for t in temperatures), **thresholds}
+    defaults = Safeguards()
+    changed = {name: value for name, value in given.items() if value != getattr(defaults, name)}
+    if safeguards is None:
+        return replace(defaults, **changed)
+    if changed:
+        names = ", ".join("temperature" if n == "temperatures" else n for n in changed)
+        raise ValueError(f"give {names} inside safeguards=Safeguards(...) or as keywords, not both")
+    return safeguards
+
+
 @dataclass
 class Window:
     """One 30 s window of a file: its log-mel (n_mels, 3000), cut from the whole file's, and
