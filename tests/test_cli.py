@@ -7,7 +7,7 @@ import pytest
 from conftest import DATA
 
 from whisper_eas import EASConfig, Truncate
-from whisper_eas.cli import main
+from whisper_eas.cli import UsageError, main
 
 
 def test_transcribe_json(capsys):
@@ -362,6 +362,8 @@ def test_openai_whisper_options_that_take_true_or_false(capsys, tmp_path, monkey
                   "True"])  # fmt: skip
     assert decoding_options(args).hotwords == "Ruggedo."  # every window's prompt holds it
     assert prompt_texts(args) == (None, "Ruggedo.")  # once, not again as the text before
+    with pytest.raises(UsageError, match="carry_initial_prompt needs an initial_prompt"):
+        prompt_texts(parse(["transcribe", "x.wav", "--carry-initial-prompt"]))
     args = parse(["transcribe", "x.wav", "--beam_size", "None", "--best_of", "None", "--patience",
                   "None", "--max_line_width", "None", "--threads", "0"])  # fmt: skip
     assert args.beam_size is None and args.best_of is None and args.patience is None

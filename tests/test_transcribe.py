@@ -391,6 +391,17 @@ def test_openai_thresholds_are_checked_and_not_given_twice(tiny):
     assert "temperature" not in single.fallbacks and single.segments[0].temperature == 0.0
 
 
+def test_carry_initial_prompt_is_the_hotwords(tiny):
+    """openai-whisper's carry_initial_prompt: the prompt in every window, once in the first."""
+    jfk, words = DATA / "jfk.flac", "Ask not. Ask what you can do."
+    carried = transcribe(tiny, jfk, initial_prompt=words, carry_initial_prompt=True)
+    assert [s.tokens for s in carried.segments] == [
+        s.tokens for s in transcribe(tiny, jfk, hotwords=words).segments
+    ]
+    with pytest.raises(ValueError, match="give hotwords or carry_initial_prompt, not both"):
+        transcribe(tiny, jfk, initial_prompt=words, hotwords=words, carry_initial_prompt=True)
+
+
 def test_speech_budget_keeps_every_speech_token_and_rows_keep_their_own_count(base):
     """Rows of one batch keep different counts (key masks downstream); each row's result
     equals the row alone."""

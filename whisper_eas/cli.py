@@ -263,16 +263,13 @@ def set_threads(args: argparse.Namespace) -> None:
 
 
 def prompt_texts(args: argparse.Namespace) -> tuple[str | None, str | None]:
-    """(initial prompt, hotwords). openai-whisper's --carry-initial-prompt puts the initial
-    prompt in every window's prompt: as the hotwords, and not also as the text before the first
-    window (it would stand there twice, as openai-whisper keeps it once)."""
-    if not args.carry_initial_prompt:
-        return args.initial_prompt, args.hotwords
-    if args.hotwords is not None:
-        raise UsageError("give --hotwords or --carry-initial-prompt, not both")
-    if args.initial_prompt is None:
-        raise UsageError("--carry-initial-prompt needs --initial-prompt")
-    return None, args.initial_prompt
+    """(initial prompt, hotwords), with --carry-initial-prompt's (`transcribe.carried_prompt`)."""
+    from .transcribe import carried_prompt
+
+    try:
+        return carried_prompt(args.initial_prompt, args.hotwords, args.carry_initial_prompt)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def decoding_options(args: argparse.Namespace):

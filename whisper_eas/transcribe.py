@@ -703,6 +703,22 @@ def file_language(model: WhisperModel, options: DecodingOptions) -> str | None:
     return DETECT if model.tokenizer.multilingual and language is None else language
 
 
+def carried_prompt(
+    initial_prompt: str | None, hotwords: str | None, carry_initial_prompt: bool
+) -> tuple[str | None, str | None]:
+    """(initial prompt, hotwords). openai-whisper's `carry_initial_prompt` puts the initial
+    prompt in every window's prompt: as the hotwords (faster-whisper's layout, before the
+    previous text), and not also as the text before the first window, where it would stand
+    twice (openai-whisper keeps it once)."""
+    if not carry_initial_prompt:
+        return initial_prompt, hotwords
+    if hotwords is not None:
+        raise ValueError("give hotwords or carry_initial_prompt, not both")
+    if initial_prompt is None:
+        raise ValueError("carry_initial_prompt needs an initial_prompt")
+    return None, initial_prompt
+
+
 def transcribe(
     model: WhisperModel,
     audio: AudioInput | list[AudioInput],
@@ -713,6 +729,7 @@ def transcribe(
     timestamps: bool = True,
     condition_on_previous_text: bool = True,
     initial_prompt: str | None = None,
+    carry_initial_prompt: bool = False,
     temperature: float | tuple[float, ...] = TEMPERATURES,
     compression_ratio_threshold: float | None = Safeguards.compression_ratio_threshold,
     logprob_threshold: float | None = Safeguards.logprob_threshold,
@@ -758,10 +775,11 @@ def transcribe(
     400 ms kept around speech) and maps every time back to the file; `vad_parameters` changes
     those settings, a dict in faster-whisper's names (`{"min_silence_duration_ms": 500}`;
     `vad.filter_options`) or a `vad.VadOptions`.
-    `temperature` (the first decode's, then each retry's), `compression_ratio_threshold`,
-    `logprob_threshold` and `no_speech_threshold` are openai-whisper's, with its defaults (None
-    turns a rule off); `safeguards` holds them and our further rules (`windows.Safeguards`),
-    for one or the other way of giving them, not both.
+    `carry_initial_prompt` puts `initial_prompt` in every window's prompt (openai-whisper's;
+    as the `hotwords`). `temperature` (the first decode's, then each retry's),
+    `compression_ratio_threshold`, `logprob_threshold` and `no_speech_threshold` are
+    openai-whisper's, with its defaults (None turns a rule off); `safeguards` holds them and our
+    further rules (`windows.Safeguards`), for one or the other way of giving them, not both.
     With `word_timestamps`, a word made of `prepend_punctuations` marks joins the next word and
     one of `append_punctuations` the previous (openai-whisper's and faster-whisper's options,
     their defaults). `hallucination_silence_threshold` (seconds; turns word timing on) drops
@@ -799,6 +817,7 @@ def transcribe(
         raise TypeError(f"eas must be an EASConfig (e.g. EASConfig(2, TopK(0.5))), got {eas!r}")
     if not isinstance(model, WhisperModel):
         raise TypeError("transcribe needs the WhisperModel that load_model returns")
+    initial_prompt, hotwords = carried_prompt(initial_prompt, hotwords, carry_initial_prompt)
     options = DecodingOptions(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
@@ -864,6 +883,8 @@ def transcribe_stream(
     suppress_tokens: str | tuple[int, ...] = (-1,),
     suppress_blank: bool = True,
     prefix: str | None = None,
+    initial_prompt: str | None = None,
+    carry_initial_prompt: bool = False,
     temperature: float | tuple[float, ...] = TEMPERATURES,
     compression_ratio_threshold: float | None = Safeguards.compression_ratio_threshold,
     logprob_threshold: float | None = Safeguards.logprob_threshold,
@@ -877,6 +898,7 @@ def transcribe_stream(
     recording cut into parts streams its first part as it is decoded and each later part's
     segments once the parts before it are done. A file that cannot be read raises before the
     first segment."""
+    initial_prompt, hotwords = carried_prompt(initial_prompt, hotwords, carry_initial_prompt)
     decoding = DecodingOptions(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
@@ -888,6 +910,7 @@ def transcribe_stream(
     )
     waveform = waveform_of(audio)
     for _, segments, _ in long_form(
-        model, [waveform], options=decoding, safeguards=safeguards, **options
-    ):
+        model, [waveform], options=decoding, initial_prompt=initial_prompt,
+        safeguards=safeguards, **options,
+    ):  # fmt: skip
         yield from segments or []
