@@ -391,6 +391,12 @@ def test_openai_thresholds_are_checked_and_not_given_twice(tiny):
     assert "temperature" not in single.fallbacks and single.segments[0].temperature == 0.0
 
 
+def test_model_transcribe_is_transcribe(tiny):
+    """openai-whisper's and faster-whisper's spelling, `model.transcribe(audio, ...)`."""
+    jfk = DATA / "jfk.flac"
+    assert tiny.transcribe(jfk, temperature=0.0).text == transcribe(tiny, jfk).text
+
+
 def test_carry_initial_prompt_is_the_hotwords(tiny):
     """openai-whisper's carry_initial_prompt: the prompt in every window, once in the first."""
     jfk, words = DATA / "jfk.flac", "Ask not. Ask what you can do."

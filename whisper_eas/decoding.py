@@ -58,6 +58,13 @@ class WhisperModel:
     def dtype(self) -> torch.dtype:
         return self.network.decoder.positional_embedding.dtype
 
+    def transcribe(self, audio, **options):
+        """`whisper_eas.transcribe(model, audio, **options)`, spelt as openai-whisper's and
+        faster-whisper's users write it: `model.transcribe("talk.mp3")`."""
+        from .transcribe import transcribe  # (transcribe.py builds on this module)
+
+        return transcribe(self, audio, **options)
+
 
 @dataclass(frozen=True)
 class DecodingOptions:
