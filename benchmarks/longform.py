@@ -54,12 +54,15 @@ def ours(
     batch_size: int = 8,
     timestamps: bool = True,
     word_timestamps: bool = False,
+    screened: bool = True,
 ):
     """Our `transcribe` on one recording: by default cut at pauses into parts decoded side by
     side (batch_size 8); batch_size 1 decodes it whole, strictly sequentially. `timestamps`
     False: each part decoded without timestamp tokens (what faster-whisper's batched pipeline
-    does; fallback kept). `word_timestamps`: each word timed as well."""
+    does; fallback kept). `word_timestamps`: each word timed as well. `screened` False: greedy
+    steps multiply the whole float32 output projection (no bf16 or int8 screen)."""
     model = load_model(name, dtype=dtype)
+    model.network.decoder.screened_logits = screened
 
     def run(wave):
         result = transcribe(model, wave, eas=eas, vad_filter=vad_filter, beam_size=beam_size,
@@ -168,6 +171,8 @@ def make_runner(system: str, name: str):
     makers = {
         "ours": lambda: ours(name, None),
         "ours-b1": lambda: ours(name, None, batch_size=1),
+        "ours-unscreened": lambda: ours(name, None, screened=False),
+        "ours-b1-unscreened": lambda: ours(name, None, batch_size=1, screened=False),
         "ours-eas": lambda: ours(name, EASConfig.recommended(name)),
         "ours-vad": lambda: ours(name, None, vad_filter=True),
         "ours-beam5": lambda: ours(name, None, beam_size=5),

@@ -1,6 +1,7 @@
-"""The output projection screened in bfloat16 (`screening`), on real weights and the decoder's
-real outputs on speech, against float64 products: its margins hold, the refined logits give
-float32's tokens, and a transcript keeps float32's tokens and its batch invariance."""
+"""The output projection screened in bfloat16 or int8 (`screening`), on real weights and the
+decoder's real outputs on speech, against float64 products: its margins hold, the refined
+logits give float32's tokens, and a transcript keeps float32's tokens and its batch
+invariance."""
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ from conftest import FIXTURES
 
 import whisper_eas.decoding as decoding
 from whisper_eas import transcribe
-from whisper_eas.screening import BF16_ROUNDING, ScreenedProjection
+from whisper_eas.screening import BF16_ROUNDING, ScreenedProjection, int8_screen_works
 
 
 def bf16_products_work() -> bool:
@@ -20,7 +21,14 @@ def bf16_products_work() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not bf16_products_work(), reason="no oneDNN bf16 product here")
+KINDS = [
+    pytest.param(
+        "bf16", marks=pytest.mark.skipif(not bf16_products_work(), reason="no oneDNN bf16")
+    ),
+    pytest.param(
+        "int8", marks=pytest.mark.skipif(not int8_screen_works(), reason="no int8 product")
+    ),
+]
 CLIPS = [str(f) for f in FIXTURES[:3]]
 
 
@@ -45,36 +53,41 @@ def steps(models):
     return captured
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", ["tiny.en", "base"])
-def test_screened_logits_stay_within_their_margins(steps, name):
+def test_screened_logits_stay_within_their_margins(steps, name, kind):
     model, hidden = steps[name]
     weight = model.network.decoder.token_embedding.weight.detach()
     exact_from = model.tokenizer.timestamp_begin
-    screen = ScreenedProjection(weight, exact_from)
+    screen = ScreenedProjection(weight, exact_from, kind)
     with torch.inference_mode():
         # A row's screened logits are its own bits, alone or beside others.
         assert torch.equal(screen(hidden[:1])[0], screen(hidden[:8])[0][:1])
         for rows in (hidden[:1], hidden[1:9]):
-            logits, margin = screen(rows)
+            logits, norms = screen(rows)
             exact = rows.double() @ weight.double().T
             error = (logits.double() - exact).abs()
-            allowed = margin[:, None].double() + BF16_ROUNDING * logits.double().abs()
-            assert (error[:, :exact_from] <= allowed[:, :exact_from]).all()
+            allowed = (
+                screen.margins(norms).double()
+                + BF16_ROUNDING * logits.double().abs()[:, :exact_from]
+            )
+            assert (error[:, :exact_from] <= allowed).all()
             assert error[:, exact_from:].max() < 1e-4  # the timestamps: a float32 product
             assert (error[:, :exact_from] > 1e-3).any()  # the screen is not float32 after all
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", ["tiny.en", "base"])
-def test_refined_logits_choose_float32s_tokens_under_masks(steps, name):
+def test_refined_logits_choose_float32s_tokens_under_masks(steps, name, kind):
     """Every row's largest logit and largest text logit, masked as the timestamp rules and
     the suppression mask them (-inf, whole text ranges included), are the exact ones."""
     model, hidden = steps[name]
     weight = model.network.decoder.token_embedding.weight.detach()
     exact_from = model.tokenizer.timestamp_begin
-    screen = ScreenedProjection(weight, exact_from)
+    screen = ScreenedProjection(weight, exact_from, kind)
     generator = torch.Generator().manual_seed(0)
     with torch.inference_mode():
-        logits, margin = screen(hidden)
+        logits, norms = screen(hidden)
         exact = hidden.double() @ weight.double().T
         masks = torch.zeros_like(logits, dtype=torch.bool)
         for row in range(len(hidden)):
@@ -92,7 +105,7 @@ def test_refined_logits_choose_float32s_tokens_under_masks(steps, name):
                 masks[row, exact[row, :exact_from].topk(30).indices] = False
         logits[masks], exact[masks] = -torch.inf, -torch.inf
         refined = logits.clone()
-        screen.refine(refined, hidden, margin)
+        screen.refine(refined, hidden, norms)
         assert torch.equal(refined.argmax(dim=1), exact.argmax(dim=1))
         text_best = refined[:, :exact_from].amax(dim=1).double()
         assert torch.allclose(text_best, exact[:, :exact_from].amax(dim=1), rtol=0, atol=1e-4)
@@ -101,9 +114,12 @@ def test_refined_logits_choose_float32s_tokens_under_masks(steps, name):
         assert unrefined.sum(dim=1).float().median() <= 3  # candidates are few on speech
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", ["tiny.en", "base"])
-def test_transcripts_keep_float32s_tokens_and_their_batch_invariance(models, name, monkeypatch):
-    monkeypatch.setattr(decoding, "has_bf16", lambda: True)
+def test_transcripts_keep_float32s_tokens_and_their_batch_invariance(
+    models, name, kind, monkeypatch
+):
+    monkeypatch.setattr(decoding, "has_bf16", lambda: kind == "bf16")  # the screen's kind
     model = models[name]
     decoder = model.network.decoder
     runs = {}

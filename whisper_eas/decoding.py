@@ -24,6 +24,7 @@ from .attention import check_backend
 from .cuda_step import StepGraphs, decoder_step
 from .model import EncoderOutput, KVCache, TokenEmbedding, Whisper
 from .quantize import has_bf16
+from .screening import bf16_screen_works, int8_screen_works
 from .tokenizer import TASKS, Tokenizer, language_code
 
 MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp of a window
@@ -57,13 +58,6 @@ class WhisperModel:
     @property
     def dtype(self) -> torch.dtype:
         return self.network.decoder.positional_embedding.dtype
-
-    def transcribe(self, audio, **options):
-        """`whisper_eas.transcribe(model, audio, **options)`, spelt as openai-whisper's and
-        faster-whisper's users write it: `model.transcribe("talk.mp3")`."""
-        from .transcribe import transcribe  # (transcribe.py builds on this module)
-
-        return transcribe(self, audio, **options)
 
 
 @dataclass(frozen=True)
@@ -402,14 +396,14 @@ def generate(
     sum_logprobs = np.zeros(batch, dtype=np.float32)  # summed in float32, as on the device
     active, n_active = None, batch  # the rows the cache still decodes (None: all of them)
     rows_at = list(range(batch))  # the row each position of the cache's tensors holds
-    # A greedy step on a CPU with bf16 instructions projects its output through a bf16 screen
+    # A greedy step on the CPU projects its output through a bf16 or int8 screen
     # (`screening`): the step returns the LayerNorm's output, and the screened logits are made
     # exact where they may win once the rules have masked them (`refine`).
     screen = screened_projection(model, options)
     step_on = decoder_step(decoder, cache, options.backend, project=screen is None)
     if screen is not None:
         hidden = torch.zeros(batch, model.dims.n_text_state, device=device)
-        margin = torch.zeros(batch, device=device)
+        norms = torch.zeros(batch, 2, device=device)  # the rows' own, for their margins
     # A finished row goes on stepping with the others (its tokens are thrown away), so the
     # furthest row's next position is counted here: no row may write past the text context.
     furthest, n_ctx = int(cache.positions.max()), cache.self_k.shape[3]
@@ -417,7 +411,7 @@ def generate(
         logits = logits + (first if step == 0 else always)
         refine = None  # the first step's logits are the prompt's (float32), the next screened
         if screen is not None and step:
-            refine = partial(screen.refine, hidden=hidden, margin=margin)
+            refine = partial(screen.refine, hidden=hidden, norms=norms)
         if options.timestamps:
             logprobs = apply_timestamp_rules(
                 logits, generated, tokenizer.timestamp_begin, eot, speech_until, after_prefix,
@@ -462,7 +456,7 @@ def generate(
         if screen is not None:  # `out` is the LayerNorm's output: kept to refine, and screened
             stepped = slice(None) if active is None else active
             hidden[stepped] = out
-            out, margin[stepped] = screen(out)
+            out, norms[stepped] = screen(out)
         if active is None:
             logits = out
         else:  # a dropped row keeps its last logits (it has finished: they are not read)
@@ -471,15 +465,18 @@ def generate(
 
 
 def screened_projection(model: WhisperModel, options: DecodingOptions):
-    """The output projection screened in bf16 (`screening.ScreenedProjection`) where a step
-    may use it: greedy, on a CPU with bf16 instructions, a float32 projection on oneDNN (a
-    float32 model, or an int8 one that keeps its projection float32). Else None."""
+    """The output projection screened (`screening.ScreenedProjection`) where a step may use
+    it: greedy, a float32 projection on oneDNN (a float32 model, or an int8 one that keeps its
+    projection float32); in bf16 on a CPU with bf16 instructions, else in int8 where ATen's
+    weight-only int8 product works. Else None."""
     decoder = model.network.decoder
     embedding = decoder.token_embedding
     usable = isinstance(embedding, TokenEmbedding) and embedding.packed is not None
-    if not (decoder.screened_logits and usable and options.temperature == 0 and has_bf16()):
+    if not (decoder.screened_logits and usable and options.temperature == 0):
         return None
-    return embedding.screened(model.tokenizer.timestamp_begin)
+    kind = "bf16" if has_bf16() and bf16_screen_works() else None
+    kind = kind or ("int8" if int8_screen_works() else None)
+    return None if kind is None else embedding.screened(model.tokenizer.timestamp_begin, kind)
 
 
 def ranked(score: float, length: int, length_penalty: float | None) -> float:

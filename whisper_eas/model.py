@@ -139,16 +139,19 @@ class TokenEmbedding(OneDNNWeight, nn.Embedding):
 
     def repack(self) -> None:
         super().repack()
-        self._screened: dict[int, ScreenedProjection] = {}
+        self._screened: dict[tuple[int, str], ScreenedProjection] = {}
 
     def project(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, None, self.packed)
 
-    def screened(self, exact_from: int) -> ScreenedProjection:
-        """The projection screened in bfloat16 for greedy steps (`screening`), made once."""
-        if exact_from not in self._screened:
-            self._screened[exact_from] = ScreenedProjection(self.weight, exact_from)
-        return self._screened[exact_from]
+    def screened(self, exact_from: int, kind: str) -> ScreenedProjection:
+        """The projection screened in `kind` (bf16 or int8) for greedy steps (`screening`),
+        made once."""
+        if (exact_from, kind) not in self._screened:
+            self._screened[exact_from, kind] = ScreenedProjection(
+                self.weight, exact_from, kind, self.packed
+            )
+        return self._screened[exact_from, kind]
 
 
 class LayerNorm(nn.LayerNorm):

@@ -1,34 +1,42 @@
-"""A greedy decoding step's output projection, screened in bfloat16 and exact where it counts.
+"""A greedy decoding step's output projection, screened in fewer bytes and exact where it counts.
 
 The output projection (the tied token embedding, 51,864 x D) is the largest read of a float32
 decoding step: tiny.en's is 80 MB, base's 106 MB, about a third of a step at one row. Greedy
 decoding needs of its logits only the largest (the next token), the largest text logit
 against the timestamps' total (openai-whisper's timestamp rule), and the log-softmax's
-normaliser (the chosen token's log-probability). On a CPU that multiplies bfloat16 in hardware
-a step therefore reads the text columns' weights in bf16 (half the bytes) and then computes in
-float32 every column that may be the largest:
+normaliser (the chosen token's log-probability). A step therefore reads the text columns'
+weights in a narrower type and then computes in float32 every column that may be the largest:
 
-- A screened logit is off from the exact one by at most `margin`, per row: with h the row's
-  input, e = h - bf16(h) and r_j = w_j - bf16(w_j) the rounding of token j's weights,
-  |h.w_j - bf16(h).bf16(w_j)| <= |h||r_j| + |e||bf16(w_j)| (Cauchy-Schwarz), plus what float32
-  sums may round (2 K 2^-24 |h||w_j| for both products); and the product's output is rounded
-  to bf16 too. Taken over all j, that is two numbers a model (`ScreenedProjection.__init__`)
-  times two norms a row.
-- A text token can be the largest only if its screened logit is within 2 x margin of the
-  largest screened one; those candidates (one to a few a step) are computed in float32 from
-  the float32 weights. The timestamp columns (1,501) are a float32 product of their own.
+- bf16 on a CPU that multiplies bfloat16 in hardware (AVX512-BF16, AMX): half the bytes, in
+  oneDNN's packed product, which gives a row the same bits whatever its batch (a lone row as
+  two copies of it, as `model.linear`).
+- int8 elsewhere (AVX2): a quarter of the bytes, one bf16 scale a row (so q_j s_j is exact in
+  float32), in ATen's weight-only int8 product (`torch._weight_int8pack_mm`, gpt-fast's int8
+  path), which computes each row apart (tested).
+
+Both multiply bf16(h), the row's input rounded. With d_j token j's screened weights, r_j =
+w_j - d_j and e = h - bf16(h): h.w_j - bf16(h).d_j = e.w_j + bf16(h).r_j, so by Cauchy-Schwarz
+a screened logit is off by at most |e||w_j| + |bf16(h)||r_j|, plus what float32 sums may round
+(2 K 2^-24 |h||w_j|), plus the product's output rounding to bf16 (relative). Each column's
+margin is thus two norms of the row times two norms of the column, computed once exactly (the
+columns' own norms: int8's |r_j| vary by 2x between tokens, and with the longest row's alone
+a tiny.en step refined a median 35 columns, 5 % of steps thousands, against 1 and none).
+- A text token can be the largest only if its screened logit plus its margin reaches the
+  screened best's minus the best's margin; those candidates (one to a few a step) are
+  computed in float32 from the float32 weights. The timestamp columns (1,501) are a float32
+  product of their own.
 So a row gets float32's tokens and float32's timestamp rule; only the normaliser's far tail
 keeps screened values (log-probabilities within ~1e-4 typically, 0.04 at most, on 2,700 steps
-of tiny.en and base on real speech, scratch). The bf16 product is oneDNN's packed one, which
-gives a row the same bits whatever its batch (a lone row as two copies of it, as
-`model.linear`), and each candidate's exact logit is its own sum, so a row's numbers stay its
-own. Measured alone (AMD EPYC Zen 5, 2 threads, one row): tiny.en's projection 0.99 -> 0.52 ms
-(the bf16 product itself 0.39 ms), base's 1.68 -> 0.71 ms (0.62), the refinement 0.07 ms.
+of tiny.en and base on real speech, scratch). Each candidate's exact logit is its own sum, so a
+row's numbers stay its own. Measured alone (AMD EPYC Zen 5, 2 threads, one row): tiny.en's
+projection 0.99 -> 0.52 ms in bf16 (the product itself 0.39 ms), base's 1.68 -> 0.71 ms.
 
-Used by `decoding.generate` at temperature 0 on a CPU with AVX512-BF16 or AMX, for float32
-output projections (float32 models, and int8 ones whose projection stays float32); set
-`TextDecoder.screened_logits = False` for the plain float32 product.
+Used by `decoding.generate` at temperature 0 on a CPU, for float32 output projections (float32
+models, and int8 ones whose projection stays float32). Set `TextDecoder.screened_logits = False`
+for the plain float32 product.
 """
+
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -38,50 +46,147 @@ from . import onednn
 BF16_ROUNDING = 2.0**-8  # bfloat16 rounds a number by at most half this, relative
 FLOAT32_SUM = 2.0**-24  # float32's unit roundoff, which a sum of K products may take K times
 SAFETY = 1.01  # on the margins, for the roundings in computing them
+# Candidates a row refines one by one at most; past that (a flat distribution), its whole text
+# product in float32: gathering that many rows of the weight costs about as much.
+MAX_REFINED = 4096
 
 
 class ScreenedProjection:
     """Logits (B, V) of rows h (B, D) against `weight` (V, D), float32, whose columns from
-    `exact_from` on (the timestamp tokens) are always computed in float32."""
+    `exact_from` on (the timestamp tokens) are always computed in float32; the others are
+    screened in `kind`, "bf16" or "int8". `packed`: the whole weight in oneDNN's layout, if
+    the caller keeps one (for a row with too many candidates)."""
 
-    def __init__(self, weight: Tensor, exact_from: int):
+    def __init__(
+        self, weight: Tensor, exact_from: int, kind: str = "bf16", packed: Tensor | None = None
+    ):
+        if kind not in ("bf16", "int8"):
+            raise ValueError(f"a screen is 'bf16' or 'int8', got {kind!r}")
         weight = weight.detach()
-        self.weight, self.exact_from = weight, exact_from
-        rounded = weight[:exact_from].to(torch.bfloat16)
-        self.screen = torch.ops.mkldnn._reorder_linear_weight(rounded, onednn.PACKED_FOR_ROWS)
+        self.weight, self.exact_from, self.kind, self.packed = weight, exact_from, kind, packed
         self.exact = onednn.pack(weight[exact_from:].contiguous())
-        # |r_j| <= |w_j| / 2^9 and |bf16(w_j)| <= |w_j| (1 + 2^-9): both margins from the
-        # longest row alone. (The rows' own roundings, a margin 15 % narrower, took three
-        # float32 copies of the weight to compute: 0.3-0.75 s and 300 MB in a fresh process.)
-        longest = float(torch.linalg.vector_norm(weight[:exact_from], dim=1).amax())
+        text = weight[:exact_from]
+        if kind == "bf16":
+            rounded = text.to(torch.bfloat16)
+            self.screen = torch.ops.mkldnn._reorder_linear_weight(rounded, onednn.PACKED_FOR_ROWS)
+            residual = torch.cat([  # a chunk at a time: no full float32 copies
+                torch.linalg.vector_norm(part - part.to(torch.bfloat16).float(), dim=1)
+                for part in text.split(CHUNK)
+            ])  # fmt: skip
+        else:
+            self.screen, self.scales, residual = int8_rows(text)
+        norms = torch.linalg.vector_norm(text, dim=1)
         sums = 2 * weight.shape[1] * FLOAT32_SUM
-        self.per_input = (BF16_ROUNDING / 2 + sums) * longest * SAFETY  # times |h|
-        self.per_input_rounding = (1 + BF16_ROUNDING / 2) * longest * SAFETY  # times |e|
+        # A column's margin: |bf16(h)| times `per_input` (|r_j|, and float32's sums), plus |e|
+        # times `per_rounding` (|w_j|).
+        self.per_input = (residual + sums * norms) * SAFETY
+        self.per_rounding = norms * SAFETY
+        self.widest = torch.stack((self.per_input.max(), self.per_rounding.max()))
 
     def __call__(self, hidden: Tensor) -> tuple[Tensor, Tensor]:
-        """-> the screened logits (B, V) and each row's margin (B,): a screened logit y' is
-        off from the exact one y by at most margin + BF16_ROUNDING |y'| (the product's output
-        is rounded to bf16 too)."""
+        """-> the screened logits (B, V) and each row's norms (|bf16(h)|, |e|) (B, 2), which
+        give its columns' margins (`margins`)."""
         n_rows = hidden.shape[0]
-        if n_rows == 1:  # a lone row as two copies of it: its bits in a batch (`model.linear`)
-            hidden = torch.cat((hidden, hidden))
+        # oneDNN gives a row its bits in a batch when a lone row goes as two copies of it
+        # (`model.linear`); ATen's int8 product computes each row apart.
+        doubled = torch.cat((hidden, hidden)) if n_rows == 1 else hidden
         rounded = hidden.to(torch.bfloat16)
-        screened = onednn.product(rounded, self.screen)
-        logits = torch.cat((screened, onednn.product(hidden, self.exact)), dim=1)[:n_rows]
-        margin = hidden.norm(dim=1) * self.per_input
-        margin += (hidden - rounded.float()).norm(dim=1) * self.per_input_rounding
-        return logits, margin[:n_rows]
+        if self.kind == "bf16":
+            screened = onednn.product(doubled.to(torch.bfloat16), self.screen)[:n_rows]
+        else:
+            screened = torch._weight_int8pack_mm(rounded, self.screen, self.scales)
+        logits = torch.cat((screened, onednn.product(doubled, self.exact)[:n_rows]), dim=1)
+        rounded = rounded.float()
+        norms = torch.stack((rounded.norm(dim=1), (hidden - rounded).norm(dim=1)), dim=1)
+        return logits, norms
 
-    def refine(self, logits: Tensor, hidden: Tensor, margin: Tensor) -> None:
+    def margins(self, norms: Tensor) -> Tensor:
+        """How far each screened text logit (B, V_text) may be from the exact one, for rows of
+        `norms`, besides the bf16 rounding of its output (BF16_ROUNDING of its size)."""
+        return norms[:, 0:1] * self.per_input + norms[:, 1:2] * self.per_rounding
+
+    def margin_at(self, norms: Tensor, columns: Tensor) -> Tensor:
+        """`margins` of one column a row: rows' norms (N, 2), their columns (N,) -> (N,)."""
+        return norms[:, 0] * self.per_input[columns] + norms[:, 1] * self.per_rounding[columns]
+
+    def refine(self, logits: Tensor, hidden: Tensor, norms: Tensor) -> None:
         """Compute in float32, in place, every text column of `logits` (screened, then biased
         and masked by 0 or -inf) that may hold its row's largest text logit."""
         text = logits[:, : self.exact_from]
         best = text.amax(dim=1)
-        # The exact largest is at least best - its error; a column y' may reach it when
-        # y' + BF16_ROUNDING |y'| + margin >= that, and y' + BF16_ROUNDING |y'| grows with y',
-        # so each row has one threshold. A row whose text is all masked (-inf) has none.
-        reach = best - BF16_ROUNDING * best.abs() - 2 * margin
+        # The exact largest is at least the screened best's lower bound, and a column within
+        # its own margin of that is within twice the widest (y' + BF16_ROUNDING |y'| grows with
+        # y', so each row has one threshold). A row whose text is all masked (-inf) has none.
+        reach = best - BF16_ROUNDING * best.abs() - 2 * (norms @ self.widest)
         floor = torch.where(reach >= 0, reach / (1 + BF16_ROUNDING), reach / (1 - BF16_ROUNDING))
         floor = floor.nan_to_num(nan=torch.inf, neginf=torch.inf)
         rows, columns = (text >= floor[:, None]).nonzero(as_tuple=True)
+        # Then with each column's own margin: the exact largest is at least the largest lower
+        # bound among these (the best is one of them); a column may reach it if its upper
+        # bound does.
+        screened = text[rows, columns]
+        spread = BF16_ROUNDING * screened.abs() + self.margin_at(norms[rows], columns)
+        lower = torch.full_like(best, -torch.inf).scatter_reduce(0, rows, screened - spread, "amax")
+        reaches = screened + spread >= lower[rows]
+        rows, columns = rows[reaches], columns[reaches]
+        # A row with many candidates (a flat distribution) gets its whole text product in
+        # float32, alone: gathering that many rows of the weight costs about as much.
+        if len(rows) > MAX_REFINED:
+            crowded = torch.bincount(rows, minlength=len(text)) > MAX_REFINED
+            for row in crowded.nonzero()[:, 0].tolist():
+                exact = self.text_product(hidden[row])
+                text[row] = torch.where(text[row] == -torch.inf, text[row], exact)
+            kept = ~crowded[rows]
+            rows, columns = rows[kept], columns[kept]
         text[rows, columns] = (hidden[rows] * self.weight[columns]).sum(dim=1)
+
+    def text_product(self, row: Tensor) -> Tensor:
+        """One row's text logits in float32 (V_text,), as if it stood alone."""
+        if self.packed is None:
+            return self.weight[: self.exact_from] @ row
+        return onednn.product(row.expand(2, -1), self.packed)[0, : self.exact_from]
+
+
+CHUNK = 8192  # rows of the weight at a time, for the one-off norms (no full float32 copies)
+
+
+def int8_rows(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """`weight` (V, D) as int8 rows q_j (V, D), their bf16 scales s_j (V,) (so that q_j s_j is
+    exact in float32), and each row's |w_j - q_j s_j| (V,)."""
+    rows, scales, residuals = [], [], []
+    for part in weight.split(CHUNK):
+        scale = (part.abs().amax(dim=1) / 127).clamp_min(1e-30).to(torch.bfloat16).float()
+        q = torch.round(part / scale[:, None]).clamp(-127, 127)
+        residuals.append(torch.linalg.vector_norm(part - q * scale[:, None], dim=1))
+        rows.append(q.to(torch.int8))
+        scales.append(scale.to(torch.bfloat16))
+    return torch.cat(rows), torch.cat(scales), torch.cat(residuals)
+
+
+@lru_cache(maxsize=None)
+def bf16_screen_works() -> bool:
+    """Whether oneDNN packs and multiplies bfloat16 here (not where ONEDNN_MAX_CPU_ISA caps it
+    below the CPU's bf16 instructions)."""
+    try:
+        weight = torch.randn(64, 32).to(torch.bfloat16)
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, onednn.PACKED_FOR_ROWS)
+        with torch.inference_mode():
+            onednn.product(torch.randn(2, 32).to(torch.bfloat16), packed)
+        return True
+    except (AttributeError, RuntimeError, TypeError):
+        return False
+
+
+@lru_cache(maxsize=None)
+def int8_screen_works() -> bool:
+    """Whether ATen's weight-only int8 product exists here and multiplies as expected."""
+    try:
+        weight = torch.randn(64, 32)
+        q, scales, _ = int8_rows(weight)
+        x = torch.randn(3, 32).to(torch.bfloat16)
+        with torch.inference_mode():
+            out = torch._weight_int8pack_mm(x, q, scales).float()
+        expected = x.float() @ (q.float() * scales.float()[:, None]).T
+        return torch.allclose(out, expected, rtol=2e-2, atol=1e-2)
+    except (AttributeError, RuntimeError, TypeError):
+        return False

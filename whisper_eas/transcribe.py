@@ -867,6 +867,11 @@ def token_list(tokens: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
     return tuple(tokens)
 
 
+# `model.transcribe("talk.mp3", ...)`, as openai-whisper's and faster-whisper's users write it
+# (set here: the model's module comes before this one).
+WhisperModel.transcribe = transcribe
+
+
 def transcribe_stream(
     model: WhisperModel,
     audio: AudioInput,

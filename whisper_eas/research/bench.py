@@ -3,6 +3,7 @@
 import argparse
 import io
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -60,9 +61,24 @@ def run_worker(tree: Path, code: str, *args) -> dict:
 def run_header(threads: int, device: str = "cpu", **extra) -> dict:
     """What a benchmark's results file says it was measured on: date, commit, device (with the
     CPU's flags), threads, torch, and `extra`."""
+    caps = {name: os.environ[name] for name in ISA_CAPS if os.environ.get(name)}
     return {"date": time.strftime("%Y-%m-%d"), "commit": git_commit(),
-            "device": device_name(device), "threads": threads, "torch": torch.__version__,
+            "device": device_name(device) + isa_note(caps), "threads": threads,
+            "torch": torch.__version__, **({"isa_caps": caps} if caps else {}),
             **extra}  # fmt: skip
+
+
+# Variables that make the kernels use fewer instructions than the CPU has (oneDNN, ATen, MKL,
+# CTranslate2): set, they emulate an older CPU's code paths, and a run says so.
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
+            "CT2_FORCE_CPU_ISA")  # fmt: skip
+
+
+def isa_note(caps: dict) -> str:
+    """What a device name adds where a run caps its kernels: ", kernels capped: ..."."""
+    if not caps:
+        return ""
+    return ", kernels capped: " + ", ".join(f"{name}={value}" for name, value in caps.items())
 
 
 def title(what: str, header: dict) -> str:
