@@ -10,9 +10,10 @@ weights in a narrower type and then computes in float32 every column that may be
 - bf16 on a CPU that multiplies bfloat16 in hardware (AVX512-BF16, AMX): half the bytes, in
   oneDNN's packed product, which gives a row the same bits whatever its batch (a lone row as
   two copies of it, as `model.linear`).
-- int8 elsewhere (AVX2): a quarter of the bytes, one bf16 scale a row (so q_j s_j is exact in
-  float32), in ATen's weight-only int8 product (`torch._weight_int8pack_mm`, gpt-fast's int8
-  path), which computes each row apart (tested).
+- int8 elsewhere (AVX2, or AVX-512 without bf16): a quarter of the bytes, one bf16 scale a
+  row (so q_j s_j is exact in float32), in ATen's weight-only int8 product
+  (`torch._weight_int8pack_mm`, gpt-fast's int8 path), which computes each row apart
+  (tested).
 
 Both multiply bf16(h), the row's input rounded. With d_j token j's screened weights, r_j =
 w_j - d_j and e = h - bf16(h): h.w_j - bf16(h).d_j = e.w_j + bf16(h).r_j, so by Cauchy-Schwarz
@@ -21,15 +22,17 @@ a screened logit is off by at most |e||w_j| + |bf16(h)||r_j|, plus what float32 
 margin is thus two norms of the row times two norms of the column, computed once exactly (the
 columns' own norms: int8's |r_j| vary by 2x between tokens, and with the longest row's alone
 a tiny.en step refined a median 35 columns, 5 % of steps thousands, against 1 and none).
-- A text token can be the largest only if its screened logit plus its margin reaches the
-  screened best's minus the best's margin; those candidates (one to a few a step) are
+- A text token can be the largest only if its screened logit plus its margin reaches some
+  other screened logit minus that one's margin; those candidates (one to a few a step) are
   computed in float32 from the float32 weights. The timestamp columns (1,501) are a float32
   product of their own.
 So a row gets float32's tokens and float32's timestamp rule; only the normaliser's far tail
 keeps screened values (log-probabilities within ~1e-4 typically, 0.04 at most, on 2,700 steps
 of tiny.en and base on real speech, scratch). Each candidate's exact logit is its own sum, so a
 row's numbers stay its own. Measured alone (AMD EPYC Zen 5, 2 threads, one row): tiny.en's
-projection 0.99 -> 0.52 ms in bf16 (the product itself 0.39 ms), base's 1.68 -> 0.71 ms.
+projection 0.99 -> 0.52 ms in bf16 (the product itself 0.39 ms), base's 1.68 -> 0.71 ms; in
+int8 with ATen and oneDNN capped at AVX2, 1.87 -> 0.95 ms and 2.33 -> 1.11 ms. At 8 rows the
+int8 product costs 8 times one row (it computes each apart), about float32's 8-row time.
 
 Used by `decoding.generate` at temperature 0 on a CPU, for float32 output projections (float32
 models, and int8 ones whose projection stays float32). Set `TextDecoder.screened_logits = False`
