@@ -143,17 +143,16 @@ def test_transcripts_keep_float32s_tokens_and_their_batch_invariance(
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_row_with_many_candidates_gets_its_whole_float32_product(steps, kind, monkeypatch):
     """Past MAX_REFINED candidates (a flat distribution) a row's text columns are all computed
-    in float32, alone; masked ones stay masked."""
+    in float32; masked ones stay masked."""
     model, hidden = steps["tiny.en"]
     embedding = model.network.decoder.token_embedding
     exact_from = model.tokenizer.timestamp_begin
     monkeypatch.setattr(screening, "MAX_REFINED", 0)
-    for packed in (None, embedding.packed):
-        screen = ScreenedProjection(embedding.weight.detach(), exact_from, kind, packed)
-        with torch.inference_mode():
-            logits, norms = screen(hidden[:4])
-            logits[:, :100] = -torch.inf
-            screen.refine(logits, hidden[:4], norms)
-            exact = hidden[:4] @ embedding.weight.detach()[:exact_from].T
-            assert (logits[:, :100] == -torch.inf).all()
-            assert torch.allclose(logits[:, 100:exact_from], exact[:, 100:], rtol=0, atol=1e-4)
+    screen = ScreenedProjection(embedding.weight.detach(), exact_from, kind)
+    with torch.inference_mode():
+        logits, norms = screen(hidden[:4])
+        logits[:, :100] = -torch.inf
+        screen.refine(logits, hidden[:4], norms)
+        exact = hidden[:4] @ embedding.weight.detach()[:exact_from].T
+        assert (logits[:, :100] == -torch.inf).all()
+        assert torch.allclose(logits[:, 100:exact_from], exact[:, 100:], rtol=0, atol=1e-4)

@@ -148,9 +148,7 @@ class TokenEmbedding(OneDNNWeight, nn.Embedding):
         """The projection screened in `kind` (bf16 or int8) for greedy steps (`screening`),
         made once."""
         if (exact_from, kind) not in self._screened:
-            self._screened[exact_from, kind] = ScreenedProjection(
-                self.weight, exact_from, kind, self.packed
-            )
+            self._screened[exact_from, kind] = ScreenedProjection(self.weight, exact_from, kind)
         return self._screened[exact_from, kind]
 
 

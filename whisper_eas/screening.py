@@ -19,9 +19,10 @@ Both multiply bf16(h), the row's input rounded. With d_j token j's screened weig
 w_j - d_j and e = h - bf16(h): h.w_j - bf16(h).d_j = e.w_j + bf16(h).r_j, so by Cauchy-Schwarz
 a screened logit is off by at most |e||w_j| + |bf16(h)||r_j|, plus what float32 sums may round
 (2 K 2^-24 |h||w_j|), plus the product's output rounding to bf16 (relative). Each column's
-margin is thus two norms of the row times two norms of the column, computed once exactly (the
-columns' own norms: int8's |r_j| vary by 2x between tokens, and with the longest row's alone
-a tiny.en step refined a median 35 columns, 5 % of steps thousands, against 1 and none).
+margin is thus two norms of the row times two norms of the column, computed once: |w_j|, and
+|r_j| exactly for int8 (its |r_j| vary by 2x between tokens; with the longest row's alone a
+tiny.en step refined a median 35 columns, 5 % of steps thousands, against 1 and none), or
+bounded by 2^-9 |w_j| for bf16 (enough there: one to two columns a step).
 - A text token can be the largest only if its screened logit plus its margin reaches some
   other screened logit minus that one's margin; those candidates (one to a few a step) are
   computed in float32 from the float32 weights. The timestamp columns (1,501) are a float32
@@ -57,28 +58,22 @@ MAX_REFINED = 4096
 class ScreenedProjection:
     """Logits (B, V) of rows h (B, D) against `weight` (V, D), float32, whose columns from
     `exact_from` on (the timestamp tokens) are always computed in float32; the others are
-    screened in `kind`, "bf16" or "int8". `packed`: the whole weight in oneDNN's layout, if
-    the caller keeps one (for a row with too many candidates)."""
+    screened in `kind`, "bf16" or "int8"."""
 
-    def __init__(
-        self, weight: Tensor, exact_from: int, kind: str = "bf16", packed: Tensor | None = None
-    ):
+    def __init__(self, weight: Tensor, exact_from: int, kind: str = "bf16"):
         if kind not in ("bf16", "int8"):
             raise ValueError(f"a screen is 'bf16' or 'int8', got {kind!r}")
         weight = weight.detach()
-        self.weight, self.exact_from, self.kind, self.packed = weight, exact_from, kind, packed
+        self.weight, self.exact_from, self.kind = weight, exact_from, kind
         self.exact = onednn.pack(weight[exact_from:].contiguous())
         text = weight[:exact_from]
+        norms = torch.linalg.vector_norm(text, dim=1)
         if kind == "bf16":
             rounded = text.to(torch.bfloat16)
             self.screen = torch.ops.mkldnn._reorder_linear_weight(rounded, onednn.PACKED_FOR_ROWS)
-            residual = torch.cat([  # a chunk at a time: no full float32 copies
-                torch.linalg.vector_norm(part - part.to(torch.bfloat16).float(), dim=1)
-                for part in text.split(CHUNK)
-            ])  # fmt: skip
+            residual = norms * (BF16_ROUNDING / 2)  # bf16 rounds each weight by 2^-9 at most
         else:
             self.screen, self.scales, residual = int8_rows(text)
-        norms = torch.linalg.vector_norm(text, dim=1)
         sums = 2 * weight.shape[1] * FLOAT32_SUM
         # A column's margin: |bf16(h)| times `per_input` (|r_j|, and float32's sums), plus |e|
         # times `per_rounding` (|w_j|).
@@ -137,20 +132,14 @@ class ScreenedProjection:
         if len(rows) > MAX_REFINED:
             crowded = torch.bincount(rows, minlength=len(text)) > MAX_REFINED
             for row in crowded.nonzero()[:, 0].tolist():
-                exact = self.text_product(hidden[row])
+                exact = self.weight[: self.exact_from] @ hidden[row]  # (rare: no packed copy)
                 text[row] = torch.where(text[row] == -torch.inf, text[row], exact)
             kept = ~crowded[rows]
             rows, columns = rows[kept], columns[kept]
         text[rows, columns] = (hidden[rows] * self.weight[columns]).sum(dim=1)
 
-    def text_product(self, row: Tensor) -> Tensor:
-        """One row's text logits in float32 (V_text,), as if it stood alone."""
-        if self.packed is None:
-            return self.weight[: self.exact_from] @ row
-        return onednn.product(row.expand(2, -1), self.packed)[0, : self.exact_from]
 
-
-CHUNK = 8192  # rows of the weight at a time, for the one-off norms (no full float32 copies)
+CHUNK = 1024  # rows of the weight at a time, for its int8 rows (no float32 copy of it)
 
 
 def int8_rows(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
