@@ -474,9 +474,13 @@ def screened_projection(model: WhisperModel, options: DecodingOptions):
     usable = isinstance(embedding, TokenEmbedding) and embedding.packed is not None
     if not (decoder.screened_logits and usable and options.temperature == 0):
         return None
-    kind = "bf16" if has_bf16() and bf16_screen_works() else None
-    kind = kind or ("int8" if int8_screen_works() else None)
-    return None if kind is None else embedding.screened(model.tokenizer.timestamp_begin, kind)
+    if has_bf16() and bf16_screen_works():
+        kind = "bf16"
+    elif int8_screen_works():
+        kind = "int8"
+    else:
+        return None
+    return embedding.screened(model.tokenizer.timestamp_begin, kind)
 
 
 def ranked(score: float, length: int, length_penalty: float | None) -> float:

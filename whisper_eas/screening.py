@@ -87,13 +87,13 @@ class ScreenedProjection:
         n_rows = hidden.shape[0]
         # oneDNN gives a row its bits in a batch when a lone row goes as two copies of it
         # (`model.linear`); ATen's int8 product computes each row apart.
-        doubled = torch.cat((hidden, hidden)) if n_rows == 1 else hidden
+        twice = lambda x: torch.cat((x, x)) if n_rows == 1 else x  # noqa: E731
         rounded = hidden.to(torch.bfloat16)
         if self.kind == "bf16":
-            screened = onednn.product(doubled.to(torch.bfloat16), self.screen)[:n_rows]
+            screened = onednn.product(twice(rounded), self.screen)[:n_rows]
         else:
             screened = torch._weight_int8pack_mm(rounded, self.screen, self.scales)
-        logits = torch.cat((screened, onednn.product(doubled, self.exact)[:n_rows]), dim=1)
+        logits = torch.cat((screened, onednn.product(twice(hidden), self.exact)[:n_rows]), dim=1)
         rounded = rounded.float()
         norms = torch.stack((rounded.norm(dim=1), (hidden - rounded).norm(dim=1)), dim=1)
         return logits, norms
