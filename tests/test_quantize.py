@@ -166,20 +166,31 @@ def test_int8_with_bf16_cross_attention_keys_and_values(tiny):
     assert word_error_rate(fp32, got) <= 0.03, differing_words(fp32, got)
 
 
-def test_one_query_against_bf16_keys_is_each_rows_own_and_close_to_float32():
-    """The decoding step's cross-attention on bf16 K/V (keys as the left operand): within
-    bf16's rounding of float32's, and a row alone gets the bits it gets among six."""
+@pytest.mark.parametrize("n_queries", [1, 3])
+@pytest.mark.parametrize("backend", ["eager", "sdpa"])
+def test_queries_against_bf16_keys_are_each_rows_own_and_close_to_float32(backend, n_queries):
+    """The decoding step's cross-attention on bf16 K/V: eager (keys as the left operand) and
+    PyTorch's fused kernel, which the decoder runs there (`ResidualAttentionBlock.
+    cross_attend`): within bf16's rounding of float32's, and a row alone gets the bits it gets
+    among six, at one thread and at four (the fused kernel splits its work by threads)."""
     from whisper_eas.attention import attention
 
     torch.manual_seed(0)
-    q, k, v = torch.randn(6, 8, 1, 64), torch.randn(6, 8, 1500, 64), torch.randn(6, 8, 1500, 64)
+    q = torch.randn(6, 8, n_queries, 64)
+    k, v = torch.randn(6, 8, 1500, 64), torch.randn(6, 8, 1500, 64)
     want = attention(q, k, v, backend="eager")
     q, k, v = q.bfloat16(), k.bfloat16(), v.bfloat16()
-    got = attention(q, k, v, backend="eager")
-    assert ((got.float() - want).norm() / want.norm()) < 2e-2
-    for row in (0, 5):
-        alone = attention(q[row : row + 1], k[row : row + 1], v[row : row + 1], backend="eager")
-        assert torch.equal(alone, got[row : row + 1])
+    threads = torch.get_num_threads()
+    try:
+        for n_threads in (1, 4):
+            torch.set_num_threads(n_threads)
+            got = attention(q, k, v, backend=backend)
+            assert ((got.float() - want).norm() / want.norm()) < 2e-2
+            for row in (0, 5):
+                alone = attention(*(t[row : row + 1] for t in (q, k, v)), backend=backend)
+                assert torch.equal(alone, got[row : row + 1])
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_int8_keeps_cross_attention_in_bf16_only_where_the_cpu_has_bf16():
