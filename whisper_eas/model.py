@@ -274,9 +274,11 @@ class ResidualAttentionBlock(nn.Module):
         cache: "KVCache | None" = None,
         index: int = 0,
         cross_scores: list[Tensor] | None = None,
+        cross_backend: str | None = None,
     ) -> Tensor:
         """Encoder (no cache): self-attention over x. Decoder: this step's keys/values go into
-        the cache at each row's positions, then self- and cross-attention read it."""
+        the cache at each row's positions, then self- and cross-attention read it (the latter
+        by `cross_backend`, if given)."""
         h = self.attn_ln(x)
         if cache is None:
             k, v = self.attn.project_kv(h)
@@ -284,7 +286,8 @@ class ResidualAttentionBlock(nn.Module):
         q, k, v = self.attn.project_qkv(h)
         k, v = cache.write(index, k, v)
         x = x + self.attn.attend(q, k, v, mask=cache.mask, backend=backend)
-        x = x + self.cross_attend(self.cross_attn_ln(x), cache, index, backend, cross_scores)
+        cross_backend = cross_backend or backend
+        x = x + self.cross_attend(self.cross_attn_ln(x), cache, index, cross_backend, cross_scores)
         return self.mlp_residual(x)
 
     def cross_attend(
@@ -302,12 +305,6 @@ class ResidualAttentionBlock(nn.Module):
         if cross_scores is not None:  # word timing reads the attention logits themselves
             scores = (q @ cross_k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
             cross_scores.append(scores)  # (B, H, T, S)
-        if q.dtype == torch.bfloat16 and q.device.type == "cpu":
-            # bf16 K/V (int8's on a CPU with bf16): PyTorch's fused kernel, whatever `backend`.
-            # It accumulates in float32 and keeps a row's numbers its own on the CPU (tested),
-            # and ran ~2.5x faster than eager's two bf16 batched products at one row (AMX Xeon,
-            # 2026-12-05: tiny.en int8 --batch-size 1 1.39x end to end; docs/int8.md).
-            backend = "sdpa"
         if len(cache.cross_groups) == 1:  # every row keeps the same count (always without EAS)
             k, v = cache.cross_groups[0][1][index]
             out = attention(q, k, v, backend=backend)
@@ -676,6 +673,12 @@ class TextDecoder(nn.Module):
         # bf16 and computes in float32 the columns that may win (`screening`): float32's
         # tokens, reading half the bytes. False: the float32 product over every column.
         self.screened_logits = True
+        # On a CPU, cross-attention over bfloat16 K/V (int8's, above) runs PyTorch's fused
+        # kernel whatever the backend: it accumulates in float32, keeps a row's numbers its
+        # own there (tested), and ran 2.5x faster than eager's two bf16 products at one row
+        # (AMX Xeon: tiny.en int8 1.39x end to end at --batch-size 1; docs/int8.md). False:
+        # the backend given.
+        self.fused_bf16_cross = True
 
     def new_cache(
         self,
@@ -718,8 +721,13 @@ class TextDecoder(nn.Module):
         projects itself (`screening`)."""
         positions = cache.place(tokens.shape[1])  # raises if past the text context
         x = self.token_embedding(tokens) + self.positional_embedding[positions]
+        bf16_cross = cache.cross_kv[0][0].dtype == torch.bfloat16 and tokens.device.type == "cpu"
+        cross_backend = "sdpa" if bf16_cross and self.fused_bf16_cross else backend
         for index, block in enumerate(self.blocks):
-            x = block(x, backend=backend, cache=cache, index=index, cross_scores=cross_scores)
+            x = block(
+                x, backend=backend, cache=cache, index=index, cross_scores=cross_scores,
+                cross_backend=cross_backend,
+            )  # fmt: skip
         cache.advance(tokens.shape[1])
         if last_only:
             x = x[:, -1:]

@@ -103,22 +103,23 @@ def median_seconds(run, rounds: int = 3) -> float:
     return statistics.median(times)
 
 
-def take_turns(model, folder: str | Path, records: list[dict], variants: dict) -> dict:
-    """Each record of a manifest transcribed alone, once under each variant (name -> a function
-    that sets the variant up), the variants taking turns record by record with the first
-    rotating, so that a noisy minute costs them alike; one warm-up transcription first. Per
-    variant: texts, seconds, windows decoded, fallbacks and WER against the records' texts."""
+def take_turns(model, folder: str | Path, records: list[dict], variants: dict, **options) -> dict:
+    """Each record of a manifest transcribed alone (with `options`, transcribe's), once under
+    each variant (name -> a function that sets the variant up), the variants taking turns
+    record by record with the first rotating, so that a noisy minute costs them alike; one
+    warm-up transcription first. Per variant: texts, seconds, windows decoded, fallbacks and
+    WER against the records' texts."""
     from ..transcribe import transcribe
     from .metrics import word_error_rate
 
-    transcribe(model, str(Path(folder) / records[0]["audio"]))  # warm-up
+    transcribe(model, str(Path(folder) / records[0]["audio"]), **options)  # warm-up
     names = list(variants)
     runs = {name: {"texts": [], "seconds": [], "windows": 0, "fallbacks": {}} for name in names}
     for k, record in enumerate(records):
         for name in names[k % len(names) :] + names[: k % len(names)]:
             variants[name]()
             began = time.perf_counter()
-            result = transcribe(model, str(Path(folder) / record["audio"]))
+            result = transcribe(model, str(Path(folder) / record["audio"]), **options)
             run = runs[name]
             run["seconds"].append(time.perf_counter() - began)
             run["texts"].append(result.text)
