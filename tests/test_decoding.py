@@ -528,3 +528,21 @@ def test_a_finished_row_is_dropped_before_it_would_write_past_the_text_context(b
     # The long row's tokens are its own: the same decoded alone.
     alone = decode(base, features[:1], options, previous=previous[:1])
     assert alone[0].tokens == results[0].tokens
+
+
+@pytest.mark.parametrize("n_columns", [51864, 51865, 300, 7])
+def test_first_argmax_is_pytorchs_argmax(n_columns):
+    """`decoding.first_argmax` (chunked) against `Tensor.argmax`: random rows, ties (the first
+    wins), a winner in the short last chunk, rows all -inf but one, and NaN."""
+    from whisper_eas.decoding import first_argmax
+
+    torch.manual_seed(0)
+    rows = [torch.randn(3, n_columns), torch.zeros(2, n_columns)]
+    tied = torch.zeros(2, n_columns)
+    tied[:, [n_columns // 3, n_columns - 1]] = 1.0
+    last = torch.full((2, n_columns), -torch.inf)
+    last[0, -1], last[1, 0] = 0.0, 0.0
+    nan = torch.randn(1, n_columns)
+    nan[0, n_columns // 2] = torch.nan
+    for x in rows + [tied, last, nan]:
+        assert torch.equal(first_argmax(x), x.argmax(dim=-1))
