@@ -10,7 +10,12 @@ from conftest import FIXTURES
 import whisper_eas.decoding as decoding
 import whisper_eas.screening as screening
 from whisper_eas import transcribe
-from whisper_eas.screening import BF16_ROUNDING, ScreenedProjection, int8_screen_works
+from whisper_eas.screening import (
+    BF16_ROUNDING,
+    ScreenedProjection,
+    int8_screen_works,
+    int8x2_screen_works,
+)
 
 
 def bf16_products_work() -> bool:
@@ -28,6 +33,10 @@ KINDS = [
     ),
     pytest.param(
         "int8", marks=pytest.mark.skipif(not int8_screen_works(), reason="no int8 product")
+    ),
+    pytest.param(
+        "int8x2",
+        marks=pytest.mark.skipif(not int8x2_screen_works(), reason="no exact oneDNN int8"),
     ),
 ]
 CLIPS = [str(f) for f in FIXTURES[:3]]
@@ -120,7 +129,7 @@ def test_refined_logits_choose_float32s_tokens_under_masks(steps, name, kind):
 def test_transcripts_keep_float32s_tokens_and_their_batch_invariance(
     models, name, kind, monkeypatch
 ):
-    monkeypatch.setattr(decoding, "has_bf16", lambda: kind == "bf16")  # the screen's kind
+    monkeypatch.setattr(decoding, "screen_kind", lambda: kind)
     model = models[name]
     decoder = model.network.decoder
     runs = {}

@@ -145,7 +145,7 @@ class TokenEmbedding(OneDNNWeight, nn.Embedding):
         return linear(x, self.weight, None, self.packed)
 
     def screened(self, exact_from: int, kind: str) -> ScreenedProjection:
-        """The projection screened in `kind` (bf16 or int8) for greedy steps (`screening`),
+        """The projection screened in `kind` (`screening.KINDS`) for greedy steps (`screening`),
         made once."""
         if (exact_from, kind) not in self._screened:
             self._screened[exact_from, kind] = ScreenedProjection(self.weight, exact_from, kind)

@@ -14,11 +14,17 @@ weights in a narrower type and then computes in float32 every column that may be
   row (so q_j s_j is exact in float32), in ATen's weight-only int8 product
   (`torch._weight_int8pack_mm`, gpt-fast's int8 path), which computes each row apart
   (tested).
+- "int8x2" on a CPU with AMX: the same int8 rows, times the row h split into two int8 rows
+  (h ~= a q_a + b q_b, ~16 bits) in oneDNN's int8 product, whose integer sums are exact; its
+  margin is int8's, with a far smaller rounding of h. There ATen's int8 kernel is slower
+  than bf16's at eight rows and FBGEMM's compute-bound at sixteen; oneDNN's AMX tiles take
+  one to sixteen rows in about the same time.
 
-Both multiply bf16(h), the row's input rounded. With d_j token j's screened weights, r_j =
-w_j - d_j and e = h - bf16(h): h.w_j - bf16(h).d_j = e.w_j + bf16(h).r_j, so by Cauchy-Schwarz
-a screened logit is off by at most |e||w_j| + |bf16(h)||r_j|, plus what float32 sums may round
-(2 K 2^-24 |h||w_j|), plus the product's output rounding to bf16 (relative). Each column's
+bf16 and int8 multiply bf16(h), the row's input rounded (int8x2: its two int8 rows). With
+d_j token j's screened weights, r_j = w_j - d_j and e = h - bf16(h):
+h.w_j - bf16(h).d_j = e.w_j + bf16(h).r_j, so by Cauchy-Schwarz a screened logit is off by
+at most |e||w_j| + |bf16(h)||r_j|, plus what float32 sums may round (2 K 2^-24 |h||w_j|),
+plus the product's output rounding to bf16 (relative). Each column's
 margin is thus two norms of the row times two norms of the column, computed once: |w_j|, and
 |r_j| exactly for int8 (its |r_j| vary by 2x between tokens; with the longest row's alone a
 tiny.en step refined a median 35 columns, 5 % of steps thousands, against 1 and none), or
@@ -53,6 +59,7 @@ SAFETY = 1.01  # on the margins, for the roundings in computing them
 # Candidates a row refines one by one at most; past that (a flat distribution), its whole text
 # product in float32: gathering that many rows of the weight costs about as much.
 MAX_REFINED = 4096
+KINDS = ("bf16", "int8", "int8x2")
 
 
 class ScreenedProjection:
@@ -61,8 +68,8 @@ class ScreenedProjection:
     screened in `kind`, "bf16" or "int8"."""
 
     def __init__(self, weight: Tensor, exact_from: int, kind: str = "bf16"):
-        if kind not in ("bf16", "int8"):
-            raise ValueError(f"a screen is 'bf16' or 'int8', got {kind!r}")
+        if kind not in KINDS:
+            raise ValueError(f"a screen is one of {KINDS}, got {kind!r}")
         weight = weight.detach()
         self.weight, self.exact_from, self.kind = weight, exact_from, kind
         self.exact = onednn.pack(weight[exact_from:].contiguous())
@@ -74,6 +81,9 @@ class ScreenedProjection:
             residual = norms * (BF16_ROUNDING / 2)  # bf16 rounds each weight by 2^-9 at most
         else:
             self.screen, self.scales, residual = int8_rows(text)
+        if kind == "int8x2":
+            self.screen = torch.ops.onednn.qlinear_prepack(self.screen, None)
+            self.scales = self.scales.float()
         sums = 2 * weight.shape[1] * FLOAT32_SUM
         # A column's margin: |bf16(h)| times `per_input` (|r_j|, and float32's sums), plus |e|
         # times `per_rounding` (|w_j|).
@@ -88,15 +98,42 @@ class ScreenedProjection:
         # oneDNN gives a row its bits in a batch when a lone row goes as two copies of it
         # (`model.linear`); ATen's int8 product computes each row apart.
         twice = lambda x: torch.cat((x, x)) if n_rows == 1 else x  # noqa: E731
+        exact = onednn.product(twice(hidden), self.exact)[:n_rows]
+        if self.kind == "int8x2":
+            screened, norms = self.two_int8_rows(hidden)
+            return torch.cat((screened, exact), dim=1), norms
         rounded = hidden.to(torch.bfloat16)
         if self.kind == "bf16":
             screened = onednn.product(twice(rounded), self.screen)[:n_rows]
         else:
             screened = torch._weight_int8pack_mm(rounded, self.screen, self.scales)
-        logits = torch.cat((screened, onednn.product(twice(hidden), self.exact)[:n_rows]), dim=1)
         rounded = rounded.float()
         norms = torch.stack((rounded.norm(dim=1), (hidden - rounded).norm(dim=1)), dim=1)
-        return logits, norms
+        return torch.cat((screened, exact), dim=1), norms
+
+    def two_int8_rows(self, hidden: Tensor) -> tuple[Tensor, Tensor]:
+        """The "int8x2" screen: each row h as two int8 rows, h ~= a q_a + b q_b (q_a its
+        rounding to int8 at scale a, q_b the rest's at scale b: ~16 bits), both multiplied by
+        the int8 text columns in one oneDNN product, whose integer sums are exact (AMX or
+        VNNI tiles). So h.w_j is off by (a q_a + b q_b).r_j + e.w_j, e the rest's rounding:
+        the int8 screen's margin with a far smaller e. -> screened text logits (B, V_text),
+        norms (B, 2)."""
+        first_scale = hidden.abs().amax(dim=1, keepdim=True).clamp_min_(1e-30) / 127
+        first = torch.round(hidden / first_scale).clamp_(-127, 127)
+        rest = hidden - first * first_scale
+        second_scale = rest.abs().amax(dim=1, keepdim=True).clamp_min_(1e-30) / 127
+        second = torch.round(rest / second_scale).clamp_(-127, 127)
+        rows = torch.stack((first, second), dim=1).flatten(0, 1)  # (2B, D): a row's two apart
+        products = int8_product(rows.add_(128).to(torch.uint8), self.screen, self.scales)
+        products = products.view(len(hidden), 2, -1)
+        # Multiplied and added apart (no fused multiply-add), so each element's bits are the
+        # same whatever the batch.
+        screened = products[:, 0] * first_scale
+        screened += products[:, 1] * second_scale
+        approx = first * first_scale + second * second_scale
+        # |e| as computed, plus what float32 may have rounded in computing it (~2^-23 |h|).
+        rest_norm = (hidden - approx).norm(dim=1) + 4 * FLOAT32_SUM * hidden.norm(dim=1)
+        return screened, torch.stack((approx.norm(dim=1), rest_norm), dim=1)
 
     def margins(self, norms: Tensor) -> Tensor:
         """How far each screened text logit (B, V_text) may be from the exact one, for rows of
@@ -153,6 +190,33 @@ def int8_rows(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         rows.append(q.to(torch.int8))
         scales.append(scale.to(torch.bfloat16))
     return torch.cat(rows), torch.cat(scales), torch.cat(residuals)
+
+
+def int8_product(rows: Tensor, packed: Tensor, scales: Tensor) -> Tensor:
+    """(rows - 128) @ q.T * scales, float32 (N, V), for uint8 `rows` (N, K) and int8 weights q
+    packed by oneDNN (`qlinear_prepack`), one scale a column: exact int32 sums, each scaled
+    once."""
+    zero_points = torch.zeros(len(scales), dtype=torch.long)
+    return torch.ops.onednn.qlinear_pointwise(
+        rows, 1.0, 128, packed, scales, zero_points, None, 1.0, 0, torch.float32, "none", [], ""
+    )
+
+
+@lru_cache(maxsize=None)
+def int8x2_screen_works() -> bool:
+    """Whether oneDNN's int8 product exists here and sums loud rows exactly (without VNNI, u8 x
+    s8 pairs may saturate int16: this catches it)."""
+    try:
+        q = torch.full((64, 96), 127, dtype=torch.int8)
+        q[::2] = -127
+        rows = torch.tensor([[255] * 96, [1] * 96, list(range(1, 97))], dtype=torch.uint8)
+        scales = torch.ones(64)
+        with torch.inference_mode():
+            out = int8_product(rows, torch.ops.onednn.qlinear_prepack(q, None), scales)
+        expected = (rows.double() - 128) @ q.double().T
+        return torch.equal(out.double(), expected)
+    except (AttributeError, RuntimeError, TypeError):
+        return False
 
 
 @lru_cache(maxsize=None)
