@@ -486,11 +486,13 @@ def generate(
 
 def screen_kind() -> str | None:
     """The screen this CPU reads fastest (`screening`): "int8x2" on a CPU with AMX, whose
-    int8 tiles sum the text columns' int8 rows at any row count at about memory speed (AMX
-    Xeon, 12 GB/s-ish memory: a step's screen 2.98 against bf16's 3.39 ms at one row, 3.70
-    against 3.78 at eight, base 3.43 / 4.40 against 4.63 / 4.79; whole recordings 1.01-1.19x,
-    the same texts; docs/long_recordings.md); "bf16" on another CPU with bf16 instructions;
-    else "int8" where ATen's weight-only int8 product works; else None."""
+    int8 tiles take one to sixteen rows in about the same time (AMX Xeon, weights from
+    memory: tiny.en's screen 2.98 against bf16's 3.39 ms at one row, 3.70 against 3.78 at
+    eight; base 3.43 / 4.40 against 4.63 / 4.79; 12 long recordings each alone, taking turns,
+    the same texts: int8 --batch-size 1 1.08x, tiny.en and base, base float32 by default
+    1.00x; benchmarks/screen_kinds.py); "bf16" on another CPU with bf16 instructions (not
+    measured against int8x2 there); else "int8" where ATen's weight-only int8 product works;
+    else None."""
     if has_amx() and int8x2_screen_works():
         return "int8x2"
     if has_bf16() and bf16_screen_works():
