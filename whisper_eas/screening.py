@@ -65,7 +65,7 @@ KINDS = ("bf16", "int8", "int8x2")
 class ScreenedProjection:
     """Logits (B, V) of rows h (B, D) against `weight` (V, D), float32, whose columns from
     `exact_from` on (the timestamp tokens) are always computed in float32; the others are
-    screened in `kind`, "bf16" or "int8"."""
+    screened in `kind`, one of KINDS."""
 
     def __init__(self, weight: Tensor, exact_from: int, kind: str = "bf16"):
         if kind not in KINDS:
