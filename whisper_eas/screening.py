@@ -84,6 +84,7 @@ class ScreenedProjection:
         if kind == "int8x2":
             self.screen = torch.ops.onednn.qlinear_prepack(self.screen, None)
             self.scales = self.scales.float()
+            self.zero_points = torch.zeros(len(self.scales), dtype=torch.long)  # symmetric
         sums = 2 * weight.shape[1] * FLOAT32_SUM
         # A column's margin: |bf16(h)| times `per_input` (|r_j|, and float32's sums), plus |e|
         # times `per_rounding` (|w_j|).
@@ -124,7 +125,9 @@ class ScreenedProjection:
         second_scale = rest.abs().amax(dim=1, keepdim=True).clamp_min_(1e-30) / 127
         second = torch.round(rest / second_scale).clamp_(-127, 127)
         rows = torch.stack((first, second), dim=1).flatten(0, 1)  # (2B, D): a row's two apart
-        products = int8_product(rows.add_(128).to(torch.uint8), self.screen, self.scales)
+        products = int8_product(
+            rows.add_(128).to(torch.uint8), self.screen, self.scales, self.zero_points
+        )
         products = products.view(len(hidden), 2, -1)
         # Multiplied and added apart (no fused multiply-add), so each element's bits are the
         # same whatever the batch.
@@ -192,11 +195,11 @@ def int8_rows(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return torch.cat(rows), torch.cat(scales), torch.cat(residuals)
 
 
-def int8_product(rows: Tensor, packed: Tensor, scales: Tensor) -> Tensor:
+def int8_product(rows: Tensor, packed: Tensor, scales: Tensor, zero_points: Tensor) -> Tensor:
     """(rows - 128) @ q.T * scales, float32 (N, V), for uint8 `rows` (N, K) and int8 weights q
-    packed by oneDNN (`qlinear_prepack`), one scale a column: exact int32 sums, each scaled
-    once."""
-    zero_points = torch.zeros(len(scales), dtype=torch.long)
+    packed by oneDNN (`qlinear_prepack`), one scale a column (`zero_points` all 0, made once
+    by the caller: a step should not zero a vocabulary's worth): exact int32 sums, each
+    scaled once."""
     return torch.ops.onednn.qlinear_pointwise(
         rows, 1.0, 128, packed, scales, zero_points, None, 1.0, 0, torch.float32, "none", [], ""
     )
@@ -212,7 +215,8 @@ def int8x2_screen_works() -> bool:
         rows = torch.tensor([[255] * 96, [1] * 96, list(range(1, 97))], dtype=torch.uint8)
         scales = torch.ones(64)
         with torch.inference_mode():
-            out = int8_product(rows, torch.ops.onednn.qlinear_prepack(q, None), scales)
+            packed = torch.ops.onednn.qlinear_prepack(q, None)
+            out = int8_product(rows, packed, scales, torch.zeros(64, dtype=torch.long))
         expected = (rows.double() - 128) @ q.double().T
         return torch.equal(out.double(), expected)
     except (AttributeError, RuntimeError, TypeError):
