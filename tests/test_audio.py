@@ -1,13 +1,16 @@
 import numpy as np
 import pytest
+import soundfile
 import torch
 from conftest import DATA, FIXTURES
 from transformers import WhisperFeatureExtractor
 
+from whisper_eas import audio as audio_module
 from whisper_eas.audio import (
     N_FRAMES,
     N_SAMPLES,
     SAMPLE_RATE,
+    audio_seconds,
     load_audio,
     log_mel_spectrogram,
     mel_filters,
@@ -87,6 +90,51 @@ def test_lossless_16k_flac_is_read_exactly():
     reference, rate = soundfile.read(DATA / "1272-128104-0000.flac", dtype="float32")
     assert rate == SAMPLE_RATE
     np.testing.assert_array_equal(load_audio(DATA / "1272-128104-0000.flac"), reference)
+
+
+def decoded_by_pyav(path, monkeypatch) -> np.ndarray:
+    """`load_audio` with its WAV reader switched off: FFmpeg's samples."""
+    with monkeypatch.context() as patch:
+        patch.setattr(audio_module, "read_plain_wav", lambda path, rate: None)
+        return load_audio(path)
+
+
+@pytest.mark.parametrize("container", ["WAV", "WAVEX"])
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_plain_wav_is_read_without_ffmpeg_to_its_samples(tmp_path, monkeypatch, container, subtype):
+    """A 16 kHz mono WAV of 16-bit integers or floats skips PyAV and gets FFmpeg's samples to
+    the bit, loud ones included; its duration comes from its header."""
+    speech = load_audio(DATA / "1272-128104-0000.flac")
+    loud = np.random.default_rng(0).uniform(-3, 3, SAMPLE_RATE).astype(np.float32)
+    for name, samples in (("speech", speech), ("loud", loud)):
+        path = tmp_path / f"{name}.wav"
+        soundfile.write(path, samples, SAMPLE_RATE, subtype=subtype, format=container)
+        assert audio_module.read_plain_wav(path, SAMPLE_RATE) is not None
+        np.testing.assert_array_equal(load_audio(path), decoded_by_pyav(path, monkeypatch))
+        assert audio_seconds(path) == pytest.approx(len(samples) / SAMPLE_RATE)
+
+
+def test_other_wavs_go_to_ffmpeg(tmp_path):
+    """Stereo, another rate, 24-bit samples or a data chunk said to run past the file's end:
+    not read by `read_plain_wav`, decoded by PyAV."""
+    speech = load_audio(DATA / "1272-128104-0000.flac")
+    cases = {
+        "stereo": (np.stack([speech, speech], axis=1), SAMPLE_RATE, "PCM_16"),
+        "rate": (speech, 22050, "PCM_16"),
+        "bits": (speech, SAMPLE_RATE, "PCM_24"),
+    }
+    for name, (samples, rate, subtype) in cases.items():
+        path = tmp_path / f"{name}.wav"
+        soundfile.write(path, samples, rate, subtype=subtype)
+        assert audio_module.read_plain_wav(path, SAMPLE_RATE) is None, name
+        expected = len(speech) * SAMPLE_RATE / rate
+        assert abs(len(load_audio(path)) - expected) < 0.01 * SAMPLE_RATE, name
+    whole, truncated = tmp_path / "whole.wav", tmp_path / "truncated.wav"
+    soundfile.write(whole, speech, SAMPLE_RATE, subtype="PCM_16")
+    data = whole.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])  # its header still counts all the samples
+    assert audio_module.read_plain_wav(truncated, SAMPLE_RATE) is None
+    assert 0 < len(load_audio(truncated)) < len(speech)
 
 
 def test_mp3_decodes_close_to_its_lossless_twin():

@@ -357,8 +357,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
 
     # A file is read when its row starts (transcribe_files): one bad file gets its error line
     # and the others go on. The bar's length comes from the files' headers, not their audio.
-    total_seconds = sum(audio_seconds(path) or 0.0 for path in files)
-    bar = progress_bar(total_seconds, args.quiet or not shard.main)
+    headers = lambda: sum(audio_seconds(path) or 0.0 for path in files)  # noqa: E731
+    bar = progress_bar(headers, args.quiet or not shard.main)
     emit = print if bar is None else lambda text, end="\n": bar.write(text, end=end)
     failed = 0
     try:
@@ -430,9 +430,13 @@ def output_names(paths: list[str]) -> dict[int, str]:
     return names
 
 
-def progress_bar(total_seconds: float, quiet: bool):
-    """A tqdm bar over audio seconds on stderr, only for a person watching long work."""
-    if quiet or not sys.stderr.isatty() or total_seconds < 60:
+def progress_bar(headers: Callable[[], float], quiet: bool):
+    """A tqdm bar over audio seconds (`headers()`, read only where a bar may show) on stderr,
+    only for a person watching long work."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    total_seconds = headers()
+    if total_seconds < 60:
         return None
     from tqdm import tqdm
 

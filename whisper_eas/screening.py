@@ -179,7 +179,7 @@ class ScreenedProjection:
         text[rows, columns] = (hidden[rows] * self.weight[columns]).sum(dim=1)
 
 
-CHUNK = 1024  # rows of the weight at a time, for its int8 rows (no float32 copy of it)
+CHUNK = 4096  # rows of the weight at a time, for its int8 rows (no float32 copy of it)
 
 
 def int8_rows(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
