@@ -168,6 +168,13 @@ def test_corrupt_file(tmp_path):
         load_audio(bad)
 
 
+def test_a_wav_header_cut_short_is_an_error_naming_the_file(tmp_path):
+    bad = tmp_path / "short.wav"
+    bad.write_bytes(b"RIFF" + (28).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little"))
+    with pytest.raises(ValueError, match="short.wav"):
+        load_audio(bad)
+
+
 def test_text_file_is_not_audio(tmp_path):
     text = tmp_path / "notes.mp3"
     text.write_text("this is not audio\n" * 100)

@@ -41,12 +41,14 @@ def wav_layout(path: Path) -> tuple[int, int, int, int, int, int] | None:
         layout = None
         while len(chunk := file.read(8)) == 8:
             name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
-            if name == b"fmt " and size >= 16:
+            if name == b"fmt ":
                 body = file.read(size + size % 2)  # chunks are padded to even sizes
+                if len(body) < 16:
+                    return None
                 tag, channels, rate = struct.unpack_from("<HHI", body)
                 bits = struct.unpack_from("<H", body, 14)[0]
-                if tag == 0xFFFE and size >= 26:  # WAVE_FORMAT_EXTENSIBLE: its sub-format's tag
-                    tag = struct.unpack_from("<H", body, 24)[0]
+                if tag == 0xFFFE:  # WAVE_FORMAT_EXTENSIBLE: its sub-format's tag
+                    tag = struct.unpack_from("<H", body, 24)[0] if len(body) >= 26 else None
                 layout = (tag, channels, rate, bits)
             elif name == b"data":
                 offset = file.tell()
@@ -62,7 +64,10 @@ def read_plain_wav(path: Path, sample_rate: int) -> np.ndarray | None:
     """A mono WAV at `sample_rate` of 16-bit integers or 32-bit floats, read straight into
     float32 (integers over 32,768, as FFmpeg converts them: the same samples, tested); None for
     any other file. A 4-minute WAV's process was spared 0.2 s: FFmpeg's import and decoder."""
-    layout = wav_layout(path)
+    try:
+        layout = wav_layout(path)
+    except OSError:
+        return None  # PyAV names the problem
     if layout is None:
         return None
     tag, channels, rate, bits, offset, size = layout
@@ -72,7 +77,7 @@ def read_plain_wav(path: Path, sample_rate: int) -> np.ndarray | None:
     samples = np.fromfile(path, dtype=dtype, count=size // dtype.itemsize, offset=offset)
     if dtype.kind == "i":
         return samples.astype(np.float32) / np.float32(32768)
-    return samples.astype(np.float32)
+    return samples.astype(np.float32, copy=False)
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -129,7 +134,7 @@ def audio_seconds(path: str | Path) -> float | None:
     except OSError:
         return None
     if layout is not None and layout[1] and layout[2] and layout[3] >= 8:
-        tag, channels, rate, bits, _, size = layout
+        _, channels, rate, bits, _, size = layout
         return size / (channels * (bits // 8) * rate)
     import av
 
