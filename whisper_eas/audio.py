@@ -76,7 +76,9 @@ def read_plain_wav(path: Path, sample_rate: int) -> np.ndarray | None:
         return None  # PyAV converts it (or names what is wrong with it)
     samples = np.fromfile(path, dtype=dtype, count=size // dtype.itemsize, offset=offset)
     if dtype.kind == "i":
-        return samples.astype(np.float32) / np.float32(32768)
+        samples = samples.astype(np.float32)
+        samples /= np.float32(32768)  # in place: a long file's samples are not held twice
+        return samples
     return samples.astype(np.float32, copy=False)
 
 
