@@ -3,6 +3,8 @@ decoder's real outputs on speech, against float64 products: its margins hold, th
 logits give float32's tokens, and a transcript keeps float32's tokens and its batch
 invariance."""
 
+import sys
+
 import pytest
 import torch
 from conftest import FIXTURES
@@ -129,7 +131,8 @@ def test_refined_logits_choose_float32s_tokens_under_masks(steps, name, kind):
 def test_transcripts_keep_float32s_tokens_and_their_batch_invariance(
     models, name, kind, monkeypatch
 ):
-    monkeypatch.setattr(decoding, "screen_kind", lambda: kind)
+    for module in (decoding, sys.modules["whisper_eas.transcribe"]):  # (it picks one a file)
+        monkeypatch.setattr(module, "screen_kind", lambda one_row=True: kind)
     model = models[name]
     decoder = model.network.decoder
     runs = {}
@@ -165,3 +168,17 @@ def test_a_row_with_many_candidates_gets_its_whole_float32_product(steps, kind, 
         exact = hidden[:4] @ embedding.weight.detach()[:exact_from].T
         assert (logits[:, :100] == -torch.inf).all()
         assert torch.allclose(logits[:, 100:exact_from], exact[:, 100:], rtol=0, atol=1e-4)
+
+
+def test_several_rows_read_the_screen_made_sooner_and_a_bad_screen_is_named(models):
+    """On a CPU with AMX one row reads the int8x2 screen (faster), several the bf16 one (as
+    fast at eight rows, and made ~0.15 s sooner in each process)."""
+    with pytest.raises(ValueError, match="screen must be one of"):
+        decoding.DecodingOptions(screen="int4")
+    several = decoding.screen_kind(one_row=False)
+    if several is not None and screening.bf16_screen_works() and decoding.has_bf16():
+        assert several == "bf16"
+    if not int8x2_screen_works():
+        options = decoding.DecodingOptions(screen="int8x2")
+        with pytest.raises(ValueError, match="does not run on this CPU"):
+            decoding.screened_projection(models["tiny.en"], options)

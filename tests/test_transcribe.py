@@ -93,10 +93,10 @@ def test_a_files_tokens_are_the_same_alone_and_in_a_batch_of_eight(tiny, tiny_in
     model = tiny if dtype == "float32" else tiny_int8
     eas = EASConfig.recommended("tiny.en") if eas else None
     inputs = batch_of_eight()
-    # Each file whole, as alone at batch size 1 (test_parts.py checks a file cut into parts).
+    # Each file whole (test_parts.py checks a file cut into parts), alone a batch of one row.
     together = transcribe(model, inputs, eas=eas, batch_size=8, max_parts=1)
     for i, wave in enumerate(inputs):
-        alone = transcribe(model, wave, eas=eas, batch_size=1)
+        alone = transcribe(model, wave, eas=eas, batch_size=8, max_parts=1)
         assert together[i].tokens == alone.tokens, i
         assert [s.avg_logprob for s in together[i].segments] == [
             s.avg_logprob for s in alone.segments

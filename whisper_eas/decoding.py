@@ -24,7 +24,7 @@ from .attention import check_backend
 from .cuda_step import StepGraphs, decoder_step
 from .model import EncoderOutput, KVCache, TokenEmbedding, Whisper
 from .quantize import has_amx, has_bf16
-from .screening import bf16_screen_works, int8_screen_works, int8x2_screen_works
+from .screening import KINDS, bf16_screen_works, int8_screen_works, int8x2_screen_works
 from .tokenizer import TASKS, Tokenizer, language_code
 
 MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp of a window
@@ -76,6 +76,8 @@ class DecodingOptions:
     suppress_tokens: tuple[int, ...] = (-1,)  # never emitted; -1: the checkpoint's list
     suppress_blank: bool = True  # no blank and no end-of-text as the first token
     prefix: str | None = None  # text forced at the start of each row's output (then decoded on)
+    # A greedy CPU step's output-projection screen (`screening.KINDS`); None: `screen_kind()`
+    screen: str | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -94,6 +96,8 @@ class DecodingOptions:
             raise ValueError(
                 f"suppress_tokens must be token ids (or -1), got {self.suppress_tokens!r}"
             )
+        if self.screen is not None and self.screen not in KINDS:
+            raise ValueError(f"screen must be one of {KINDS} (or None), got {self.screen!r}")
         check_backend(self.backend)
 
 
@@ -484,33 +488,42 @@ def generate(
     return Generated(generated, sum_logprobs.tolist(), ended, rows_at)
 
 
-def screen_kind() -> str | None:
-    """The screen this CPU reads fastest (`screening`): "int8x2" on a CPU with AMX, whose
-    int8 tiles take one to sixteen rows in about the same time (AMX Xeon, weights from
-    memory: tiny.en's screen 2.98 against bf16's 3.39 ms at one row, 3.70 against 3.78 at
-    eight; base 3.43 / 4.40 against 4.63 / 4.79; 12 long recordings each alone, taking turns,
-    the same texts: int8 --batch-size 1 1.08x, tiny.en and base, base float32 by default
-    1.00x; benchmarks/screen_kinds.py); "bf16" on another CPU with bf16 instructions (not
-    measured against int8x2 there); else "int8" where ATen's weight-only int8 product works;
-    else None."""
-    if has_amx() and int8x2_screen_works():
+def screen_kind(one_row: bool = True) -> str | None:
+    """The screen this CPU reads fastest (`screening`), for steps of one row or of several.
+    On a CPU with AMX "int8x2", whose int8 tiles take one to sixteen rows in about the same
+    time (AMX Xeon, weights from memory: tiny.en's screen 2.98 against bf16's 3.39 ms at one
+    row; base 3.43 against 4.63; 12 long recordings each alone, taking turns, the same texts:
+    int8 --batch-size 1 1.08x, tiny.en and base; benchmarks/screen_kinds.py), but for several
+    rows "bf16": there the two read as fast (3.70 against 3.78 ms at eight rows; base float32
+    by default 1.00x), and bf16's is made ~0.15 s sooner, a cost each process pays once. Then
+    "bf16" on another CPU with bf16 instructions (not measured against int8x2 there); else
+    "int8" where ATen's weight-only int8 product works; else None."""
+    amx = has_amx() and int8x2_screen_works()
+    if amx and one_row:
         return "int8x2"
     if has_bf16() and bf16_screen_works():
         return "bf16"
+    if amx:
+        return "int8x2"
     return "int8" if int8_screen_works() else None
+
+
+SCREEN_WORKS = {"bf16": bf16_screen_works, "int8": int8_screen_works, "int8x2": int8x2_screen_works}
 
 
 def screened_projection(model: WhisperModel, options: DecodingOptions):
     """The output projection screened (`screening.ScreenedProjection`) where a step may use
     it: greedy, a float32 projection on oneDNN (a float32 model, or an int8 one that keeps its
-    projection float32), in this CPU's `screen_kind`. Else None."""
+    projection float32), in `options.screen` (None: this CPU's `screen_kind`). Else None."""
     decoder = model.network.decoder
     embedding = decoder.token_embedding
     usable = isinstance(embedding, TokenEmbedding) and embedding.packed is not None
-    kind = screen_kind()
-    if not (decoder.screened_logits and usable and options.temperature == 0 and kind):
+    if not (decoder.screened_logits and usable and options.temperature == 0):
         return None
-    return embedding.screened(model.tokenizer.timestamp_begin, kind)
+    kind = options.screen or screen_kind()
+    if options.screen is not None and not SCREEN_WORKS[kind]():
+        raise ValueError(f"the {kind} screen does not run on this CPU; choose another, or None")
+    return embedding.screened(model.tokenizer.timestamp_begin, kind) if kind else None
 
 
 def ranked(score: float, length: int, length_penalty: float | None) -> float:

@@ -10,6 +10,7 @@ large-v3 on, which added Cantonese), and it follows from the model's vocabulary 
 
 import json
 from functools import cached_property
+from itertools import accumulate
 from pathlib import Path
 
 import tiktoken
@@ -207,15 +208,19 @@ class Tokenizer:
 
     def __init__(self, vocabulary: dict[str, int], n_vocab: int):
         alphabet = _byte_level_alphabet()
-        strangers = set("".join(vocabulary)) - alphabet.keys()
+        joined = "".join(vocabulary)
+        strangers = set(joined) - alphabet.keys()
         if strangers:
             raise ValueError(
                 f"BPE vocabulary has characters outside GPT-2's byte alphabet: {sorted(strangers)}"
             )
-        # Each character to the Latin-1 character of its byte, then encoded: the bytes, in C
-        # (a generator of bytes per token took a tenth of a second for 50,000 tokens).
+        # Each character to its byte, for all tokens at once, in C, then cut at the tokens'
+        # ends (a character is one byte): a process's start spent 0.1 s on this token by token.
         to_latin1 = {ord(ch): byte for ch, byte in alphabet.items()}
-        ranks = {text.translate(to_latin1).encode("latin-1"): i for text, i in vocabulary.items()}
+        raw = joined.translate(to_latin1).encode("latin-1")
+        ends = list(accumulate(map(len, vocabulary)))
+        tokens = map(raw.__getitem__, map(slice, [0, *ends], ends))
+        ranks = dict(zip(tokens, vocabulary.values()))
         if sorted(ranks.values()) != list(range(len(ranks))):
             raise ValueError("BPE vocabulary ids are not contiguous from 0")
         self.n_languages = n_vocab - len(ranks) - 8 - N_TIMESTAMPS

@@ -35,6 +35,7 @@ from .decoding import (
     DecodingOptions,
     WhisperModel,
     checked_language,
+    screen_kind,
 )
 from .parts import may_cut, split_points
 from .segments import (
@@ -450,6 +451,8 @@ def long_form(
     # 5 beams x 4-6 parts made 20-30 rows a step) and lost its accuracy gain (README).
     whole = batch_size == 1 or clip_seconds is not None or options.beam_size is not None
     max_parts = 1 if whole else max_parts
+    if options.screen is None:  # a row's tokens are float32's whatever the screen (`screening`)
+        options = replace(options, screen=screen_kind(one_row=batch_size == 1))
     queue, waiting, rows = list(range(len(inputs))), [], []
     recordings: dict[int, _Recording] = {}
     while queue or waiting or rows:
