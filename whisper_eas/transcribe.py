@@ -451,7 +451,9 @@ def long_form(
     # 5 beams x 4-6 parts made 20-30 rows a step) and lost its accuracy gain (README).
     whole = batch_size == 1 or clip_seconds is not None or options.beam_size is not None
     max_parts = 1 if whole else max_parts
-    if options.screen is None:  # a row's tokens are float32's whatever the screen (`screening`)
+    # The output projection's screen follows the setting, never the rows beside a file: a row's
+    # tokens are float32's in any screen, but its log-probabilities' far tail is the screen's.
+    if options.screen is None:
         options = replace(options, screen=screen_kind(one_row=batch_size == 1))
     queue, waiting, rows = list(range(len(inputs))), [], []
     recordings: dict[int, _Recording] = {}
