@@ -24,7 +24,13 @@ from .attention import check_backend
 from .cuda_step import StepGraphs, decoder_step
 from .model import EncoderOutput, KVCache, TokenEmbedding, Whisper
 from .quantize import has_amx, has_bf16
-from .screening import KINDS, bf16_screen_works, int8_screen_works, int8x2_screen_works
+from .screening import (
+    KINDS,
+    bf16_screen_works,
+    int8_screen_works,
+    int8x2_screen_works,
+    screen_works,
+)
 from .tokenizer import TASKS, Tokenizer, language_code
 
 MAX_INITIAL_TIMESTAMP = 1.0  # seconds: the first timestamp of a window
@@ -508,9 +514,6 @@ def screen_kind(one_row: bool = True) -> str | None:
     return "int8" if int8_screen_works() else None
 
 
-SCREEN_WORKS = {"bf16": bf16_screen_works, "int8": int8_screen_works, "int8x2": int8x2_screen_works}
-
-
 def screened_projection(model: WhisperModel, options: DecodingOptions):
     """The output projection screened (`screening.ScreenedProjection`) where a step may use
     it: greedy, a float32 projection on oneDNN (a float32 model, or an int8 one that keeps its
@@ -521,7 +524,7 @@ def screened_projection(model: WhisperModel, options: DecodingOptions):
     if not (decoder.screened_logits and usable and options.temperature == 0):
         return None
     kind = options.screen or screen_kind()
-    if options.screen is not None and not SCREEN_WORKS[kind]():
+    if options.screen is not None and not screen_works(kind):
         raise ValueError(f"the {kind} screen does not run on this CPU; choose another, or None")
     return embedding.screened(model.tokenizer.timestamp_begin, kind) if kind else None
 

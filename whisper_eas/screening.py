@@ -250,3 +250,9 @@ def int8_screen_works() -> bool:
         return torch.allclose(out, expected, rtol=2e-2, atol=1e-2)
     except (AttributeError, RuntimeError, TypeError):
         return False
+
+
+def screen_works(kind: str) -> bool:
+    """Whether a screen of `kind` (one of KINDS) runs on this CPU."""
+    checks = {"bf16": bf16_screen_works, "int8": int8_screen_works, "int8x2": int8x2_screen_works}
+    return checks[kind]()
