@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from whisper_eas import EASConfig, load_audio, load_model, log_mel_spectrogram, pad_or_trim
+from whisper_eas.model import one_row_run
 from whisper_eas.research.bench import run_header, title, write_results
 
 CLIP = "tests/data/1272-128104-0000.flac"
@@ -47,7 +48,7 @@ def read_bandwidth_gb_s() -> float:
     return source.numel() * 4 / fastest_seconds(source.sum) / 1e9
 
 
-def products_ms(model) -> float:
+def products_ms(model, one_row: bool = True) -> float:
     """The products of a one-row step alone, in a step's order (each block's query/key/value,
     self-attention output, cross-attention query and output, MLP; the output projection),
     without attention, norms or logit handling: what the kernels cost of a step."""
@@ -65,7 +66,7 @@ def products_ms(model) -> float:
             block.mlp[2](wide)
         decoder.token_embedding.project(x)
 
-    with torch.inference_mode():
+    with torch.inference_mode(), one_row_run(one_row):
         products()
         times = []
         for _ in range(5):
@@ -90,23 +91,26 @@ def bytes_per_step(model, n_audio: int, screened: bool = False) -> int:
     return weights + cross
 
 
-def screen_of(model):
-    """The bf16-screened projection a greedy step of `model` uses here, or None."""
+def screen_of(model, one_row: bool = True):
+    """The screened projection a greedy step of `model` uses here (`one_row`: the kind for a
+    run of one row, `--batch-size 1`), or None."""
     from whisper_eas.decoding import DecodingOptions, screened_projection
 
-    return screened_projection(model, DecodingOptions())
+    return screened_projection(model, DecodingOptions(one_row=one_row))
 
 
-def step_ms(model, eas, screened: bool = False) -> tuple[float, int]:
+def step_ms(model, eas, screened: bool = False, one_row: bool = True) -> tuple[float, int]:
     """A step's milliseconds: the decoder and its output projection, the float32 product or
-    (`screened`) the bf16 screen with its float32 candidates, as `decoding.generate` runs it."""
-    screen = screen_of(model) if screened else None
+    (`screened`) the screen with its float32 candidates, as `decoding.generate` runs it; with
+    `one_row` the kernels of a run of one row (`--batch-size 1`: `model.one_row_run`), else
+    those of a lone row in a batched run (oneDNN on two copies of it)."""
+    screen = screen_of(model, one_row) if screened else None
     mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(CLIP))), model.dims.n_mels)
     n_speech = [-(-len(load_audio(CLIP)) // 320)]
     tokens = torch.tensor(
         [model.tokenizer.sot_sequence("en" if model.tokenizer.multilingual else None)]
     )
-    with torch.inference_mode():
+    with torch.inference_mode(), one_row_run(one_row):
         audio = model.network.encoder(mel[None].to(model.dtype), eas=eas, n_speech=n_speech)
         times = []
         for _ in range(5):
@@ -152,13 +156,20 @@ def main() -> None:
     parser.add_argument("--models", default="base,tiny.en")
     parser.add_argument("--dtypes", default="float32,int8")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--kernels", choices=["one-row", "batch"], default="one-row",
+        help="a step of `--batch-size 1` (MKL's products, the one-row screen), or a lone row "
+        "of a batched run (oneDNN on two copies of it; the only kind before 2026-12-05)",
+    )  # fmt: skip
     parser.add_argument("--output", default="benchmarks/results/decoder_step_cpu")
     args = parser.parse_args()
+    one_row = args.kernels == "one-row"
     torch.set_num_threads(args.threads)
     bandwidth, read_bandwidth = bandwidth_gb_s(), read_bandwidth_gb_s()
     result = run_header(
-        args.threads, bandwidth_gb_s=bandwidth, read_bandwidth_gb_s=read_bandwidth, rows=[]
-    )
+        args.threads, bandwidth_gb_s=bandwidth, read_bandwidth_gb_s=read_bandwidth,
+        kernels=args.kernels, rows=[],
+    )  # fmt: skip
     clips = sorted(str(p) for p in Path("tests/data").glob("*.flac"))
     for name in args.models.split(","):
         models = {dtype: load_model(name, dtype=dtype) for dtype in args.dtypes.split(",")}
@@ -170,9 +181,9 @@ def main() -> None:
             print(result["logits"][-1], flush=True)
         for eas in (None, EASConfig.recommended(name)):
             for dtype, model in models.items():
-                for screened in (False, True) if screen_of(model) else (False,):
-                    ms, n_audio = step_ms(model, eas, screened)
-                    products = products_ms(model) if eas is None and not screened else None
+                for screened in (False, True) if screen_of(model, one_row) else (False,):
+                    ms, n_audio = step_ms(model, eas, screened, one_row)
+                    products = products_ms(model, one_row) if eas is None and not screened else None
                     megabytes = bytes_per_step(model, n_audio, screened) / 1e6
                     floor = megabytes / bandwidth  # ms: MB / (GB/s)
                     row = {"model": name, "dtype": dtype, "eas": eas is not None,
@@ -185,6 +196,8 @@ def main() -> None:
              f"Measured copy bandwidth: {bandwidth:.1f} GB/s. Floor = bytes read per step / "
              "bandwidth (decoder weights incl. the tied output projection, cross-attention K/V).",
              f"Read bandwidth (a sum over 1 GiB): {read_bandwidth:.1f} GB/s, the read floor's. "
+             f"Kernels: {args.kernels} (one-row: a step of `--batch-size 1`, a lone row's "
+             "products on MKL; batch: a lone row of a batched run, on oneDNN as two copies). "
              "Products: the step's products alone, one row (EAS off only). Projection: the "
              "float32 product, or the bf16 screen with float32 candidates (`screening`, what "
              "a greedy step uses on a CPU with bf16 instructions; its floor counts the text "

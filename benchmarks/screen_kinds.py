@@ -6,8 +6,6 @@ windows, WER, seconds. The tokens are float32's either way; only the time may di
         --kinds bf16,int8x2 --limit 12 --output benchmarks/results/screen_kinds_tiny_int8_b1_cpu
 """
 
-import sys
-
 import torch
 
 import whisper_eas.decoding as decoding
@@ -25,16 +23,13 @@ def main():
     records = manifest_records(args.data, args.limit, args.pick)
     model = load_model(args.model, dtype=args.dtype)
     chosen = decoding.screen_kind
-    modules = (decoding, sys.modules["whisper_eas.transcribe"])  # (it picks one a file)
 
     def choose(kind):
-        for module in modules:
-            module.screen_kind = lambda one_row=True: kind
+        decoding.screen_kind = lambda one_row=True: kind
 
     setups = {kind: lambda kind=kind: choose(kind) for kind in args.kinds.split(",")}
     runs = take_turns(model, args.data, records, setups, batch_size=args.batch_size)
-    for module in modules:
-        module.screen_kind = chosen
+    decoding.screen_kind = chosen
     default_kind = chosen(one_row=args.batch_size == 1)
     write_turns(args, records, runs, "the output projection's screen, by kind", "screen",
                 f"{args.dtype}, batch size {args.batch_size}", dtype=args.dtype,

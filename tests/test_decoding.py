@@ -156,7 +156,7 @@ def test_bare_network_is_refused(tiny):
 
 def test_linear_kernel_matches_f_linear_and_keeps_gradients():
     """model.linear runs CPU float32 inference on oneDNN; with gradients on it must fall back."""
-    from whisper_eas.model import Linear
+    from whisper_eas.model import Linear, one_row_run
 
     torch.manual_seed(0)
     layer = Linear(512, 2048)
@@ -177,6 +177,13 @@ def test_linear_kernel_matches_f_linear_and_keeps_gradients():
             got = layer(lone)
             assert got.shape == lone.shape[:-1] + (2048,)
             assert (got.double() - expected[0, -1]).abs().max() < 1e-5
+            assert torch.equal(got.reshape(-1), layer(x[:, -1])[0])  # its bits in a batch
+            with one_row_run():  # a run of one row by setting: a lone row on MKL
+                on_mkl = layer(lone)
+                several = layer(x)  # several rows stay on oneDNN
+            assert torch.equal(on_mkl, torch.nn.functional.linear(lone, layer.weight, layer.bias))
+            assert (on_mkl.double() - expected[0, -1]).abs().max() < 1e-5
+            assert torch.equal(several, layer(x)) and torch.equal(layer(lone), got)
     x.requires_grad_(True)
     with warnings.catch_warnings():
         warnings.simplefilter(

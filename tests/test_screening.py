@@ -3,8 +3,6 @@ decoder's real outputs on speech, against float64 products: its margins hold, th
 logits give float32's tokens, and a transcript keeps float32's tokens and its batch
 invariance."""
 
-import sys
-
 import pytest
 import torch
 from conftest import FIXTURES
@@ -131,8 +129,7 @@ def test_refined_logits_choose_float32s_tokens_under_masks(steps, name, kind):
 def test_transcripts_keep_float32s_tokens_and_their_batch_invariance(
     models, name, kind, monkeypatch
 ):
-    for module in (decoding, sys.modules["whisper_eas.transcribe"]):  # (it picks one a file)
-        monkeypatch.setattr(module, "screen_kind", lambda one_row=True: kind)
+    monkeypatch.setattr(decoding, "screen_kind", lambda one_row=True: kind)
     model = models[name]
     decoder = model.network.decoder
     runs = {}
@@ -147,7 +144,7 @@ def test_transcripts_keep_float32s_tokens_and_their_batch_invariance(
         for a, b in zip(plain.segments, screened.segments):
             assert abs(a.avg_logprob - b.avg_logprob) < 2e-3
     for clip, together in zip(CLIPS, runs[True]):
-        alone = transcribe(model, clip, batch_size=1)
+        alone = transcribe(model, clip, batch_size=3)
         assert alone.tokens == together.tokens
         assert [s.avg_logprob for s in alone.segments] == [s.avg_logprob for s in together.segments]
 
@@ -182,3 +179,15 @@ def test_several_rows_read_the_screen_made_sooner_and_a_bad_screen_is_named(mode
         options = decoding.DecodingOptions(screen="int8x2")
         with pytest.raises(ValueError, match="does not run on this CPU"):
             decoding.screened_projection(models["tiny.en"], options)
+
+
+def test_only_batch_size_one_takes_the_one_row_kernels(models, monkeypatch):
+    """The kernels fastest for one row (MKL's products, the one-row screen) follow the setting
+    `batch_size=1`, never the number of rows a run happens to have."""
+    seen = []
+    one_row_run = decoding.one_row_run
+    monkeypatch.setattr(decoding, "one_row_run", lambda on=True: seen.append(on) or one_row_run(on))
+    for batch_size in (1, 8):
+        seen.clear()
+        transcribe(models["tiny.en"], CLIPS[0], batch_size=batch_size)
+        assert seen and set(seen) == {batch_size == 1}

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .attention import check_backend
 from .cuda_step import StepGraphs, decoder_step
-from .model import EncoderOutput, KVCache, TokenEmbedding, Whisper
+from .model import EncoderOutput, KVCache, TokenEmbedding, Whisper, one_row_run
 from .quantize import has_amx, has_bf16
 from .screening import (
     KINDS,
@@ -82,8 +82,12 @@ class DecodingOptions:
     suppress_tokens: tuple[int, ...] = (-1,)  # never emitted; -1: the checkpoint's list
     suppress_blank: bool = True  # no blank and no end-of-text as the first token
     prefix: str | None = None  # text forced at the start of each row's output (then decoded on)
-    # A greedy CPU step's output-projection screen (`screening.KINDS`); None: `screen_kind()`
+    # A greedy CPU step's output-projection screen (`screening.KINDS`); None: `screen_kind`'s
     screen: str | None = None
+    # The caller decodes one file at a time by its setting (transcribe's batch_size=1), so a
+    # row is never beside another file's: its steps take the kernels fastest for one row
+    # (`model.one_row_run`, `screen_kind`), whose bits differ from those it gets in a batch.
+    one_row: bool = False
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -523,7 +527,7 @@ def screened_projection(model: WhisperModel, options: DecodingOptions):
     usable = isinstance(embedding, TokenEmbedding) and embedding.packed is not None
     if not (decoder.screened_logits and usable and options.temperature == 0):
         return None
-    kind = options.screen or screen_kind()
+    kind = options.screen or screen_kind(one_row=options.one_row)
     if options.screen is not None and not screen_works(kind):
         raise ValueError(f"the {kind} screen does not run on this CPU; choose another, or None")
     return embedding.screened(model.tokenizer.timestamp_begin, kind) if kind else None
@@ -695,31 +699,34 @@ def decode(
     stopped_by_own = [own is not None and own < limit for own, limit in zip(own_limits, limits)]
     limits = [limit if own is None else min(limit, own) for limit, own in zip(limits, own_limits)]
 
-    cache = model.network.decoder.new_cache(audio)
-    after_sot, after_prompt = run_prompts(model, cache, prompts, options.backend)
-    no_speech_probs = after_sot.softmax(dim=-1)[:, model.tokenizer.special["<|nospeech|>"]]
-    no_speech_probs = no_speech_probs.tolist()
-    # The silence rule reads the no-speech probability without the previous-text prompt too.
-    prompted = [row for row, p in enumerate(previous) if p]
-    alone = list(no_speech_probs)
-    if prompted:
-        found = no_speech_alone(model, cache, prompted, options.backend)
-        for row, probability in zip(prompted, found):
-            alone[row] = probability
+    with one_row_run(options.one_row):
+        cache = model.network.decoder.new_cache(audio)
+        after_sot, after_prompt = run_prompts(model, cache, prompts, options.backend)
+        no_speech_probs = after_sot.softmax(dim=-1)[:, model.tokenizer.special["<|nospeech|>"]]
+        no_speech_probs = no_speech_probs.tolist()
+        # The silence rule reads the no-speech probability without the previous-text prompt too.
+        prompted = [row for row, p in enumerate(previous) if p]
+        alone = list(no_speech_probs)
+        if prompted:
+            found = no_speech_alone(model, cache, prompted, options.backend)
+            for row, probability in zip(prompted, found):
+                alone[row] = probability
 
-    draws = options.best_of or 1
-    until = speech_until if speech_until and any(u is not None for u in speech_until) else None
-    if options.beam_size is not None and options.temperature == 0:
-        out = beam_search(model, cache, after_prompt, limits, options, bool(forced))
-    elif options.temperature > 0 and draws > 1:  # each row's draws share its prompt's cache
-        out = generate(
-            model, cache.with_beams(draws), after_prompt.repeat_interleave(draws, dim=0),
-            [limit for limit in limits for _ in range(draws)], options, generators,
-            None if until is None else [u for u in until for _ in range(draws)], bool(forced),
-        )  # fmt: skip
-        out = likeliest_of_each(out, draws, options.length_penalty)
-    else:
-        out = generate(model, cache, after_prompt, limits, options, generators, until, bool(forced))
+        draws = options.best_of or 1
+        until = speech_until if speech_until and any(u is not None for u in speech_until) else None
+        if options.beam_size is not None and options.temperature == 0:
+            out = beam_search(model, cache, after_prompt, limits, options, bool(forced))
+        elif options.temperature > 0 and draws > 1:  # each row's draws share its prompt's cache
+            out = generate(
+                model, cache.with_beams(draws), after_prompt.repeat_interleave(draws, dim=0),
+                [limit for limit in limits for _ in range(draws)], options, generators,
+                None if until is None else [u for u in until for _ in range(draws)], bool(forced),
+            )  # fmt: skip
+            out = likeliest_of_each(out, draws, options.length_penalty)
+        else:
+            out = generate(
+                model, cache, after_prompt, limits, options, generators, until, bool(forced)
+            )
     if cross_kv is not None:
         place = {row: p for p, row in enumerate(out.rows_at or range(batch))}
         cross_kv += [

@@ -10,6 +10,8 @@ Data flow for one 30 s window, with EAS at `layer=i`:
 """
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Sequence
@@ -47,20 +49,40 @@ class ModelDims:
 VISIBLE_STEP = 64
 
 
+# Set (`one_row_run`) while a run decodes one row at a time by its setting (transcribe's
+# `batch_size=1`), never by the rows it happens to have: then a lone row may take MKL's product.
+_one_row_run: ContextVar[bool] = ContextVar("one_row_run", default=False)
+
+
+@contextmanager
+def one_row_run(on: bool = True):
+    """Within it, a lone row's products run on MKL (`linear`): faster, with bits of their own."""
+    token = _one_row_run.set(on)
+    try:
+        yield
+    finally:
+        _one_row_run.reset(token)
+
+
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, packed: Tensor | None = None):
     """x @ weight.T + bias: on oneDNN's `packed` weight for CPU float32 inference, else F.linear.
 
     Batch invariance: on the packed weight oneDNN gives a row the same bits whatever the number
     of rows beside it, except that a product of one row takes another kernel (a matrix-vector
     product, with another summation order). A lone row (a decoding step at batch 1) is
-    therefore computed as a product of two copies of itself, which costs the same time, so a
-    file decoded alone gets the numbers it gets in a batch (tests/test_transcribe.py)."""
+    therefore computed as a product of two copies of itself, so a file decoded alone gets the
+    numbers it gets in a batch (tests/test_transcribe.py). In a run of one row by setting
+    (`one_row_run`) no batch is ever beside it, and a lone row runs on MKL's `F.linear`: a
+    oneDNN call costs a fixed 25-38 us at one or two rows on an AMX Xeon, MKL's 10-14 us (a
+    tiny.en step makes 26 products; docs/tried.md, 2026-12-05)."""
     if packed is None or x.dtype != torch.float32 or torch.is_grad_enabled():
         return F.linear(x, weight, bias)
     if x.ndim == 1:
         return linear(x[None], weight, bias, packed)[0]
-    if x.numel() == x.shape[-1]:  # a lone row (its leading sizes all 1), as two copies of it
-        # (an expanded view, or reshaping to 2-D and back, cost 10-15 us more than this)
+    if x.numel() == x.shape[-1]:  # a lone row (its leading sizes all 1)
+        if _one_row_run.get():
+            return F.linear(x, weight, bias)
+        # two copies of it (an expanded view, or 2-D and back, cost 10-15 us more than this)
         return onednn.product(torch.cat((x, x)), packed, bias)[:1]
     return onednn.product(x, packed, bias)
 

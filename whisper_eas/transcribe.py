@@ -35,7 +35,6 @@ from .decoding import (
     DecodingOptions,
     WhisperModel,
     checked_language,
-    screen_kind,
 )
 from .parts import may_cut, split_points
 from .segments import (
@@ -451,10 +450,10 @@ def long_form(
     # 5 beams x 4-6 parts made 20-30 rows a step) and lost its accuracy gain (README).
     whole = batch_size == 1 or clip_seconds is not None or options.beam_size is not None
     max_parts = 1 if whole else max_parts
-    # The output projection's screen follows the setting, never the rows beside a file: a row's
-    # tokens are float32's in any screen, but its log-probabilities' far tail is the screen's.
-    if options.screen is None:
-        options = replace(options, screen=screen_kind(one_row=batch_size == 1))
+    # The kernels of a step follow the setting, never the rows beside a file: `batch_size=1`
+    # decodes one row at a time, and its steps take the kernels fastest for one row (the
+    # output projection's screen, MKL's products; `DecodingOptions.one_row`).
+    options = replace(options, one_row=batch_size == 1)
     queue, waiting, rows = list(range(len(inputs))), [], []
     recordings: dict[int, _Recording] = {}
     while queue or waiting or rows:
