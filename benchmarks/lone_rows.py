@@ -1,7 +1,9 @@
-"""A lone row's products in a run of one row by setting (`--batch-size 1`): MKL's `F.linear`
-(`model.one_row_run`, the default there) against oneDNN on two copies of the row (what every
-other run does, for batch invariance). One process taking turns recording by recording (the
-first rotating), each recording transcribed alone at `batch_size=1`: windows, WER, seconds.
+"""A lone row's products in a run of one row by setting (`--batch-size 1`, `model.one_row_run`,
+the default there): float32 on MKL's `F.linear`, int8 as a bf16 row times the int8 weight
+(`Int8Linear.lone_row`), against the kernels every other run gives a lone row for batch
+invariance (oneDNN on two copies of it; FBGEMM with 8-bit activations). One process taking
+turns recording by recording (the first rotating), each recording transcribed alone at
+`batch_size=1`: windows, WER, seconds.
 
     python benchmarks/lone_rows.py --model tiny.en --limit 12 \\
         --output benchmarks/results/lone_rows_tiny_cpu
@@ -28,8 +30,8 @@ def main():
         decoding.one_row_run = lambda on=True: model_module.one_row_run(on and on_mkl)
 
     setups = {
-        "oneDNN, two copies": lambda: kernels(False),
-        "MKL (one_row_run)": lambda: kernels(True),
+        "a batch's (oneDNN two copies; FBGEMM)": lambda: kernels(False),
+        "one row's (MKL; int8 bf16 rows)": lambda: kernels(True),
     }
     runs = take_turns(model, args.data, records, setups, batch_size=1)
     decoding.one_row_run = chosen

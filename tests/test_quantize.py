@@ -7,7 +7,7 @@ from conftest import DATA, FIXTURES, MANIFEST
 from torch import Tensor
 
 from whisper_eas import EASConfig, load_model, transcribe
-from whisper_eas.model import Linear, TokenEmbedding
+from whisper_eas.model import Linear, TokenEmbedding, one_row_run
 from whisper_eas.quantize import (
     ACTIVATION_LEVELS,
     BF16Linear,
@@ -16,6 +16,7 @@ from whisper_eas.quantize import (
     has_amx,
     has_bf16,
     has_vnni,
+    lone_rows_in_bf16,
     quantize_int8,
     quantize_weight,
 )
@@ -74,6 +75,28 @@ def test_int8_products_one_scale_per_row_or_float32():
                 assert torch.allclose(float_rows(x), want, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="many_rows must be one of"):
         Int8Linear.from_float(weight, bias, many_rows="int4")
+
+
+@pytest.mark.skipif(not lone_rows_in_bf16(), reason="no bf16 instructions here")
+def test_a_lone_row_of_a_one_row_run_is_a_bf16_row_times_the_int8_weight():
+    """In a run of one row by setting (`--batch-size 1`) a lone row is multiplied in bf16 by
+    the int8 weight (`Int8Linear.lone_row`): closer to the dequantized product than 8-bit
+    activations, with or without a bias; several rows keep FBGEMM's product."""
+    torch.manual_seed(0)
+    weight, bias = torch.randn(384, 512) * 0.05, torch.randn(384)
+    for layer in (Int8Linear.from_float(weight, bias), Int8Linear.from_float(weight, None)):
+        dequantized = layer.weight.float() * layer.scales[:, None]
+        x = torch.randn(3, 1, 512)
+        x[..., 7] *= 10  # a loud channel
+        with torch.inference_mode():
+            batch = layer(x)
+            with one_row_run():
+                lone = layer(x[:1])
+                assert torch.equal(layer(x), batch)
+            want = torch.nn.functional.linear(x[:1], dequantized, layer.bias)
+        assert lone.dtype == torch.float32 and lone.shape == (1, 1, 384)
+        error = ((lone - want).norm() / want.norm()).item()
+        assert error < 5e-3 and error < ((batch[:1] - want).norm() / want.norm()).item()
 
 
 def test_int8_swaps_every_linear_and_keeps_the_logits_float32_with_vnni(int8_models):
@@ -143,6 +166,10 @@ def test_int8_transcripts_against_float32(models, int8_models, name):
         int8 = [r.text for r in transcribe(int8_models[name], CLIPS, eas=eas, batch_size=4)]
         assert word_error_rate(fp32, int8) <= 0.02, (eas, differing_words(fp32, int8))
         assert word_error_rate(references, int8[: len(references)]) <= 0.10, int8
+    # --batch-size 1: a step's lone row multiplied in bf16 (`Int8Linear.lone_row`)
+    fp32 = [r.text for r in transcribe(models[name], CLIPS, batch_size=4)]
+    one_row = [r.text for r in transcribe(int8_models[name], CLIPS, batch_size=1)]
+    assert word_error_rate(fp32, one_row) <= 0.02, differing_words(fp32, one_row)
 
 
 def test_bf16_transcripts_against_float32(tiny):

@@ -64,6 +64,11 @@ def one_row_run(on: bool = True):
         _one_row_run.reset(token)
 
 
+def in_one_row_run() -> bool:
+    """Whether a run of one row by setting is under way (`one_row_run`)."""
+    return _one_row_run.get()
+
+
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, packed: Tensor | None = None):
     """x @ weight.T + bias: on oneDNN's `packed` weight for CPU float32 inference, else F.linear.
 
@@ -80,7 +85,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, packed: Tensor
     if x.ndim == 1:
         return linear(x[None], weight, bias, packed)[0]
     if x.numel() == x.shape[-1]:  # a lone row (its leading sizes all 1)
-        if _one_row_run.get():
+        if in_one_row_run():
             return F.linear(x, weight, bias)
         # two copies of it (an expanded view, or 2-D and back, cost 10-15 us more than this)
         return onednn.product(torch.cat((x, x)), packed, bias)[:1]
