@@ -17,6 +17,9 @@ row is divided by its own scale, FBGEMM quantizes with scale 1
   a row has a loud channel (measured: sums off by thousands), a silent wrong answer. With
   AVX512-VNNI the products go straight into int32, so activations take all 8 bits. A test
   checks the product against exact integer sums with the bits this CPU uses.
+In a run of one row by setting (`--batch-size 1`, `model.one_row_run`) on a CPU with bf16
+instructions, a lone row is multiplied in bf16 by the int8 weight instead (`Int8Linear.lone_row`:
+faster at one row, and closer to float32).
 `many_rows="float32"` keeps float32 activations times the dequantized weight for items of more
 than `few_rows` tokens (the encoder, long prompts) instead (closer to float32, slower).
 On a CPU with AMX the encoder is not quantized but runs in bfloat16 (`encoder_bf16`): there
@@ -180,6 +183,7 @@ class Int8Linear(DerivedWeights):
         return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, int8 per channel"
 
 
+@lru_cache(maxsize=1)
 def lone_rows_in_bf16() -> bool:
     """Whether a lone row of a run of one row takes `Int8Linear.lone_row`: where the CPU
     multiplies bf16 in hardware and ATen's weight-only int8 product works."""
