@@ -50,13 +50,15 @@ VISIBLE_STEP = 64
 
 
 # Set (`one_row_run`) while a run decodes one row at a time by its setting (transcribe's
-# `batch_size=1`), never by the rows it happens to have: then a lone row may take MKL's product.
+# `batch_size=1`), never by the rows it happens to have: then a lone row may take the kernels
+# fastest for one row (`linear`, `quantize.Int8Linear.lone_row`), whose bits are their own.
 _one_row_run: ContextVar[bool] = ContextVar("one_row_run", default=False)
 
 
 @contextmanager
 def one_row_run(on: bool = True):
-    """Within it, a lone row's products run on MKL (`linear`): faster, with bits of their own."""
+    """Within it, a lone row's products take the kernels fastest for one row (float32 on MKL,
+    `linear`; int8 in bf16, `quantize.Int8Linear.lone_row`), with bits of their own."""
     token = _one_row_run.set(on)
     try:
         yield
