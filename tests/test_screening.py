@@ -184,6 +184,8 @@ def test_several_rows_read_the_screen_made_sooner_and_a_bad_screen_is_named(mode
 def test_only_batch_size_one_takes_the_one_row_kernels(models, monkeypatch):
     """The kernels fastest for one row (MKL's products, the one-row screen) follow the setting
     `batch_size=1`, never the number of rows a run happens to have."""
+    with pytest.raises(ValueError, match="one_row must be True or False"):
+        decoding.DecodingOptions(one_row="yes")
     seen = []
     one_row_run = decoding.one_row_run
     monkeypatch.setattr(decoding, "one_row_run", lambda on=True: seen.append(on) or one_row_run(on))

@@ -108,6 +108,8 @@ class DecodingOptions:
             )
         if self.screen is not None and self.screen not in KINDS:
             raise ValueError(f"screen must be one of {KINDS} (or None), got {self.screen!r}")
+        if not isinstance(self.one_row, bool):
+            raise ValueError(f"one_row must be True or False, got {self.one_row!r}")
         check_backend(self.backend)
 
 
