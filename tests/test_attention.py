@@ -1,5 +1,5 @@
-"""The `"sdpa"` backend's CPU float32 path (oneDNN products, a chunk of queries at a time)
-against the eager reference and PyTorch's fused kernel."""
+"""The `"sdpa"` backend's CPU float32 paths (oneDNN products a chunk of queries at a time, or
+PyTorch's fused kernel on Intel's CPUs) against the eager reference and each other."""
 
 import math
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import whisper_eas.attention as attention_module
 from whisper_eas import onednn
 from whisper_eas.attention import QUERY_CHUNK, attention, attention_with_received
 
@@ -27,6 +28,7 @@ def counted_products(monkeypatch) -> list:
 
 @pytest.mark.parametrize("n_queries, n_keys", [(1500, 1500), (1100, 1100), (37, 593), (3, 1500)])
 def test_onednn_path_agrees_with_eager_and_fused(monkeypatch, n_queries, n_keys):
+    monkeypatch.setattr(attention_module, "fused_on_cpu", lambda: False)
     q, k, v = (
         heads(2, 6, n_queries, seed=1),
         heads(2, 6, n_keys, seed=2),
@@ -43,7 +45,28 @@ def test_onednn_path_agrees_with_eager_and_fused(monkeypatch, n_queries, n_keys)
     assert (got - fused).abs().max().item() < 1e-5
 
 
-def test_a_row_gets_the_same_bits_alone_as_in_a_batch():
+def test_intel_cpus_take_the_fused_kernel_for_float32(monkeypatch):
+    """Where MKL runs its fast kernels the fused kernel does the whole of `"sdpa"`."""
+    monkeypatch.setattr(attention_module, "fused_on_cpu", lambda: True)
+    q, k, v = heads(1, 6, 1500, seed=1), heads(1, 6, 1500, seed=2), heads(1, 6, 1500, seed=3)
+    calls = counted_products(monkeypatch)
+    with torch.inference_mode():
+        got = attention(q, k, v, backend="sdpa")
+        assert torch.equal(got, F.scaled_dot_product_attention(q, k, v))
+        assert (got - attention(q, k, v, backend="eager")).abs().max().item() < 1e-5
+    assert calls == []
+
+
+def test_fused_on_cpu_follows_the_cpu_maker(monkeypatch):
+    monkeypatch.setattr(attention_module, "is_intel", lambda: True)
+    assert attention_module.fused_on_cpu()
+    monkeypatch.setattr(attention_module, "is_intel", lambda: False)
+    assert not attention_module.fused_on_cpu()
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_row_gets_the_same_bits_alone_as_in_a_batch(monkeypatch, fused):
+    monkeypatch.setattr(attention_module, "fused_on_cpu", lambda: fused)
     q, k, v = heads(3, 8, 1500, seed=4), heads(3, 8, 1500, seed=5), heads(3, 8, 1500, seed=6)
     with torch.inference_mode():
         batch = attention(q, k, v, backend="sdpa")
@@ -52,7 +75,27 @@ def test_a_row_gets_the_same_bits_alone_as_in_a_batch():
             assert torch.equal(alone[0], batch[row])
 
 
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_the_fused_kernel_gives_a_row_its_own_bits(threads):
+    """What the module docstring says of PyTorch's fused CPU kernel, for the query counts it
+    meets (a step, prompts, a window) and a key count EAS leaves."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for n_queries, n_keys in ((1, 1500), (3, 1500), (224, 1500), (1500, 1500), (1500, 700)):
+            q = heads(8, 6, n_queries, seed=n_queries)
+            k, v = heads(8, 6, n_keys, seed=1), heads(8, 6, n_keys, seed=2)
+            with torch.inference_mode():
+                batch = F.scaled_dot_product_attention(q, k, v)
+                for rows in (slice(0, 1), slice(3, 4), slice(7, 8), slice(2, 5)):
+                    alone = F.scaled_dot_product_attention(q[rows], k[rows], v[rows])
+                    assert torch.equal(alone, batch[rows])
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_pytorch_fused_kernel_where_onednn_does_not_apply(monkeypatch):
+    monkeypatch.setattr(attention_module, "fused_on_cpu", lambda: False)
     q, k, v = heads(1, 6, 200, seed=7), heads(1, 6, 200, seed=8), heads(1, 6, 200, seed=9)
     calls = counted_products(monkeypatch)
     mask = torch.ones(1, 1, 200, 200, dtype=torch.bool).tril()

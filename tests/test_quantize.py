@@ -7,15 +7,13 @@ from conftest import DATA, FIXTURES, MANIFEST
 from torch import Tensor
 
 from whisper_eas import EASConfig, load_model, transcribe
+from whisper_eas.cpu import has_amx, has_bf16, has_vnni
 from whisper_eas.model import Linear, TokenEmbedding, one_row_run
 from whisper_eas.quantize import (
     ACTIVATION_LEVELS,
     BF16Linear,
     Int8Linear,
     Int8TokenEmbedding,
-    has_amx,
-    has_bf16,
-    has_vnni,
     lone_rows_in_bf16,
     quantize_int8,
     quantize_weight,

@@ -4,8 +4,9 @@ probability-returning variant that the EAS scoring block needs.
 `"eager"` is the reference: it materialises the (B, H, Tq, Tk) probabilities and computes the
 softmax in float32 whatever the model dtype. `"sdpa"` never builds the full matrix: it calls
 PyTorch's fused kernels (flash / memory-efficient on CUDA, a fused CPU kernel otherwise),
-except for float32 on a CPU without a mask (the encoder), where each head's two products run on
-oneDNN a chunk of queries at a time (`attention_onednn`).
+except for float32 without a mask (the encoder) on a CPU that Intel did not make, where each
+head's two products run on oneDNN a chunk of queries at a time (`attention_onednn`): the fused
+CPU kernel's products run on MKL, fast on Intel's CPUs only (`fused_on_cpu`).
 `attention_with_received` computes the probabilities a chunk of queries at a time and returns,
 beside the output, the attention each key *receives* (the EAS importance, Eq. 1); in float32
 on a CPU its products run on oneDNN too.
@@ -17,9 +18,10 @@ attend to everything they are given (rows of a batch that keep different numbers
 tokens are attended apart, `model.KVCache.cross_groups`).
 
 Batch invariance: under `"eager"`, a row's output does not depend on the other rows of the
-batch (batched products and a softmax per row; tested). PyTorch's fused CPU kernel splits
-its work by the batch's size, so a file would get other bits alone than in a batch; the
-decoder therefore runs eager by default, where a row's numbers must be its own.
+batch (batched products and a softmax per row; tested). The decoder runs eager by default,
+where a row's numbers must be its own; the encoder runs one window at a time
+(`windows.encode`). PyTorch's fused CPU kernel gave a row the same bits alone as in batches of
+up to 8, for 1 to 1,500 queries, at 1, 2 and 4 threads (torch 2.13, tested).
 """
 
 import math
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import onednn
+from .cpu import is_intel
 
 BACKENDS = ("eager", "sdpa")
 QUERY_CHUNK = 500  # queries a product of `attention_onednn` takes: a 30 s window's 1500 in 3
@@ -38,6 +41,15 @@ def on_onednn(q: Tensor) -> bool:
     """Whether attention on q runs its products on oneDNN: float32 CPU inference (the op has
     no backward)."""
     return onednn.applies(q) and not torch.is_grad_enabled()
+
+
+def fused_on_cpu() -> bool:
+    """Whether `"sdpa"` takes PyTorch's fused kernel for float32 on this CPU, not
+    `attention_onednn`. On an Intel Xeon (AMX, 2 threads) the fused kernel ran a window's
+    attention 1.5x faster (a tiny.en block 15 against 24 ms; long recordings 1.05-1.08x
+    faster, the same texts); on an AMD EPYC (Zen 5), where MKL computed a head's scores at ~77
+    GFLOP/s, `attention_onednn` made long recordings 1.09-1.16x faster (docs/tried.md)."""
+    return is_intel()
 
 
 def check_backend(backend: str) -> str:
@@ -51,7 +63,7 @@ def attention(
 ) -> Tensor:
     """q (B, H, Tq, D), k and v (B, H, Tk, D) -> output (B, H, Tq, D)."""
     if backend == "sdpa":
-        if mask is None and on_onednn(q):
+        if mask is None and on_onednn(q) and not fused_on_cpu():
             return attention_onednn(q, k, v)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     check_backend(backend)

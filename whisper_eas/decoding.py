@@ -21,9 +21,9 @@ import torch
 from torch import Tensor
 
 from .attention import check_backend
+from .cpu import has_amx, has_bf16
 from .cuda_step import StepGraphs, decoder_step
 from .model import EncoderOutput, KVCache, TokenEmbedding, Whisper, one_row_run
-from .quantize import has_amx, has_bf16
 from .screening import (
     KINDS,
     bf16_screen_works,

@@ -35,12 +35,12 @@ and cost 10-14 % of the time, so there it is int8 too (docs/int8.md).
 
 import warnings
 from functools import lru_cache
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .cpu import has_amx, has_bf16, has_vnni
 from .model import DerivedWeights, Linear, TokenEmbedding, Whisper, in_one_row_run
 from .screening import int8_screen_works
 
@@ -60,37 +60,6 @@ def fbgemm_pack(q: Tensor, scales: Tensor, bias: Tensor | None = None):
         zeros = torch.zeros(q.shape[0], dtype=torch.long)
         weight = torch._make_per_channel_quantized_tensor(q, scales.double(), zeros, 0)
         return torch.ops.quantized.linear_prepack(weight, bias)
-
-
-@lru_cache(maxsize=1)
-def cpu_flag_set() -> frozenset[str]:
-    """Every word of Linux's /proc/cpuinfo, read once (elsewhere: none)."""
-    try:
-        return frozenset(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return frozenset()
-
-
-def cpu_has(*flags: str) -> bool:
-    """Whether this CPU lists any of `flags`."""
-    return any(flag in cpu_flag_set() for flag in flags)
-
-
-def has_vnni() -> bool:
-    """Whether FBGEMM sums u8 x s8 products straight into int32 here (AVX512-VNNI)."""
-    return cpu_has("avx512_vnni")
-
-
-def has_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX); elsewhere
-    PyTorch emulates it, several times slower than float32."""
-    return cpu_has("avx512_bf16", "amx_bf16")
-
-
-def has_amx() -> bool:
-    """Whether this CPU has AMX tiles for bfloat16: there oneDNN's bf16 products of 1,500 rows
-    run ~3x faster than float32 and ~2x faster than FBGEMM's int8 (docs/int8.md)."""
-    return cpu_has("amx_bf16")
 
 
 # 8-bit activations where the CPU has VNNI, 7-bit elsewhere (module docstring); measured on 50

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..quantize import cpu_has
+from ..cpu import cpu_has
 
 
 def git_commit() -> str:
