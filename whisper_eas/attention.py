@@ -46,7 +46,7 @@ def on_onednn(q: Tensor) -> bool:
 def fused_on_cpu() -> bool:
     """Whether `"sdpa"` takes PyTorch's fused kernel for float32 on this CPU, not
     `attention_onednn`. On an Intel Xeon (AMX, 2 threads) the fused kernel ran a window's
-    attention 1.5x faster (a tiny.en block 15 against 24 ms; long recordings 1.05-1.08x
+    attention 1.5x faster (a tiny.en block 15 against 24 ms; long recordings 1.05-1.09x
     faster, the same texts); on an AMD EPYC (Zen 5), where MKL computed a head's scores at ~77
     GFLOP/s, `attention_onednn` made long recordings 1.09-1.16x faster (docs/tried.md)."""
     return is_intel()

@@ -1,7 +1,7 @@
 """What this CPU has, read once from Linux's /proc/cpuinfo: its instruction sets and its maker.
-The kernels are picked by them (`quantize`, `screening`, `attention`), since this project's CPUs
-differ from run to run and so does which kernel is fastest. Elsewhere (no /proc/cpuinfo) none is
-listed, and every choice falls back to the plain float32 kernels."""
+The kernels are picked by them (`quantize`, the screen kind in `decoding`, `attention`), since
+this project's CPUs differ from run to run and so does which kernel is fastest. Elsewhere (no
+/proc/cpuinfo) it lists nothing, and each choice takes its kernel for a CPU without them."""
 
 from functools import lru_cache
 from pathlib import Path
