@@ -1,5 +1,6 @@
 """A lone row's products in a run of one row by setting (`--batch-size 1`, `model.one_row_run`,
-the default there): float32 on MKL's `F.linear`, int8 as a bf16 row times the int8 weight
+the default there): float32 on MKL's `F.linear` (on Intel's CPUs; elsewhere the batch's
+kernel, so the float32 rows compare the same kernels), int8 as a bf16 row times the int8 weight
 (`Int8Linear.lone_row`), against the kernels every other run gives a lone row for batch
 invariance (oneDNN on two copies of it; FBGEMM with 8-bit activations). One process taking
 turns recording by recording (the first rotating), each recording transcribed alone at

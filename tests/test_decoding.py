@@ -154,9 +154,15 @@ def test_bare_network_is_refused(tiny):
         decode(tiny.network, torch.zeros(1, 1500, 384))
 
 
-def test_linear_kernel_matches_f_linear_and_keeps_gradients():
-    """model.linear runs CPU float32 inference on oneDNN; with gradients on it must fall back."""
+@pytest.mark.parametrize("intel", [True, False])
+def test_linear_kernel_matches_f_linear_and_keeps_gradients(monkeypatch, intel):
+    """model.linear runs CPU float32 inference on oneDNN; with gradients on it must fall back.
+    In a run of one row by setting a lone row takes MKL on Intel's CPUs, elsewhere a batch's
+    kernel."""
+    import whisper_eas.model as model_module
     from whisper_eas.model import Linear, one_row_run
+
+    monkeypatch.setattr(model_module, "is_intel", lambda: intel)
 
     torch.manual_seed(0)
     layer = Linear(512, 2048)
@@ -178,11 +184,12 @@ def test_linear_kernel_matches_f_linear_and_keeps_gradients():
             assert got.shape == lone.shape[:-1] + (2048,)
             assert (got.double() - expected[0, -1]).abs().max() < 1e-5
             assert torch.equal(got.reshape(-1), layer(x[:, -1])[0])  # its bits in a batch
-            with one_row_run():  # a run of one row by setting: a lone row on MKL
-                on_mkl = layer(lone)
+            with one_row_run():  # a run of one row by setting: on Intel's CPUs on MKL
+                in_run = layer(lone)
                 several = layer(x)  # several rows stay on oneDNN
-            assert torch.equal(on_mkl, torch.nn.functional.linear(lone, layer.weight, layer.bias))
-            assert (on_mkl.double() - expected[0, -1]).abs().max() < 1e-5
+            mkl = torch.nn.functional.linear(lone, layer.weight, layer.bias)
+            assert torch.equal(in_run, mkl if intel else got)
+            assert (in_run.double() - expected[0, -1]).abs().max() < 1e-5
             assert torch.equal(several, layer(x)) and torch.equal(layer(lone), got)
     x.requires_grad_(True)
     with warnings.catch_warnings():

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from . import onednn
 from .attention import attention, check_backend
+from .cpu import is_intel
 from .rules import Scoring
 from .screening import ScreenedProjection
 from .sparsify import EASConfig, Sparsifier, received_attention
@@ -57,8 +58,9 @@ _one_row_run: ContextVar[bool] = ContextVar("one_row_run", default=False)
 
 @contextmanager
 def one_row_run(on: bool = True):
-    """Within it, a lone row's products take the kernels fastest for one row (float32 on MKL,
-    `linear`; int8 in bf16, `quantize.Int8Linear.lone_row`), with bits of their own."""
+    """Within it, a lone row's products take the kernels fastest for one row (float32 on MKL
+    on Intel's CPUs, `linear`; int8 in bf16, `quantize.Int8Linear.lone_row`), with bits of
+    their own."""
     token = _one_row_run.set(on)
     try:
         yield
@@ -79,15 +81,17 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, packed: Tensor
     product, with another summation order). A lone row (a decoding step at batch 1) is
     therefore computed as a product of two copies of itself, so a file decoded alone gets the
     numbers it gets in a batch (tests/test_transcribe.py). In a run of one row by setting
-    (`one_row_run`) no batch is ever beside it, and a lone row runs on MKL's `F.linear`: a
-    oneDNN call costs a fixed 25-38 us at one or two rows on an AMX Xeon, MKL's 10-14 us (a
-    tiny.en step makes 26 products; docs/tried.md, 2026-12-05)."""
+    (`one_row_run`) no batch is ever beside it, and on Intel's CPUs a lone row runs on MKL's
+    `F.linear`: a oneDNN call costs a fixed 25-38 us at one or two rows on an AMX Xeon, MKL's
+    10-14 us (a tiny.en step makes 26 products; docs/tried.md, 2026-12-05). On AMD's, where
+    a oneDNN call cost ~10 us (Zen 5) and MKL read weights slower than oneDNN, it keeps the
+    two copies."""
     if packed is None or x.dtype != torch.float32 or torch.is_grad_enabled():
         return F.linear(x, weight, bias)
     if x.ndim == 1:
         return linear(x[None], weight, bias, packed)[0]
     if x.numel() == x.shape[-1]:  # a lone row (its leading sizes all 1)
-        if in_one_row_run():
+        if in_one_row_run() and is_intel():
             return F.linear(x, weight, bias)
         # two copies of it (an expanded view, or 2-D and back, cost 10-15 us more than this)
         return onednn.product(torch.cat((x, x)), packed, bias)[:1]
