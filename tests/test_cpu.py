@@ -10,6 +10,18 @@ AMD_ZEN5 = "vendor_id : AuthenticAMD flags : avx2 avx512f avx512_vnni avx512_bf1
 AMD_AVX2 = "vendor_id : AuthenticAMD flags : avx2 fma"
 
 
+@pytest.fixture
+def cpuinfo(monkeypatch):
+    """Makes /proc/cpuinfo read as the given words, and forgets the cached answers after."""
+
+    def use(words: str) -> None:
+        monkeypatch.setattr(cpu, "cpu_flag_set", lambda: frozenset(words.split()))
+        cpu.cpu_has.cache_clear()
+
+    yield use
+    cpu.cpu_has.cache_clear()
+
+
 @pytest.mark.parametrize(
     "words, intel, amx, bf16, vnni",
     [
@@ -19,8 +31,8 @@ AMD_AVX2 = "vendor_id : AuthenticAMD flags : avx2 fma"
         ("", False, False, False, False),
     ],
 )
-def test_each_question_reads_its_flags(monkeypatch, words, intel, amx, bf16, vnni):
-    monkeypatch.setattr(cpu, "cpu_flag_set", lambda: frozenset(words.split()))
+def test_each_question_reads_its_flags(cpuinfo, words, intel, amx, bf16, vnni):
+    cpuinfo(words)
     assert (cpu.is_intel(), cpu.has_amx(), cpu.has_bf16(), cpu.has_vnni()) == (
         intel, amx, bf16, vnni,
     )  # fmt: skip

@@ -16,8 +16,10 @@ def cpu_flag_set() -> frozenset[str]:
         return frozenset()
 
 
+@lru_cache(maxsize=None)
 def cpu_has(*flags: str) -> bool:
-    """Whether this CPU lists any of `flags`."""
+    """Whether this CPU lists any of `flags`. Cached: a step of `--batch-size 1` asks it for
+    each of its products (`model.linear`), where the set lookups took ~1 us a call."""
     return any(flag in cpu_flag_set() for flag in flags)
 
 
