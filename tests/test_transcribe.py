@@ -177,9 +177,9 @@ def clip_noise_clip_silence() -> np.ndarray:
 
 def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():
     """base wrote a recording's sentence again in its 0.7 s last window, 11 words squeezed
-    into it: text already read, not audio; so did a clause of a sentence just before, and
-    pieces of two. A repeat at a speaking pace, or a squeezed segment that repeats nothing,
-    stays."""
+    into it: text already read, not audio; so did a clause of a sentence just before, pieces
+    of two, and a sentence six segments back. A repeat at a speaking pace, or a squeezed
+    segment that repeats nothing, stays."""
     module = importlib.import_module("whisper_eas.segments")
 
     def segment(text, start, end):
@@ -209,6 +209,16 @@ def test_a_squeezed_repeat_of_a_segment_just_before_is_dropped():
     squeezed = "The most poetry and most literature of life as we live it today."
     pieces = segment(squeezed, 26.9, 27.38)
     assert module.drop_squeezed_repeats([pieces, new], earlier) == [new]
+    # base with --eas (data/windows 1919-142785-w041): a window's first sentence again in its
+    # 0.8 s tail, six segments later, 7.7 words a second
+    first = segment("Mode. Mix all the ingredients well together, carefully mincing them very "
+                    "finely.", 0.0, 6.0)  # fmt: skip
+    later = [segment(f"A sentence of its own, number {n}, read at a speaking pace.", t, t + 4.0)
+             for n, t in enumerate((6.0, 10.0, 14.0, 18.0, 22.0))]  # fmt: skip
+    tail = segment("Mix all the ingredients well together.", 29.0, 29.775)
+    assert module.drop_squeezed_repeats([tail], [first, *later]) == []
+    calm = segment("Mix all the ingredients well together.", 29.0, 30.2)  # 5 words a second
+    assert module.drop_squeezed_repeats([calm], [first, *later]) == [calm]
 
 
 def test_invented_words_in_a_window_without_speech_are_dropped():

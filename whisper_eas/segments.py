@@ -99,8 +99,13 @@ def read_window(
 # A segment that repeats the segments just before it and is spoken faster than anyone speaks
 # is the prompt read again, not audio: a short last window of a part or a file can write the
 # previous sentence once more, its words squeezed into a fraction of a second (base, 11 words
-# in 0.68 s at a recording's end). Read speech runs 2-4 words a second.
-REPEAT_LOOKBACK = 4  # segments
+# in 0.68 s at a recording's end). Read speech runs 2-4 words a second. The prompt it reads
+# again may lie further back than the last few segments: with `--eas` base wrote a window's
+# first sentence (6 words) into its 0.8 s tail, six segments later, at 7.7 words a second
+# (AMX Xeon, data/windows 1919-142785-w041). At 6 words a second and 8 segments back, 3,937
+# segments of 22 long and gap recordings (tiny.en and base, EAS on and off) lost none, as at
+# 8 and 4 (docs/tried.md, 2026-12-05, eleventh session).
+REPEAT_LOOKBACK = 8  # segments
 # The share of a segment's words found, in order, in the segments just before it, joined: a
 # squeezed repeat may be a clause of a longer sentence (base, "The Metal Forest is in the Great
 # Dome de Cavern." in 1 s, 9 of the 14 words of the segment before it), or pieces of two
@@ -108,7 +113,7 @@ REPEAT_LOOKBACK = 4  # segments
 # first 6 words of one segment and the 7 of the next but one).
 REPEAT_SIMILARITY = 0.8
 REPEAT_MIN_WORDS = 4
-SQUEEZED_WORDS_PER_SECOND = 8.0
+SQUEEZED_WORDS_PER_SECOND = 6.0
 
 
 def drop_squeezed_repeats(segments: list[Segment], earlier: list[Segment]) -> list[Segment]:
