@@ -89,7 +89,8 @@ def attention_onednn(
     chunk_size: int = QUERY_CHUNK,
     received: Tensor | None = None,
 ) -> Tensor | None:
-    """`"sdpa"` for float32 on a CPU, without a mask: q (B, H, Tq, D), k and v (B, H, Tk, D)
+    """`"sdpa"` for float32 without a mask on a CPU not made by Intel (`fused_on_cpu`), and
+    the EAS scoring block on every CPU: q (B, H, Tq, D), k and v (B, H, Tk, D)
     -> (B, H, Tq, D) (None when `v` is None). Each head's scores and output are two products
     on oneDNN, the linear layers' kernel, `chunk_size` queries at a time, so that only
     (chunk, Tk) scores are held; `received` (B, H, Tk), when given, gains each key's summed
