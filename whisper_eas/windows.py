@@ -66,7 +66,7 @@ class Safeguards:
     # of zeros tiny.en and base write "you" with no-speech probability 0.93-0.95 but a confident
     # average log-prob (-0.7). A window this sure of no speech whose text is this short is
     # silence too. "Sure" is read without the previous-text prompt, which inflates the
-    # probability on a last window of short speech (README "Long recordings": the numbers).
+    # probability on a last window of short speech (docs/long_recordings.md: the numbers).
     silence_no_speech_threshold: float | None = 0.7
     silence_max_words: int = 3
     # With EAS, a window whose text has fewer words than this per second of its audio is redone
