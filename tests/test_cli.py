@@ -273,6 +273,21 @@ def test_beam_size_on_the_command_line(capsys):
     assert capsys.readouterr().out.strip() == "Well, he could wait no longer."
 
 
+def test_repetition_controls_on_the_command_line(capsys):
+    """faster-whisper's repetition_penalty and no_repeat_ngram_size (whisper-ctranslate2's
+    flags): jfk.flac's second "what you/your country" is written otherwise under both."""
+    clip = str(DATA / "jfk.flac")
+    assert main(["transcribe", clip]) == 0
+    plain = capsys.readouterr().out.strip()
+    args = ["transcribe", clip, "--repetition_penalty", "1.5", "--no-repeat-ngram-size", "2"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip() not in ("", plain)
+    code, err = run_error(["transcribe", clip, "--repetition-penalty", "0"], capsys)
+    assert code == 2 and "repetition_penalty must be > 0" in err
+    code, err = run_error(["transcribe", clip, "--no-repeat-ngram-size", "-2"], capsys)
+    assert code == 2 and "no_repeat_ngram_size must be an integer >= 0" in err
+
+
 def test_subtitle_layout_breaks_lines_cues_and_underlines_words():
     """openai-whisper's subtitle options, on hand-timed words: two segments of four words."""
     from whisper_eas.outputs import SubtitleLayout, cues_of, to_srt

@@ -525,6 +525,49 @@ def test_the_tokens_after_a_prefix_are_ctranslate2s(tiny):
         assert [r.tokens for r in ours] == [t.sequences_ids[0] for t in theirs], prefix
 
 
+def test_repetition_penalty_and_no_repeat_ngrams_are_ctranslate2s(tiny):
+    """faster-whisper's `repetition_penalty` and `no_repeat_ngram_size` are CTranslate2's
+    logits processors. Given our log-mel, its greedy tokens and ours are the same on the seven
+    fixtures, with and without timestamps, for a penalty alone, a ban alone and both; each
+    setting changes some fixture's tokens (jfk.flac with both: "... Ask, What You Can Do For
+    Your Country"). The penalty turns the greedy screen off (it rescales logits the screen
+    bounds); the ban masks, as the suppression does, so the screen stays on under it."""
+    from faster_whisper import WhisperModel as CTranslate2Whisper
+
+    from whisper_eas.audio import N_FRAMES, N_SAMPLES
+    from whisper_eas.decoding import screened_projection
+    from whisper_eas.research.bench import ct2_folder
+    from whisper_eas.windows import Window, encode, file_mel
+
+    reference = CTranslate2Whisper(str(ct2_folder("tiny.en")), cpu_threads=2)
+    waves = [load_audio(f) for f in FIXTURES]
+    windows = [
+        Window(file_mel(w, tiny.dims.n_mels)[:, :N_FRAMES], min(len(w), N_SAMPLES)) for w in waves
+    ]
+    audio = encode(tiny, windows, None)
+    their_encoding = reference.encode(torch.stack([w.mel for w in windows]).numpy())
+    for timestamps in (True, False):
+        start = [tiny.tokenizer.sot] + ([] if timestamps else [tiny.tokenizer.no_timestamps])
+        plain = [r.tokens for r in decode(tiny, audio, DecodingOptions(timestamps=timestamps))]
+        for penalty, size in ((1.3, 0), (1.0, 3), (1.5, 2)):
+            options = DecodingOptions(
+                timestamps=timestamps, repetition_penalty=penalty, no_repeat_ngram_size=size
+            )
+            theirs = reference.model.generate(
+                their_encoding, [start] * len(waves), beam_size=1,
+                repetition_penalty=penalty, no_repeat_ngram_size=size,
+            )  # fmt: skip
+            ours = [r.tokens for r in decode(tiny, audio, options)]
+            assert ours == [t.sequences_ids[0] for t in theirs], (timestamps, penalty, size)
+            assert ours != plain, (timestamps, penalty, size)
+    assert screened_projection(tiny, DecodingOptions(repetition_penalty=1.3)) is None
+    screened = screened_projection(tiny, DecodingOptions(no_repeat_ngram_size=3))
+    assert (screened is None) == (screened_projection(tiny, DecodingOptions()) is None)
+    for bad in ({"repetition_penalty": 0.0}, {"no_repeat_ngram_size": -1}):
+        with pytest.raises(ValueError, match=list(bad)[0]):
+            DecodingOptions(**bad)
+
+
 def test_a_finished_row_is_dropped_before_it_would_write_past_the_text_context(base):
     """Rows step together, finished or not. A multilingual row after a full previous-text
     prompt (228 tokens with <|notimestamps|>) may decode 220 tokens; a first window's, 224.

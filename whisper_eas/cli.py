@@ -289,6 +289,8 @@ def decoding_options(args: argparse.Namespace):
         suppress_tokens=token_list(args.suppress_tokens),
         suppress_blank=args.suppress_blank,
         prefix=args.prefix,
+        repetition_penalty=args.repetition_penalty,
+        no_repeat_ngram_size=args.no_repeat_ngram_size,
     )
 
 
@@ -683,6 +685,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--length-penalty", type=optional_float, help="alpha of ((5 + n) / 6) ** alpha"
     )
+    transcribe.add_argument(
+        "--repetition-penalty", type=float, default=1.0,
+        help="over 1: a token already in the window is less likely (faster-whisper's)",
+    )  # fmt: skip
+    transcribe.add_argument(
+        "--no-repeat-ngram-size", type=int, default=0, metavar="N",
+        help="no N-gram twice in a window (faster-whisper's; 0: off)",
+    )  # fmt: skip
     fallback = transcribe.add_argument_group("fallback and silence (openai-whisper's defaults)")
     defaults = Safeguards()
     fallback.add_argument("--temperature", type=float, default=0.0, help="of the first decode")

@@ -82,6 +82,10 @@ class DecodingOptions:
     suppress_tokens: tuple[int, ...] = (-1,)  # never emitted; -1: the checkpoint's list
     suppress_blank: bool = True  # no blank and no end-of-text as the first token
     prefix: str | None = None  # text forced at the start of each row's output (then decoded on)
+    # faster-whisper's: a token already in the window divides its logit (`penalized`), and a
+    # token that would repeat an n-gram of this size is never written (0: any may repeat)
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
     # A greedy CPU step's output-projection screen (`screening.KINDS`); None: `screen_kind`'s
     screen: str | None = None
     # The caller decodes one file at a time by its setting (transcribe's batch_size=1), so a
@@ -105,6 +109,12 @@ class DecodingOptions:
         if any(not isinstance(t, int) or t < -1 for t in self.suppress_tokens):
             raise ValueError(
                 f"suppress_tokens must be token ids (or -1), got {self.suppress_tokens!r}"
+            )
+        if not (isinstance(self.repetition_penalty, (int, float)) and self.repetition_penalty > 0):
+            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty!r}")
+        if not (isinstance(self.no_repeat_ngram_size, int) and self.no_repeat_ngram_size >= 0):
+            raise ValueError(
+                f"no_repeat_ngram_size must be an integer >= 0, got {self.no_repeat_ngram_size!r}"
             )
         if self.screen is not None and self.screen not in KINDS:
             raise ValueError(f"screen must be one of {KINDS} (or None), got {self.screen!r}")
@@ -393,6 +403,39 @@ def choose_tokens(
     return torch.cat(draws)
 
 
+def penalized(
+    logits: Tensor,
+    written: Sequence[Sequence[int]],
+    forced: Sequence[int],
+    options: DecodingOptions,
+) -> Tensor:
+    """faster-whisper's `repetition_penalty` and `no_repeat_ngram_size` (CTranslate2's
+    logits processors, before any suppression or timestamp rule): each row (B, V) by its own
+    tokens of this window, a prefix's `forced` ones first. A token already written has its
+    logit divided by the penalty (multiplied where negative: either way less likely for a
+    penalty over 1), and a token that would complete an n-gram the row has written before is
+    never written. Returns `logits` itself when there is nothing to change, else a copy."""
+    penalty, size = options.repetition_penalty, options.no_repeat_ngram_size
+    if penalty == 1 and size == 0:
+        return logits
+    logits = logits.clone()
+    for row, tokens in enumerate(written):
+        tokens = [*forced, *tokens]
+        if penalty != 1 and tokens:
+            seen = torch.tensor(sorted(set(tokens)), device=logits.device)
+            values = logits[row, seen]
+            logits[row, seen] = torch.where(values < 0, values * penalty, values / penalty)
+        if size and len(tokens) >= size:
+            tail = tokens[len(tokens) - size + 1 :]  # the n-gram's first n - 1 tokens
+            repeats = {
+                tokens[start + size - 1]
+                for start in range(len(tokens) - size + 1)
+                if tokens[start : start + size - 1] == tail
+            }
+            logits[row, sorted(repeats)] = -torch.inf
+    return logits
+
+
 DROP_FINISHED = 0.25  # the share of a batch's rows that must have finished to be dropped
 
 
@@ -414,11 +457,11 @@ def generate(
     options: DecodingOptions,
     generators: list[torch.Generator] | None,
     speech_until: list[int | None] | None = None,
-    after_prefix: bool = False,
+    forced: Sequence[int] = (),
 ) -> Generated:
     """Sample each row's tokens from the logits after its prompt until end-of-text or its
-    own limit of new tokens, feeding each token back through the decoder. `after_prefix`: the
-    prompt ends on a prefix (see `timestamp_masks`).
+    own limit of new tokens, feeding each token back through the decoder. `forced`: the
+    tokens of a prefix the prompt ends on (see `timestamp_masks`, `penalized`).
 
     Each row's tokens, sums and state live on the host: a step reads its chosen tokens back
     anyway (the rules read them), and on the CPU each op on a small tensor costs a few
@@ -444,13 +487,14 @@ def generate(
     # furthest row's next position is counted here: no row may write past the text context.
     furthest, n_ctx = int(cache.positions.max()), cache.self_k.shape[3]
     for step in range(max(limits)):
+        logits = penalized(logits, generated, forced, options)
         logits = logits + (first if step == 0 else always)
         refine = None  # the first step's logits are the prompt's (float32), the next screened
         if screen is not None and step:
             refine = partial(screen.refine, hidden=hidden, norms=norms)
         if options.timestamps:
             logprobs = apply_timestamp_rules(
-                logits, generated, tokenizer.timestamp_begin, eot, speech_until, after_prefix,
+                logits, generated, tokenizer.timestamp_begin, eot, speech_until, bool(forced),
                 refine,
             )  # fmt: skip
         else:
@@ -522,12 +566,15 @@ def screen_kind(one_row: bool = True) -> str | None:
 
 def screened_projection(model: WhisperModel, options: DecodingOptions):
     """The output projection screened (`screening.ScreenedProjection`) where a step may use
-    it: greedy, a float32 projection on oneDNN (a float32 model, or an int8 one that keeps its
-    projection float32), in `options.screen` (None: this CPU's `screen_kind`). Else None."""
+    it: greedy without a repetition penalty, a float32 projection on oneDNN (a float32 model,
+    or an int8 one that keeps its projection float32), in `options.screen` (None: this CPU's
+    `screen_kind`). Else None."""
     decoder = model.network.decoder
     embedding = decoder.token_embedding
     usable = isinstance(embedding, TokenEmbedding) and embedding.packed is not None
-    if not (decoder.screened_logits and usable and options.temperature == 0):
+    # A repetition penalty rescales logits after the screen would have bounded them.
+    greedy = options.temperature == 0 and options.repetition_penalty == 1
+    if not (decoder.screened_logits and usable and greedy):
         return None
     kind = options.screen or screen_kind(one_row=options.one_row)
     if options.screen is not None and not screen_works(kind):
@@ -567,7 +614,7 @@ def beam_search(
     logits: Tensor,
     limits: list[int],
     options: DecodingOptions,
-    after_prefix: bool = False,
+    forced: Sequence[int] = (),
 ) -> Generated:
     """Beam search, each row its own. As openai-whisper: beam_size hypotheses per row, each
     extended by its beam_size + 1 likeliest tokens (suppression and timestamp rules applied
@@ -591,10 +638,11 @@ def beam_search(
     finished: list[dict[tuple[int, ...], float]] = [{} for _ in range(batch)]
     done = [False] * batch
     for step in range(max(limits)):
+        logits = penalized(logits, hypotheses, forced, options)
         logits = logits + (first if step == 0 else always)
         if options.timestamps:
             logprobs = apply_timestamp_rules(
-                logits, hypotheses, tokenizer.timestamp_begin, eot, after_prefix=after_prefix
+                logits, hypotheses, tokenizer.timestamp_begin, eot, after_prefix=bool(forced)
             )
         else:
             logprobs = logits.float().log_softmax(dim=-1)
@@ -717,18 +765,16 @@ def decode(
         draws = options.best_of or 1
         until = speech_until if speech_until and any(u is not None for u in speech_until) else None
         if options.beam_size is not None and options.temperature == 0:
-            out = beam_search(model, cache, after_prompt, limits, options, bool(forced))
+            out = beam_search(model, cache, after_prompt, limits, options, forced)
         elif options.temperature > 0 and draws > 1:  # each row's draws share its prompt's cache
             out = generate(
                 model, cache.with_beams(draws), after_prompt.repeat_interleave(draws, dim=0),
                 [limit for limit in limits for _ in range(draws)], options, generators,
-                None if until is None else [u for u in until for _ in range(draws)], bool(forced),
+                None if until is None else [u for u in until for _ in range(draws)], forced,
             )  # fmt: skip
             out = likeliest_of_each(out, draws, options.length_penalty)
         else:
-            out = generate(
-                model, cache, after_prompt, limits, options, generators, until, bool(forced)
-            )
+            out = generate(model, cache, after_prompt, limits, options, generators, until, forced)
     if cross_kv is not None:
         place = {row: p for p, row in enumerate(out.rows_at or range(batch))}
         cross_kv += [

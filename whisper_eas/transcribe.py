@@ -757,6 +757,8 @@ def transcribe(
     suppress_tokens: str | tuple[int, ...] = (-1,),
     suppress_blank: bool = True,
     prefix: str | None = None,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
     max_parts: int | None = None,
     vad_check: bool = True,
     skip_silence: float | None = SKIP_SILENCE_S,
@@ -799,6 +801,9 @@ def transcribe(
     never emitted; `suppress_blank` keeps a blank or end-of-text from being the first token.
     `prefix`: text the file's first window must start with, part of the result (then decoded
     on from it; faster-whisper's, which also drops the hotwords from that window's prompt).
+    `repetition_penalty` (over 1: a token already in the window is less likely) and
+    `no_repeat_ngram_size` (n > 0: no n-gram twice in a window) are faster-whisper's
+    (CTranslate2's rules, `decoding.penalized`); off by default, as theirs.
     `vad_check` (on; off with vad_filter, which decodes speech only): Silero VAD's pauses of
     2 s or more (speech heard for under 0.25 s beside one is part of it: a note's attack) are
     checked against the text: words timed into one are moved to its edge, and
@@ -826,7 +831,8 @@ def transcribe(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
         best_of=best_of, suppress_tokens=token_list(suppress_tokens), suppress_blank=suppress_blank,
-        prefix=prefix,
+        prefix=prefix, repetition_penalty=repetition_penalty,
+        no_repeat_ngram_size=no_repeat_ngram_size,
     )  # fmt: skip
     safeguards = with_openai_options(
         safeguards, temperature, compression_ratio_threshold, logprob_threshold, no_speech_threshold
@@ -892,6 +898,8 @@ def transcribe_stream(
     suppress_tokens: str | tuple[int, ...] = (-1,),
     suppress_blank: bool = True,
     prefix: str | None = None,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
     initial_prompt: str | None = None,
     carry_initial_prompt: bool = False,
     temperature: float | tuple[float, ...] = TEMPERATURES,
@@ -912,7 +920,8 @@ def transcribe_stream(
         task=task, language=language, timestamps=timestamps, max_new_tokens=max_new_tokens,
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
         best_of=best_of, suppress_tokens=token_list(suppress_tokens), suppress_blank=suppress_blank,
-        prefix=prefix,
+        prefix=prefix, repetition_penalty=repetition_penalty,
+        no_repeat_ngram_size=no_repeat_ngram_size,
     )  # fmt: skip
     safeguards = with_openai_options(
         safeguards, temperature, compression_ratio_threshold, logprob_threshold, no_speech_threshold
