@@ -685,3 +685,31 @@ def test_sequential_long_form_equals_faster_whispers(tiny, theirs, ours):
     for (_, start, end), (_, their_start, their_end) in zip(got, expected):
         assert end == pytest.approx(min(their_end, duration), abs=0.011)
         assert start == pytest.approx(their_start, abs=0.011) or start > their_start
+
+
+def test_prompt_reset_on_temperature_decides_whether_a_hot_windows_text_prompts_the_next(
+    tiny, monkeypatch
+):
+    """jfk four times in a row (two windows) is a loop to tiny.en: its first window runs every
+    retry up to temperature 1.0. At the default (openai-whisper's 0.5, faster-whisper's
+    `prompt_reset_on_temperature`) that window's text does not prompt the second window; at
+    1.0 it does."""
+    windows_module = importlib.import_module("whisper_eas.windows")
+    jfk, gap = load_audio(DATA / "jfk.flac"), np.zeros(8000, dtype=np.float32)
+    repeated = np.concatenate([jfk, gap, jfk, gap, jfk, gap, jfk])
+    real, prompts = windows_module.decode, []
+
+    def spy(model, audio, options, previous, *args, **kwargs):
+        prompts.append((options.temperature, len(previous[0])))
+        return real(model, audio, options, previous, *args, **kwargs)
+
+    monkeypatch.setattr(windows_module, "decode", spy)
+    first_windows = [(t, 0) for t in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)]
+    for reset, prompted in ((None, False), (1.0, True)):
+        prompts.clear()
+        options = {} if reset is None else {"prompt_reset_on_temperature": reset}
+        result = transcribe(tiny, repeated, batch_size=1, **options)
+        assert result.windows == 2 and prompts[:6] == first_windows
+        assert (prompts[6][1] > 0) == prompted, prompts
+    with pytest.raises(ValueError, match="prompt_reset_on_temperature must be a number >= 0"):
+        transcribe(tiny, jfk, prompt_reset_on_temperature=-1)

@@ -350,11 +350,16 @@ def run_transcribe(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=device, dtype=model_dtype(args, device))
     eas = eas_from_arguments(args, args.model)
     options = decoding_options(args)
+    if not args.prompt_reset_on_temperature >= 0:
+        raise UsageError(
+            f"--prompt-reset-on-temperature must be >= 0, got {args.prompt_reset_on_temperature}"
+        )
     safeguards = Safeguards(
         temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
         compression_ratio_threshold=args.compression_ratio_threshold,
         logprob_threshold=args.logprob_threshold,
         no_speech_threshold=args.no_speech_threshold,
+        prompt_reset_on_temperature=args.prompt_reset_on_temperature,
     )
 
     # A file is read when its row starts (transcribe_files): one bad file gets its error line
@@ -712,6 +717,11 @@ def build_parser() -> argparse.ArgumentParser:
     fallback.add_argument(
         "--logprob-threshold", type=optional_float, default=defaults.logprob_threshold,
         help="retry a window whose average log-probability is below ('none': never)",
+    )  # fmt: skip
+    fallback.add_argument(
+        "--prompt-reset-on-temperature", type=float,
+        default=defaults.prompt_reset_on_temperature,
+        help="a window decoded hotter than this is not the next one's prompt (faster-whisper's)",
     )  # fmt: skip
     fallback.add_argument(
         "--no-speech-threshold", type=optional_float, default=defaults.no_speech_threshold,

@@ -495,7 +495,8 @@ def long_form(
                 punctuation=(prepend_punctuations, append_punctuations),
             )  # fmt: skip
             state.record(attempt, outcome)
-            if not condition_on_previous_text or attempt.result.temperature > 0.5:
+            reset = safeguards.prompt_reset_on_temperature
+            if not condition_on_previous_text or attempt.result.temperature > reset:
                 state.prompt_start = len(state.history)
             if progress is not None:
                 progress(outcome.advance / SAMPLE_RATE)
@@ -738,6 +739,7 @@ def transcribe(
     compression_ratio_threshold: float | None = Safeguards.compression_ratio_threshold,
     logprob_threshold: float | None = Safeguards.logprob_threshold,
     no_speech_threshold: float | None = Safeguards.no_speech_threshold,
+    prompt_reset_on_temperature: float = Safeguards.prompt_reset_on_temperature,
     safeguards: Safeguards | None = None,
     word_timestamps: bool = False,
     prepend_punctuations: str = PREPEND_PUNCTUATION,
@@ -784,7 +786,9 @@ def transcribe(
     `carry_initial_prompt` puts `initial_prompt` in every window's prompt (openai-whisper's;
     as the `hotwords`). `temperature` (the first decode's, then each retry's),
     `compression_ratio_threshold`, `logprob_threshold` and `no_speech_threshold` are
-    openai-whisper's, with its defaults (None turns a rule off); `safeguards` holds them and our
+    openai-whisper's, with its defaults (None turns a rule off), and so is the temperature
+    above which a window's text is not the next window's prompt
+    (`prompt_reset_on_temperature`, faster-whisper's name); `safeguards` holds them and our
     further rules (`windows.Safeguards`), for one or the other way of giving them, not both.
     With `word_timestamps`, a word made of `prepend_punctuations` marks joins the next word and
     one of `append_punctuations` the previous (openai-whisper's and faster-whisper's options,
@@ -835,8 +839,9 @@ def transcribe(
         no_repeat_ngram_size=no_repeat_ngram_size,
     )  # fmt: skip
     safeguards = with_openai_options(
-        safeguards, temperature, compression_ratio_threshold, logprob_threshold, no_speech_threshold
-    )
+        safeguards, temperature, compression_ratio_threshold, logprob_threshold,
+        no_speech_threshold, prompt_reset_on_temperature,
+    )  # fmt: skip
     # One input: a file that cannot be read raises here. A list: its Transcription says why.
     inputs = audio if isinstance(audio, list) else [waveform_of(audio)]
     results: list[Transcription | None] = [None] * len(inputs)
@@ -906,6 +911,7 @@ def transcribe_stream(
     compression_ratio_threshold: float | None = Safeguards.compression_ratio_threshold,
     logprob_threshold: float | None = Safeguards.logprob_threshold,
     no_speech_threshold: float | None = Safeguards.no_speech_threshold,
+    prompt_reset_on_temperature: float = Safeguards.prompt_reset_on_temperature,
     safeguards: Safeguards | None = None,
     **options,
 ) -> Iterator[Segment]:
@@ -924,8 +930,9 @@ def transcribe_stream(
         no_repeat_ngram_size=no_repeat_ngram_size,
     )  # fmt: skip
     safeguards = with_openai_options(
-        safeguards, temperature, compression_ratio_threshold, logprob_threshold, no_speech_threshold
-    )
+        safeguards, temperature, compression_ratio_threshold, logprob_threshold,
+        no_speech_threshold, prompt_reset_on_temperature,
+    )  # fmt: skip
     waveform = waveform_of(audio)
     for _, segments, _ in long_form(
         model, [waveform], options=decoding, initial_prompt=initial_prompt,

@@ -62,6 +62,9 @@ class Safeguards:
     compression_ratio_threshold: float | None = 2.4
     logprob_threshold: float | None = -1.0
     no_speech_threshold: float | None = 0.6
+    # A window decoded hotter than this (a fallback) is not the next one's prompt: openai-whisper's
+    # 0.5, faster-whisper's `prompt_reset_on_temperature`.
+    prompt_reset_on_temperature: float = 0.5
     # openai-whisper's rule alone lets the classic hallucinations on silence through: on 10 s
     # of zeros tiny.en and base write "you" with no-speech probability 0.93-0.95 but a confident
     # average log-prob (-0.7). A window this sure of no speech whose text is this short is
@@ -156,8 +159,10 @@ def with_openai_options(
     compression_ratio_threshold: float | None,
     logprob_threshold: float | None,
     no_speech_threshold: float | None,
+    prompt_reset_on_temperature: float = Safeguards.prompt_reset_on_temperature,
 ) -> Safeguards:
-    """openai-whisper's `transcribe` keywords as Safeguards. They are given either as keywords
+    """openai-whisper's `transcribe` keywords (and faster-whisper's
+    `prompt_reset_on_temperature`) as Safeguards. They are given either as keywords
     or inside `safeguards` (its other rules), not both: a keyword away from its default next to
     a `safeguards` is refused, so that neither is silently ignored."""
     temperatures = (temperature,) if isinstance(temperature, (int, float)) else temperature
@@ -180,7 +185,13 @@ def with_openai_options(
             or not math.isfinite(value)
         ):
             raise ValueError(f"{name} must be a number or None, got {value!r}")
-    given = {"temperatures": tuple(float(t) for t in temperatures), **thresholds}
+    reset = prompt_reset_on_temperature
+    if isinstance(reset, bool) or not isinstance(reset, (int, float)) or not reset >= 0:
+        raise ValueError(f"prompt_reset_on_temperature must be a number >= 0, got {reset!r}")
+    given = {
+        "temperatures": tuple(float(t) for t in temperatures), **thresholds,
+        "prompt_reset_on_temperature": float(reset),
+    }  # fmt: skip
     defaults = Safeguards()
     changed = {name: value for name, value in given.items() if value != getattr(defaults, name)}
     if safeguards is None:
