@@ -347,13 +347,13 @@ def run_transcribe(args: argparse.Namespace) -> int:
         if not (args.skip_existing and all(path.is_file() for path in written(i)))
     ]  # fmt: skip
     files = [args.files[i] for i in chosen]
-    model = load_model(args.model, device=device, dtype=model_dtype(args, device))
-    eas = eas_from_arguments(args, args.model)
-    options = decoding_options(args)
+    options = decoding_options(args)  # a bad value is refused before the model loads
     if not args.prompt_reset_on_temperature >= 0:
         raise UsageError(
             f"--prompt-reset-on-temperature must be >= 0, got {args.prompt_reset_on_temperature}"
         )
+    model = load_model(args.model, device=device, dtype=model_dtype(args, device))
+    eas = eas_from_arguments(args, args.model)
     safeguards = Safeguards(
         temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
         compression_ratio_threshold=args.compression_ratio_threshold,
