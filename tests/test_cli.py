@@ -286,6 +286,10 @@ def test_repetition_controls_on_the_command_line(capsys):
     assert code == 2 and "repetition_penalty must be > 0" in err
     code, err = run_error(["transcribe", clip, "--no-repeat-ngram-size", "-2"], capsys)
     assert code == 2 and "no_repeat_ngram_size must be an integer >= 0" in err
+    assert main(["transcribe", clip, "--max-initial-timestamp", "none"]) == 0
+    assert capsys.readouterr().out.strip() == plain
+    code, err = run_error(["transcribe", clip, "--max_initial_timestamp", "-1"], capsys)
+    assert code == 2 and "max_initial_timestamp must be >= 0 or None" in err
 
 
 def test_subtitle_layout_breaks_lines_cues_and_underlines_words():

@@ -306,6 +306,23 @@ def test_first_token_is_a_timestamp_of_at_most_one_second():
     assert allowed_after([]) == set(range(TB, TB + 51))  # <|0.00|> .. <|1.00|>
 
 
+def test_max_initial_timestamp_moves_the_latest_first_timestamp():
+    """openai-whisper's and faster-whisper's `max_initial_timestamp` (seconds; None: any)."""
+    from whisper_eas.decoding import apply_timestamp_rules
+
+    def first_allowed(latest):
+        logits = torch.zeros(1, VOCAB)
+        apply_timestamp_rules(logits, [[]], TB, EOT, max_initial=latest)
+        return set(torch.nonzero(logits[0] > -torch.inf).flatten().tolist())
+
+    assert first_allowed(0.0) == {TB}
+    assert first_allowed(0.4) == set(range(TB, TB + 21))
+    assert first_allowed(None) == set(range(TB, VOCAB))
+    assert DecodingOptions(max_initial_timestamp=None).max_initial_timestamp is None
+    with pytest.raises(ValueError, match="max_initial_timestamp must be >= 0 or None"):
+        DecodingOptions(max_initial_timestamp=-1.0)
+
+
 def test_a_lone_timestamp_is_followed_by_its_partner_or_end_of_text():
     # <|0.00|> hello <|0.40|>: text is banned, timestamps from 0.40 on (the segment's end may
     # equal the next start), and end-of-text

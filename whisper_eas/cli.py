@@ -291,6 +291,7 @@ def decoding_options(args: argparse.Namespace):
         prefix=args.prefix,
         repetition_penalty=args.repetition_penalty,
         no_repeat_ngram_size=args.no_repeat_ngram_size,
+        max_initial_timestamp=args.max_initial_timestamp,
     )
 
 
@@ -697,6 +698,10 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--no-repeat-ngram-size", type=int, default=0, metavar="N",
         help="no N-gram twice in a window (faster-whisper's; 0: off)",
+    )  # fmt: skip
+    transcribe.add_argument(
+        "--max-initial-timestamp", type=optional_float, default=1.0, metavar="SECONDS",
+        help="the latest a window's first timestamp may be ('none': anywhere)",
     )  # fmt: skip
     fallback = transcribe.add_argument_group("fallback and silence (openai-whisper's defaults)")
     defaults = Safeguards()

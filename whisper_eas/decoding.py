@@ -86,6 +86,8 @@ class DecodingOptions:
     # token that would repeat an n-gram of this size is never written (0: any may repeat)
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
+    # the latest a window's first timestamp may be, in seconds (None: anywhere), openai-whisper's
+    max_initial_timestamp: float | None = MAX_INITIAL_TIMESTAMP
     # A greedy CPU step's output-projection screen (`screening.KINDS`); None: `screen_kind`'s
     screen: str | None = None
     # The caller decodes one file at a time by its setting (transcribe's batch_size=1), so a
@@ -116,6 +118,9 @@ class DecodingOptions:
             raise ValueError(
                 f"no_repeat_ngram_size must be an integer >= 0, got {self.no_repeat_ngram_size!r}"
             )
+        latest = self.max_initial_timestamp
+        if latest is not None and not (isinstance(latest, (int, float)) and latest >= 0):
+            raise ValueError(f"max_initial_timestamp must be >= 0 or None, got {latest!r}")
         if self.screen is not None and self.screen not in KINDS:
             raise ValueError(f"screen must be one of {KINDS} (or None), got {self.screen!r}")
         if not isinstance(self.one_row, bool):
@@ -201,18 +206,21 @@ def timestamp_masks(
     n_vocab: int,
     speech_until: int | None = None,
     after_prefix: bool = False,
+    max_initial: float | None = MAX_INITIAL_TIMESTAMP,
 ) -> list[tuple[int, int]]:
     """The token ranges [start, end) that one row may not emit next, so that its timestamps
     stay well formed; `tokens` are the row's sampled so far (no prompt, no prefix). With
     `speech_until`, the text may not end on a segment's start (or end: `HOLD_CLOSED_END`)
     timestamp before this one. After a prefix (`after_prefix`, its <|0.00|> and text forced in
     the prompt) the first token is free and the rules read only what follows it, as
-    CTranslate2's: the prefix's segment is open, so the opening rule does not apply."""
+    CTranslate2's: the prefix's segment is open, so the opening rule does not apply. The
+    window opens with a timestamp, at most `max_initial` seconds in (None: anywhere)."""
     if not tokens:
         if after_prefix:
             return []
-        # The window opens with a timestamp, at most 1.0 s in.
-        last_allowed = timestamp_begin + round(MAX_INITIAL_TIMESTAMP / SECONDS_PER_TIMESTAMP)
+        if max_initial is None:
+            return [(0, timestamp_begin)]
+        last_allowed = timestamp_begin + round(max_initial / SECONDS_PER_TIMESTAMP)
         return [(0, timestamp_begin), (last_allowed + 1, n_vocab)]
     last = tokens[-1] >= timestamp_begin
     penultimate = len(tokens) < 2 or tokens[-2] >= timestamp_begin
@@ -239,12 +247,14 @@ def apply_timestamp_rules(
     speech_until: Sequence[int | None] | None = None,
     after_prefix: bool = False,
     refine: Callable[[Tensor], None] | None = None,
+    max_initial: float | None = MAX_INITIAL_TIMESTAMP,
 ) -> Tensor:
     """Mask `logits` (B, V) in place by each row's `timestamp_masks` (`generated`: the rows'
     tokens so far; `speech_until`: each row's bound, or None), and force a timestamp where all
     timestamps together are likelier than any one text token. Returns the masked logits'
     log-probabilities (float32), which the last rule needs anyway: a step computes them once.
-    `refine(logits)` runs between the masks and the rule (`screening`).
+    `refine(logits)` runs between the masks and the rule (`screening`); `max_initial`: the
+    latest first timestamp (`timestamp_masks`).
 
     The rules read each row's tokens on the host, as openai-whisper's do: a row needs one or
     two slices masked a step, where masks computed on the device took ~30 small ops (on the
@@ -252,7 +262,7 @@ def apply_timestamp_rules(
     for row, tokens in enumerate(generated):
         until = None if speech_until is None else speech_until[row]
         for start, end in timestamp_masks(
-            tokens, timestamp_begin, eot, logits.shape[1], until, after_prefix
+            tokens, timestamp_begin, eot, logits.shape[1], until, after_prefix, max_initial
         ):
             logits[row, start:end] = -torch.inf
     if refine is not None:
@@ -495,7 +505,7 @@ def generate(
         if options.timestamps:
             logprobs = apply_timestamp_rules(
                 logits, generated, tokenizer.timestamp_begin, eot, speech_until, bool(forced),
-                refine,
+                refine, options.max_initial_timestamp,
             )  # fmt: skip
         else:
             if refine is not None:
@@ -642,8 +652,9 @@ def beam_search(
         logits = logits + (first if step == 0 else always)
         if options.timestamps:
             logprobs = apply_timestamp_rules(
-                logits, hypotheses, tokenizer.timestamp_begin, eot, after_prefix=bool(forced)
-            )
+                logits, hypotheses, tokenizer.timestamp_begin, eot, after_prefix=bool(forced),
+                max_initial=options.max_initial_timestamp,
+            )  # fmt: skip
         else:
             logprobs = logits.float().log_softmax(dim=-1)
         top_logprobs, top_tokens = logprobs.topk(width + 1)

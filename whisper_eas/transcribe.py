@@ -31,6 +31,7 @@ import torch
 
 from .audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, load_audio
 from .decoding import (
+    MAX_INITIAL_TIMESTAMP,
     SECONDS_PER_TIMESTAMP,
     DecodingOptions,
     WhisperModel,
@@ -761,6 +762,7 @@ def transcribe(
     prefix: str | None = None,
     repetition_penalty: float = 1.0,
     no_repeat_ngram_size: int = 0,
+    max_initial_timestamp: float | None = MAX_INITIAL_TIMESTAMP,
     max_parts: int | None = None,
     vad_check: bool = True,
     skip_silence: float | None = SKIP_SILENCE_S,
@@ -808,6 +810,8 @@ def transcribe(
     `repetition_penalty` (over 1: a token already in the window is less likely) and
     `no_repeat_ngram_size` (n > 0: no n-gram twice in a window) are faster-whisper's
     (CTranslate2's rules, `decoding.penalized`); off by default, as theirs.
+    `max_initial_timestamp`: the latest a window's first timestamp may be, in seconds
+    (openai-whisper's and faster-whisper's 1.0; None: anywhere).
     `vad_check` (on; off with vad_filter, which decodes speech only): Silero VAD's pauses of
     2 s or more (speech heard for under 0.25 s beside one is part of it: a note's attack) are
     checked against the text: words timed into one are moved to its edge, and
@@ -836,7 +840,7 @@ def transcribe(
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
         best_of=best_of, suppress_tokens=token_list(suppress_tokens), suppress_blank=suppress_blank,
         prefix=prefix, repetition_penalty=repetition_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size,
+        no_repeat_ngram_size=no_repeat_ngram_size, max_initial_timestamp=max_initial_timestamp,
     )  # fmt: skip
     safeguards = with_openai_options(
         safeguards, temperature, compression_ratio_threshold, logprob_threshold,
@@ -905,6 +909,7 @@ def transcribe_stream(
     prefix: str | None = None,
     repetition_penalty: float = 1.0,
     no_repeat_ngram_size: int = 0,
+    max_initial_timestamp: float | None = MAX_INITIAL_TIMESTAMP,
     initial_prompt: str | None = None,
     carry_initial_prompt: bool = False,
     temperature: float | tuple[float, ...] = TEMPERATURES,
@@ -927,7 +932,7 @@ def transcribe_stream(
         hotwords=hotwords, beam_size=beam_size, patience=patience, length_penalty=length_penalty,
         best_of=best_of, suppress_tokens=token_list(suppress_tokens), suppress_blank=suppress_blank,
         prefix=prefix, repetition_penalty=repetition_penalty,
-        no_repeat_ngram_size=no_repeat_ngram_size,
+        no_repeat_ngram_size=no_repeat_ngram_size, max_initial_timestamp=max_initial_timestamp,
     )  # fmt: skip
     safeguards = with_openai_options(
         safeguards, temperature, compression_ratio_threshold, logprob_threshold,
