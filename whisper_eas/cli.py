@@ -30,7 +30,7 @@ from .timing import APPEND_PUNCTUATION, PREPEND_PUNCTUATION
 from .tokenizer import TASKS
 from .transcribe import SHORTEN_PAUSES_S, SKIP_SILENCE_S, token_list
 from .vad import FILTER_OPTIONS, LONG_NAMES
-from .windows import Safeguards
+from .windows import Safeguards, with_openai_options
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 # --vad-*: faster-whisper's vad_parameters (whisper-ctranslate2's flags)
@@ -348,20 +348,15 @@ def run_transcribe(args: argparse.Namespace) -> int:
         if not (args.skip_existing and all(path.is_file() for path in written(i)))
     ]  # fmt: skip
     files = [args.files[i] for i in chosen]
-    options = decoding_options(args)  # a bad value is refused before the model loads
-    if not args.prompt_reset_on_temperature >= 0:
-        raise UsageError(
-            f"--prompt-reset-on-temperature must be >= 0, got {args.prompt_reset_on_temperature}"
-        )
+    # Bad values are refused before the model loads, as `transcribe` checks its keywords.
+    options = decoding_options(args)
+    safeguards = with_openai_options(
+        None, fallback_temperatures(args) if args.fallback else (args.temperature,),
+        args.compression_ratio_threshold, args.logprob_threshold, args.no_speech_threshold,
+        args.prompt_reset_on_temperature,
+    )  # fmt: skip
     model = load_model(args.model, device=device, dtype=model_dtype(args, device))
     eas = eas_from_arguments(args, args.model)
-    safeguards = Safeguards(
-        temperatures=fallback_temperatures(args) if args.fallback else (args.temperature,),
-        compression_ratio_threshold=args.compression_ratio_threshold,
-        logprob_threshold=args.logprob_threshold,
-        no_speech_threshold=args.no_speech_threshold,
-        prompt_reset_on_temperature=args.prompt_reset_on_temperature,
-    )
 
     # A file is read when its row starts (transcribe_files): one bad file gets its error line
     # and the others go on. The bar's length comes from the files' headers, not their audio.
