@@ -1,8 +1,9 @@
 """int8's cross-attention over its bf16 K/V by PyTorch's fused kernel (`TextDecoder.
-fused_bf16_cross`, the default) against the eager backend's two bf16 batched products (keys
-as the left operand), one process taking turns recording by recording (the first rotating),
-each recording transcribed alone (int8, so bf16 cross K/V where the CPU has bf16 instructions;
-`--batch-size 1`: strictly sequential): windows, WER, seconds.
+fused_bf16_cross`, the default on a CPU with AMX) against the eager backend's two bf16 batched
+products (keys as the left operand, the default elsewhere), one process taking turns recording
+by recording (the first rotating), each recording transcribed alone (int8, so bf16 cross K/V
+where the CPU has bf16 instructions; `--batch-size 1`: strictly sequential): windows, WER,
+seconds.
 
     python benchmarks/bf16_cross_fused.py --model tiny.en --batch-size 1 --data data/long \\
         --limit 12 --output benchmarks/results/bf16_cross_fused_tiny_b1_cpu
@@ -24,12 +25,13 @@ def main():
     decoder = model.network.decoder
     if decoder.cross_dtype != torch.bfloat16:
         raise SystemExit("this CPU has no bf16 instructions: int8 keeps float32 cross K/V here")
+    chosen = decoder.fused_bf16_cross
     setups = {
         "eager": lambda: setattr(decoder, "fused_bf16_cross", False),
         "fused": lambda: setattr(decoder, "fused_bf16_cross", True),
     }
     runs = take_turns(model, args.data, records, setups, batch_size=args.batch_size)
-    decoder.fused_bf16_cross = True
+    decoder.fused_bf16_cross = chosen
     write_turns(args, records, runs, "int8: cross-attention over bf16 K/V, eager or fused",
                 "cross-attention", f"int8, batch size {args.batch_size}", dtype="int8",
                 batch_size=args.batch_size)  # fmt: skip

@@ -229,6 +229,35 @@ def test_int8_keeps_cross_attention_in_bf16_only_where_the_cpu_has_bf16():
         assert quantize_int8(network, cross_bf16=asked).decoder.cross_dtype == dtype
 
 
+def test_bf16_cross_attention_runs_the_fused_kernel_only_where_the_cpu_has_amx(monkeypatch):
+    """Over bf16 cross K/V a step runs PyTorch's fused kernel where the CPU has AMX (faster
+    there), the decoder's backend elsewhere (the fused kernel's bf16 products crawl without
+    AMX: 3x slower on an AMD EPYC with AVX512-BF16); either way on request."""
+    import whisper_eas.model as model_module
+
+    model = load_model("tiny.en")
+    decoder = quantize_int8(model.network, cross_bf16=True).decoder
+    cache_of = lambda: decoder.new_cache(torch.zeros(1, 1500, model.dims.n_audio_state))  # noqa: E731
+    seen = []
+    attend = model_module.attention
+
+    def spy(q, k, v, *, mask=None, backend="sdpa"):
+        if mask is None:  # cross-attention (the self-attention reads its cache with a mask)
+            seen.append(backend)
+        return attend(q, k, v, mask=mask, backend=backend)
+
+    monkeypatch.setattr(model_module, "attention", spy)
+    tokens = torch.tensor([model.tokenizer.sot_sequence()])
+    for amx, asked, want in [
+        (True, None, "sdpa"), (False, None, "eager"), (False, True, "sdpa"), (True, False, "eager")
+    ]:  # fmt: skip
+        monkeypatch.setattr(model_module, "has_amx", lambda amx=amx: amx)
+        decoder.fused_bf16_cross, seen[:] = asked, []
+        with torch.inference_mode():
+            decoder(tokens, cache_of())
+        assert seen == [want] * model.dims.n_text_layer, (amx, asked)
+
+
 def test_int8_logits_close_to_float32(models, int8_models):
     """One decoding step on the same audio: the same top token, and int8 logits within 15 % of
     the float32 logits' range (measured: 1.9 of 21.6 for tiny.en; benchmarks/decoder_step.py

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from . import onednn
 from .attention import attention, check_backend
-from .cpu import is_intel
+from .cpu import has_amx, is_intel
 from .rules import Scoring
 from .screening import ScreenedProjection
 from .sparsify import EASConfig, Sparsifier, received_attention
@@ -706,12 +706,14 @@ class TextDecoder(nn.Module):
         # bf16 and computes in float32 the columns that may win (`screening`): float32's
         # tokens, reading half the bytes. False: the float32 product over every column.
         self.screened_logits = True
-        # On a CPU, cross-attention over bfloat16 K/V (int8's, above) runs PyTorch's fused
-        # kernel whatever the backend: it accumulates in float32, keeps a row's numbers its
-        # own there (tested), and ran 2.5x faster than eager's two bf16 products at one row
-        # (AMX Xeon: a step 1.1x faster, 12 long recordings 1.02-1.13x; docs/int8.md).
-        # False: the backend given.
-        self.fused_bf16_cross = True
+        # On a CPU with AMX, cross-attention over bfloat16 K/V (int8's, above) runs PyTorch's
+        # fused kernel whatever the backend: it accumulates in float32, keeps a row's numbers
+        # its own there (tested), and ran 2.5x faster than eager's two bf16 products at one
+        # row (AMX Xeon: a step 1.1x faster, 12 long recordings 1.02-1.13x). Without AMX its
+        # bf16 products crawl (AMD EPYC with AVX512-BF16: tiny.en int8, a step of 8 rows 24
+        # against eager's 8.6 ms; docs/int8.md). None: where the CPU has AMX; True / False:
+        # always / never.
+        self.fused_bf16_cross: bool | None = None
 
     def new_cache(
         self,
@@ -755,7 +757,8 @@ class TextDecoder(nn.Module):
         positions = cache.place(tokens.shape[1])  # raises if past the text context
         x = self.token_embedding(tokens) + self.positional_embedding[positions]
         bf16_cross = cache.cross_kv[0][0].dtype == torch.bfloat16 and tokens.device.type == "cpu"
-        cross_backend = "sdpa" if bf16_cross and self.fused_bf16_cross else backend
+        fused = has_amx() if self.fused_bf16_cross is None else self.fused_bf16_cross
+        cross_backend = "sdpa" if bf16_cross and fused else backend
         for index, block in enumerate(self.blocks):
             x = block(
                 x, backend=backend, cache=cache, index=index, cross_scores=cross_scores,
