@@ -168,13 +168,19 @@ def test_a_row_with_many_candidates_gets_its_whole_float32_product(steps, kind, 
 
 
 def test_several_rows_read_the_screen_made_sooner_and_a_bad_screen_is_named(models):
-    """On a CPU with AMX one row reads the int8x2 screen (faster), several the bf16 one (as
-    fast at eight rows, and made ~0.15 s sooner in each process)."""
+    """One row reads the narrowest screen (int8x2 on a CPU with AMX, else int8: the fewest
+    bytes), several the bf16 one (as fast at eight rows, made ~0.15 s sooner in each process,
+    and ATen's int8 product computes each row apart)."""
     with pytest.raises(ValueError, match="screen must be one of"):
         decoding.DecodingOptions(screen="int4")
     several = decoding.screen_kind(one_row=False)
     if several is not None and screening.bf16_screen_works() and decoding.has_bf16():
         assert several == "bf16"
+    one = decoding.screen_kind(one_row=True)
+    if decoding.has_amx() and int8x2_screen_works():
+        assert one == "int8x2"
+    elif int8_screen_works():
+        assert one == "int8"
     if not int8x2_screen_works():
         options = decoding.DecodingOptions(screen="int8x2")
         with pytest.raises(ValueError, match="does not run on this CPU"):

@@ -556,17 +556,22 @@ def generate(
 
 def screen_kind(one_row: bool = True) -> str | None:
     """The screen this CPU reads fastest (`screening`), for steps of one row or of several.
-    On a CPU with AMX "int8x2", whose int8 tiles take one to sixteen rows in about the same
-    time (AMX Xeon, weights from memory: tiny.en's screen 2.98 against bf16's 3.39 ms at one
-    row; base 3.43 against 4.63; 12 long recordings each alone, taking turns, the same texts:
-    int8 --batch-size 1 1.08x, tiny.en and base; benchmarks/screen_kinds.py), but for several
-    rows "bf16": there the two read as fast (3.70 against 3.78 ms at eight rows; base float32
-    by default 1.00x), and bf16's is made ~0.15 s sooner, a cost each process pays once. Then
-    "bf16" on another CPU with bf16 instructions (not measured against int8x2 there); else
-    "int8" where ATen's weight-only int8 product works; else None."""
+    One row reads the fewest bytes: on a CPU with AMX "int8x2", whose int8 tiles take one to
+    sixteen rows in about the same time (AMX Xeon, weights from memory: tiny.en's screen 2.98
+    against bf16's 3.39 ms at one row; base 3.43 against 4.63; 12 long recordings each alone,
+    taking turns, the same texts: int8 --batch-size 1 1.08x, tiny.en and base;
+    benchmarks/screen_kinds.py); elsewhere "int8", ATen's weight-only product (AMD EPYC Zen 4
+    with AVX512-BF16: 1.08x tiny.en, 1.06x base faster than bf16 at --batch-size 1, the same
+    texts). For several rows "bf16" on a CPU with bf16 instructions: on the AMX Xeon it reads
+    as fast as int8x2 (3.70 against 3.78 ms at eight rows; base float32 by default 1.00x) and
+    is made ~0.15 s sooner, a cost each process pays once; ATen's int8 product computes each
+    row apart (eight rows cost eight times one). Else int8x2 with AMX, "int8" where ATen's
+    weight-only int8 product works, or None."""
     amx = has_amx() and int8x2_screen_works()
     if amx and one_row:
         return "int8x2"
+    if one_row and int8_screen_works():
+        return "int8"
     if has_bf16() and bf16_screen_works():
         return "bf16"
     if amx:

@@ -10,10 +10,10 @@ weights in a narrower type and then computes in float32 every column that may be
 - bf16 on a CPU that multiplies bfloat16 in hardware (AVX512-BF16, AMX): half the bytes, in
   oneDNN's packed product, which gives a row the same bits whatever its batch (a lone row as
   two copies of it, as `model.linear`).
-- int8 elsewhere (AVX2, or AVX-512 without bf16): a quarter of the bytes, one bf16 scale a
-  row (so q_j s_j is exact in float32), in ATen's weight-only int8 product
-  (`torch._weight_int8pack_mm`, gpt-fast's int8 path), which computes each row apart
-  (tested).
+- int8 for a run of one row (`--batch-size 1`) without AMX, and for any run on a CPU without
+  bf16 instructions: a quarter of the bytes, one bf16 scale a row (so q_j s_j is exact in
+  float32), in ATen's weight-only int8 product (`torch._weight_int8pack_mm`, gpt-fast's int8
+  path), which computes each row apart (tested).
 - "int8x2" on a CPU with AMX: the same int8 rows, times the row h split into two int8 rows
   (h ~= a q_a + b q_b, ~16 bits) in oneDNN's int8 product, whose integer sums are exact; its
   margin is int8's, with a far smaller rounding of h. There ATen's int8 kernel is slower
