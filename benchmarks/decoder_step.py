@@ -77,16 +77,20 @@ def products_ms(model, one_row: bool = True) -> float:
     return statistics.median(times)
 
 
-def bytes_per_step(model, n_audio: int, screened: bool = False) -> int:
+SCREEN_BYTES = {"bf16": 2, "int8": 1, "int8x2": 1}  # a text column's weight, per element
+
+
+def bytes_per_step(model, n_audio: int, screen: str | None = None) -> int:
     """Weight bytes of the decoder (embedding = output projection) + cross K/V of the layers;
-    `screened`: the projection's text columns read in bfloat16 (`screening`)."""
+    `screen`: the kind the projection's text columns are read in (`screening`), if any."""
     decoder = model.network.decoder
     weights = sum(t.numel() * t.element_size() for t in decoder.state_dict().values())
-    if screened:
+    if screen:
         text = decoder.token_embedding.weight[: model.tokenizer.timestamp_begin]
-        weights -= text.numel() * (text.element_size() - 2)
+        weights -= text.numel() * (text.element_size() - SCREEN_BYTES[screen])
     dims = model.dims
-    element = torch.finfo(model.dtype).bits // 8  # K/V in the activations' dtype (int8: fp32)
+    # K/V in the decoder's cross dtype (int8's: bf16 where the CPU has bf16 instructions)
+    element = torch.finfo(decoder.cross_dtype or model.dtype).bits // 8
     cross = 2 * dims.n_text_layer * n_audio * dims.n_text_state * element
     return weights + cross
 
@@ -184,11 +188,13 @@ def main() -> None:
                 for screened in (False, True) if screen_of(model, one_row) else (False,):
                     ms, n_audio = step_ms(model, eas, screened, one_row)
                     products = products_ms(model, one_row) if eas is None and not screened else None
-                    megabytes = bytes_per_step(model, n_audio, screened) / 1e6
+                    kind = screen_of(model, one_row).kind if screened else None
+                    megabytes = bytes_per_step(model, n_audio, kind) / 1e6
                     floor = megabytes / bandwidth  # ms: MB / (GB/s)
                     row = {"model": name, "dtype": dtype, "eas": eas is not None,
-                           "screened": screened, "audio_tokens": n_audio, "step_ms": ms,
-                           "floor_ms": floor, "megabytes": megabytes, "products_ms": products,
+                           "screened": screened, "screen": kind, "audio_tokens": n_audio,
+                           "step_ms": ms, "floor_ms": floor, "megabytes": megabytes,
+                           "products_ms": products,
                            "read_floor_ms": megabytes / read_bandwidth}  # fmt: skip
                     result["rows"].append(row)
                     print(row, flush=True)
@@ -199,17 +205,17 @@ def main() -> None:
              f"Kernels: {args.kernels} (one-row: a step of `--batch-size 1`, a lone row's "
              "products on MKL; batch: a lone row of a batched run, on oneDNN as two copies). "
              "Products: the step's products alone, one row (EAS off only). Projection: the "
-             "float32 product, or the bf16 screen with float32 candidates (`screening`, what "
-             "a greedy step uses on a CPU with bf16 instructions; its floor counts the text "
-             "columns' weights in bf16).",
+             "float32 product, or the screen this CPU reads with float32 candidates "
+             "(`screening`, what a greedy step uses; its floor counts the text columns' "
+             "weights in the screen's bytes).",
              "", "| model | dtype | EAS | projection | audio tokens | MB per step | step ms | "
              "floor ms | step / floor | read floor ms | products ms |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in result["rows"]:
+        projection = f"{r.get('screen') or 'bf16'} screen" if r.get("screened") else "float32"
         lines.append(
             f"| {r['model']} | {r['dtype']} | {'recommended' if r['eas'] else 'off'} | "
-            f"{'bf16 screen' if r.get('screened') else 'float32'} | "
-            f"{r['audio_tokens']} | {r['megabytes']:.0f} | {r['step_ms']:.2f} | "
+            f"{projection} | {r['audio_tokens']} | {r['megabytes']:.0f} | {r['step_ms']:.2f} | "
             f"{r['floor_ms']:.2f} | {r['step_ms'] / r['floor_ms']:.1f} | "
             f"{r['read_floor_ms']:.2f} | "
             f"{'' if r['products_ms'] is None else format(r['products_ms'], '.2f')} |"
