@@ -77,8 +77,11 @@ def test_a_row_gets_the_same_bits_alone_as_in_a_batch(monkeypatch, fused):
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
 def test_the_fused_kernel_gives_a_row_its_own_bits(threads):
-    """What the module docstring says of PyTorch's fused CPU kernel, for the query counts it
-    meets (a step, prompts, a window) and a key count EAS leaves."""
+    """What the module docstring says of PyTorch's fused CPU kernel in float32: a row's own bits
+    for the query counts of prompts and windows, and a key count EAS leaves. A step's one to
+    three queries may differ in the last bits at 2 or more threads (AMD EPYC Zen 4, torch
+    2.13: up to 8e-8), which is why float32 steps run eager; they stay within float32's
+    rounding."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -89,9 +92,23 @@ def test_the_fused_kernel_gives_a_row_its_own_bits(threads):
                 batch = F.scaled_dot_product_attention(q, k, v)
                 for rows in (slice(0, 1), slice(3, 4), slice(7, 8), slice(2, 5)):
                     alone = F.scaled_dot_product_attention(q[rows], k[rows], v[rows])
-                    assert torch.equal(alone, batch[rows])
+                    if n_queries > 3:
+                        assert torch.equal(alone, batch[rows])
+                    else:
+                        assert (alone - batch[rows]).abs().max().item() < 1e-6
     finally:
         torch.set_num_threads(previous)
+
+
+def test_float32_decoding_steps_run_eager_by_default():
+    """Batch invariance of a float32 step does not lean on the fused kernel (above)."""
+    import inspect
+
+    from whisper_eas.decoding import DecodingOptions
+    from whisper_eas.model import TextDecoder
+
+    assert DecodingOptions().backend == "eager"
+    assert inspect.signature(TextDecoder.forward).parameters["backend"].default == "eager"
 
 
 def test_pytorch_fused_kernel_where_onednn_does_not_apply(monkeypatch):

@@ -20,8 +20,10 @@ tokens are attended apart, `model.KVCache.cross_groups`).
 Batch invariance: under `"eager"`, a row's output does not depend on the other rows of the
 batch (batched products and a softmax per row; tested). The decoder runs eager by default,
 where a row's numbers must be its own; the encoder runs one window at a time
-(`windows.encode`). PyTorch's fused CPU kernel gave a row the same bits alone as in batches of
-up to 8, for 1 to 1,500 queries, at 1, 2 and 4 threads (torch 2.13, tested).
+(`windows.encode`). PyTorch's fused CPU kernel gives a row the same bits alone as in batches of
+up to 8 for 224 to 1,500 float32 queries and for bf16 steps (torch 2.13, tested), but not
+for one to three float32 queries at 2 or more threads on every CPU (AMD EPYC Zen 4: off by up
+to 8e-8); so float32 decoding steps stay eager.
 """
 
 import math
