@@ -77,7 +77,7 @@ def products_ms(model, one_row: bool = True) -> float:
     return statistics.median(times)
 
 
-SCREEN_BYTES = {"bf16": 2, "int8": 1, "int8x2": 1}  # a text column's weight, per element
+SCREEN_BYTES = {"bf16": 2, "int8": 1, "int8x2": 1, "int8x2-fbgemm": 1}  # per element
 
 
 def bytes_per_step(model, n_audio: int, screen: str | None = None) -> int:

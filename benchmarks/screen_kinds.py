@@ -25,7 +25,8 @@ def main():
     chosen = decoding.screen_kind
 
     def choose(kind):
-        decoding.screen_kind = lambda one_row=True: kind
+        # "none": no screen, every step computes the full projection.
+        decoding.screen_kind = lambda one_row=True: None if kind == "none" else kind
 
     setups = {kind: lambda kind=kind: choose(kind) for kind in args.kinds.split(",")}
     runs = take_turns(model, args.data, records, setups, batch_size=args.batch_size)

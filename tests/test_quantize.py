@@ -75,6 +75,18 @@ def test_int8_products_one_scale_per_row_or_float32():
         Int8Linear.from_float(weight, bias, many_rows="int4")
 
 
+def test_the_fbgemm_check_passes_here_and_catches_8_bit_saturation_without_vnni(monkeypatch):
+    """FBGEMM's product sums this CPU's loudest activations exactly (so the int8x2-fbgemm
+    screen may run), and the check would catch int16 saturation: 8-bit activations on a CPU
+    without VNNI."""
+    import whisper_eas.fbgemm as fbgemm
+
+    assert fbgemm.product_is_exact()
+    if not has_vnni():
+        monkeypatch.setattr(fbgemm, "ACTIVATION_LEVELS", 127.0)
+        assert not fbgemm.product_is_exact.__wrapped__()
+
+
 @pytest.mark.skipif(not lone_rows_in_bf16(), reason="no bf16 instructions here")
 def test_a_lone_row_of_a_one_row_run_is_a_bf16_row_times_the_int8_weight():
     """In a run of one row by setting (`--batch-size 1`) a lone row is multiplied in bf16 by

@@ -8,6 +8,7 @@ import torch
 from conftest import FIXTURES
 
 import whisper_eas.decoding as decoding
+import whisper_eas.fbgemm as fbgemm
 import whisper_eas.screening as screening
 from whisper_eas import transcribe
 from whisper_eas.screening import (
@@ -37,6 +38,10 @@ KINDS = [
     pytest.param(
         "int8x2",
         marks=pytest.mark.skipif(not int8x2_screen_works(), reason="no exact oneDNN int8"),
+    ),
+    pytest.param(
+        "int8x2-fbgemm",
+        marks=pytest.mark.skipif(not fbgemm.product_is_exact(), reason="no exact FBGEMM"),
     ),
 ]
 CLIPS = [str(f) for f in FIXTURES[:3]]
@@ -170,21 +175,44 @@ def test_a_row_with_many_candidates_gets_its_whole_float32_product(steps, kind, 
 def test_several_rows_read_the_screen_made_sooner_and_a_bad_screen_is_named(models):
     """One row reads the narrowest screen (int8x2 on a CPU with AMX, else int8: the fewest
     bytes), several the bf16 one (as fast at eight rows, made ~0.15 s sooner in each process,
-    and ATen's int8 product computes each row apart)."""
+    and ATen's int8 product computes each row apart); without bf16 instructions both read
+    FBGEMM's int8x2."""
     with pytest.raises(ValueError, match="screen must be one of"):
         decoding.DecodingOptions(screen="int4")
     several = decoding.screen_kind(one_row=False)
+    one = decoding.screen_kind(one_row=True)
+    if not decoding.has_bf16() and fbgemm.product_is_exact():
+        assert several == "int8x2-fbgemm"
+        if not decoding.has_amx():
+            assert one == "int8x2-fbgemm"
     if several is not None and screening.bf16_screen_works() and decoding.has_bf16():
         assert several == "bf16"
-    one = decoding.screen_kind(one_row=True)
     if decoding.has_amx() and int8x2_screen_works():
         assert one == "int8x2"
-    elif int8_screen_works():
+    elif decoding.has_bf16() and int8_screen_works():
         assert one == "int8"
     if not int8x2_screen_works():
         options = decoding.DecodingOptions(screen="int8x2")
         with pytest.raises(ValueError, match="does not run on this CPU"):
             decoding.screened_projection(models["tiny.en"], options)
+
+
+@pytest.mark.parametrize(
+    "amx, bf16, one, several",
+    [
+        (True, True, "int8x2", "bf16"),  # AMX Xeon
+        (False, True, "int8", "bf16"),  # AMD EPYC with AVX512-BF16
+        (False, False, "int8x2-fbgemm", "int8x2-fbgemm"),  # AVX2 only
+    ],
+)
+def test_each_cpu_gets_the_screen_measured_fastest_on_it(monkeypatch, amx, bf16, one, several):
+    for name in ("int8_screen_works", "int8x2_screen_works", "bf16_screen_works"):
+        monkeypatch.setattr(decoding, name, lambda: True)
+    monkeypatch.setattr(fbgemm, "product_is_exact", lambda: True)
+    monkeypatch.setattr(decoding, "has_amx", lambda: amx)
+    monkeypatch.setattr(decoding, "has_bf16", lambda: bf16)
+    assert decoding.screen_kind(one_row=True) == one
+    assert decoding.screen_kind(one_row=False) == several
 
 
 def test_only_batch_size_one_takes_the_one_row_kernels(models, monkeypatch):

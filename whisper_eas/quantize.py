@@ -12,10 +12,8 @@ row is divided by its own scale, FBGEMM quantizes with scale 1
   4.95 % WER), and in a decoding step it would make a file's numbers depend on the other files
   of its batch (issue 19: 12 of 20 transcripts changed with the batch size). Per row, a row's
   integers, its exact int32 sums and its rescaling are its own.
-- Why 7 bits without VNNI: there FBGEMM sums pairs of u8 x s8 products in int16. 7-bit
-  activations keep every pair within it (2 * 127 * 127 < 2^15); 8-bit ones saturate as soon as
-  a row has a loud channel (measured: sums off by thousands), a silent wrong answer. With
-  AVX512-VNNI the products go straight into int32, so activations take all 8 bits. A test
+- Why 7 bits without VNNI: there FBGEMM sums pairs of u8 x s8 products in int16, which 8-bit
+  activations can saturate (`fbgemm`). With AVX512-VNNI activations take all 8 bits. A test
   checks the product against exact integer sums with the bits this CPU uses.
 In a run of one row by setting (`--batch-size 1`, `model.one_row_run`) on a CPU with bf16
 instructions, a lone row is multiplied in bf16 by the int8 weight instead (`Int8Linear.lone_row`:
@@ -33,7 +31,6 @@ error of a step. With 7-bit activations (no VNNI) the float32 projection bought 
 and cost 10-14 % of the time, so there it is int8 too (docs/int8.md).
 """
 
-import warnings
 from functools import lru_cache
 
 import torch
@@ -41,6 +38,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cpu import has_amx, has_bf16, has_vnni
+from .fbgemm import ACTIVATION_LEVELS, prescaled_linear
+from .fbgemm import pack as fbgemm_pack
 from .model import DerivedWeights, Linear, TokenEmbedding, Whisper, in_one_row_run
 from .screening import int8_screen_works
 
@@ -52,25 +51,8 @@ def quantize_weight(weight: Tensor) -> tuple[Tensor, Tensor]:
     return torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8), scales
 
 
-def fbgemm_pack(q: Tensor, scales: Tensor, bias: Tensor | None = None):
-    """Prepack int8 weights for FBGEMM (its quantized-tensor API is the only way in; torch
-    marks those constructors deprecated, hence the silenced warning)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        zeros = torch.zeros(q.shape[0], dtype=torch.long)
-        weight = torch._make_per_channel_quantized_tensor(q, scales.double(), zeros, 0)
-        return torch.ops.quantized.linear_prepack(weight, bias)
-
-
-# 8-bit activations where the CPU has VNNI, 7-bit elsewhere (module docstring); measured on 50
-# dev-clean clips with VNNI: base int8 7 bits 5.86 %, 8 bits 5.49 % WER (float32 5.20 %).
-ACTIVATION_LEVELS = 127.0 if has_vnni() else 63.0
-
 MANY_ROWS = ("per_row", "float32")
 SMALL_INPUT = 16_384  # elements: up to 8 rows of base's 2048-wide MLP (a decoding step)
-# The op's resolved overload: calling it skips a Python dispatch step, ~10 us a product, which
-# is a third of a small decoding-step product.
-prescaled_linear = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32.default
 
 
 class Int8Linear(DerivedWeights):

@@ -19,6 +19,12 @@ weights in a narrower type and then computes in float32 every column that may be
   margin is int8's, with a far smaller rounding of h. There ATen's int8 kernel is slower
   than bf16's at eight rows and FBGEMM's compute-bound at sixteen; oneDNN's AMX tiles take
   one to sixteen rows in about the same time.
+- "int8x2-fbgemm" on a CPU without bf16 instructions: the same, in FBGEMM's int8 product
+  (`fbgemm`), whose activations take 7 bits there (h ~= a q_a + b q_b, ~13 bits). ATen's int8
+  product converts each weight to float and is bound by that arithmetic on AVX2 (tiny.en's
+  text columns: 1.3-1.5 ms a row at 2 threads, 6.6 GB/s), oneDNN's int8 saturates there;
+  FBGEMM multiplies bytes (0.9 ms for a row's two, 2.3 ms for eight rows' sixteen against
+  ATen's 4.5, AMD EPYC with AVX2 only).
 
 bf16 and int8 multiply bf16(h), the row's input rounded (int8x2: its two int8 rows). With
 d_j token j's screened weights, r_j = w_j - d_j and e = h - bf16(h):
@@ -51,7 +57,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-from . import onednn
+from . import fbgemm, onednn
 
 BF16_ROUNDING = 2.0**-8  # bfloat16 rounds a number by at most half this, relative
 FLOAT32_SUM = 2.0**-24  # float32's unit roundoff, which a sum of K products may take K times
@@ -59,7 +65,7 @@ SAFETY = 1.01  # on the margins, for the roundings in computing them
 # Candidates a row refines one by one at most; past that (a flat distribution), its whole text
 # product in float32: gathering that many rows of the weight costs about as much.
 MAX_REFINED = 4096
-KINDS = ("bf16", "int8", "int8x2")
+KINDS = ("bf16", "int8", "int8x2", "int8x2-fbgemm")
 
 
 class ScreenedProjection:
@@ -85,6 +91,8 @@ class ScreenedProjection:
             self.screen = torch.ops.onednn.qlinear_prepack(self.screen, None)
             self.scales = self.scales.float()
             self.zero_points = torch.zeros(len(self.scales), dtype=torch.long)  # symmetric
+        elif kind == "int8x2-fbgemm":
+            self.screen = fbgemm.pack(self.screen, self.scales.float())
         sums = 2 * weight.shape[1] * FLOAT32_SUM
         # A column's margin: |bf16(h)| times `per_input` (|r_j|, and float32's sums), plus |e|
         # times `per_rounding` (|w_j|).
@@ -100,7 +108,7 @@ class ScreenedProjection:
         # (`model.linear`); ATen's int8 product computes each row apart.
         twice = lambda x: torch.cat((x, x)) if n_rows == 1 else x  # noqa: E731
         exact = onednn.product(twice(hidden), self.exact)[:n_rows]
-        if self.kind == "int8x2":
+        if self.kind.startswith("int8x2"):
             screened, norms = self.two_int8_rows(hidden)
             return torch.cat((screened, exact), dim=1), norms
         rounded = hidden.to(torch.bfloat16)
@@ -113,21 +121,24 @@ class ScreenedProjection:
         return torch.cat((screened, exact), dim=1), norms
 
     def two_int8_rows(self, hidden: Tensor) -> tuple[Tensor, Tensor]:
-        """The "int8x2" screen: each row h as two int8 rows, h ~= a q_a + b q_b (q_a its
-        rounding to int8 at scale a, q_b the rest's at scale b: ~16 bits), both multiplied by
-        the int8 text columns in one oneDNN product, whose integer sums are exact (AMX or
-        VNNI tiles). So h.w_j is off by (a q_a + b q_b).r_j + e.w_j, e the rest's rounding:
-        the int8 screen's margin with a far smaller e. -> screened text logits (B, V_text),
-        norms (B, 2)."""
-        first_scale = hidden.abs().amax(dim=1, keepdim=True).clamp_min_(1e-30) / 127
-        first = torch.round(hidden / first_scale).clamp_(-127, 127)
+        """The "int8x2" screens: each row h as two int8 rows, h ~= a q_a + b q_b (q_a its
+        rounding to L levels at scale a, q_b the rest's at scale b: ~16 bits for L = 127),
+        both multiplied by the int8 text columns in one product whose integer sums are exact
+        (oneDNN's on AMX or VNNI tiles; FBGEMM's, L its `ACTIVATION_LEVELS`). So h.w_j is off
+        by (a q_a + b q_b).r_j + e.w_j, e the rest's rounding: the int8 screen's margin with
+        a far smaller e. -> screened text logits (B, V_text), norms (B, 2)."""
+        levels = 127.0 if self.kind == "int8x2" else fbgemm.ACTIVATION_LEVELS
+        first_scale = hidden.abs().amax(dim=1, keepdim=True).clamp_min_(1e-30) / levels
+        first = torch.round(hidden / first_scale).clamp_(-levels, levels)
         rest = hidden - first * first_scale
-        second_scale = rest.abs().amax(dim=1, keepdim=True).clamp_min_(1e-30) / 127
-        second = torch.round(rest / second_scale).clamp_(-127, 127)
+        second_scale = rest.abs().amax(dim=1, keepdim=True).clamp_min_(1e-30) / levels
+        second = torch.round(rest / second_scale).clamp_(-levels, levels)
         rows = torch.stack((first, second), dim=1).flatten(0, 1)  # (2B, D): a row's two apart
-        products = int8_product(
-            rows.add_(128).to(torch.uint8), self.screen, self.scales, self.zero_points
-        )
+        if self.kind == "int8x2":
+            rows = rows.add_(128).to(torch.uint8)
+            products = int8_product(rows, self.screen, self.scales, self.zero_points)
+        else:
+            products = fbgemm.integer_product(rows, self.screen)
         products = products.view(len(hidden), 2, -1)
         # Multiplied and added apart (no fused multiply-add), so each element's bits are the
         # same whatever the batch.
@@ -254,5 +265,10 @@ def int8_screen_works() -> bool:
 
 def screen_works(kind: str) -> bool:
     """Whether a screen of `kind` (one of KINDS) runs on this CPU."""
-    checks = {"bf16": bf16_screen_works, "int8": int8_screen_works, "int8x2": int8x2_screen_works}
+    checks = {
+        "bf16": bf16_screen_works,
+        "int8": int8_screen_works,
+        "int8x2": int8x2_screen_works,
+        "int8x2-fbgemm": fbgemm.product_is_exact,
+    }
     return checks[kind]()
