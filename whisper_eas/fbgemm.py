@@ -41,8 +41,10 @@ def pack(q: Tensor, scales: Tensor, bias: Tensor | None = None):
 
 
 def integer_product(rows: Tensor, packed) -> Tensor:
-    """rows (N, K), integers in [-ACTIVATION_LEVELS, ACTIVATION_LEVELS] held as float32, times
-    the packed weight: float32 (N, V), each an exact integer sum times its column's scale."""
+    """rows (N, K), float32 in [-ACTIVATION_LEVELS, ACTIVATION_LEVELS], each rounded to the
+    nearest integer (its activation), times the packed weight: float32 (N, V), each an exact
+    integer sum times its column's scale."""
+    # Quantized with scale 1 and zero point L + 1, a row is the unsigned bytes FBGEMM takes.
     return prescaled_linear(rows, 1.0, int(ACTIVATION_LEVELS) + 1, packed)
 
 

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cpu import has_amx, has_bf16, has_vnni
-from .fbgemm import ACTIVATION_LEVELS, prescaled_linear
+from .fbgemm import ACTIVATION_LEVELS, integer_product
 from .fbgemm import pack as fbgemm_pack
 from .model import DerivedWeights, Linear, TokenEmbedding, Whisper, in_one_row_run
 from .screening import int8_screen_works
@@ -112,9 +112,8 @@ class Int8Linear(DerivedWeights):
             highest, lowest = x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True)
             row_max = torch.maximum(highest, lowest.neg_())
         row_scales = row_max.clamp_min_(1e-12).div_(ACTIVATION_LEVELS)
-        # x / row_scales lies in [-L, L]: quantized with scale 1 and zero point L + 1 it is the
-        # unsigned byte FBGEMM multiplies, exactly round(x / row_scale) + L + 1.
-        y = prescaled_linear(x / row_scales, 1.0, int(ACTIVATION_LEVELS) + 1, self.packed)
+        # x / row_scales lies in [-L, L]: FBGEMM multiplies round(x / row_scale), exactly.
+        y = integer_product(x / row_scales, self.packed)
         return y.mul_(row_scales) if self.bias is None else torch.addcmul(self.bias, y, row_scales)
 
     def lone_row(self, x: Tensor) -> Tensor:
