@@ -57,11 +57,14 @@ def test_intel_cpus_take_the_fused_kernel_for_float32(monkeypatch):
     assert calls == []
 
 
-def test_fused_on_cpu_follows_the_cpu_maker(monkeypatch):
-    monkeypatch.setattr(attention_module, "is_intel", lambda: True)
-    assert attention_module.fused_on_cpu()
-    monkeypatch.setattr(attention_module, "is_intel", lambda: False)
-    assert not attention_module.fused_on_cpu()
+@pytest.mark.parametrize(
+    "intel, avx512, fused", [(True, True, True), (True, False, True), (False, True, False),
+                             (False, False, True)],
+)  # fmt: skip
+def test_fused_on_cpu_everywhere_but_amd_with_avx512(monkeypatch, intel, avx512, fused):
+    monkeypatch.setattr(attention_module, "is_intel", lambda: intel)
+    monkeypatch.setattr(attention_module, "has_avx512", lambda: avx512)
+    assert attention_module.fused_on_cpu() == fused
 
 
 @pytest.mark.parametrize("fused", [False, True])

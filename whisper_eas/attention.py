@@ -4,9 +4,10 @@ probability-returning variant that the EAS scoring block needs.
 `"eager"` is the reference: it materialises the (B, H, Tq, Tk) probabilities and computes the
 softmax in float32 whatever the model dtype. `"sdpa"` never builds the full matrix: it calls
 PyTorch's fused kernels (flash / memory-efficient on CUDA, a fused CPU kernel otherwise),
-except for float32 without a mask (the encoder) on a CPU that Intel did not make, where each
-head's two products run on oneDNN a chunk of queries at a time (`attention_onednn`): the fused
-CPU kernel's products run on MKL, fast on Intel's CPUs only (`fused_on_cpu`).
+except for float32 without a mask (the encoder) on an AMD CPU with AVX-512, where each head's
+two products run on oneDNN a chunk of queries at a time (`attention_onednn`): the fused CPU
+kernel's products run on MKL, which takes its AVX-512 kernels on Intel's CPUs only
+(`fused_on_cpu`).
 `attention_with_received` computes the probabilities a chunk of queries at a time and returns,
 beside the output, the attention each key *receives* (the EAS importance, Eq. 1); in float32
 on a CPU its products run on oneDNN too.
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import onednn
-from .cpu import is_intel
+from .cpu import has_avx512, is_intel
 
 BACKENDS = ("eager", "sdpa")
 QUERY_CHUNK = 500  # queries a product of `attention_onednn` takes: a 30 s window's 1500 in 3
@@ -47,11 +48,13 @@ def on_onednn(q: Tensor) -> bool:
 
 def fused_on_cpu() -> bool:
     """Whether `"sdpa"` takes PyTorch's fused kernel for float32 on this CPU, not
-    `attention_onednn`. On an Intel Xeon (AMX, 2 threads) the fused kernel ran a window's
-    attention 1.5x faster (a tiny.en block 15 against 24 ms; long recordings 1.05-1.09x
-    faster, the same texts); on an AMD EPYC (Zen 5), where MKL computed a head's scores at ~77
-    GFLOP/s, `attention_onednn` made long recordings 1.09-1.16x faster (docs/tried.md)."""
-    return is_intel()
+    `attention_onednn`: everywhere but on an AMD CPU with AVX-512. There MKL, which the fused
+    kernel's products run on, computed a head's scores at ~77 GFLOP/s, and `attention_onednn`
+    made long recordings 1.09-1.16x faster (AMD EPYC Zen 5, docs/tried.md). Where both run
+    AVX2 (an AMD EPYC without AVX-512) the fused kernel, which never writes a head's scores
+    out, ran a tiny.en block in 26 against 36-43 ms and long recordings 1.07x faster; on an
+    Intel Xeon (AMX) 1.05-1.09x faster (benchmarks/results/encoder_attention_*_cpu.md)."""
+    return is_intel() or not has_avx512()
 
 
 def check_backend(backend: str) -> str:
@@ -91,7 +94,7 @@ def attention_onednn(
     chunk_size: int = QUERY_CHUNK,
     received: Tensor | None = None,
 ) -> Tensor | None:
-    """`"sdpa"` for float32 without a mask on a CPU not made by Intel (`fused_on_cpu`), and
+    """`"sdpa"` for float32 without a mask on an AMD CPU with AVX-512 (`fused_on_cpu`), and
     the EAS scoring block on every CPU: q (B, H, Tq, D), k and v (B, H, Tk, D)
     -> (B, H, Tq, D) (None when `v` is None). Each head's scores and output are two products
     on oneDNN, the linear layers' kernel, `chunk_size` queries at a time, so that only

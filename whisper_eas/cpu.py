@@ -23,6 +23,11 @@ def cpu_has(*flags: str) -> bool:
     return any(flag in cpu_flag_set() for flag in flags)
 
 
+def has_avx512() -> bool:
+    """Whether this CPU has AVX-512, where oneDNN's kernels run their widest."""
+    return cpu_has("avx512f")
+
+
 def has_vnni() -> bool:
     """Whether FBGEMM sums u8 x s8 products straight into int32 here (AVX512-VNNI)."""
     return cpu_has("avx512_vnni")
@@ -41,7 +46,7 @@ def has_amx() -> bool:
 
 
 def is_intel() -> bool:
-    """Whether Intel made this CPU: MKL, PyTorch's BLAS on x86, runs its fastest kernels only
-    there (on this project's AMD EPYC its float32 attention products ran several times
+    """Whether Intel made this CPU: MKL, PyTorch's BLAS on x86, runs its AVX-512 kernels only
+    there (on the AMD EPYC with AVX-512 its float32 attention products ran several times
     slower than oneDNN's)."""
     return cpu_has("GenuineIntel")
