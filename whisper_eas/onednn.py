@@ -1,6 +1,6 @@
 """oneDNN's float32 product on the CPU, `x @ w.T`: the kernel of the linear layers
-(`model.Linear`, on a copy of each weight packed in oneDNN's blocked layout) and, on CPUs
-Intel did not make, of the encoder's attention (`attention.attention_onednn`, on each head's
+(`model.Linear`, on a copy of each weight packed in oneDNN's blocked layout) and, on AMD's
+CPUs with AVX-512, of the encoder's attention (`attention.attention_onednn`, on each head's
 keys and values as they are).
 
 Measured on this project's CPUs (AMD EPYC, 2 threads): the encoder's 1500-row linear products
