@@ -43,12 +43,21 @@ from .fbgemm import pack as fbgemm_pack
 from .model import DerivedWeights, Linear, TokenEmbedding, Whisper, in_one_row_run
 from .screening import int8_screen_works
 
+QUANTIZE_ROWS = 4096  # rows at a time, so each step's temporaries stay in the CPU's cache
+
 
 def quantize_weight(weight: Tensor) -> tuple[Tensor, Tensor]:
-    """(N, K) float -> int8 (N, K) and float32 scales (N,), per output channel."""
+    """(N, K) float -> int8 (N, K) and float32 scales (N,), per output channel. A block of rows
+    at a time: whole, the token embedding's five passes over fresh 80 MB tensors took 155 ms of
+    a tiny.en int8 load, in blocks 52 ms (base 215 and 73; AVX2 EPYC), the same bits."""
     weight = weight.detach().float()
-    scales = weight.abs().amax(dim=1).clamp_min(1e-12) / 127.0
-    return torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8), scales
+    largest = [block.abs().amax(dim=1) for block in weight.split(QUANTIZE_ROWS)]
+    scales = torch.cat(largest).clamp_min(1e-12) / 127.0
+    q = torch.empty(weight.shape, dtype=torch.int8, device=weight.device)
+    for start in range(0, len(weight), QUANTIZE_ROWS):
+        rows = slice(start, start + QUANTIZE_ROWS)
+        q[rows] = (weight[rows] / scales[rows, None]).round_().clamp_(-127, 127)
+    return q, scales
 
 
 MANY_ROWS = ("per_row", "float32")
