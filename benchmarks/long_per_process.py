@@ -9,19 +9,32 @@ order rotating; reports the summed wall time, the ratios, the peak RSS and the W
 
     python benchmarks/long_per_process.py --models tiny.en,base --data data/long --limit 12 \\
         --output benchmarks/results/long_per_process_cpu
+
+`--before REV` adds our CLI at an earlier commit (its package unpacked from git), and
+`--systems` picks which systems run, so that a change shows what it saves a user:
+
+    python benchmarks/long_per_process.py --models base --limit 6 --before f13b7e4 \\
+        --systems "ours,ours at f13b7e4" --output benchmarks/results/...
 """
 
 import argparse
 import json
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 import av
 from one_clip_per_process import HERE, THREADS, run_once
 
 from whisper_eas.hub import BUNDLED
-from whisper_eas.research.bench import ct2_folder, run_header, title, write_results
+from whisper_eas.research.bench import (
+    ct2_folder,
+    run_header,
+    title,
+    unpack_package_at,
+    write_results,
+)
 from whisper_eas.research.metrics import word_error_rate
 
 FASTER_WHISPER = """
@@ -40,18 +53,23 @@ print(" ".join(s.text.strip() for s in segments))
 SYSTEMS = ("ours", "ours --batch-size 1", "faster-whisper", "faster-whisper batched")
 
 
-def commands(model: str, dtype: str) -> dict:
-    """For each system, a function of a recording's path -> (command, folder to run it in)."""
+def commands(model: str, dtype: str, before: tuple[str, Path] | None = None) -> dict:
+    """For each system, a function of a recording's path -> (command, folder to run it in);
+    `before`: (commit, the folder its package is unpacked in) adds "ours at COMMIT"."""
     ours = [sys.executable, "-m", "whisper_eas", "transcribe", "--model", model, "--dtype",
             dtype, "--threads", str(THREADS), "--quiet"]  # fmt: skip
     folder = str(ct2_folder(model))  # resolved here: the worker must not pay for our import
     peer = [sys.executable, "-c", FASTER_WHISPER, folder, dtype, str(THREADS)]
-    return {
+    systems = {
         "ours": lambda audio: ([*ours, str(audio)], HERE),
         "ours --batch-size 1": lambda audio: ([*ours, "--batch-size", "1", str(audio)], HERE),
         "faster-whisper": lambda audio: ([*peer, "sequential", str(audio)], HERE),
         "faster-whisper batched": lambda audio: ([*peer, "batched", str(audio)], HERE),
     }
+    if before is not None:
+        commit, tree = before
+        systems[f"ours at {commit}"] = lambda audio: ([*ours, str(audio)], tree)
+    return systems
 
 
 def main() -> None:
@@ -60,6 +78,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=("float32", "int8"))
     parser.add_argument("--data", default="data/long", help="a folder with manifest.jsonl")
     parser.add_argument("--limit", type=int, default=12)
+    parser.add_argument("--before", help="also run our CLI at this earlier commit")
+    parser.add_argument("--systems", help=f"comma-separated, of {', '.join(SYSTEMS)} and "
+                        "'ours at BEFORE' (default: all)")  # fmt: skip
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     unknown = [name for name in args.models.split(",") if name not in BUNDLED]
@@ -72,7 +93,7 @@ def main() -> None:
     if not 0 < args.limit <= len(records):
         parser.error(f"--limit must be 1 to {len(records)} (the recordings in {manifest})")
     records = records[: args.limit]
-    audio = [Path(args.data) / record["audio"] for record in records]
+    audio = [(Path(args.data) / record["audio"]).resolve() for record in records]
     seconds = []
     for path in audio:
         with av.open(str(path)) as container:
@@ -80,8 +101,18 @@ def main() -> None:
     result = run_header(THREADS, dtype=args.dtype, recordings=[r["id"] for r in records],
                         seconds=seconds)  # fmt: skip
     result["models"] = {}
+    scratch = tempfile.TemporaryDirectory()
+    before = None
+    if args.before:
+        before = (args.before, unpack_package_at(args.before, Path(scratch.name)).parent)
     for name in args.models.split(","):
-        systems = commands(name, args.dtype)
+        systems = commands(name, args.dtype, before)
+        if args.systems:
+            chosen = args.systems.split(",")
+            unknown = [system for system in chosen if system not in systems]
+            if unknown:
+                parser.error(f"--systems: unknown {unknown}; choose from {list(systems)}")
+            systems = {system: systems[system] for system in chosen}
         runs = {system: {"seconds": [], "peak_rss": [], "texts": []} for system in systems}
         for number, path in enumerate(audio):
             shift = number % len(systems)
@@ -95,6 +126,7 @@ def main() -> None:
             run["total_seconds"] = sum(run["seconds"])
             run["wer"] = word_error_rate([r["text"] for r in records], run["texts"])
         result["models"][name] = runs
+    scratch.cleanup()
     write(args, result)
 
 
@@ -106,17 +138,21 @@ def write(args, result: dict) -> None:
              "model load, decoding), the systems taking turns recording by recording, the order "
              "rotating. Seconds: the sum over the recordings. Peak RSS: the median over the "
              "recordings of each process's own peak.", "",
-             "| model | system | seconds | RTF | × faster-whisper | × faster-whisper batched "
-             "| peak RSS MB | WER % |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| model | system | seconds | RTF | × ours | × faster-whisper "
+             "| × faster-whisper batched | peak RSS MB | WER % |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, runs in result["models"].items():
-        sequential = runs["faster-whisper"]["total_seconds"]
-        batched = runs["faster-whisper batched"]["total_seconds"]
+        seconds = {system: run["total_seconds"] for system, run in runs.items()}
+
+        def times(system: str, total: float) -> str:  # "–" where that system did not run
+            return f"{seconds[system] / total:.2f}×" if system in seconds else "–"
+
         for system, run in runs.items():
             total = run["total_seconds"]
             peak = statistics.median(run["peak_rss"]) / 2**20
             lines.append(f"| {name} | {system} | {total:.1f} | {total / (minutes * 60):.4f} | "
-                         f"{sequential / total:.2f}× | {batched / total:.2f}× | {peak:.0f} | "
+                         f"{times('ours', total)} | {times('faster-whisper', total)} | "
+                         f"{times('faster-whisper batched', total)} | {peak:.0f} | "
                          f"{100 * run['wer']:.2f} |")  # fmt: skip
     write_results(args.output, result, "\n".join(lines) + "\n")
 

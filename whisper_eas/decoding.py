@@ -567,14 +567,19 @@ def screen_kind(one_row: bool = True) -> str | None:
     as fast as int8x2 (3.70 against 3.78 ms at eight rows; base float32 by default 1.00x) and
     is made ~0.15 s sooner, a cost each process pays once; ATen's int8 product computes each
     row apart (eight rows cost eight times one). On a CPU without bf16 instructions
-    "int8x2-fbgemm" for one row and several: FBGEMM multiplies bytes where ATen's int8 product
-    is bound by converting them (AMD EPYC with AVX2 only, tiny.en float32, 6 long recordings,
-    the same texts: 1.02x ATen's int8 at --batch-size 1, 1.03x no screen at 8 rows, where
-    ATen's int8 screen saved nothing). Else int8x2 with AMX, "int8" where ATen's weight-only
-    int8 product works, or None."""
+    "int8x2-fbgemm" for one row: FBGEMM multiplies bytes where ATen's int8 product is bound
+    by converting them (AMD EPYC with AVX2 only, tiny.en float32, 6 long recordings, the same
+    texts: 1.02x ATen's int8 at --batch-size 1); and no screen for several rows, where eight
+    rows' float32 product is bound by arithmetic as FBGEMM's sixteen int8 rows are: in one
+    process the screen ran 1.03x (tiny.en) and 0.97x (base) no screen, and making it took
+    0.28-0.4 s of each process (one process per recording, 6 each: 1.01x and 1.07x faster
+    without it, the same texts). Else int8x2 with AMX, "int8" where ATen's weight-only int8
+    product works, or None."""
     amx = has_amx() and int8x2_screen_works()
     if amx and one_row:
         return "int8x2"
+    if not has_bf16() and not one_row:
+        return None  # several rows without bf16: the float32 product is as fast (docstring)
     if not has_bf16() and fbgemm.product_is_exact():
         return "int8x2-fbgemm"
     if one_row and int8_screen_works():

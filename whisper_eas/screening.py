@@ -10,21 +10,22 @@ weights in a narrower type and then computes in float32 every column that may be
 - bf16 on a CPU that multiplies bfloat16 in hardware (AVX512-BF16, AMX): half the bytes, in
   oneDNN's packed product, which gives a row the same bits whatever its batch (a lone row as
   two copies of it, as `model.linear`).
-- int8 for a run of one row (`--batch-size 1`) without AMX, and for any run on a CPU without
-  bf16 instructions: a quarter of the bytes, one bf16 scale a row (so q_j s_j is exact in
-  float32), in ATen's weight-only int8 product (`torch._weight_int8pack_mm`, gpt-fast's int8
-  path), which computes each row apart (tested).
+- int8 for a run of one row (`--batch-size 1`) without AMX (and without "int8x2-fbgemm"): a
+  quarter of the bytes, one bf16 scale a row (so q_j s_j is exact in float32), in ATen's
+  weight-only int8 product (`torch._weight_int8pack_mm`, gpt-fast's int8 path), which
+  computes each row apart (tested).
 - "int8x2" on a CPU with AMX: the same int8 rows, times the row h split into two int8 rows
   (h ~= a q_a + b q_b, ~16 bits) in oneDNN's int8 product, whose integer sums are exact; its
   margin is int8's, with a far smaller rounding of h. There ATen's int8 kernel is slower
   than bf16's at eight rows and FBGEMM's compute-bound at sixteen; oneDNN's AMX tiles take
   one to sixteen rows in about the same time.
-- "int8x2-fbgemm" on a CPU without bf16 instructions: the same, in FBGEMM's int8 product
-  (`fbgemm`), whose activations take 7 bits there (h ~= a q_a + b q_b, ~13 bits). ATen's int8
-  product converts each weight to float and is bound by that arithmetic on AVX2 (tiny.en's
-  text columns: 1.3-1.5 ms a row at 2 threads, 6.6 GB/s), oneDNN's int8 saturates there;
-  FBGEMM multiplies bytes (0.9 ms for a row's two, 2.3 ms for eight rows' sixteen against
-  ATen's 4.5, AMD EPYC with AVX2 only).
+- "int8x2-fbgemm" for a run of one row on a CPU without bf16 instructions: the same, in
+  FBGEMM's int8 product (`fbgemm`), whose activations take 7 bits there (h ~= a q_a + b q_b,
+  ~13 bits). ATen's int8 product converts each weight to float and is bound by that
+  arithmetic on AVX2 (tiny.en's text columns: 1.3-1.5 ms a row at 2 threads, 6.6 GB/s),
+  oneDNN's int8 saturates there; FBGEMM multiplies bytes (0.9 ms for a row's two, 2.3 ms for
+  eight rows' sixteen against ATen's 4.5, AMD EPYC with AVX2 only). Several rows there take
+  no screen: eight float32 rows cost about what sixteen int8 rows do (`decoding.screen_kind`).
 
 bf16 and int8 multiply bf16(h), the row's input rounded (int8x2: its two int8 rows). With
 d_j token j's screened weights, r_j = w_j - d_j and e = h - bf16(h):
