@@ -572,9 +572,9 @@ def screen_kind(one_row: bool = True) -> str | None:
     texts: 1.02x ATen's int8 at --batch-size 1); and no screen for several rows, where eight
     rows' float32 product is bound by arithmetic as FBGEMM's sixteen int8 rows are: in one
     process the screen ran 1.03x (tiny.en) and 0.97x (base) no screen, and making it took
-    0.28-0.4 s of each process (one process per recording, 6 each: 1.01x and 1.07x faster
-    without it, the same texts). Else int8x2 with AMX, "int8" where ATen's weight-only int8
-    product works, or None."""
+    0.28-0.4 s of each process (one process per recording, 12 each: 1.00x and 1.04x faster
+    without it, the same texts; benchmarks/results/long_per_process_avx2_noscreen8_f32_cpu.md).
+    Else int8x2 with AMX, "int8" where ATen's weight-only int8 product works, or None."""
     amx = has_amx() and int8x2_screen_works()
     if amx and one_row:
         return "int8x2"
