@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import soundfile
@@ -148,6 +150,60 @@ def test_mp3_decodes_close_to_its_lossless_twin():
     n = min(len(mp3), len(flac))
     correlation = np.corrcoef(mp3[:n], flac[:n])[0, 1]
     assert correlation > 0.93, correlation
+
+
+def resampled_frame_by_frame(path) -> np.ndarray:
+    """FFmpeg's resampler fed one decoded frame at a time (as `load_audio` was until
+    2026-12-06): the samples that feeding it in chunks must not change."""
+    import av
+
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        frames = [out for frame in container.decode(audio=0) for out in resampler.resample(frame)]
+        frames += resampler.resample(None)
+    return np.concatenate([frame.to_ndarray().reshape(-1) for frame in frames])
+
+
+@pytest.mark.parametrize("name", ["jfk.flac", "1272-128104-0000.mp3"])
+def test_resampling_in_chunks_gives_the_samples_of_frame_by_frame(name, monkeypatch):
+    monkeypatch.setattr(audio_module, "RESAMPLE_SAMPLES", 30_000)  # several chunks a file
+    np.testing.assert_array_equal(load_audio(DATA / name), resampled_frame_by_frame(DATA / name))
+
+
+def test_a_damaged_stretch_is_skipped_with_a_warning(tmp_path):
+    """A packet FFmpeg cannot decode is skipped, as the ffmpeg command line skips it, and
+    said: the rest of the file is read, not refused."""
+    whole = DATA / "1272-128104-0000.mp3"
+    data = bytearray(whole.read_bytes())
+    data[5000:5300] = bytes(range(256)) + bytes(44)
+    damaged = tmp_path / "damaged.mp3"
+    damaged.write_bytes(data)
+    with pytest.warns(UserWarning, match="damaged.mp3: skipped 1 packet"):
+        audio = load_audio(damaged)
+    assert 0 <= len(load_audio(whole)) - len(audio) < 0.2 * SAMPLE_RATE
+
+
+def test_files_joined_end_to_end_are_read_whole(tmp_path):
+    """Two MP3s of other rates and channels, one after the other in one file: the resampler
+    starts again where the format changes (a single one refuses the second's frames)."""
+    import av
+
+    stereo = tmp_path / "stereo.mp3"  # jfk.flac, 44.1 kHz stereo, as an MP3
+    with av.open(str(DATA / "jfk.flac")) as source, av.open(str(stereo), "w") as target:
+        stream = target.add_stream("libmp3lame", rate=44100, layout="stereo")
+        resampler = av.AudioResampler(format="s16p", layout="stereo", rate=44100)
+        for frame in [*source.decode(audio=0), None]:
+            for converted in resampler.resample(frame):
+                target.mux(stream.encode(converted))
+        target.mux(stream.encode(None))
+    mono = DATA / "1272-128104-0000.mp3"  # 16 kHz mono
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(mono.read_bytes() + stereo.read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the join may leave a packet undecodable
+        audio = load_audio(joined)
+    expected = len(load_audio(mono)) + len(load_audio(stereo))
+    assert abs(len(audio) - expected) < 0.2 * SAMPLE_RATE
 
 
 def test_pad_or_trim():

@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -918,9 +919,17 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning (a damaged stretch of audio skipped, say) as the CLI's other notes: one line
+    on stderr, without the source line Python shows."""
+    print(f"whisper-eas: warning: {message}", file=sys.stderr)
+
+
 def run_command(args: argparse.Namespace) -> int:
     try:
-        return args.run(args)
+        with warnings.catch_warnings():  # puts Python's own display back afterwards
+            warnings.showwarning = one_line_warning
+            return args.run(args)
     except KeyboardInterrupt:
         print("whisper-eas: interrupted", file=sys.stderr)
         return 130
