@@ -108,9 +108,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
             if not container.streams.audio:
                 raise ValueError(f"{path} has no audio stream")
             decoded = Decoded(container.demux(container.streams.audio[0]))
-            # Into one array sized from the header's duration (grown if it is short): an hour's
-            # ~60,000 frames kept as pieces and then joined held the audio twice, and took a
-            # quarter longer to read.
+            # Into one array sized from the header's duration (grown if it is short): pieces
+            # kept and then joined held an hour's audio twice, and took a quarter longer.
             seconds = (container.duration or 0) / av.time_base
             audio, n_samples = np.empty(round((seconds + 1) * sample_rate), np.float32), 0
             for out in resampled(decoded, sample_rate):
@@ -154,8 +153,9 @@ class Decoded:
 def resampled(frames, sample_rate: int):
     """Decoded frames as mono float32 frames at `sample_rate`, by FFmpeg's resampler, fed
     `RESAMPLE_SAMPLES` at a time: a call per decoded frame (~1,000 samples) cost more than the
-    decoding (a 3.8-minute 44.1 kHz stereo MP3 read in 1.04 against 0.43 s; the same samples,
-    tested). A change of format, layout or rate mid-stream starts a new resampler."""
+    decoding. Compressed long recordings read 1.6-2.1x faster so (FLAC, MP3, AAC, Opus;
+    benchmarks/results/audio_decoding_avx2_cpu.md), the same samples (tested). A change of
+    format, layout or rate mid-stream starts a new resampler."""
     import av
 
     fifo = resampler = kind = None
