@@ -52,15 +52,15 @@ def encode(samples: np.ndarray, path: Path, container: str, codec: str, rate: in
 
 def frame_by_frame(path: Path) -> np.ndarray:
     """FFmpeg's resampler fed one decoded frame at a time, as `load_audio` read until
-    2026-12-06."""
+    2026-12-06 (to floats then; to 16-bit samples here, as it reads now)."""
     with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         pieces = [
             out.to_ndarray().reshape(-1)
             for frame in [*container.decode(audio=0), None]
             for out in resampler.resample(frame)
         ]
-    return np.concatenate(pieces)
+    return np.concatenate(pieces) / np.float32(32768)
 
 
 def main() -> None:
@@ -122,11 +122,9 @@ def main() -> None:
         + f"\n\nPyAV {av.__version__}. The first {len(rows)} recordings of {args.data} "
         f"({minutes:.1f} min), each encoded in each format; {args.rounds} turns of each system a "
         f"file, the first rotating; medians of {len(rows) * args.rounds} reads a format. "
-        f"Ours gives frame by frame's samples on every file: {same}. faster-whisper's differ: it "
-        "resamples to 16-bit integers, for which FFmpeg mixes stereo down at half of each "
-        "channel (ours, in float, at 0.707 of each, as transformers' `ffmpeg_read`); from "
-        "16 kHz mono FLAC the two read the same samples. One thread: decoding is FFmpeg's, "
-        "on the calling thread.\n\n" + "\n".join(lines) + "\n"
+        f"Ours gives frame by frame's samples on every file: {same}; both are 16-bit samples, "
+        "as faster-whisper's (the same samples to the bit: tests/test_audio.py). One thread: "
+        "decoding is FFmpeg's, on the calling thread.\n\n" + "\n".join(lines) + "\n"
     )
     write_results(args.output, {**header, "results": results}, text)
     print(text)

@@ -158,16 +158,32 @@ def resampled_frame_by_frame(path) -> np.ndarray:
     import av
 
     with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         frames = [out for frame in container.decode(audio=0) for out in resampler.resample(frame)]
         frames += resampler.resample(None)
-    return np.concatenate([frame.to_ndarray().reshape(-1) for frame in frames])
+    return np.concatenate([frame.to_ndarray().reshape(-1) for frame in frames]) / np.float32(32768)
 
 
 @pytest.mark.parametrize("name", ["jfk.flac", "1272-128104-0000.mp3"])
 def test_resampling_in_chunks_gives_the_samples_of_frame_by_frame(name, monkeypatch):
     monkeypatch.setattr(audio_module, "RESAMPLE_SAMPLES", 30_000)  # several chunks a file
     np.testing.assert_array_equal(load_audio(DATA / name), resampled_frame_by_frame(DATA / name))
+
+
+def test_samples_are_faster_whispers_to_the_bit(tmp_path):
+    """Stereo at 44.1 kHz, an MP3, another rate and float WAVs (loud ones too): the samples
+    faster-whisper's `decode_audio` reads (16-bit, as openai-whisper's FFmpeg call gives)."""
+    from faster_whisper.audio import decode_audio
+
+    speech = load_audio(DATA / "1272-128104-0000.flac")
+    loud = np.random.default_rng(0).uniform(-3, 3, SAMPLE_RATE).astype(np.float32)
+    written = {"speech.wav": (speech, SAMPLE_RATE, "FLOAT"), "loud.wav": (loud, SAMPLE_RATE,
+               "FLOAT"), "rate.wav": (speech, 22050, "PCM_16")}  # fmt: skip
+    for name, (samples, rate, subtype) in written.items():
+        soundfile.write(tmp_path / name, samples, rate, subtype=subtype)
+    paths = [DATA / "jfk.flac", DATA / "1272-128104-0000.mp3", *map(tmp_path.joinpath, written)]
+    for path in paths:
+        np.testing.assert_array_equal(load_audio(path), decode_audio(str(path)), err_msg=path.name)
 
 
 def test_a_damaged_stretch_is_skipped_with_a_warning(tmp_path):

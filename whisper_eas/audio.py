@@ -64,8 +64,9 @@ def wav_layout(path: Path) -> tuple[int, int, int, int, int, int] | None:
 
 def read_plain_wav(path: Path, sample_rate: int) -> np.ndarray | None:
     """A mono WAV at `sample_rate` of 16-bit integers or 32-bit floats, read straight into
-    float32 (integers over 32,768, as FFmpeg converts them: the same samples, tested); None for
-    any other file. A 4-minute WAV's process was spared 0.2 s: FFmpeg's import and decoder."""
+    float32: the samples `load_audio` gets from FFmpeg (tested), 16-bit integers over 32,768,
+    floats rounded to 16 bits first as FFmpeg's conversion rounds them; None for any other
+    file. A 4-minute WAV's process was spared 0.2 s: FFmpeg's import and decoder."""
     try:
         layout = wav_layout(path)
     except OSError:
@@ -77,19 +78,22 @@ def read_plain_wav(path: Path, sample_rate: int) -> np.ndarray | None:
     if dtype is None or channels != 1 or rate != sample_rate or size < dtype.itemsize:
         return None  # PyAV converts it (or names what is wrong with it)
     samples = np.fromfile(path, dtype=dtype, count=size // dtype.itemsize, offset=offset)
-    if dtype.kind == "i":
-        samples = samples.astype(np.float32)
-        samples /= np.float32(32768)  # in place: a long file's samples are not held twice
-        return samples
-    return samples.astype(np.float32, copy=False)
+    if dtype.kind == "f":  # to 16-bit integers first, as FFmpeg's conversion rounds them
+        samples = np.clip(np.rint(samples * np.float32(32768)), -32768, 32767)
+    samples = samples.astype(np.float32, copy=False)
+    samples /= np.float32(32768)  # in place: a long file's samples are not held twice
+    return samples
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode an audio file (wav, flac, mp3, ogg, m4a, ...) to mono float32 at `sample_rate`.
 
     PyAV bundles FFmpeg, so every container FFmpeg reads works without a system install;
-    its resampler does the down-mix and the rate conversion in one pass. A WAV that needs
-    neither (`read_plain_wav`) is read without it. Packets FFmpeg cannot decode are skipped
+    its resampler does the down-mix and the rate conversion in one pass, to 16-bit samples, as
+    openai-whisper and faster-whisper ask FFmpeg for them: the samples faster-whisper's
+    `decode_audio` reads, to the bit (tested; FFmpeg mixes stereo down at half of each channel
+    for integers, at 0.707 for floats). A WAV that needs neither (`read_plain_wav`) is read
+    without it. Packets FFmpeg cannot decode are skipped
     with a warning (`Decoded`); a file of which none decodes is an error.
     """
     path = Path(path)
@@ -104,7 +108,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     import av  # imported here: decoding is the only place that needs FFmpeg
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise ValueError(f"{path} has no audio stream")
             decoded = Decoded(container.demux(container.streams.audio[0]))
@@ -113,7 +117,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
             seconds = (container.duration or 0) / av.time_base
             audio, n_samples = np.empty(round((seconds + 1) * sample_rate), np.float32), 0
             for out in resampled(decoded, sample_rate):
-                samples = out.to_ndarray().reshape(-1)
+                samples = out.to_ndarray().reshape(-1)  # 16-bit integers, made floats here
                 if n_samples + len(samples) > len(audio):
                     room = np.empty(max(len(audio), len(samples)), np.float32)
                     audio = np.concatenate([audio[:n_samples], room])
@@ -129,7 +133,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         warnings.warn(
             f"{path}: skipped {decoded.skipped} packet(s) FFmpeg could not decode", stacklevel=2
         )
-    return audio[:n_samples]
+    audio = audio[:n_samples]
+    audio /= np.float32(32768)  # in place: a long file's samples are not held twice
+    return audio
 
 
 class Decoded:
@@ -151,7 +157,7 @@ class Decoded:
 
 
 def resampled(frames, sample_rate: int):
-    """Decoded frames as mono float32 frames at `sample_rate`, by FFmpeg's resampler, fed
+    """Decoded frames as mono 16-bit frames at `sample_rate`, by FFmpeg's resampler, fed
     `RESAMPLE_SAMPLES` at a time: a call per decoded frame (~1,000 samples) cost more than the
     decoding. Compressed long recordings read 1.6-2.1x faster so (FLAC, MP3, AAC, Opus;
     benchmarks/results/audio_decoding_avx2_cpu.md), the same samples (tested). A change of
@@ -165,7 +171,7 @@ def resampled(frames, sample_rate: int):
                 yield from drained(fifo, resampler)
             kind = (frame.format.name, frame.layout.name, frame.sample_rate)
             fifo = av.AudioFifo()
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
         frame.pts = None  # the FIFO checks that timestamps run on, which a skipped packet breaks
         fifo.write(frame)
         if fifo.samples >= RESAMPLE_SAMPLES:
@@ -193,7 +199,7 @@ def audio_seconds(path: str | Path) -> float | None:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="ignore") as container:
             return None if container.duration is None else container.duration / av.time_base
     except (av.FFmpegError, OSError):
         return None
