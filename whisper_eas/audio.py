@@ -159,7 +159,7 @@ class Decoded:
 def resampled(frames, sample_rate: int):
     """Decoded frames as mono 16-bit frames at `sample_rate`, by FFmpeg's resampler, fed
     `RESAMPLE_SAMPLES` at a time: a call per decoded frame (~1,000 samples) cost more than the
-    decoding. Compressed long recordings read 1.6-2.1x faster so (FLAC, MP3, AAC, Opus;
+    decoding. Compressed long recordings read 1.4-2.3x faster so (FLAC, MP3, AAC, Opus;
     benchmarks/results/audio_decoding_avx2_cpu.md), the same samples (tested). A change of
     format, layout or rate mid-stream starts a new resampler."""
     import av
