@@ -26,6 +26,20 @@ def test_fixture_wer(models, name):
     assert wer <= 4 / 151 + 1e-9, f"{name}: WER {wer:.4f}"
 
 
+def test_an_open_file_transcribes_as_its_path(tiny):
+    """faster-whisper's `transcribe` takes an open binary file too: a file object and its
+    bytes in memory read the samples of the path."""
+    import io
+
+    path = DATA / "1272-128104-0000.mp3"
+    with open(path, "rb") as file:
+        opened = transcribe(tiny, file)
+    in_memory = transcribe(tiny, [io.BytesIO(path.read_bytes())])[0]
+    assert opened.tokens == in_memory.tokens == transcribe(tiny, path).tokens
+    with pytest.raises(ValueError, match="cannot decode audio file <stream>"):
+        transcribe(tiny, io.BytesIO(b"not audio at all"))
+
+
 def test_batch_equals_single(tiny):
     batched = transcribe(tiny, [str(f) for f in FIXTURES], batch_size=4)
     for clip, result in zip(FIXTURES, batched):

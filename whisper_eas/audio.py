@@ -14,6 +14,7 @@ import struct
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -85,30 +86,36 @@ def read_plain_wav(path: Path, sample_rate: int) -> np.ndarray | None:
     return samples
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode an audio file (wav, flac, mp3, ogg, m4a, ...) to mono float32 at `sample_rate`.
+def load_audio(path: "str | Path | BinaryIO", sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode an audio file (wav, flac, mp3, ogg, m4a, ...) to mono float32 at `sample_rate`;
+    `path` may also be an open binary file (anything with `read`: `open(..., "rb")`, `BytesIO`),
+    as faster-whisper's `decode_audio` takes.
 
     PyAV bundles FFmpeg, so every container FFmpeg reads works without a system install;
     its resampler does the down-mix and the rate conversion in one pass, to 16-bit samples, as
     openai-whisper and faster-whisper ask FFmpeg for them: the samples faster-whisper's
     `decode_audio` reads, to the bit (tested; FFmpeg mixes stereo down at half of each channel
     for integers, at 0.707 for floats). A WAV that needs neither (`read_plain_wav`) is read
-    without it. Packets FFmpeg cannot decode are skipped
-    with a warning (`Decoded`); a file of which none decodes is an error.
+    without it. Packets FFmpeg cannot decode are skipped with a warning (`Decoded`); a file of
+    which none decodes is an error.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory, not an audio file")
-    if not path.is_file():
-        raise FileNotFoundError(f"audio file not found: {path}")
-    plain = read_plain_wav(path, sample_rate)
-    if plain is not None:
-        return plain
+    if hasattr(path, "read"):  # an open file: FFmpeg reads it; messages name it if it has a name
+        source, path = path, getattr(path, "name", "<stream>")
+    else:
+        source = path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory, not an audio file")
+        if not path.is_file():
+            raise FileNotFoundError(f"audio file not found: {path}")
+        plain = read_plain_wav(path, sample_rate)
+        if plain is not None:
+            return plain
+        source = str(path)
 
     import av  # imported here: decoding is the only place that needs FFmpeg
 
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with av.open(source, metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise ValueError(f"{path} has no audio stream")
             decoded = Decoded(container.demux(container.streams.audio[0]))

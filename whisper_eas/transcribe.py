@@ -24,7 +24,7 @@ decoded window becomes segments, and the checks on them run, in `segments.py`.
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 import torch
@@ -82,7 +82,7 @@ from .windows import (
     with_openai_options,
 )
 
-AudioInput = str | Path | np.ndarray | torch.Tensor
+AudioInput = str | Path | BinaryIO | np.ndarray | torch.Tensor
 # A later part of a file whose language is to be detected: its first part's first window
 # detects it, in the same batch, instead of an encoder pass of its own (one window of base's
 # ~7 on a 3-4 minute recording cut into 7 parts).
@@ -152,14 +152,17 @@ class Transcription:
 
 
 def waveform_of(audio: AudioInput) -> np.ndarray:
-    """A file path (decoded) or a mono float waveform at 16 kHz, checked."""
-    if isinstance(audio, (str, Path)):
-        return finite(load_audio(audio), f"audio file {audio}")
+    """A file path or an open binary file (decoded), or a mono float waveform at 16 kHz,
+    checked."""
+    if isinstance(audio, (str, Path)) or hasattr(audio, "read"):
+        name = getattr(audio, "name", "<stream>") if hasattr(audio, "read") else audio
+        return finite(load_audio(audio), f"audio file {name}")
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().cpu().numpy()
     if not isinstance(audio, np.ndarray):
         raise TypeError(
-            f"audio must be a file path or a mono 16 kHz float waveform, got {type(audio).__name__}"
+            "audio must be a file path, an open binary file or a mono 16 kHz float waveform, "
+            f"got {type(audio).__name__}"
         )
     if audio.ndim != 1:
         raise ValueError(f"expected a mono 16 kHz waveform (1-D), got shape {audio.shape}")
