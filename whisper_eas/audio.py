@@ -99,10 +99,10 @@ def load_audio(path: "str | Path | BinaryIO", sample_rate: int = SAMPLE_RATE) ->
     without it. Packets FFmpeg cannot decode are skipped with a warning (`Decoded`); a file of
     which none decodes is an error.
     """
-    if hasattr(path, "read"):  # an open file: FFmpeg reads it; messages name it if it has a name
-        source, path = path, getattr(path, "name", "<stream>")
+    if hasattr(path, "read"):  # an open file: FFmpeg reads it
+        source, name = path, getattr(path, "name", "<stream>")
     else:
-        source = path = Path(path)
+        path = Path(path)
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a directory, not an audio file")
         if not path.is_file():
@@ -110,14 +110,14 @@ def load_audio(path: "str | Path | BinaryIO", sample_rate: int = SAMPLE_RATE) ->
         plain = read_plain_wav(path, sample_rate)
         if plain is not None:
             return plain
-        source = str(path)
+        source = name = str(path)
 
     import av  # imported here: decoding is the only place that needs FFmpeg
 
     try:
         with av.open(source, metadata_errors="ignore") as container:
             if not container.streams.audio:
-                raise ValueError(f"{path} has no audio stream")
+                raise ValueError(f"{name} has no audio stream")
             decoded = Decoded(container.demux(container.streams.audio[0]))
             # Into one array sized from the header's duration (grown if it is short): pieces
             # kept and then joined held an hour's audio twice, and took a quarter longer.
@@ -131,14 +131,14 @@ def load_audio(path: "str | Path | BinaryIO", sample_rate: int = SAMPLE_RATE) ->
                 audio[n_samples : n_samples + len(samples)] = samples
                 n_samples += len(samples)
     except av.FFmpegError as error:
-        raise ValueError(f"cannot decode audio file {path}: {error}") from error
+        raise ValueError(f"cannot decode audio file {name}: {error}") from error
     if n_samples == 0:
         if decoded.skipped:
-            raise ValueError(f"cannot decode audio file {path}: no packet of it decodes")
-        raise ValueError(f"audio file {path} contains no samples")
+            raise ValueError(f"cannot decode audio file {name}: no packet of it decodes")
+        raise ValueError(f"audio file {name} contains no samples")
     if decoded.skipped:
         warnings.warn(
-            f"{path}: skipped {decoded.skipped} packet(s) FFmpeg could not decode", stacklevel=2
+            f"{name}: skipped {decoded.skipped} packet(s) FFmpeg could not decode", stacklevel=2
         )
     audio = audio[:n_samples]
     audio /= np.float32(32768)  # in place: a long file's samples are not held twice

@@ -154,9 +154,10 @@ class Transcription:
 def waveform_of(audio: AudioInput) -> np.ndarray:
     """A file path or an open binary file (decoded), or a mono float waveform at 16 kHz,
     checked."""
-    if isinstance(audio, (str, Path)) or hasattr(audio, "read"):
-        name = getattr(audio, "name", "<stream>") if hasattr(audio, "read") else audio
-        return finite(load_audio(audio), f"audio file {name}")
+    if hasattr(audio, "read"):
+        return finite(load_audio(audio), f"audio file {getattr(audio, 'name', '<stream>')}")
+    if isinstance(audio, (str, Path)):
+        return finite(load_audio(audio), f"audio file {audio}")
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().cpu().numpy()
     if not isinstance(audio, np.ndarray):
