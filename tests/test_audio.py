@@ -247,6 +247,11 @@ def test_a_wav_header_cut_short_is_an_error_naming_the_file(tmp_path):
         load_audio(bad)
 
 
+def test_a_file_open_as_text_is_refused_by_name(tmp_path):
+    with open(DATA / "jfk.flac", encoding="latin-1") as text, pytest.raises(TypeError, match="rb"):
+        load_audio(text)
+
+
 def test_text_file_is_not_audio(tmp_path):
     text = tmp_path / "notes.mp3"
     text.write_text("this is not audio\n" * 100)

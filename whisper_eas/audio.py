@@ -10,6 +10,7 @@ file is padded as openai-whisper pads it: zeros in the log-mel after the audio's
 (`transcribe._File.window`).
 """
 
+import io
 import struct
 import warnings
 from functools import lru_cache
@@ -101,6 +102,8 @@ def load_audio(path: "str | Path | BinaryIO", sample_rate: int = SAMPLE_RATE) ->
     """
     if hasattr(path, "read"):  # an open file: FFmpeg reads it
         source, name = path, getattr(path, "name", "<stream>")
+        if isinstance(source, io.TextIOBase):
+            raise TypeError(f"{name} is open as text; open an audio file in binary mode ('rb')")
     else:
         path = Path(path)
         if path.is_dir():
