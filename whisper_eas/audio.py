@@ -87,6 +87,11 @@ def read_plain_wav(path: Path, sample_rate: int) -> np.ndarray | None:
     return samples
 
 
+def audio_name(source: "str | Path | BinaryIO") -> str:
+    """What messages call an audio file: its path, an open file's name, or "<stream>"."""
+    return getattr(source, "name", "<stream>") if hasattr(source, "read") else str(source)
+
+
 def load_audio(path: "str | Path | BinaryIO", sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode an audio file (wav, flac, mp3, ogg, m4a, ...) to mono float32 at `sample_rate`;
     `path` may also be an open binary file (anything with `read`: `open(..., "rb")`, `BytesIO`),
@@ -101,7 +106,7 @@ def load_audio(path: "str | Path | BinaryIO", sample_rate: int = SAMPLE_RATE) ->
     which none decodes is an error.
     """
     if hasattr(path, "read"):  # an open file: FFmpeg reads it
-        source, name = path, getattr(path, "name", "<stream>")
+        source, name = path, audio_name(path)
         if isinstance(source, io.TextIOBase):
             raise TypeError(f"{name} is open as text; open an audio file in binary mode ('rb')")
     else:

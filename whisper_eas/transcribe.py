@@ -29,7 +29,7 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 import torch
 
-from .audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, load_audio
+from .audio import HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, audio_name, load_audio
 from .decoding import (
     MAX_INITIAL_TIMESTAMP,
     SECONDS_PER_TIMESTAMP,
@@ -154,10 +154,8 @@ class Transcription:
 def waveform_of(audio: AudioInput) -> np.ndarray:
     """A file path or an open binary file (decoded), or a mono float waveform at 16 kHz,
     checked."""
-    if hasattr(audio, "read"):
-        return finite(load_audio(audio), f"audio file {getattr(audio, 'name', '<stream>')}")
-    if isinstance(audio, (str, Path)):
-        return finite(load_audio(audio), f"audio file {audio}")
+    if isinstance(audio, (str, Path)) or hasattr(audio, "read"):
+        return finite(load_audio(audio), f"audio file {audio_name(audio)}")
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().cpu().numpy()
     if not isinstance(audio, np.ndarray):
