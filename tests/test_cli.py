@@ -1,4 +1,5 @@
 import importlib
+import io
 import json
 import subprocess
 import sys
@@ -335,6 +336,31 @@ def test_subtitle_flags_need_word_timestamps(capsys):
                  "--max_line_width", "20", "--max-line-count", "1"]) == 0  # fmt: skip
     cues = capsys.readouterr().out.split("\n\n")
     assert len(cues) > 4 and all(len(c.split("\n")[2]) <= 20 for c in cues if c.strip())
+
+
+def test_audio_piped_into_standard_input(capsys, monkeypatch, tmp_path):
+    """'-' reads the audio from standard input (`ffmpeg -i talk.mkv -f wav - | whisper-eas
+    transcribe -`), written as stdin.* into a folder; an empty pipe, a terminal and a second
+    '-' are refused by name, as an empty file is."""
+    clip = DATA / "1089-134691-0000.flac"
+    piped = lambda data: io.TextIOWrapper(io.BytesIO(data))  # noqa: E731
+    monkeypatch.setattr(sys, "stdin", piped(clip.read_bytes()))
+    assert main(["transcribe", "-"]) == 0
+    assert capsys.readouterr().out.strip() == "He could wait no longer."
+    monkeypatch.setattr(sys, "stdin", piped(clip.read_bytes()))
+    assert main(["transcribe", "-", "--output-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "stdin.txt").read_text().strip() == "He could wait no longer."
+    monkeypatch.setattr(sys, "stdin", piped(b""))
+    code, err = run_error(["transcribe", "-"], capsys)
+    assert code == 2 and "standard input is empty" in err
+    monkeypatch.setattr(sys, "stdin", type("Terminal", (), {"isatty": lambda self: True})())
+    code, err = run_error(["transcribe", "-"], capsys)
+    assert code == 2 and "nothing is piped into it" in err
+    code, err = run_error(["transcribe", "-", "-"], capsys)
+    assert code == 2 and "can be given once" in err
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    code, err = run_error(["transcribe", str(tmp_path / "empty.mp3")], capsys)
+    assert code == 2 and "empty.mp3 is empty (0 bytes)" in err
 
 
 def test_the_program_flushes_its_output_and_exit_status_before_it_ends():

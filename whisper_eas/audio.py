@@ -115,6 +115,8 @@ def load_audio(path: "str | Path | BinaryIO", sample_rate: int = SAMPLE_RATE) ->
             raise IsADirectoryError(f"{path} is a directory, not an audio file")
         if not path.is_file():
             raise FileNotFoundError(f"audio file not found: {path}")
+        if path.stat().st_size == 0:  # FFmpeg would only say "Invalid data found"
+            raise ValueError(f"audio file {path} is empty (0 bytes)")
         plain = read_plain_wav(path, sample_rate)
         if plain is not None:
             return plain

@@ -14,6 +14,7 @@ examples:
 
 import argparse
 import gc
+import io
 import json
 import os
 import sys
@@ -349,6 +350,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
         if not (args.skip_existing and all(path.is_file() for path in written(i)))
     ]  # fmt: skip
     files = [args.files[i] for i in chosen]
+    if args.files.count(STDIN) > 1:
+        raise UsageError(f"'{STDIN}' (standard input) can be given once")
     # Bad values are refused before the model loads, as `transcribe` checks its keywords.
     options = decoding_options(args)
     safeguards = with_openai_options(
@@ -356,6 +359,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         args.compression_ratio_threshold, args.logprob_threshold, args.no_speech_threshold,
         args.prompt_reset_on_temperature,
     )  # fmt: skip
+    inputs = [standard_input() if path == STDIN else path for path in files]
     model = load_model(args.model, device=device, dtype=model_dtype(args, device))
     eas = eas_from_arguments(args, args.model)
 
@@ -368,7 +372,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     try:
         for index, result in transcribe_files(
             model,
-            files,
+            inputs,
             eas=eas,
             options=options,
             condition_on_previous_text=not args.no_condition,
@@ -417,12 +421,32 @@ def run_transcribe(args: argparse.Namespace) -> int:
     return 2 if failed else 0  # every good file was still transcribed
 
 
+STDIN = "-"  # a file argument that reads the audio from standard input
+
+
+def standard_input() -> io.BytesIO:
+    """Everything piped into the program, as an open binary file named "<stdin>": read whole
+    first, since FFmpeg seeks in most containers and a pipe cannot."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError(
+            f"'{STDIN}' reads audio from standard input, and nothing is piped into it "
+            f"(e.g. ffmpeg -i talk.mkv -f wav - | whisper-eas transcribe {STDIN})"
+        )
+    audio = io.BytesIO(sys.stdin.buffer.read())
+    if not audio.getbuffer().nbytes:
+        raise UsageError("standard input is empty: no audio was piped into it")
+    audio.name = "<stdin>"
+    return audio
+
+
 def output_names(paths: list[str]) -> dict[int, str]:
-    """Each input's output stem in --output-dir: its own, or, when two inputs share one
-    (a/talk.mp3, b/talk.wav), the later ones numbered (talk-2), with a note on stderr."""
+    """Each input's output stem in --output-dir: its own ("stdin" for standard input), or,
+    when two inputs share one (a/talk.mp3, b/talk.wav), the later ones numbered (talk-2),
+    with a note on stderr."""
     names, taken = {}, set()
     for index, path in enumerate(paths):
-        stem, name, n = Path(path).stem, Path(path).stem, 1
+        stem = "stdin" if path == STDIN else Path(path).stem
+        name, n = stem, 1
         while name in taken:
             n += 1
             name = f"{stem}-{n}"
@@ -614,7 +638,9 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe = commands.add_parser(
         "transcribe", help="transcribe audio files", formatter_class=formatter, parents=[debug]
     )
-    transcribe.add_argument("files", nargs="+", help="audio files (wav, flac, mp3, ogg, m4a, ...)")
+    transcribe.add_argument(
+        "files", nargs="+", help="audio files (wav, flac, mp3, ogg, m4a, ...; '-': standard input)"
+    )
     add_model_arguments(transcribe)
     transcribe.add_argument(
         "--language",
