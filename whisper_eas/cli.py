@@ -343,6 +343,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
         raise UsageError("under torchrun, transcribe writes its results into --output-dir")
     if args.skip_existing and args.output_dir is None:
         raise UsageError("--skip-existing needs --output-dir")
+    if args.files.count(STDIN) > 1:
+        raise UsageError(f"'{STDIN}' (standard input) can be given once")
     names = output_names(args.files) if args.output_dir is not None else {}
     written = lambda i: [Path(args.output_dir) / f"{names[i]}.{f}" for f in formats]  # noqa: E731
     chosen = [
@@ -350,8 +352,6 @@ def run_transcribe(args: argparse.Namespace) -> int:
         if not (args.skip_existing and all(path.is_file() for path in written(i)))
     ]  # fmt: skip
     files = [args.files[i] for i in chosen]
-    if args.files.count(STDIN) > 1:
-        raise UsageError(f"'{STDIN}' (standard input) can be given once")
     # Bad values are refused before the model loads, as `transcribe` checks its keywords.
     options = decoding_options(args)
     safeguards = with_openai_options(
