@@ -15,24 +15,11 @@ import random
 from pathlib import Path
 
 import torch
+from longform import faster_whisper
 
 from whisper_eas import load_audio, load_model, transcribe
-from whisper_eas.research.bench import ct2_folder, run_header, title, write_results
+from whisper_eas.research.bench import run_header, title, write_results
 from whisper_eas.research.metrics import word_error_rate
-
-
-def faster_whisper(name: str, threads: int):
-    from faster_whisper import WhisperModel
-
-    model = WhisperModel(
-        str(ct2_folder(name)), device="cpu", compute_type="float32", cpu_threads=threads
-    )
-
-    def run(audio):
-        segments, _ = model.transcribe(audio, language="en", beam_size=1)
-        return " ".join(segment.text.strip() for segment in segments)
-
-    return run
 
 
 def main() -> None:
@@ -52,12 +39,14 @@ def main() -> None:
     header = run_header(args.threads, clips=len(clips), seed=args.seed, data=str(data))
     rows = []
     for name in args.models.split(","):
-        ours, theirs = load_model(name), faster_whisper(name, args.threads)
+        # faster-whisper's sequential `transcribe` as longform.py runs it: its defaults (the
+        # temperatures, best_of), greedy, English, as many threads as ours
+        ours, theirs = load_model(name), faster_whisper(name)
         texts, hypotheses = [clip["text"] for clip in clips], {"ours": [], "faster-whisper": []}
         for k, clip in enumerate(clips):
             audio = load_audio(data / clip["audio"])
             hypotheses["ours"].append(transcribe(ours, audio).text.strip())
-            hypotheses["faster-whisper"].append(theirs(audio))
+            hypotheses["faster-whisper"].append(theirs(audio)[0])
             print(f"{name} {k + 1}/{len(clips)}", flush=True)
         per_clip = {
             system: [word_error_rate([t], [h]) for t, h in zip(texts, found)]
