@@ -214,6 +214,37 @@ def test_linear_kernel_matches_f_linear_and_keeps_gradients(monkeypatch, intel):
     assert torch.allclose(x.grad, layer.weight.detach().sum(dim=0).expand_as(x), atol=1e-5)
 
 
+def test_lone_row_gets_its_bits_in_a_batch(monkeypatch):
+    """A lone row's oneDNN product has the bits the row gets beside other rows: alone where the
+    first product of its kind showed that alone agrees, else as two copies of itself."""
+    from whisper_eas import onednn
+
+    if not onednn.onednn_works():
+        pytest.skip("no oneDNN linear op here")
+    monkeypatch.setattr(onednn, "lone_row_alone", {})
+    torch.manual_seed(0)
+    weight, bias = torch.randn(1152, 384) * 0.05, torch.randn(1152)
+    packed, rows = onednn.pack(weight), torch.randn(8, 384)
+    with torch.inference_mode():
+        in_batch = onednn.product(rows, packed, bias)
+        for _ in range(2):  # the first product decides, the second follows the decision
+            for lone in (rows[:1], rows[:1, None], rows[None, :1]):  # 2-D and 3-D
+                assert torch.equal(onednn.product(lone, packed, bias).reshape(1, -1), in_batch[:1])
+        assert len(onednn.lone_row_alone) == 1  # one kind: (1152, 384), float32, a bias
+
+        # A kernel that gives one row other bits than several: the row always goes as two.
+        def one_row_differs(x, w, b, *args):
+            out = torch.stack([w @ row + b for row in x.reshape(-1, x.shape[-1])])
+            return out + 1e-3 if len(out) == 1 else out.view(*x.shape[:-1], -1)
+
+        monkeypatch.setattr(onednn, "product_op", one_row_differs)
+        monkeypatch.setattr(onednn, "lone_row_alone", {})
+        expected = onednn.product(rows, weight, bias)
+        for _ in range(2):
+            assert torch.equal(onednn.product(rows[:1], weight, bias), expected[:1])
+        assert list(onednn.lone_row_alone.values()) == [False]
+
+
 def test_the_cache_stores_each_rows_tokens_at_its_own_positions():
     """KVCache.write puts (row, head, token) vectors where `place` says: rows at different
     positions, one token each and several, every layer apart."""

@@ -77,24 +77,19 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, packed: Tensor
     """x @ weight.T + bias: on oneDNN's `packed` weight for CPU float32 inference, else F.linear.
 
     Batch invariance: on the packed weight oneDNN gives a row the same bits whatever the number
-    of rows beside it, except that a product of one row takes another kernel (a matrix-vector
-    product, with another summation order). A lone row (a decoding step at batch 1) is
-    therefore computed as a product of two copies of itself, so a file decoded alone gets the
-    numbers it gets in a batch (tests/test_transcribe.py). In a run of one row by setting
-    (`one_row_run`) no batch is ever beside it, and on Intel's CPUs a lone row runs on MKL's
-    `F.linear`: a oneDNN call costs a fixed 25-38 us at one or two rows on an AMX Xeon, MKL's
-    10-14 us (a tiny.en step makes 26 products; docs/tried.md, 2026-12-05). On AMD's, where
-    a oneDNN call cost ~10 us (Zen 5) and MKL read weights slower than oneDNN, it keeps the
-    two copies."""
+    of rows beside it; a lone row (a decoding step at batch 1) gets them too
+    (`onednn.lone_row_product`), so a file decoded alone gets the numbers it gets in a batch
+    (tests/test_transcribe.py). In a run of one row by setting (`one_row_run`) no batch is
+    ever beside it, and on Intel's CPUs a lone row runs on MKL's `F.linear`: a oneDNN call
+    costs a fixed 25-38 us at one or two rows on an AMX Xeon, MKL's 10-14 us (a tiny.en step
+    makes 26 products; docs/tried.md, 2026-12-05). On AMD's, where a oneDNN call cost ~10 us
+    (Zen 5) and MKL read weights slower than oneDNN, it stays on oneDNN."""
     if packed is None or x.dtype != torch.float32 or torch.is_grad_enabled():
         return F.linear(x, weight, bias)
     if x.ndim == 1:
         return linear(x[None], weight, bias, packed)[0]
-    if x.numel() == x.shape[-1]:  # a lone row (its leading sizes all 1)
-        if in_one_row_run() and is_intel():
-            return F.linear(x, weight, bias)
-        # two copies of it (an expanded view, or 2-D and back, cost 10-15 us more than this)
-        return onednn.product(torch.cat((x, x)), packed, bias)[:1]
+    if x.numel() == x.shape[-1] and in_one_row_run() and is_intel():  # a lone row
+        return F.linear(x, weight, bias)
     return onednn.product(x, packed, bias)
 
 

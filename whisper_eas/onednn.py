@@ -60,5 +60,32 @@ def pack(weight: Tensor) -> Tensor | None:
 
 def product(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x (..., K) @ weight (N, K).T + bias: `weight` packed (`pack`) or a contiguous (N, K)
-    tensor (a strided view of one took ~500x as long). Where `applies` holds."""
+    tensor (a strided view of one took ~500x as long). Where `applies` holds. A row gets the
+    same bits whatever the rows beside it (batch invariance; a lone row: `lone_row_product`)."""
+    if x.numel() == x.shape[-1]:
+        return lone_row_product(x, weight, bias)
     return product_op(x, weight, bias, "none", [], "")
+
+
+# Whether oneDNN gives a lone row, alone, the bits it gets beside other rows, for products of
+# a kind: (weight's shape and dtype, bias or not, threads) -> bool, found by the first one.
+lone_row_alone: dict[tuple, bool] = {}
+
+
+def lone_row_product(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """`product` of a lone row x (its leading sizes all 1) with the bits it gets in a batch, so
+    that a file decoded alone gets the numbers it gets beside others. oneDNN may multiply one
+    row by another kernel than several (a matrix-vector product, another summation order), so
+    the first product of each kind runs the row alone and as two copies of itself and keeps
+    whether they agree; where they do, the row goes alone from then on, else always as two
+    copies. On the AVX2 EPYC (torch 2.13, packed weights) they agree for every shape of
+    tiny.en and base, 1 or 2 threads, and going alone made `--batch-size 1` 1.08x (tiny.en) and
+    1.10x (base) faster, a lone short clip 1.05x (docs/tried.md, 2026-12-06)."""
+    kind = (tuple(weight.shape), weight.dtype, bias is not None, torch.get_num_threads())
+    if lone_row_alone.get(kind):
+        return product_op(x, weight, bias, "none", [], "")
+    paired = product_op(torch.cat((x, x)), weight, bias, "none", [], "")[:1]
+    if kind not in lone_row_alone:
+        alone = product_op(x, weight, bias, "none", [], "")
+        lone_row_alone[kind] = torch.equal(alone, paired)
+    return paired

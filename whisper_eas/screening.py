@@ -8,8 +8,8 @@ normaliser (the chosen token's log-probability). A step therefore reads the text
 weights in a narrower type and then computes in float32 every column that may be the largest:
 
 - bf16 on a CPU that multiplies bfloat16 in hardware (AVX512-BF16, AMX): half the bytes, in
-  oneDNN's packed product, which gives a row the same bits whatever its batch (a lone row as
-  two copies of it, as `model.linear`).
+  oneDNN's packed product, which gives a row the same bits whatever its batch (a lone row too,
+  `onednn.lone_row_product`).
 - int8 for a run of one row (`--batch-size 1`) without AMX (and without "int8x2-fbgemm"): a
   quarter of the bytes, one bf16 scale a row (so q_j s_j is exact in float32), in ATen's
   weight-only int8 product (`torch._weight_int8pack_mm`, gpt-fast's int8 path), which
@@ -104,17 +104,15 @@ class ScreenedProjection:
     def __call__(self, hidden: Tensor) -> tuple[Tensor, Tensor]:
         """-> the screened logits (B, V) and each row's norms (|bf16(h)|, |e|) (B, 2), which
         give its columns' margins (`margins`)."""
-        n_rows = hidden.shape[0]
-        # oneDNN gives a row its bits in a batch when a lone row goes as two copies of it
-        # (`model.linear`); ATen's int8 product computes each row apart.
-        twice = lambda x: torch.cat((x, x)) if n_rows == 1 else x  # noqa: E731
-        exact = onednn.product(twice(hidden), self.exact)[:n_rows]
+        # oneDNN gives a row, lone or not, its bits in a batch (`onednn.product`); ATen's int8
+        # product computes each row apart.
+        exact = onednn.product(hidden, self.exact)
         if self.kind.startswith("int8x2"):
             screened, norms = self.two_int8_rows(hidden)
             return torch.cat((screened, exact), dim=1), norms
         rounded = hidden.to(torch.bfloat16)
         if self.kind == "bf16":
-            screened = onednn.product(twice(rounded), self.screen)[:n_rows]
+            screened = onednn.product(rounded, self.screen)
         else:
             screened = torch._weight_int8pack_mm(rounded, self.screen, self.scales)
         rounded = rounded.float()
