@@ -10,8 +10,9 @@ order rotating; reports the summed wall time, the ratios, the peak RSS and the W
     python benchmarks/long_per_process.py --models tiny.en,base --data data/long --limit 12 \\
         --output benchmarks/results/long_per_process_cpu
 
-`--before REV` adds our CLI at an earlier commit (its package unpacked from git), and
-`--systems` picks which systems run, so that a change shows what it saves a user:
+`--before REV` adds our CLI at an earlier commit (its package unpacked from git), as "ours at
+REV" and "ours --batch-size 1 at REV", and `--systems` picks which systems run, so that a
+change shows what it saves a user:
 
     python benchmarks/long_per_process.py --models base --limit 6 --before f13b7e4 \\
         --systems "ours,ours at f13b7e4" --output benchmarks/results/...
@@ -55,7 +56,8 @@ SYSTEMS = ("ours", "ours --batch-size 1", "faster-whisper", "faster-whisper batc
 
 def commands(model: str, dtype: str, before: tuple[str, Path] | None = None) -> dict:
     """For each system, a function of a recording's path -> (command, folder to run it in);
-    `before`: (commit, the folder its package is unpacked in) adds "ours at COMMIT"."""
+    `before`: (commit, the folder its package is unpacked in) adds "ours at COMMIT" and
+    "ours --batch-size 1 at COMMIT"."""
     ours = [sys.executable, "-m", "whisper_eas", "transcribe", "--model", model, "--dtype",
             dtype, "--threads", str(THREADS), "--quiet"]  # fmt: skip
     folder = str(ct2_folder(model))  # resolved here: the worker must not pay for our import
@@ -69,6 +71,10 @@ def commands(model: str, dtype: str, before: tuple[str, Path] | None = None) -> 
     if before is not None:
         commit, tree = before
         systems[f"ours at {commit}"] = lambda audio: ([*ours, str(audio)], tree)
+        systems[f"ours --batch-size 1 at {commit}"] = lambda audio: (
+            [*ours, "--batch-size", "1", str(audio)],
+            tree,
+        )
     return systems
 
 
@@ -79,8 +85,9 @@ def main() -> None:
     parser.add_argument("--data", default="data/long", help="a folder with manifest.jsonl")
     parser.add_argument("--limit", type=int, default=12)
     parser.add_argument("--before", help="also run our CLI at this earlier commit")
-    parser.add_argument("--systems", help=f"comma-separated, of {', '.join(SYSTEMS)} and "
-                        "'ours at BEFORE' (default: all)")  # fmt: skip
+    parser.add_argument("--systems", help=f"comma-separated, of {', '.join(SYSTEMS)}, "
+                        "'ours at BEFORE' and 'ours --batch-size 1 at BEFORE' "
+                        "(default: all)")  # fmt: skip
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     unknown = [name for name in args.models.split(",") if name not in BUNDLED]
