@@ -79,8 +79,8 @@ def lone_row_product(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> T
     the first product of each kind runs the row alone and as two copies of itself and keeps
     whether they agree; where they do, the row goes alone from then on, else always as two
     copies. On the AVX2 EPYC (torch 2.13, packed weights) they agree for every shape of
-    tiny.en and base, 1 or 2 threads, and going alone made `--batch-size 1` 1.08x (tiny.en) and
-    1.10x (base) faster, a lone short clip 1.05x (docs/tried.md, 2026-12-06)."""
+    tiny.en and base, and going alone made `--batch-size 1` 1.05x (tiny.en) and 1.09x (base)
+    faster, the same texts (`benchmarks/lone_row_alone.py`; docs/tried.md, 2026-12-06)."""
     kind = (tuple(weight.shape), weight.dtype, bias is not None, torch.get_num_threads())
     if lone_row_alone.get(kind):
         return product_op(x, weight, bias, "none", [], "")
