@@ -107,7 +107,7 @@ def step_ms(model, eas, screened: bool = False, one_row: bool = True) -> tuple[f
     """A step's milliseconds: the decoder and its output projection, the float32 product or
     (`screened`) the screen with its float32 candidates, as `decoding.generate` runs it; with
     `one_row` the kernels of a run of one row (`--batch-size 1`: `model.one_row_run`), else
-    those of a lone row in a batched run (oneDNN on two copies of it)."""
+    those of a lone row in a batched run (oneDNN, with the bits it gets in a batch)."""
     screen = screen_of(model, one_row) if screened else None
     mel = log_mel_spectrogram(pad_or_trim(torch.from_numpy(load_audio(CLIP))), model.dims.n_mels)
     n_speech = [-(-len(load_audio(CLIP)) // 320)]
@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument(
         "--kernels", choices=["one-row", "batch"], default="one-row",
         help="a step of `--batch-size 1` (MKL's products, the one-row screen), or a lone row "
-        "of a batched run (oneDNN on two copies of it; the only kind before 2026-12-05)",
+        "of a batched run (oneDNN, its bits in a batch; the only kind before 2026-12-05)",
     )  # fmt: skip
     parser.add_argument("--output", default="benchmarks/results/decoder_step_cpu")
     args = parser.parse_args()
@@ -203,7 +203,7 @@ def main() -> None:
              "bandwidth (decoder weights incl. the tied output projection, cross-attention K/V).",
              f"Read bandwidth (a sum over 1 GiB): {read_bandwidth:.1f} GB/s, the read floor's. "
              f"Kernels: {args.kernels} (one-row: a step of `--batch-size 1`, a lone row's "
-             "products on MKL; batch: a lone row of a batched run, on oneDNN as two copies). "
+             "products on MKL; batch: a lone row of a batched run, on oneDNN). "
              "Products: the step's products alone, one row (EAS off only). Projection: the "
              "float32 product, or the screen this CPU reads with float32 candidates "
              "(`screening`, what a greedy step uses; its floor counts the text columns' "

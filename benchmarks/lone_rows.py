@@ -2,7 +2,7 @@
 the default there): float32 on MKL's `F.linear` (on Intel's CPUs; elsewhere the batch's
 kernel, so the float32 rows compare the same kernels), int8 as a bf16 row times the int8 weight
 (`Int8Linear.lone_row`), against the kernels every other run gives a lone row for batch
-invariance (oneDNN on two copies of it; FBGEMM with 8-bit activations). One process taking
+invariance (oneDNN, alone or as two copies; FBGEMM with 8-bit activations). One process taking
 turns recording by recording (the first rotating), each recording transcribed alone at
 `batch_size=1`: windows, WER, seconds.
 
@@ -31,7 +31,7 @@ def main():
         decoding.one_row_run = lambda on=True: model_module.one_row_run(on and on_mkl)
 
     setups = {
-        "a batch's (oneDNN two copies; FBGEMM)": lambda: kernels(False),
+        "a batch's (oneDNN; FBGEMM)": lambda: kernels(False),
         "one row's (MKL; int8 bf16 rows)": lambda: kernels(True),
     }
     runs = take_turns(model, args.data, records, setups, batch_size=1)
