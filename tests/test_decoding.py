@@ -231,6 +231,10 @@ def test_lone_row_gets_its_bits_in_a_batch(monkeypatch):
             for lone in (rows[:1], rows[:1, None], rows[None, :1]):  # 2-D and 3-D
                 assert torch.equal(onednn.product(lone, packed, bias).reshape(1, -1), in_batch[:1])
         assert len(onednn.lone_row_alone) == 1  # one kind: (1152, 384), float32, a bias
+        # The same shape on the plain weight is a kind of its own (another kernel).
+        in_batch = onednn.product(rows, weight, bias)
+        assert torch.equal(onednn.product(rows[:1], weight, bias), in_batch[:1])
+        assert len(onednn.lone_row_alone) == 2
 
         # A kernel that gives one row other bits than several: the row always goes as two.
         def one_row_differs(x, w, b, *args):

@@ -68,7 +68,8 @@ def product(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 # Whether oneDNN gives a lone row, alone, the bits it gets beside other rows, for products of
-# a kind: (weight's shape and dtype, bias or not, threads) -> bool, found by the first one.
+# a kind: (weight's shape, dtype and layout, bias or not, threads) -> bool, found by the first
+# one. The layout tells a packed weight (`pack`) from a plain one, whose kernels differ.
 lone_row_alone: dict[tuple, bool] = {}
 
 
@@ -81,7 +82,7 @@ def lone_row_product(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> T
     copies. On the AVX2 EPYC (torch 2.13, packed weights) they agree for every shape of
     tiny.en and base, and going alone made `--batch-size 1` 1.05x (tiny.en) and 1.09x (base)
     faster, the same texts (`benchmarks/lone_row_alone.py`; docs/tried.md, 2026-12-06)."""
-    kind = (tuple(weight.shape), weight.dtype, bias is not None, torch.get_num_threads())
+    kind = (weight.shape, weight.dtype, weight.layout, bias is not None, torch.get_num_threads())
     if lone_row_alone.get(kind):
         return product_op(x, weight, bias, "none", [], "")
     paired = product_op(torch.cat((x, x)), weight, bias, "none", [], "")[:1]
