@@ -87,3 +87,55 @@ def test_loading_and_transcribing_a_clip_never_imports_the_compiler():
         [sys.executable, "-c", code, clip], capture_output=True, text=True, check=True
     )
     assert output.stdout.strip() == "[]"
+
+
+def test_the_program_imports_torch_without_what_it_never_uses():
+    """`whisper-eas` and `python -m whisper_eas` import torch without `torch._meta_registrations`
+    and `torch.export` (`startup`): the meta-device model the checkpoint reader builds, int8's
+    load and a transcription run without them, to the same segments and log-probabilities;
+    loading a keep rule of one's own (`startup.complete()`) brings both back. A program
+    importing the package as a library gets all of torch."""
+    code = (
+        "import sys; sys.argv[0] = 'whisper-eas'; "  # what the console script's process has
+        "import whisper_eas, torch; from whisper_eas import startup; "
+        "print([m for m in startup.DEFERRED if m in sys.modules], hasattr(torch, 'export')); "
+        "whisper_eas.load_model('tiny.en', dtype='int8'); "
+        "r = whisper_eas.transcribe(whisper_eas.load_model('tiny.en'), sys.argv[1]); "
+        "print([(s.text, s.start, s.end, s.avg_logprob, s.no_speech_prob) for s in r.segments]); "
+        "whisper_eas.rules.load_rule('whisper_eas.rules:Truncate'); "  # a rule gets all of torch
+        "print([m for m in startup.DEFERRED if m in sys.modules], callable(torch.export.export))"
+    )
+    clip = str(Path(__file__).parent / "data" / "jfk.flac")
+    lines = subprocess.run(
+        [sys.executable, "-c", code, clip], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert lines[0] == "[] False"
+    import whisper_eas
+
+    r = whisper_eas.transcribe(whisper_eas.load_model("tiny.en"), clip)  # with all of torch
+    assert lines[1] == str([(s.text, s.start, s.end, s.avg_logprob, s.no_speech_prob)
+                            for s in r.segments])  # fmt: skip
+    assert lines[2] == "['torch._meta_registrations', 'torch.export'] True"
+    # `python -m whisper_eas`: known by the interpreter's own command line
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "whisper_eas", "transcribe", "--help"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    imported = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines()}
+    assert "torch" in imported and not imported & set(whisper_eas.startup.DEFERRED)
+
+
+def test_a_deferred_module_reads_from_the_real_one():
+    from whisper_eas.startup import Deferred
+
+    stand_in = Deferred("colorsys")
+    saved = sys.modules.pop("colorsys", None)
+    sys.modules["colorsys"] = stand_in
+    try:
+        assert getattr(stand_in, "__file__", None) is None  # what inspect.getmodule reads
+        assert stand_in.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+        assert sys.modules["colorsys"] is not stand_in  # the real one, imported then
+    finally:
+        sys.modules.pop("colorsys", None)
+        if saved is not None:
+            sys.modules["colorsys"] = saved
