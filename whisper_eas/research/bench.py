@@ -1,6 +1,7 @@
 """What every benchmark records beside its numbers: commit, device, and the two files it writes."""
 
 import argparse
+import compileall
 import io
 import json
 import os
@@ -43,6 +44,9 @@ def unpack_package_at(commit: str, folder: Path) -> Path:
         raise SystemExit(f"--before {commit}: git archive failed: {got.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(got.stdout)) as tar:
         tar.extractall(folder, filter="data")
+    # Its bytecode, as `make bytecode` compiles this checkout's: else each of its processes
+    # compiles it anew (~0.05 s) where PYTHONDONTWRITEBYTECODE is set, as on these machines.
+    compileall.compile_dir(folder / "whisper_eas", quiet=1)
     return folder / "whisper_eas"
 
 
