@@ -9,11 +9,6 @@ The core (this package's top-level modules) never imports the research harness
 (`whisper_eas.research`) or the command line (`whisper_eas.cli`).
 """
 
-from . import startup
-
-if startup.is_the_program():  # the CLI, not a program importing us as a library
-    startup.import_torch()
-
 from .audio import load_audio, log_mel_spectrogram, pad_or_trim
 from .decoding import DecodingOptions, DecodingResult, WhisperModel, decode
 from .hub import convert, load_model

@@ -34,7 +34,6 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from . import startup
 from .vad import VadOptions
 
 AGGREGATES = ("mean", "max", "min", "geometric_mean")
@@ -281,7 +280,6 @@ def load_rule(path: str) -> KeepRule:
     module_name, _, name = path.partition(":")
     if not module_name or not name:
         raise ValueError(f"EAS rule must be given as 'package.module:Name', got {path!r}")
-    startup.complete()  # a rule of one's own may trace: it gets all of torch
     try:
         rule = getattr(importlib.import_module(module_name), name)()
     except (ImportError, AttributeError, TypeError) as error:
