@@ -31,7 +31,6 @@ error of a step. With 7-bit activations (no VNNI) the float32 projection bought 
 and cost 10-14 % of the time, so there it is int8 too (docs/int8.md).
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import torch
@@ -226,24 +225,12 @@ def quantize_int8(
             for name in ("key", "value"):
                 linear = getattr(block.cross_attn, name)
                 setattr(block.cross_attn, name, BF16Linear(linear.weight, linear.bias))
-
-    def int8_twin(child: nn.Module) -> nn.Module:
-        if isinstance(child, Linear):
-            return Int8Linear.from_float(child.weight, child.bias, many_rows)
-        return Int8TokenEmbedding(child.weight, many_rows)
-
-    swapped = [
-        (module, name, child)
-        for module in (network.decoder if encoder_bf16 else network).modules()
-        for name, child in module.named_children()
-        if isinstance(child, Linear) or (isinstance(child, TokenEmbedding) and not float_logits)
-    ]
-    # FBGEMM packs a weight on one thread (tiny.en's 65 packs took 0.34 s of its 0.7 s load on
-    # the AVX2 EPYC): the twins are made side by side, a pack on each of torch's threads.
-    with ThreadPoolExecutor(torch.get_num_threads()) as pool:
-        twins = list(pool.map(int8_twin, [child for _, _, child in swapped]))
-    for (module, name, _), twin in zip(swapped, twins):
-        setattr(module, name, twin)
+    for module in list((network.decoder if encoder_bf16 else network).modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, Linear):
+                setattr(module, name, Int8Linear.from_float(child.weight, child.bias, many_rows))
+            elif isinstance(child, TokenEmbedding) and not float_logits:
+                setattr(module, name, Int8TokenEmbedding(child.weight, many_rows))
     cross_bf16 = has_bf16() if cross_bf16 is None else cross_bf16
     network.decoder.cross_dtype = torch.bfloat16 if cross_bf16 else None
     return network
