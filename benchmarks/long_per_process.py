@@ -5,7 +5,8 @@ the file cut at pauses into parts decoded side by side), ours `--batch-size 1` (
 sequential), faster-whisper sequential (`beam_size=1`, temperature fallback as ours) and its
 `BatchedInferencePipeline` (batch 8, its defaults otherwise), all in the same dtype. Each
 recording in a fresh process per system, the systems taking turns recording by recording, the
-order rotating; reports the summed wall time, the ratios, the peak RSS and the WER.
+order rotating, after one untimed run of each; reports the summed wall time, the ratios, the
+peak RSS and the WER.
 
     python benchmarks/long_per_process.py --models tiny.en,base --data data/long --limit 12 \\
         --output benchmarks/results/long_per_process_cpu
@@ -121,6 +122,12 @@ def main() -> None:
                 parser.error(f"--systems: unknown {unknown}; choose from {list(systems)}")
             systems = {system: systems[system] for system in chosen}
         runs = {system: {"seconds": [], "peak_rss": [], "texts": []} for system in systems}
+        # One untimed run of each system first: the first process to start after a quiet
+        # spell read torch's or CTranslate2's libraries from disk (a cold tiny.en process of
+        # ours took 9.1 s where the next took 4.4-6.5, 2026-12-07), and whichever system the
+        # rotation put first paid for it.
+        for system in systems:
+            run_once(*systems[system](audio[0]))
         for number, path in enumerate(audio):
             shift = number % len(systems)
             for system in list(systems)[shift:] + list(systems)[:shift]:
@@ -143,7 +150,8 @@ def write(args, result: dict) -> None:
              f"{len(result['recordings'])} recordings of `{args.data}` ({minutes:.1f} min), "
              f"{args.dtype}, greedy. Each recording in a fresh process per system (start-up, "
              "model load, decoding), the systems taking turns recording by recording, the order "
-             "rotating. Seconds: the sum over the recordings. Peak RSS: the median over the "
+             "rotating, after one untimed run of each. Seconds: the sum over the recordings. "
+             "Peak RSS: the median over the "
              "recordings of each process's own peak.", "",
              "| model | system | seconds | RTF | × ours | × faster-whisper "
              "| × faster-whisper batched | peak RSS MB | WER % |",
