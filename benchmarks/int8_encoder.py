@@ -1,9 +1,9 @@
 """int8 with its encoder in int8, in bfloat16, and in bfloat16 with the decoder's cross-attention
 K/V made by bf16 products too (`quantize_int8(..., encoder_bf16=..., cross_projection_bf16=...)`;
-the last is the default on a CPU with AMX), or with int8 or float32 logits (`float_logits`),
-one process taking turns recording by recording (the first rotating), each recording
-transcribed alone with the defaults: windows decoded, WER, seconds, speed-up over the first
-variant.
+the last is the default on a CPU with AMX), with int8 or float32 logits (`float_logits`), or
+with the int8 encoder's attention products in float32 or bf16 (`attention_bf16`), one process
+taking turns recording by recording (the first rotating), each recording transcribed alone with
+the defaults: windows decoded, WER, seconds, speed-up over the first variant.
 
     python benchmarks/int8_encoder.py --model tiny.en --data data/long --limit 12 \\
         --output benchmarks/results/int8_encoder_tiny_cpu
@@ -12,6 +12,9 @@ variant.
         --output benchmarks/results/cross_projection_bf16_base_cpu
     python benchmarks/int8_encoder.py --model base --data data/long --limit 12 \\
         --variants "int8 logits,float32 logits" --output benchmarks/results/float_logits_base_cpu
+    python benchmarks/int8_encoder.py --model base --data data/long --limit 12 \\
+        --variants "float32 attention,bf16 attention" \\
+        --output benchmarks/results/attention_bf16_base_cpu
 
 The first three variants were measured before the output projection stayed float32 (commit
 4bfdbdc); they now run with the CPU's default (float32 logits where it has VNNI).
@@ -30,6 +33,9 @@ VARIANTS = {  # quantize_int8's options
     # the output projection (docs/int8.md); the others keep the CPU's default
     "int8 logits": dict(float_logits=False),
     "float32 logits": dict(float_logits=True),
+    # the int8 encoder's self-attention products (docs/int8.md)
+    "float32 attention": dict(attention_bf16=False),
+    "bf16 attention": dict(attention_bf16=True),
 }
 
 

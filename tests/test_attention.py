@@ -45,6 +45,27 @@ def test_onednn_path_agrees_with_eager_and_fused(monkeypatch, n_queries, n_keys)
     assert (got - fused).abs().max().item() < 1e-5
 
 
+@pytest.mark.parametrize("n_queries", [1500, 37, 3])
+def test_bf16_products_on_the_onednn_path(monkeypatch, n_queries):
+    """`products_dtype=torch.bfloat16` (int8's encoder on a CPU with AVX512-BF16): the chunked
+    path multiplies in bf16 and returns float32 within bf16's rounding of float32's output,
+    and a row gets the same bits alone as in a batch."""
+    monkeypatch.setattr(attention_module, "fused_on_cpu", lambda: False)
+    calls = []
+    product = attention_module.bf16_product
+    monkeypatch.setattr(attention_module, "bf16_product", lambda *a: calls.append(1) or product(*a))
+    q, k, v = heads(2, 6, n_queries, seed=1), heads(2, 6, 1500, seed=2), heads(2, 6, 1500, seed=3)
+    with torch.inference_mode():
+        got = attention(q, k, v, backend="sdpa", products_dtype=torch.bfloat16)
+        eager = attention(q, k, v, backend="eager")
+        alone = attention(q[1:], k[1:], v[1:], backend="sdpa", products_dtype=torch.bfloat16)
+    assert len(calls) == 3 * 2 * 6 * math.ceil(n_queries / QUERY_CHUNK)  # 2 rows, then 1
+    assert got.dtype == torch.float32 and got.shape == (2, 6, n_queries, 64)
+    assert (got - eager).abs().max().item() < 2e-2
+    assert ((got - eager).norm() / eager.norm()).item() < 1e-2  # measured ~5e-3
+    assert torch.equal(alone[0], got[1])
+
+
 def test_intel_cpus_take_the_fused_kernel_for_float32(monkeypatch):
     """Where MKL runs its fast kernels the fused kernel does the whole of `"sdpa"`."""
     monkeypatch.setattr(attention_module, "fused_on_cpu", lambda: True)

@@ -6,6 +6,8 @@ import torch
 from conftest import DATA, FIXTURES, MANIFEST
 from torch import Tensor
 
+import whisper_eas.attention as attention_module
+import whisper_eas.quantize as quantize_module
 from whisper_eas import EASConfig, load_model, transcribe
 from whisper_eas.cpu import has_amx, has_bf16, has_vnni
 from whisper_eas.model import Linear, TokenEmbedding, one_row_run
@@ -162,6 +164,41 @@ def test_int8_with_a_bf16_encoder(tiny):
     assert quantize_int8(network, encoder_bf16=False).encoder.output_dtype is None
 
 
+@pytest.mark.parametrize(
+    "bf16, fused, amx, expected",
+    [(True, False, False, True), (True, True, False, False), (False, False, False, False),
+     (True, False, True, False)],
+)  # fmt: skip
+def test_int8_encoder_attention_in_bf16_where_the_cpu_has_it(monkeypatch, bf16, fused, amx,
+                                                              expected):  # fmt: skip
+    """`attention_bf16=None`: the int8 encoder's attention products in bf16 where the CPU has
+    bf16 instructions and the chunked path runs it (AMD with AVX-512); not with a bf16
+    encoder (AMX), whose attention is bf16 already; never in the decoder."""
+    monkeypatch.setattr(quantize_module, "has_bf16", lambda: bf16)
+    monkeypatch.setattr(quantize_module, "fused_on_cpu", lambda: fused)
+    monkeypatch.setattr(quantize_module, "has_amx", lambda: amx)
+    network = quantize_int8(load_model("tiny.en").network)
+    wanted = torch.bfloat16 if expected else None
+    assert [b.attn.products_dtype for b in network.encoder.blocks] == [wanted] * 4
+    assert {b.attn.products_dtype for b in network.decoder.blocks} == {None}
+    forced = quantize_int8(
+        load_model("tiny.en").network, attention_bf16=not expected, encoder_bf16=False
+    )
+    assert forced.encoder.blocks[0].attn.products_dtype == (None if expected else torch.bfloat16)
+
+
+def test_int8_with_its_encoder_attention_in_bf16(monkeypatch, tiny):
+    """The words of int8 with bf16 attention products in its encoder stay float32's, with the
+    recommended EAS too (whose scoring block stays float32)."""
+    monkeypatch.setattr(attention_module, "fused_on_cpu", lambda: False)  # the chunked path
+    model = load_model("tiny.en")
+    quantize_int8(model.network, attention_bf16=True)
+    for eas in (None, EASConfig.recommended("tiny.en")):
+        fp32 = [r.text for r in transcribe(tiny, CLIPS[:3], eas=eas)]
+        got = [r.text for r in transcribe(model, CLIPS[:3], eas=eas)]
+        assert word_error_rate(fp32, got) <= 0.03, differing_words(fp32, got)
+
+
 def differing_words(reference: list[str], got: list[str]) -> list[tuple[str, str]]:
     return [(a, b) for a, b in zip(reference, got) if a != b]
 
@@ -253,10 +290,10 @@ def test_bf16_cross_attention_runs_the_fused_kernel_only_where_the_cpu_has_amx(m
     seen = []
     attend = model_module.attention
 
-    def spy(q, k, v, *, mask=None, backend="sdpa"):
+    def spy(q, k, v, *, mask=None, backend="sdpa", **options):
         if mask is None:  # cross-attention (the self-attention reads its cache with a mask)
             seen.append(backend)
-        return attend(q, k, v, mask=mask, backend=backend)
+        return attend(q, k, v, mask=mask, backend=backend, **options)
 
     monkeypatch.setattr(model_module, "attention", spy)
     tokens = torch.tensor([model.tokenizer.sot_sequence()])

@@ -214,6 +214,9 @@ class MultiHeadAttention(nn.Module):
         self.value = Linear(n_state, n_state)
         self.out = Linear(n_state, n_state)
         self.stacked: tuple = ((), None)  # (the packs it was made from, query/key/value stacked)
+        # The dtype of the attention's own products (None: the queries'); int8's encoder on a
+        # CPU with AVX512-BF16 multiplies them in bfloat16 (`quantize.quantize_int8`).
+        self.products_dtype: torch.dtype | None = None
 
     def split_heads(self, x: Tensor) -> Tensor:
         batch, length, width = x.shape
@@ -269,7 +272,7 @@ class MultiHeadAttention(nn.Module):
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, backend: str):
         """Attend from queries (B, H, T, Dh) to keys/values (B, H, S, Dh) -> (B, T, D)."""
-        out = attention(q, k, v, mask=mask, backend=backend)
+        out = attention(q, k, v, mask=mask, backend=backend, products_dtype=self.products_dtype)
         return self.out(self.merge_heads(out))
 
     def forward_scored(self, x: Tensor, attend: Callable) -> tuple[Tensor, Tensor]:

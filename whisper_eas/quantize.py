@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .attention import fused_on_cpu
 from .cpu import has_amx, has_bf16, has_vnni
 from .fbgemm import ACTIVATION_LEVELS, integer_product
 from .fbgemm import pack as fbgemm_pack
@@ -188,6 +189,7 @@ def quantize_int8(
     encoder_bf16: bool | None = None,
     cross_projection_bf16: bool | None = None,
     float_logits: bool | None = None,
+    attention_bf16: bool | None = None,
 ) -> Whisper:
     """Swap every Linear (and, with `float_logits=False`, the token embedding) of a float32
     CPU network for int8, in place; returns the network. `many_rows`: the activations of
@@ -210,7 +212,13 @@ def quantize_int8(
     4.81), for 9-16 % more time; exact float32 logits for the top 8 candidates, the timestamps
     and no-speech alone won half of that (4.62 / 5.32). On an AVX2-only EPYC (7-bit
     activations) float32 logits won nothing: tiny.en 5.23 -> 5.46 % and 6.34 -> 6.17 %, base
-    4.87 -> 4.79 % and 5.64 -> 5.67 %, for 10-14 % more time."""
+    4.87 -> 4.79 % and 5.64 -> 5.67 %, for 10-14 % more time.
+    `attention_bf16`: multiply the int8 encoder's self-attention in bf16
+    (`attention.attention_onednn`); None (default): where the CPU has bf16 instructions and
+    that chunked path runs the encoder's attention (an AMD CPU with AVX-512,
+    `attention.fused_on_cpu`). Its float32 products were half of the int8 encoder's time
+    there: on an AMD EPYC Zen 4 the 12 long recordings ran 1.13x (tiny.en) and 1.14x (base)
+    faster, WER 5.14 -> 5.17 % and 4.58 -> 4.60 % (docs/int8.md)."""
     embedding = network.decoder.positional_embedding
     if embedding.device.type != "cpu":
         raise ValueError("int8 weights run on the CPU only; use float16/bfloat16 on CUDA")
@@ -231,6 +239,11 @@ def quantize_int8(
                 setattr(module, name, Int8Linear.from_float(child.weight, child.bias, many_rows))
             elif isinstance(child, TokenEmbedding) and not float_logits:
                 setattr(module, name, Int8TokenEmbedding(child.weight, many_rows))
+    if attention_bf16 is None:
+        attention_bf16 = has_bf16() and not fused_on_cpu()
+    if attention_bf16 and not encoder_bf16:
+        for block in network.encoder.blocks:
+            block.attn.products_dtype = torch.bfloat16
     cross_bf16 = has_bf16() if cross_bf16 is None else cross_bf16
     network.decoder.cross_dtype = torch.bfloat16 if cross_bf16 else None
     return network
