@@ -23,7 +23,9 @@ than `few_rows` tokens (the encoder, long prompts) instead (closer to float32, s
 On a CPU with AMX the encoder is not quantized but runs in bfloat16 (`encoder_bf16`): there
 oneDNN multiplies bf16 tiles ~2x faster than FBGEMM's int8, and the encoder's attention runs
 in bf16 too; so do the decoder's cross-attention K/V products (1,500 rows a window); the
-rest of the decoder, whose steps are a few rows, stays int8.
+rest of the decoder, whose steps are a few rows, stays int8. On an AMD CPU with AVX512-BF16 the
+int8 encoder's self-attention, whose products int8 leaves in float32, multiplies in bf16
+(`attention_bf16`).
 The tied token embedding / output projection stays float32 where the CPU has VNNI
 (`float_logits`): every decision of a decoding step (the next token, the timestamp rules, the
 thresholds) reads its logits, and with 8-bit activations elsewhere int8 there was the largest
@@ -217,7 +219,7 @@ def quantize_int8(
     (`attention.attention_onednn`); None (default): where the CPU has bf16 instructions and
     that chunked path runs the encoder's attention (an AMD CPU with AVX-512,
     `attention.fused_on_cpu`). Its float32 products were half of the int8 encoder's time
-    there: on an AMD EPYC Zen 4 the 12 long recordings ran 1.13x (tiny.en) and 1.14x (base)
+    there: on an AMD EPYC Zen 4 the 12 long recordings ran 1.11x (tiny.en) and 1.16x (base)
     faster, WER 5.14 -> 5.17 % and 4.58 -> 4.60 % (docs/int8.md)."""
     embedding = network.decoder.positional_embedding
     if embedding.device.type != "cpu":
