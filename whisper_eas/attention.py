@@ -114,7 +114,7 @@ def attention_onednn(
     same float32 texts (docs/tried.md). A row's numbers are its own: every (row, head) is
     computed alone.
 
-    `products_dtype=torch.bfloat16` (int8's encoder on a CPU with AVX512-BF16, no AMX): the
+    `products_dtype=torch.bfloat16` (int8's encoder on an AMD CPU with AVX512-BF16): the
     operands are rounded to bf16 and both products and the softmax run in bf16 (ATen's bf16
     product, oneDNN's AVX512-BF16 kernel, accumulates in float32; the softmax computes in
     float32 and rounds its output); the output is q's dtype. On an AMD EPYC Zen 4 (2 threads)

@@ -214,8 +214,8 @@ class MultiHeadAttention(nn.Module):
         self.value = Linear(n_state, n_state)
         self.out = Linear(n_state, n_state)
         self.stacked: tuple = ((), None)  # (the packs it was made from, query/key/value stacked)
-        # The dtype of the attention's own products (None: the queries'); int8's encoder on a
-        # CPU with AVX512-BF16 multiplies them in bfloat16 (`quantize.quantize_int8`).
+        # The dtype of the attention's own products (None: the queries'); int8's encoder on an
+        # AMD CPU with AVX512-BF16 multiplies them in bfloat16 (`quantize.quantize_int8`).
         self.products_dtype: torch.dtype | None = None
 
     def split_heads(self, x: Tensor) -> Tensor:
