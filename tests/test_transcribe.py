@@ -469,6 +469,7 @@ def test_speech_budget_drops_nothing_on_a_full_window(base):
         (np.zeros(0, dtype=np.float32), ValueError, "empty audio"),
         (np.r_[np.zeros(8000), np.nan, np.inf], ValueError, "2 samples that are NaN or infinite"),
         (torch.full((16000,), float("nan")), ValueError, "the first at 0.00 s"),
+        (load_audio(DATA / "jfk.flac") * 32768, ValueError, "integer PCM stored as floats"),
         ((str(DATA / "jfk.flac"),), TypeError, "as a list, not a tuple"),
         ([1, 2, 3], TypeError, "got int"),
     ],
