@@ -471,7 +471,9 @@ def test_speech_budget_drops_nothing_on_a_full_window(base):
         (torch.full((16000,), float("nan")), ValueError, "the first at 0.00 s"),
         (load_audio(DATA / "jfk.flac") * 32768, ValueError, "integer PCM stored as floats"),
         ((str(DATA / "jfk.flac"),), TypeError, "as a list, not a tuple"),
-        ([1, 2, 3], TypeError, "got int"),
+        ([1, 2, 3], TypeError, "pass one waveform as a NumPy array"),
+        ([0.0] * 16000, TypeError, "these are numbers"),
+        ([str(DATA / "jfk.flac"), 3], TypeError, "got int"),
     ],
 )
 def test_bad_audio_is_refused_by_name(tiny, audio, error, message):

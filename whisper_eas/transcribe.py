@@ -848,6 +848,11 @@ def transcribe(
     """
     if isinstance(audio, tuple):
         raise TypeError("pass several inputs as a list, not a tuple")
+    if isinstance(audio, list) and audio and all(isinstance(x, (int, float)) for x in audio):
+        raise TypeError(
+            "a list is several inputs, and these are numbers: pass one waveform as a NumPy "
+            "array or a tensor (mono, 16 kHz, float in [-1, 1])"
+        )
     if eas is not None and not isinstance(eas, EASConfig):
         raise TypeError(f"eas must be an EASConfig (e.g. EASConfig(2, TopK(0.5))), got {eas!r}")
     if not isinstance(model, WhisperModel):
