@@ -428,3 +428,23 @@ def test_openai_whisper_options_that_take_true_or_false(capsys, tmp_path, monkey
     assert main([*argv, "--append_punctuations", ""]) == 0  # the full stop stays a word
     words = [w["word"] for s in json.loads(capsys.readouterr().out)["segments"] for w in s["words"]]
     assert words[-2:] == [" country", "."]
+
+
+def test_more_threads_than_cores_is_warned(monkeypatch):
+    import argparse
+    import os
+    import warnings
+
+    import torch
+
+    from whisper_eas import cli
+
+    asked = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)  # the tests keep their threads
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    with pytest.warns(UserWarning, match="--threads 3 is more than the 2 CPUs"):
+        cli.set_threads(argparse.Namespace(threads=3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as many threads as cores: no warning
+        cli.set_threads(argparse.Namespace(threads=2))
+    assert asked == [3, 2]
