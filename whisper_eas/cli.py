@@ -258,8 +258,7 @@ def set_threads(args: argparse.Namespace) -> None:
     if args.threads:  # 0: torch's choice, as openai-whisper's
         if args.threads < 0:
             raise UsageError(f"--threads must be >= 0, got {args.threads}")
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        cores = cores or os.cpu_count()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         if cores and args.threads > cores:
             # Threads past the cores wait on each other at every product's barrier.
             warnings.warn(f"--threads {args.threads} is more than the {cores} CPUs this process "
