@@ -152,11 +152,18 @@ class Transcription:
         return self.fallbacks.get("hit_max_length", 0)
 
 
+# Samples are in [-1, 1], so a waveform's RMS is at most 1 (a full-scale square wave); speech
+# sits at 0.03-0.15. Integer PCM stored as floats is thousands of times louder, and the log-mel
+# of audio even 100x too loud decodes as invented text: jfk.flac (RMS 0.14) at 30x still read
+# right, at 100x "And not Like your country", at 32768x "By".
+LOUDEST_RMS = 4.0
+
+
 def waveform_of(audio: AudioInput) -> np.ndarray:
     """A file path or an open binary file (decoded), or a mono float waveform at 16 kHz,
     checked."""
     if isinstance(audio, (str, Path)) or hasattr(audio, "read"):
-        return checked(load_audio(audio), f"audio file {audio_name(audio)}")
+        return finite(load_audio(audio), f"audio file {audio_name(audio)}")
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().cpu().numpy()
     if not isinstance(audio, np.ndarray):
@@ -173,33 +180,27 @@ def waveform_of(audio: AudioInput) -> np.ndarray:
         )
     if audio.size == 0:
         raise ValueError("empty audio: the waveform has no samples")
-    return checked(audio.astype(np.float32, copy=False), "the waveform")
+    waveform = finite(audio.astype(np.float32, copy=False), "the waveform")
+    # (A file needs no such check: it is decoded to 16-bit samples, as FFmpeg does.)
+    rms = math.sqrt(float(np.dot(waveform, waveform)) / len(waveform))
+    if rms > LOUDEST_RMS:
+        raise ValueError(
+            f"the waveform is far louder than audio in [-1, 1] can be (RMS {rms:.1f}, peak "
+            f"{float(np.abs(waveform).max()):.1f}): integer PCM stored as floats? Divide it by "
+            "32768 (int16) or 2147483648 (int32) first"
+        )
+    return waveform
 
 
-# Samples are in [-1, 1], so a waveform's RMS is at most 1 (a full-scale square wave); speech
-# sits at 0.03-0.15. Integer PCM stored as floats is thousands of times louder, and the log-mel
-# of audio even 100x too loud decodes as invented text: jfk.flac (RMS 0.14) at 30x still read
-# right, at 100x "And not Like your country", at 32768x "By".
-LOUDEST_RMS = 4.0
-
-
-def checked(waveform: np.ndarray, what: str) -> np.ndarray:
-    """The waveform, if every sample is a number (a NaN or an infinity would reach the
-    decoder's softmax and fail there, far from its cause) and its level is one that audio in
-    [-1, 1] can have (else the text would be invented, with no error)."""
+def finite(waveform: np.ndarray, what: str) -> np.ndarray:
+    """The waveform, if every sample is a number: a NaN or an infinity would reach the
+    decoder's softmax and fail there, far from its cause."""
     bad = ~np.isfinite(waveform)
     if bad.any():
         first = int(bad.argmax())
         raise ValueError(
             f"{what} has {int(bad.sum())} samples that are NaN or infinite (the first at "
             f"{first / SAMPLE_RATE:.2f} s)"
-        )
-    rms = math.sqrt(float(np.dot(waveform, waveform)) / max(len(waveform), 1))
-    if rms > LOUDEST_RMS:
-        raise ValueError(
-            f"{what} is far louder than audio in [-1, 1] can be (RMS {rms:.1f}, peak "
-            f"{float(np.abs(waveform).max()):.1f}): integer PCM stored as floats? Divide it by "
-            "32768 (int16) or 2147483648 (int32) first"
         )
     return waveform
 
