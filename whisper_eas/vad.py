@@ -290,11 +290,42 @@ class SpeechMap:
 QUIET_PEAK = 0.05
 
 
+# Digital silence (exact zeros, as an editor, a noise gate or a recording's padding writes
+# them) drifts the network's state: after a minute of zeros it hears the speech that follows
+# less (jfk.flac's "ask not" peaks at 0.49 where alone it reaches 0.75), and the default took
+# those words for part of a pause and shortened them away. After a minute of hiss at DITHER
+# (-80 dBFS) it hears them as it does alone (0.74). So a run of zeros of ZERO_RUN_S or more is
+# read as that hiss, seeded (the same file, the same hiss); shorter runs, such as the 0.5-1 s
+# joins of our long recordings (where the drift is ~0.01), are read as they are.
+DITHER = 1e-4
+ZERO_RUN_S = 2.0
+
+
 def audible(audio: Tensor) -> Tensor:
-    """The audio as the VAD reads it: raised to QUIET_PEAK when its peak lies below."""
+    """The audio as the VAD reads it: raised to QUIET_PEAK when its peak lies below, and its
+    long runs of digital silence as faint hiss (`with_hiss`)."""
     low, high = torch.aminmax(audio) if audio.numel() else (0.0, 0.0)
     peak = max(high, -low)  # not audio.abs().max(): no copy of an hour's audio
-    return audio * (QUIET_PEAK / peak) if 0 < peak < QUIET_PEAK else audio
+    return with_hiss(audio * (QUIET_PEAK / peak) if 0 < peak < QUIET_PEAK else audio)
+
+
+def with_hiss(audio: Tensor) -> Tensor:
+    """`audio` with each run of ZERO_RUN_S or more of whole chunks of zeros as hiss at DITHER
+    (a copy; `audio` itself where there is none)."""
+    whole = audio.shape[-1] // CHUNK * CHUNK
+    low, high = torch.aminmax(audio[:whole].reshape(-1, CHUNK), dim=1)
+    silent = ((low == 0) & (high == 0)).cpu().numpy().astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], silent, [0]))))
+    shortest = math.ceil(ZERO_RUN_S * SAMPLE_RATE / CHUNK)
+    runs = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= shortest]
+    if not runs:
+        return audio
+    audio = audio.to(torch.float32, copy=True)
+    generator = torch.Generator(audio.device).manual_seed(0)
+    for start, end in runs:
+        hiss = torch.randn((end - start) * CHUNK, generator=generator, device=audio.device)
+        audio[start * CHUNK : end * CHUNK] = hiss * DITHER
+    return audio
 
 
 def probabilities(waveform) -> list[float]:
