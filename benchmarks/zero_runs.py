@@ -11,18 +11,22 @@ gap (gaps.py's rule), seconds, and where Silero first hears speech after each si
         --output benchmarks/results/zero_runs_tiny_cpu
 """
 
-import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from whisper_eas import load_audio, load_model, transcribe, vad
-from whisper_eas.research.bench import manifest_records, run_header, title, write_results
-from whisper_eas.research.metrics import word_error_rate
+from whisper_eas import load_audio, load_model, vad
+from whisper_eas.research.bench import (
+    manifest_records,
+    run_header,
+    take_turns,
+    title,
+    turns_arguments,
+    write_results,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gaps import inside  # noqa: E402
@@ -44,44 +48,32 @@ def onset_chunks(audio: np.ndarray, gaps: list, dither: float) -> list[int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="tiny.en")
-    parser.add_argument("--data", default="data/long_silences")
-    parser.add_argument("--limit", type=int, default=40)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", required=True)
+    parser = turns_arguments(__doc__, data="data/long_silences", limit=40)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
     records, audios = [], []
-    for record in manifest_records(args.data, args.limit):
-        audio = load_audio(str(Path(args.data) / record["audio"]))
-        tensor = torch.from_numpy(audio)
-        if vad.with_hiss(tensor) is not tensor:
+    for record in manifest_records(args.data, args.limit, args.pick):
+        audio = torch.from_numpy(load_audio(str(Path(args.data) / record["audio"])))
+        if vad.with_hiss(audio) is not audio:
             records.append(record)
-            audios.append(audio)
+            audios.append(audio.numpy())
     if not records:
         sys.exit(f"no recording of {args.data} holds {vad.ZERO_RUN_S} s of zeros")
-    names = list(VARIANTS)
-    runs = {name: {"texts": [], "seconds": [], "in_gaps": 0, "onsets": []} for name in names}
-    transcribe(model, audios[0])  # warm-up
-    for k, (record, audio) in enumerate(zip(records, audios)):
-        for name in names[k % 2 :] + names[: k % 2]:
-            vad.DITHER = VARIANTS[name]
-            began = time.perf_counter()
-            result = transcribe(model, audio, word_timestamps=True)
-            run = runs[name]
-            run["seconds"].append(time.perf_counter() - began)
-            run["texts"].append(result.text)
-            words = [w for s in result.segments for w in s.words]
-            run["in_gaps"] += sum(inside((w.start + w.end) / 2, record["gaps"]) is not None
-                                  for w in words)  # fmt: skip
-            run["onsets"] += onset_chunks(audio, record["gaps"], VARIANTS[name])
-        print(record["id"], {name: round(r["seconds"][-1], 2) for name, r in runs.items()})
+    in_gaps = dict.fromkeys(VARIANTS, 0)
+
+    def count_in_gaps(name, record, result):
+        words = [w for s in result.segments for w in s.words]
+        in_gaps[name] += sum(inside((w.start + w.end) / 2, record["gaps"]) is not None
+                             for w in words)  # fmt: skip
+
+    setups = {name: lambda v=value: setattr(vad, "DITHER", v) for name, value in VARIANTS.items()}
+    runs = take_turns(model, args.data, records, setups, count_in_gaps, word_timestamps=True)
+    for name, value in VARIANTS.items():
+        runs[name]["in_gaps"] = in_gaps[name]
+        runs[name]["onsets"] = [n for audio, record in zip(audios, records)
+                                for n in onset_chunks(audio, record["gaps"], value)]  # fmt: skip
     vad.DITHER = VARIANTS["hiss"]
-    references = [record["text"] for record in records]
-    for run in runs.values():
-        run["wer"] = word_error_rate(references, run["texts"])
     header = run_header(args.threads, model=args.model, data=args.data, recordings=len(records))
     same = sum(a == b for a, b in zip(runs["zeros"]["texts"], runs["hiss"]["texts"]))
     lines = [

@@ -107,12 +107,15 @@ def median_seconds(run, rounds: int = 3) -> float:
     return statistics.median(times)
 
 
-def take_turns(model, folder: str | Path, records: list[dict], variants: dict, **options) -> dict:
+def take_turns(
+    model, folder: str | Path, records: list[dict], variants: dict, on_result=None, **options
+) -> dict:
     """Each record of a manifest transcribed alone (with `options`, transcribe's), once under
     each variant (name -> a function that sets the variant up), the variants taking turns
     record by record with the first rotating, so that a noisy minute costs them alike; one
     warm-up transcription first. Per variant: texts, seconds, windows decoded, fallbacks and
-    WER against the records' texts."""
+    WER against the records' texts. `on_result(name, record, result)`, if given, reads each
+    Transcription after it is timed."""
     from ..transcribe import transcribe
     from .metrics import word_error_rate
 
@@ -130,6 +133,8 @@ def take_turns(model, folder: str | Path, records: list[dict], variants: dict, *
             run["windows"] += result.windows
             for reason, count in result.fallbacks.items():
                 run["fallbacks"][reason] = run["fallbacks"].get(reason, 0) + count
+            if on_result is not None:
+                on_result(name, record, result)
         print(record["id"], {name: round(r["seconds"][-1], 2) for name, r in runs.items()})
     references = [record["text"] for record in records]
     for run in runs.values():
