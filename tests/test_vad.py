@@ -223,7 +223,7 @@ def test_speech_after_a_minute_of_digital_silence_is_heard_and_kept(tiny):
     assert "americans ask not what your country" in text, text
 
 
-def test_only_long_runs_of_zeros_are_read_as_hiss():
+def test_only_long_runs_of_digital_silence_are_read_as_hiss():
     s = 16_000
     speech = torch.randn(3 * s) * 0.1
     short = torch.cat([speech, torch.zeros(s), speech])  # 1 s of zeros: read as it is
@@ -236,6 +236,8 @@ def test_only_long_runs_of_zeros_are_read_as_hiss():
     hissed[-(-3 * s // vad.CHUNK) * vad.CHUNK : 8 * s] = True  # the whole chunks of zeros
     assert torch.equal(heard[~hissed], long[~hissed])
     assert heard[hissed].std() == pytest.approx(vad.DITHER, rel=0.05)
+    offset = torch.cat([speech, torch.full((5 * s,), 1e-3), speech])  # a constant level
+    assert torch.equal(vad.with_hiss(offset)[hissed], heard[hissed])  # read as the zeros are
 
 
 def test_without_long_pauses_keeps_a_pad_of_each_beside_the_speech():

@@ -290,13 +290,14 @@ class SpeechMap:
 QUIET_PEAK = 0.05
 
 
-# Digital silence (exact zeros, as an editor, a noise gate or a recording's padding writes
-# them) drifts the network's state: after a minute of zeros it hears the speech that follows
-# less (jfk.flac's "ask not" peaks at 0.49 where alone it reaches 0.75), and the default took
-# those words for part of a pause and shortened them away. After a minute of hiss at DITHER
-# (-80 dBFS) it hears them as it does alone (0.74). So a run of zeros of ZERO_RUN_S or more is
-# read as that hiss, seeded (the same file, the same hiss); shorter runs, such as the 0.5-1 s
-# joins of our long recordings (where the drift is ~0.01), are read as they are.
+# Digital silence (exact zeros, or a constant level, as an editor, a noise gate or a
+# recording's padding writes them) drifts the network's state: after a minute of zeros it hears
+# the speech that follows less (jfk.flac's "ask not" peaks at 0.49 where alone it reaches 0.75;
+# after a minute at a constant 1e-3, 0.46), and the default took those words for part of a
+# pause and shortened them away. After a minute of hiss at DITHER (-80 dBFS) it hears them as
+# it does alone (0.74). So a run of ZERO_RUN_S or more of constant chunks is read as that hiss,
+# seeded (the same file, the same hiss); shorter runs, such as the 0.5-1 s joins of our long
+# recordings (where the drift is ~0.01), are read as they are.
 DITHER = 1e-4
 ZERO_RUN_S = 2.0
 
@@ -310,11 +311,11 @@ def audible(audio: Tensor) -> Tensor:
 
 
 def with_hiss(audio: Tensor) -> Tensor:
-    """`audio` with each run of ZERO_RUN_S or more of whole chunks of zeros as hiss at DITHER
-    (a copy; `audio` itself where there is none)."""
+    """`audio` with each run of ZERO_RUN_S or more of whole chunks that hold one value (zeros,
+    or a constant level) as hiss at DITHER (a copy; `audio` itself where there is none)."""
     whole = audio.shape[-1] // CHUNK * CHUNK
     low, high = torch.aminmax(audio[:whole].reshape(-1, CHUNK), dim=1)
-    silent = ((low == 0) & (high == 0)).cpu().numpy().astype(np.int8)
+    silent = (low == high).cpu().numpy().astype(np.int8)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], silent, [0]))))
     shortest = math.ceil(ZERO_RUN_S * SAMPLE_RATE / CHUNK)
     runs = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= shortest]
