@@ -8,7 +8,7 @@ gap (gaps.py's rule), seconds, and where Silero first hears speech after each si
     python benchmarks/tail_gaps.py --kind silence --skip 0 --min-seconds 100 --seconds 120 \\
         --gap-seconds 30,90 --seed 47 --output data/long_silences
     python benchmarks/zero_runs.py --model tiny.en --data data/long_silences --limit 40 \\
-        --output benchmarks/results/zero_runs_tiny_cpu
+        --output benchmarks/results/zero_runs_long_silences_tiny_cpu
 """
 
 import statistics
