@@ -82,6 +82,12 @@ class Safeguards:
     # with gaps, 4.6 s holding "the Tupper of painting. By Harry Quilter, M.A.", read as no
     # speech under the previous text's prompt, and the sentence was lost.
     vad_speech_seconds: float = 1.0
+    # A long prompt inflates the no-speech probability of a short window of speech too (a
+    # part's or a file's last, short window): after a part's 23 s window tiny.en read the 0.96 s
+    # left, "his shoulder.", at 0.93 under the prompt and 0.16 without it, log-prob -1.04, and
+    # openai-whisper's rule dropped the words (data/long 1462-170142). Where the VAD hears this
+    # much speech or more, that rule reads the probability without the prompt.
+    vad_unprompted_seconds: float = 0.5
 
     @property
     def first_temperature(self) -> float:
@@ -93,7 +99,10 @@ class Safeguards:
         speech (None: not known)."""
         if heard is not None and heard >= self.vad_speech_seconds:
             return False
-        if self.no_speech_threshold is None or result.no_speech_prob <= self.no_speech_threshold:
+        no_speech = result.no_speech_prob
+        if heard is not None and heard >= self.vad_unprompted_seconds:
+            no_speech = result.no_speech_prob_alone
+        if self.no_speech_threshold is None or no_speech <= self.no_speech_threshold:
             return False
         if self.logprob_threshold is None or result.avg_logprob < self.logprob_threshold:
             return True

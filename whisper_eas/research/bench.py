@@ -111,7 +111,8 @@ def take_turns(
     model, folder: str | Path, records: list[dict], variants: dict, on_result=None, **options
 ) -> dict:
     """Each record of a manifest transcribed alone (with `options`, transcribe's), once under
-    each variant (name -> a function that sets the variant up), the variants taking turns
+    each variant (name -> a function that sets the variant up, and may return more of
+    transcribe's options for it), the variants taking turns
     record by record with the first rotating, so that a noisy minute costs them alike; one
     warm-up transcription first. Per variant: texts, seconds, windows decoded, fallbacks and
     WER against the records' texts. `on_result(name, record, result)`, if given, reads each
@@ -124,9 +125,9 @@ def take_turns(
     runs = {name: {"texts": [], "seconds": [], "windows": 0, "fallbacks": {}} for name in names}
     for k, record in enumerate(records):
         for name in names[k % len(names) :] + names[: k % len(names)]:
-            variants[name]()
+            extra = variants[name]() or {}
             began = time.perf_counter()
-            result = transcribe(model, str(Path(folder) / record["audio"]), **options)
+            result = transcribe(model, str(Path(folder) / record["audio"]), **options, **extra)
             run = runs[name]
             run["seconds"].append(time.perf_counter() - began)
             run["texts"].append(result.text)
