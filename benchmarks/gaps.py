@@ -156,6 +156,12 @@ def inside(time: float, gaps: list) -> str | None:
     return None
 
 
+def words_in_gaps(result, gaps: list) -> int:
+    """How many of a Transcription's timed words lie inside a gap (by their middle)."""
+    return sum(inside((w.start + w.end) / 2, gaps) is not None
+               for s in result.segments for w in s.words)  # fmt: skip
+
+
 def invented(words, segments, gaps) -> tuple[dict, dict]:
     """Words inside gaps by gap kind: word-level (None where a system gives no words) and
     segment-level (each segment's words at its middle)."""

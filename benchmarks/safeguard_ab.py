@@ -19,7 +19,7 @@ from whisper_eas.research.bench import manifest_records, take_turns, turns_argum
 from whisper_eas.windows import Safeguards
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gaps import inside  # noqa: E402
+from gaps import words_in_gaps  # noqa: E402
 
 
 def main():
@@ -42,9 +42,7 @@ def main():
     in_gaps = dict.fromkeys(map(str, values), 0)
 
     def count_in_gaps(name, record, result):
-        words = [w for s in result.segments for w in s.words]
-        in_gaps[name] += sum(inside((w.start + w.end) / 2, record.get("gaps", [])) is not None
-                             for w in words)  # fmt: skip
+        in_gaps[name] += words_in_gaps(result, record.get("gaps", []))
 
     setups = {str(v): lambda v=v: {"safeguards": Safeguards(**{args.field: v})} for v in values}
     runs = take_turns(model, args.data, records, setups, count_in_gaps, word_timestamps=True)

@@ -29,7 +29,7 @@ from whisper_eas.research.bench import (
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gaps import inside  # noqa: E402
+from gaps import words_in_gaps  # noqa: E402
 
 VARIANTS = {"zeros": 0.0, "hiss": vad.DITHER}
 
@@ -63,9 +63,7 @@ def main() -> None:
     in_gaps = dict.fromkeys(VARIANTS, 0)
 
     def count_in_gaps(name, record, result):
-        words = [w for s in result.segments for w in s.words]
-        in_gaps[name] += sum(inside((w.start + w.end) / 2, record["gaps"]) is not None
-                             for w in words)  # fmt: skip
+        in_gaps[name] += words_in_gaps(result, record["gaps"])
 
     setups = {name: lambda v=value: setattr(vad, "DITHER", v) for name, value in VARIANTS.items()}
     runs = take_turns(model, args.data, records, setups, count_in_gaps, word_timestamps=True)
