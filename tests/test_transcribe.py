@@ -252,8 +252,8 @@ def test_invented_words_in_a_window_without_speech_are_dropped():
 def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():
     """base wrote 16 words for 10.2 s of speech (the speaker's segments run 3.5 words a
     second) and dropped the 21 words after them: the window is cut before that segment and
-    the next one starts there. One at the speaker's pace over a pause is kept. The window's
-    first segment is decoded again without the prompt, or, unprompted, from its middle."""
+    the next one starts there. The window's first segment, or one at the speaker's pace over
+    a pause, is kept."""
     module = importlib.import_module("whisper_eas.transcribe")
     timestamp_begin = 50_000
 
@@ -269,39 +269,20 @@ def test_a_segment_with_far_fewer_words_than_its_speech_is_decoded_again():
                                    language=None)  # fmt: skip
     pauses = [(16_000 * 20, 16_000 * 24)]  # 4 s without speech at 20-24 s
     paced = [segment(0.0, 4.0, 14), segment(4.0, 8.0, 14), segment(8.0, 12.0, 14)]
-
-    def cut(outcome, request, rates, decoded=None):  # decoded: the timestamps' times
-        decoded = decoded or [(s.start, s.end) for s in outcome.segments]
-        return module.cut_at_thin_segment(
-            outcome, decoded, request, pauses, rates, timestamp_begin
-        )  # fmt: skip
-
     rates = []
     thin = outcome(*paced, segment(12.0, 26.0, 16))  # 10 s of speech, 16 words
-    shortened = cut(thin, request, rates)
-    assert shortened.thin and shortened.segments == paced and shortened.advance == 12 * 16_000
-    assert shortened.prompt_tokens == thin.prompt_tokens[: 3 * 16] and len(rates) == 3
+    cut = module.cut_at_thin_segment(thin, request, pauses, rates, timestamp_begin)
+    assert cut.thin and cut.segments == paced and cut.advance == 12 * 16_000
+    assert cut.prompt_tokens == thin.prompt_tokens[: 3 * 16] and len(rates) == 3
     over_a_pause = outcome(*paced, segment(12.0, 26.0, 30))  # 3 words/s of its speech
-    assert not cut(over_a_pause, request, []).thin
-    # Word times do not hide it: the rule reads the span the timestamps gave the segment
-    aligned = outcome(*paced, segment(12.0, 16.5, 16))
-    assert cut(aligned, request, [], [(s.start, s.end) for s in paced] + [(12.0, 26.0)]).thin
-    # A window's first segment, with a prompt, is decoded again without it (base int8 wrote
+    assert not module.cut_at_thin_segment(over_a_pause, request, pauses, [], timestamp_begin).thin
+    first = outcome(segment(12.0, 26.0, 16), *paced)  # decoded again, it would read the same
+    assert not module.cut_at_thin_segment(first, request, pauses, rates, timestamp_begin).thin
+    # ...unless the window had a prompt: then it is decoded again without it (base int8 wrote
     # 12 words for 11.4 s under its prompt, all 35 without), and nothing of it is kept
-    first = outcome(segment(12.0, 26.0, 16), *paced)
     prompted = replace(request, previous=[7] * 20)
-    again = cut(first, prompted, list(rates))
+    again = module.cut_at_thin_segment(first, prompted, pauses, list(rates), timestamp_begin)
     assert again.thin and again.segments == [] and again.advance == 0 and not again.prompt_tokens
-    # Without a prompt the same window would read the same: it is decoded again from the
-    # segment's middle. A part's first window, before its speaker's pace is known, is held
-    # to 2.5 words a second: after 14 s of a crowd's murmur base wrote 9 words over 22 s
-    # and skipped the two utterances in it (data/gaps_crowd 1462-170142); from 11 s later
-    # it read them.
-    later = cut(first, request, list(rates))
-    assert later.thin and later.segments == [] and later.advance == 19 * 16_000
-    murmur = outcome(segment(0.0, 22.0, 9), segment(22.0, 24.0, 5))
-    assert cut(murmur, request, []).advance == 11 * 16_000
-    assert not cut(outcome(segment(0.0, 22.0, 40)), request, []).thin
     state = module._File(0, 480_000, None, history=[7] * 20, seek=16_000)
     audio = EncoderOutput(torch.zeros(1, 1500, 4), None)
     state.record(module.Attempt(result_with(0.0, 0.0, -0.2, ""), audio, None), again)

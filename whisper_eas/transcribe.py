@@ -633,8 +633,8 @@ def checked_window(
     crossing = state.speech is not None and any(
         state.speech.crosses(s.start, s.end) for s in outcome.segments
     )
-    decoded = [(s.start, s.end) for s in outcome.segments]  # as the timestamps say
     if (word_timestamps or crossing) and outcome.segments:
+        decoded = [(s.start, s.end) for s in outcome.segments]
         prompt = tokenizer.sot_sequence(attempt.result.language, options.task, False)
         speech_end = add_word_timestamps(
             model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
@@ -658,7 +658,7 @@ def checked_window(
         state.last_speech = speech_end
     if state.pauses is not None and outcome.segments:  # vad_check
         outcome = cut_at_thin_segment(
-            outcome, decoded, request, state.pauses, state.rates, tokenizer.timestamp_begin
+            outcome, request, state.pauses, state.rates, tokenizer.timestamp_begin
         )
         if outcome.thin and word_timestamps and outcome.segments:
             state.last_speech = last_word_end(outcome.segments)
