@@ -610,6 +610,37 @@ def test_a_short_windows_loop_stops_at_what_its_audio_can_hold_and_is_decoded_ag
     assert result.fallbacks["temperature"] == 1
 
 
+def test_a_window_without_timestamps_that_ends_early_is_decoded_again_with_them(tiny, monkeypatch):
+    """Without timestamp tokens a window is one segment: tiny.en once ended a part holding 22 s
+    of speech after its first two words (data/long 1988-147956). Here every greedy decode
+    without timestamps is cut to its first two tokens, as that one ended: jfk's window is
+    decoded again with timestamp tokens, and their text is the window's whole sentence (as
+    decoded with timestamps: "do for you ask", where without them "do for you, ask")."""
+    windows = importlib.import_module("whisper_eas.windows")
+
+    def ending_early(model, audio, options, *args, **kwargs):
+        results = decode(model, audio, options, *args, **kwargs)
+        if options.timestamps or options.temperature > 0:
+            return results
+        return [
+            replace(r, tokens=r.tokens[:2], text=tiny.tokenizer.decode(r.tokens[:2]))
+            for r in results
+        ]
+
+    assert not transcribe(tiny, DATA / "jfk.flac", timestamps=False).fallbacks  # no retry
+    stamped = transcribe(tiny, DATA / "jfk.flac")  # with timestamp tokens
+    monkeypatch.setattr(windows, "decode", ending_early)
+    result = transcribe(tiny, DATA / "jfk.flac", timestamps=False)
+    assert result.text == stamped.text and result.fallbacks == {"timestamps": 1}
+    assert all(t < tiny.tokenizer.timestamp_begin for t in result.tokens)  # text tokens only
+    assert result.segments[0].start == 0.0 and len(result.segments) == 1
+    rules, short = Safeguards(), result_with(0.1, 0.1, -0.3, "And so")
+    assert rules.ended_early(short, heard=8.0)  # 2 words for 8 s of speech
+    assert not rules.ended_early(short, heard=None)  # no VAD pass: nothing to compare with
+    assert not rules.ended_early(result_with(0.1, 0.1, -0.3, "And so my fellow"), heard=8.0)
+    assert not rules.ended_early(result_with(0.95, 0.95, -0.7, "you"), heard=0.5)  # silence
+
+
 def test_no_speech_alone_is_the_unprompted_decodes_no_speech_probability(tiny):
     wave = load_audio(FIXTURES[0])
     audio = encode(tiny, [Window(file_mel(wave, 80)[:, :3000], len(wave))], None)

@@ -4,7 +4,9 @@ temperatures and random draws, so that a window's result does not depend on the 
 openai-whisper's safeguards decide when a window is decoded again (`Safeguards`): a decode
 whose text compresses too well (a loop) or whose average log-prob is too low is retried,
 first without EAS when its window was sparsified, then at rising temperatures; a window the
-model calls silence is not retried. `transcribe.py` drives the windows of every file.
+model calls silence is not retried. Without timestamp tokens, a window whose text stopped far
+short of the speech the VAD hears in it is decoded again with them. `transcribe.py` drives
+the windows of every file.
 """
 
 import math
@@ -88,6 +90,14 @@ class Safeguards:
     # openai-whisper's rule dropped the words (data/long 1462-170142). Where the VAD hears this
     # much speech or more, that rule reads the probability without the prompt.
     vad_unprompted_seconds: float = 0.5
+    # Without timestamp tokens a window is one segment, and nothing says where its text ended:
+    # tiny.en wrote "She ejaculated." for a part holding 22 s of speech and stopped there, the
+    # part's other 60 words lost (data/long 1988-147956: 17.0 % WER against 4.4 with
+    # timestamps). Of 262 such windows of data/long's 28 recordings, 2 held 0.09-0.10 words a
+    # second the VAD hears, every other 1.55 or more. A window under this rate is decoded again
+    # with timestamp tokens, whose rules keep a part's text going to its speech's end
+    # (`speech_until`), and that text replaces it (the `timestamps` fallback).
+    min_words_per_heard_s: float = 0.5
 
     @property
     def first_temperature(self) -> float:
@@ -122,6 +132,16 @@ class Safeguards:
             and result.avg_logprob < self.logprob_threshold
             # (half a second at least: the VAD may hear a short word or two as less)
             and len(result.text.split()) > MAX_WORDS_PER_HEARD_S * max(heard, 0.5)
+        )
+
+    def ended_early(self, result: DecodingResult, heard: float | None = None) -> bool:
+        """Whether a window decoded without timestamps ended its text far short of the speech
+        the VAD hears in it (not at the caller's token limit, and not silence)."""
+        return (
+            heard is not None
+            and not result.hit_max_length
+            and not self.is_silence(result, heard)
+            and len(result.text.split()) < self.min_words_per_heard_s * heard
         )
 
     def looks_cut(
@@ -307,9 +327,14 @@ class Attempt:
     cross_kv: list | None = None
 
 
-def fallback_steps(sparsified: bool, safeguards: Safeguards) -> list[tuple[str, float]]:
-    """A row's retries in order: first without EAS when its window was sparsified, then hotter."""
-    steps = [("eas_off", safeguards.first_temperature)] if sparsified else []
+def fallback_steps(
+    sparsified: bool, safeguards: Safeguards, ended_early: bool = False
+) -> list[tuple[str, float]]:
+    """A row's retries in order: first without EAS when its window was sparsified, then with
+    timestamp tokens when its text ended early (`Safeguards.ended_early`), then hotter."""
+    first = safeguards.first_temperature
+    steps = [("eas_off", first)] if sparsified else []
+    steps += [("timestamps", first)] if ended_early else []
     return steps + [("temperature", t) for t in safeguards.temperatures[1:]]
 
 
@@ -326,6 +351,7 @@ def decode_windows(
     decision, retries, temperatures and random draws, whatever the other rows need. With
     `keep_cross_kv` each attempt carries the cross K/V its decode projected (word timing)."""
     windows = [r.window for r in requests]
+    timestamp_begin = model.tokenizer.timestamp_begin
     if eas is not None and any(r.dense for r in requests):
         audio = EncoderOutput.cat(
             [encode(model, [r.window], None if r.dense else eas, backends) for r in requests]
@@ -345,10 +371,13 @@ def decode_windows(
         if request.language_of is not None:
             languages[i] = languages[request.language_of]
 
-    def run(rows: list[int], audio: EncoderOutput, temperature: float) -> list[tuple]:
+    def run(
+        rows: list[int], audio: EncoderOutput, temperature: float, stamped: bool = False
+    ) -> list[tuple]:
         """Decode windows `rows` (audio: theirs) at `temperature` -> (result, cross K/V) of
-        each. Only a file's first window takes the prefix: the rows that do and those that
-        do not are decoded apart."""
+        each; `stamped`: with timestamp tokens whatever the options, their text kept (the
+        `timestamps` fallback). Only a file's first window takes the prefix: the rows that do
+        and those that do not are decoded apart."""
         results: dict[int, tuple] = {}
         takes_prefix = [bool(options.prefix) and requests[i].prefixed for i in rows]
         for prefixed in (True, False):
@@ -364,12 +393,16 @@ def decode_windows(
             cross_kv: list | None = [] if keep_cross_kv else None
             found = decode(
                 model, audio if len(group) == len(rows) else rows_of(audio, group),
-                replace(options, temperature=temperature, prefix=prefix),
+                replace(options, temperature=temperature, prefix=prefix,
+                        timestamps=options.timestamps or stamped),
                 [requests[rows[p]].previous for p in group],
                 [languages[rows[p]] for p in group], generators,
                 [requests[rows[p]].speech_until for p in group],
                 [token_limit(seconds[rows[p]]) for p in group], cross_kv=cross_kv,
             )  # fmt: skip
+            if stamped and not options.timestamps:
+                for result in found:
+                    result.tokens = [t for t in result.tokens if t < timestamp_begin]
             results.update(zip(group, zip(found, cross_kv or [None] * len(found))))
         return [results[p] for p in range(len(rows))]
 
@@ -381,33 +414,38 @@ def decode_windows(
         Attempt(result, rows_of(audio, [i]), None, kv) for i, (result, kv) in enumerate(decoded)
     ]
     sparsified = [k < model.dims.n_audio_ctx for k in audio.kept_counts()]
-    plans = {
-        i: fallback_steps(sparsified[i], safeguards)
-        for i, result in enumerate(first)
-        if safeguards.needs_fallback(
-            result,
-            sparsified[i],
-            seconds[i],
-            requests[i].heard,
-            speech_dropped(audio, i, windows[i].n_samples),
-        )
-    }
+
+    def ended_early(i: int, result: DecodingResult) -> bool:
+        return not options.timestamps and safeguards.ended_early(result, requests[i].heard)
+
+    plans = {}
+    for i, result in enumerate(first):
+        early = ended_early(i, result)
+        dropped = speech_dropped(audio, i, windows[i].n_samples)
+        if early or safeguards.needs_fallback(
+            result, sparsified[i], seconds[i], requests[i].heard, dropped
+        ):
+            plans[i] = fallback_steps(sparsified[i], safeguards, early)
     plans = {i: steps for i, steps in plans.items() if steps}
     dense: dict[int, EncoderOutput] = {}  # rows whose window has been encoded without EAS
+    stamped: set[int] = set()  # rows decoded with timestamp tokens since their fallback
     while plans:
-        by_step: dict[tuple[str, float], list[int]] = {}
+        by_step: dict[tuple[str, float, bool], list[int]] = {}
         for i, steps in plans.items():
-            by_step.setdefault(steps[0], []).append(i)
-        for (reason, temperature), rows in by_step.items():
+            if steps[0][0] == "timestamps":
+                stamped.add(i)
+            by_step.setdefault((*steps[0], i in stamped), []).append(i)
+        for (reason, temperature, stamps), rows in by_step.items():
             to_encode = [i for i in rows if sparsified[i] and i not in dense]
             if to_encode:
                 encoded = encode(model, [windows[i] for i in to_encode], None, backends)
                 dense.update({i: rows_of(encoded, [p]) for p, i in enumerate(to_encode)})
             sources = [dense.get(i, attempts[i].audio) for i in rows]
-            results = run(rows, EncoderOutput.cat(sources), temperature)
+            results = run(rows, EncoderOutput.cat(sources), temperature, stamps)
             for i, source, (result, kv) in zip(rows, sources, results):
                 attempts[i] = Attempt(result, source, reason, kv)
                 retry = safeguards.needs_fallback(result, False, seconds[i], requests[i].heard)
+                retry = retry or (not stamps and ended_early(i, result))
                 plans[i] = plans[i][1:] if retry else []
         plans = {i: steps for i, steps in plans.items() if steps}
     return attempts
