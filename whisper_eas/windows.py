@@ -94,10 +94,14 @@ class Safeguards:
     # tiny.en wrote "She ejaculated." for a part holding 22 s of speech and stopped there, the
     # part's other 60 words lost (data/long 1988-147956: 17.0 % WER against 4.4 with
     # timestamps). Of 262 such windows of data/long's 28 recordings, 2 held 0.09-0.10 words a
-    # second the VAD hears, every other 1.55 or more. A window under this rate is decoded again
-    # with timestamp tokens, whose rules keep a part's text going to its speech's end
-    # (`speech_until`), and that text replaces it (the `timestamps` fallback).
-    min_words_per_heard_s: float = 0.5
+    # second the VAD hears, every other 1.55 or more; under the previous text's prompt (30 s
+    # windows, batch_size=1) 17 of 249 fell under 1.0. A window under this rate is decoded
+    # again with timestamp tokens, whose rules keep a part's text going to its speech's end
+    # (`speech_until`), and that text replaces it (the `timestamps` fallback). tiny.en's WER
+    # there, at 0.5 / 1.0 / 1.5: 9.77 / 8.44 / 8.40 % whole, 5.47 % at each in parts. (Words
+    # are counted between spaces: in a language written without them every window is decoded
+    # twice.)
+    min_words_per_heard_s: float = 1.0
 
     @property
     def first_temperature(self) -> float:
