@@ -401,6 +401,26 @@ def test_openai_thresholds_are_checked_and_not_given_twice(tiny):
     assert "temperature" not in single.fallbacks and single.segments[0].temperature == 0.0
 
 
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("temperatures", (), "non-empty"),
+        ("temperatures", (0.0, float("nan")), "from 0 up"),
+        ("no_speech_threshold", "0.6", "number or None"),
+        ("silence_no_speech_threshold", float("inf"), "number or None"),
+        ("min_words_per_heard_s", -1.0, ">= 0"),
+        ("vad_speech_seconds", None, ">= 0"),
+        ("silence_max_words", 2.5, "whole number"),
+    ],
+)
+def test_safeguards_refuse_bad_values_by_name(field, value, message):
+    """A Safeguards built by hand is checked where it is made, not inside a decode."""
+    with pytest.raises(ValueError, match=f"{field} must be .*{message}"):
+        Safeguards(**{field: value})
+    assert Safeguards(temperatures=[0, 0.5]).temperatures == (0.0, 0.5)
+    assert Safeguards(min_words_per_heard_s=0, logprob_threshold=None).logprob_threshold is None
+
+
 def test_model_transcribe_is_transcribe(tiny):
     """openai-whisper's and faster-whisper's spelling, `model.transcribe(audio, ...)`."""
     jfk = DATA / "jfk.flac"

@@ -56,6 +56,13 @@ def symbol_words(text: str) -> int:
     return sum(not any(c.isalnum() for c in word) for word in text.split())
 
 
+def is_number(value) -> bool:
+    """A finite int or float, not a bool."""
+    return (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    )
+
+
 @dataclass(frozen=True)
 class Safeguards:
     """openai-whisper's thresholds: when to retry a window, and when to call it silence."""
@@ -103,10 +110,28 @@ class Safeguards:
     # twice.)
     min_words_per_heard_s: float = 1.0
 
+    def __post_init__(self):
+        # Checked here, where a caller's values arrive, not deep inside a decode.
+        temperatures = self.temperatures
+        if not isinstance(temperatures, (tuple, list)) or not temperatures:
+            raise ValueError(f"temperatures must be a non-empty sequence, got {temperatures!r}")
+        if not all(is_number(t) and t >= 0 for t in temperatures):
+            raise ValueError(f"temperatures must be numbers from 0 up, got {temperatures!r}")
+        object.__setattr__(self, "temperatures", tuple(float(t) for t in temperatures))
+        for name in OPTIONAL_THRESHOLDS:
+            if (value := getattr(self, name)) is not None and not is_number(value):
+                raise ValueError(f"{name} must be a number or None, got {value!r}")
+        for name in NON_NEGATIVE:
+            if not is_number(value := getattr(self, name)) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        words = self.silence_max_words
+        if isinstance(words, bool) or not isinstance(words, int) or words < 0:
+            raise ValueError(f"silence_max_words must be a whole number >= 0, got {words!r}")
+
     @property
     def first_temperature(self) -> float:
         """The first decode's temperature; the others are the retries'."""
-        return self.temperatures[0] if self.temperatures else 0.0
+        return self.temperatures[0]
 
     def is_silence(self, result: DecodingResult, heard: float | None = None) -> bool:
         """Whether a decoded window is silence; `heard`: the seconds of it the VAD calls
@@ -186,6 +211,16 @@ class Safeguards:
         return (thr := self.logprob_threshold) is not None and result.avg_logprob < thr
 
 
+OPTIONAL_THRESHOLDS = (  # None turns the rule off
+    "compression_ratio_threshold", "logprob_threshold", "no_speech_threshold",
+    "silence_no_speech_threshold",
+)  # fmt: skip
+NON_NEGATIVE = (
+    "prompt_reset_on_temperature", "eas_min_words_per_second", "vad_speech_seconds",
+    "vad_unprompted_seconds", "min_words_per_heard_s",
+)  # fmt: skip
+
+
 def with_openai_options(
     safeguards: Safeguards | None,
     temperature: float | tuple[float, ...] | list[float],
@@ -203,32 +238,19 @@ def with_openai_options(
         raise ValueError(
             f"temperature must be a number or a non-empty sequence, got {temperature!r}"
         )
-    for value in temperatures:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise ValueError(f"temperatures must be numbers from 0 up, got {temperature!r}")
-    thresholds = {
+    if not all(is_number(t) and t >= 0 for t in temperatures):
+        raise ValueError(f"temperatures must be numbers from 0 up, got {temperature!r}")
+    given = {
+        "temperatures": tuple(float(t) for t in temperatures),
         "compression_ratio_threshold": compression_ratio_threshold,
         "logprob_threshold": logprob_threshold,
         "no_speech_threshold": no_speech_threshold,
+        "prompt_reset_on_temperature": prompt_reset_on_temperature,
     }
-    for name, value in thresholds.items():
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-        ):
-            raise ValueError(f"{name} must be a number or None, got {value!r}")
-    reset = prompt_reset_on_temperature
-    if isinstance(reset, bool) or not isinstance(reset, (int, float)) or not reset >= 0:
-        raise ValueError(f"prompt_reset_on_temperature must be a number >= 0, got {reset!r}")
-    given = {
-        "temperatures": tuple(float(t) for t in temperatures), **thresholds,
-        "prompt_reset_on_temperature": float(reset),
-    }  # fmt: skip
     defaults = Safeguards()
     changed = {name: value for name, value in given.items() if value != getattr(defaults, name)}
     if safeguards is None:
-        return replace(defaults, **changed)
+        return replace(defaults, **changed)  # Safeguards checks the values
     if changed:
         names = ", ".join("temperature" if n == "temperatures" else n for n in changed)
         raise ValueError(f"give {names} inside safeguards=Safeguards(...) or as keywords, not both")
