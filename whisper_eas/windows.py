@@ -58,9 +58,7 @@ def symbol_words(text: str) -> int:
 
 def is_number(value) -> bool:
     """A finite int or float, not a bool."""
-    return (
-        not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    )
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
