@@ -569,6 +569,19 @@ def test_a_short_window_of_heard_speech_reads_the_no_speech_probability_without_
     assert rules.is_silence(result_with(0.93, 0.85, -1.04, "you"), heard=0.57)  # noise
 
 
+def test_chinese_and_japanese_words_are_counted_without_spaces():
+    """A sentence written without spaces is not one word to the safeguards' rates."""
+    from whisper_eas.windows import word_count
+
+    assert word_count(" And so, my fellow Americans...") == 5
+    assert word_count("我们今天讨论的是 Whisper 模型。") == 6  # 10 characters and "Whisper"
+    assert word_count("これはペンです。") == 4
+    rules = Safeguards()
+    sentence = result_with(0.1, 0.1, -0.3, "我们今天讨论的是语音识别模型的速度")
+    assert not rules.ended_early(sentence, heard=4.0)  # 17 characters in 4 s of speech
+    assert rules.ended_early(result_with(0.1, 0.1, -0.3, "我们"), heard=4.0)
+
+
 def test_a_loop_in_silence_is_silence_not_a_retry():
     from whisper_eas import DecodingResult
 

@@ -14,7 +14,7 @@ from .audio import HOP_LENGTH, N_SAMPLES, SAMPLE_RATE
 from .decoding import SECONDS_PER_TIMESTAMP, WhisperModel
 from .timing import Word, anomaly, is_anomalous
 from .vad import SpeechMap
-from .windows import Attempt, Safeguards, Window, WindowRequest
+from .windows import Attempt, Safeguards, Window, WindowRequest, word_count
 
 SAMPLES_PER_TIMESTAMP = round(SECONDS_PER_TIMESTAMP * SAMPLE_RATE)  # 320
 
@@ -369,7 +369,7 @@ def cut_at_thin_segment(
     window is decoded again without the previous text, `_File.record`). `rates`: words per
     heard second of the segments so far (this window's are added)."""
     spans = [
-        (round(s.start * SAMPLE_RATE), round(s.end * SAMPLE_RATE), len(s.text.split()))
+        (round(s.start * SAMPLE_RATE), round(s.end * SAMPLE_RATE), word_count(s.text))
         for s in outcome.segments
     ]  # fmt: skip
     heard = [heard_seconds(pauses, a, b) for a, b, _ in spans]

@@ -10,6 +10,7 @@ the windows of every file.
 """
 
 import math
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -49,6 +50,22 @@ def token_limit(seconds: float) -> int:
     """The most tokens a decode of `seconds` of audio may write before it counts as a loop (a
     limit of ours, under openai-whisper's 224)."""
     return LOOP_TOKENS_BASE + math.ceil(LOOP_TOKENS_PER_SECOND * seconds)
+
+
+# Chinese and Japanese are written without spaces between words, so a sentence would count as
+# one word. Each of their characters counts as half a word instead: Mandarin is spoken at ~4-5
+# syllables a second, one character each, where read English runs ~2.7 words (untested here on
+# such audio). Kana, Han and half-width katakana; not punctuation:
+UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+
+
+def word_count(text: str) -> int:
+    """A text's words for the safeguards' rates: words between spaces, each character of
+    Chinese or Japanese counted as half a word (rounded up)."""
+    unspaced = len(UNSPACED.findall(text))
+    if not unspaced:
+        return len(text.split())
+    return sum(not UNSPACED.search(word) for word in text.split()) + math.ceil(unspaced / 2)
 
 
 def symbol_words(text: str) -> int:
@@ -103,9 +120,7 @@ class Safeguards:
     # windows, batch_size=1) 17 of 249 fell under 1.0. A window under this rate is decoded
     # again with timestamp tokens, whose rules keep a part's text going to its speech's end
     # (`speech_until`), and that text replaces it (the `timestamps` fallback). tiny.en's WER
-    # there, at 0.5 / 1.0 / 1.5: 9.77 / 8.44 / 8.40 % whole, 5.47 % at each in parts. (Words
-    # are counted between spaces: in a language written without them every window is decoded
-    # twice.)
+    # there, at 0.5 / 1.0 / 1.5: 9.77 / 8.44 / 8.40 % whole, 5.47 % at each in parts.
     min_words_per_heard_s: float = 1.0
 
     def __post_init__(self):
@@ -147,7 +162,7 @@ class Safeguards:
         return (
             sure is not None
             and result.no_speech_prob_alone > sure
-            and len(result.text.split()) <= self.silence_max_words
+            and word_count(result.text) <= self.silence_max_words
         )
 
     def is_implausible(self, result: DecodingResult, heard: float | None = None) -> bool:
@@ -158,7 +173,7 @@ class Safeguards:
             and self.logprob_threshold is not None
             and result.avg_logprob < self.logprob_threshold
             # (half a second at least: the VAD may hear a short word or two as less)
-            and len(result.text.split()) > MAX_WORDS_PER_HEARD_S * max(heard, 0.5)
+            and word_count(result.text) > MAX_WORDS_PER_HEARD_S * max(heard, 0.5)
         )
 
     def ended_early(self, result: DecodingResult, heard: float | None = None) -> bool:
@@ -168,7 +183,7 @@ class Safeguards:
             heard is not None
             and not result.hit_max_length
             and not self.is_silence(result, heard)
-            and len(result.text.split()) < self.min_words_per_heard_s * heard
+            and word_count(result.text) < self.min_words_per_heard_s * heard
         )
 
     def looks_cut(
@@ -185,7 +200,7 @@ class Safeguards:
         words: on a recording's pauses and gaps the word count would redo it for nothing."""
         if result.hit_max_length:
             return True
-        words = 0 if self.is_silence(result, heard) else len(result.text.split())
+        words = 0 if self.is_silence(result, heard) else word_count(result.text)
         return speech_dropped and words < self.eas_min_words_per_second * seconds
 
     def needs_fallback(
