@@ -9,7 +9,13 @@ from conftest import DATA, FIXTURES
 
 from whisper_eas import load_audio, transcribe
 from whisper_eas.segments import Segment
-from whisper_eas.timing import add_word_timestamps, dtw_path, median_filter, standardized
+from whisper_eas.timing import (
+    add_word_timestamps,
+    dtw_path,
+    median_filter,
+    split_words,
+    standardized,
+)
 from whisper_eas.windows import Window, encode, file_mel
 
 
@@ -32,6 +38,25 @@ def test_a_segment_that_starts_with_punctuation_keeps_its_own_words(tiny):
     add_word_timestamps(tiny, audio, prompt, segments, 0.0, len(wave) // 320, 0.0)
     words = [[w.word for w in s.words] for s in segments]
     assert words == [[" Hello", " there,"], [" said", " the", " man", " and"], [" left."]]
+
+
+def test_chinese_and_japanese_split_into_whole_characters(base):
+    """Written without spaces, a sentence is not one word: each word is a token of whole
+    characters, or the tokens byte-level BPE cut one character over (as openai-whisper splits
+    zh, ja, th, lo, my and yue)."""
+    text = "我们讨论语音识别。これはペンです"
+    tokens = base.tokenizer.encode(text)
+    words = [base.tokenizer.decode(w) for w in split_words(base, tokens, "zh")]
+    assert "".join(words) == text and len(words) > 8
+    assert all(1 <= len(word) <= 3 and "\ufffd" not in word for word in words)  # tokens, whole
+    cut_over_tokens = [w for w in split_words(base, tokens, "zh") if len(w) > 1]
+    assert cut_over_tokens  # some character took two tokens and is one word
+    assert len(split_words(base, tokens)) == 2  # spaced languages: "。" and the run after it
+    # Invalid bytes the model wrote (a cut character) end their group, not swallow the rest.
+    cut = base.tokenizer.encode("语")[:1] + base.tokenizer.encode("音识")
+    groups = split_words(base, cut, "zh")
+    assert [base.tokenizer.decode(g) for g in groups][-2:] == ["音", "识"]
+    assert sum(groups, []) == cut
 
 
 def test_standardizing_a_head_without_spread_gives_zeros_not_nan():

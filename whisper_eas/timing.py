@@ -23,6 +23,10 @@ SECONDS_PER_TOKEN = 0.02  # one audio token: two 10 ms mel frames
 MEDIAN_FILTER_WIDTH = 7
 MAX_MEDIAN_WORD_SECONDS = 0.7  # the median word length the stretch rules use, at most
 SENTENCE_ENDS = ".。!！?？"
+# Languages written without spaces between words: their words for timing are characters, as
+# in openai-whisper.
+UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "yue"})
+BROKEN = "\ufffd"  # what decoding writes for a character cut between tokens
 PREPEND_PUNCTUATION = "\"'“¿([{-"
 APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
 
@@ -92,9 +96,14 @@ def median_filter(x: Tensor, width: int) -> Tensor:
     return window[pad].reshape(x.shape)
 
 
-def split_words(model: WhisperModel, tokens: list[int]) -> list[list[int]]:
+def split_words(
+    model: WhisperModel, tokens: list[int], language: str | None = None
+) -> list[list[int]]:
     """Text tokens grouped into words: a word starts at a token that begins with a space or
-    is punctuation (English and other space-delimited scripts)."""
+    is punctuation (English and other space-delimited scripts); in a language written without
+    spaces, each whole character is a word (`split_characters`)."""
+    if language in UNSPACED_LANGUAGES:
+        return split_characters(model, tokens)
     words: list[list[int]] = []
     for token in tokens:
         text = model.tokenizer.decode([token])
@@ -104,6 +113,26 @@ def split_words(model: WhisperModel, tokens: list[int]) -> list[list[int]]:
         else:
             words[-1].append(token)
     return words
+
+
+def split_characters(model: WhisperModel, tokens: list[int]) -> list[list[int]]:
+    """Text tokens grouped into whole characters: byte-level BPE may cut a character (a
+    Chinese one takes three bytes) over several tokens, so a group ends where its
+    text decodes without a broken character. A broken one the whole text holds too (the model
+    wrote invalid bytes) ends its group as well, so that it does not take every token after it."""
+    decode = model.tokenizer.decode
+    whole = decode(tokens)
+    words: list[list[int]] = []
+    group: list[int] = []
+    at = 0  # where the group's text starts in the whole text
+    for token in tokens:
+        group.append(token)
+        text = decode(group)
+        broken = text.find(BROKEN)
+        if broken < 0 or whole[at + broken : at + broken + 1] == BROKEN:
+            words.append(group)
+            at, group = at + len(text), []
+    return words + [group] if group else words
 
 
 def standardized(heads: Tensor) -> Tensor:
@@ -148,13 +177,15 @@ def add_word_timestamps(
     last_speech: float,
     cross_kv: list | None = None,
     punctuation: tuple[str, str] = (PREPEND_PUNCTUATION, APPEND_PUNCTUATION),
+    language: str | None = None,
 ) -> float:
     """Fill `segment.words` for a window's segments (text tokens in order), in audio time, and
     fit the segments' start and end to their words. `audio` is the window's encoder output
     (batch of one); `prompt` the start sequence with <|notimestamps|>; `offset` the window's
     start in seconds; `last_speech` where speech last ended before it; `cross_kv` the K/V its
     decode projected, if kept; `punctuation` the marks merged with the next word and with the
-    previous one (`merge_punctuation`). Returns where speech ends after it (the next window's
+    previous one (`merge_punctuation`); `language` the text's, which says how it splits into
+    words. Returns where speech ends after it (the next window's
     `last_speech`)."""
     text_tokens = [t for segment in segments for t in segment.tokens]
     if not text_tokens:
@@ -170,7 +201,7 @@ def add_word_timestamps(
     rows, path = dtw_path(-matrix.double().cpu().numpy())
     jumps = np.diff(rows, prepend=-1).astype(bool)  # the first column each row reaches
     times = offset + positions[columns[path[jumps]]].cpu().numpy() * SECONDS_PER_TOKEN
-    words = split_words(model, text_tokens)
+    words = split_words(model, text_tokens, language)
     bounds = np.cumsum([0] + [len(w) for w in words])
     probabilities = probs.cpu().numpy()
     timed = [

@@ -639,7 +639,7 @@ def checked_window(
         speech_end = add_word_timestamps(
             model, attempt.audio, prompt, outcome.segments, request.seek / SAMPLE_RATE,
             speech_tokens(request.window.n_samples), state.last_speech, attempt.cross_kv,
-            punctuation,
+            punctuation, attempt.result.language,
         )  # fmt: skip
     if crossing and not word_timestamps:
         for segment, (start, end) in zip(outcome.segments, decoded):
