@@ -357,15 +357,66 @@ SILENCE_EDGE_S = 0.2
 BURST_S = 0.25
 
 
+# The VAD's state after a long stretch of noise or music can keep it from hearing the speech
+# that follows for seconds: after 20-180 s of recorded music, the first 5-6 s of jfk.flac ("And
+# so my fellow Americans, ask not") read as no speech, so they were never decoded (silero-vad's
+# own `get_speech_timestamps` and faster-whisper's VAD, the same network, lose them too; alone,
+# the VAD hears them from 0.3 s). So each long pause's end is read again from a fresh state
+# starting RESCAN_S before it (further back while speech runs to that start), and the pause
+# ends where the earliest of these reads hears speech. On dev-clean gap recordings the first
+# word after a gap had been heard 0.25-1.0 s later than in its utterance alone at 34 of 248
+# gaps; then at 1, with 1.7 s of synthetic music heard as speech before one (scratch, 2026-12-07).
+# From 4 s the reads start in less music, which the VAD adapts to; from 8 s they recover
+# the jfk cases that 4 s does not.
+RESCAN_S = (4.0, 8.0)
+RESCAN_INTO_SPEECH_S = 2.0
+
+
 def pauses_of(waveform) -> list[tuple[int, int]]:
     """The (start, end) samples where the VAD hears no speech for 200 ms or more, a silent
     start and end of the audio included (the whole audio when it hears none); a burst of
-    speech shorter than BURST_S beside a long pause is part of it."""
-    probs = probabilities(waveform)
-    regions = speech_regions(probs, len(waveform), PAUSE_OPTIONS)
-    regions = without_bursts(regions, probs, len(waveform))
-    bounds = [0, *(t for region in regions for t in region), len(waveform)]
+    speech shorter than BURST_S beside a long pause is part of it, and a long pause ends where
+    a fresh read of its end hears speech (RESCAN_S)."""
+    audio = audible(torch.as_tensor(waveform))
+    vad = load_vad(str(audio.device))
+    pauses = pauses_in(vad(audio).tolist(), len(audio))
+    longest = CHECKED_SILENCE_S * SAMPLE_RATE
+    return [
+        (a, speech_after(vad, audio, a, b)) if b - a >= longest and b < len(audio) else (a, b)
+        for a, b in pauses
+    ]
+
+
+def pauses_in(probs: list[float], n_samples: int) -> list[tuple[int, int]]:
+    """`pauses_of` from the chunk probabilities of audio of `n_samples`, as read."""
+    regions = speech_regions(probs, n_samples, PAUSE_OPTIONS)
+    regions = without_bursts(regions, probs, n_samples)
+    bounds = [0, *(t for region in regions for t in region), n_samples]
     return [(a, b) for a, b in zip(bounds[::2], bounds[1::2]) if b > a]
+
+
+def speech_after(vad: "SileroVAD", audio: Tensor, start: int, end: int) -> int:
+    """Where the speech after a pause of `audio[start:end]` begins, read from a fresh state
+    (RESCAN_S): `end`, or earlier."""
+    earliest = end
+    # The reads go on past `end` into the speech, so that a burst at a read's start is not its
+    # last region (`without_bursts` keeps that).
+    stop = min(end + round(RESCAN_INTO_SPEECH_S * SAMPLE_RATE), len(audio))
+    for seconds in RESCAN_S:
+        until = end
+        while until > start:
+            first = max(start, until - round(seconds * SAMPLE_RATE)) // CHUNK * CHUNK
+            fresh = pauses_in(vad(audio[first:stop]).tolist(), stop - first)
+            onsets = [b for a, b in fresh if b < until - first]
+            if fresh and fresh[0][0] > 0:
+                onsets.append(0)  # speech from the read's first chunk
+            if not onsets:
+                break
+            earliest = min(earliest, max(first + min(onsets), start))
+            if min(onsets) > 0:
+                break
+            until = first  # speech runs to the read's start: read from further back
+    return earliest
 
 
 def without_bursts(
