@@ -310,10 +310,7 @@ def test_long_stretches_without_speech_are_not_decoded_and_times_stay_the_files(
     assert skipped.fallbacks.get("skipped_silence") == 1 and skipped.duration == plain.duration
     assert skipped.windows < plain.windows
     words = lambda text: re.sub(r"[^a-z ]", "", text.lower()).split()  # noqa: E731
-    # The same words but for a close call: where jfk's speech starts moved by 30 ms when the
-    # VAD began reading the noise's end afresh, and tiny.en then heard "asked not" for "ask".
-    same, theirs = words(skipped.text), words(plain.text)
-    assert len(same) == len(theirs) and sum(a != b for a, b in zip(same, theirs)) <= 1
+    assert words(skipped.text) == words(plain.text)
     noise_start, noise_end = len(clip) / 16_000, len(clip) / 16_000 + 12
     timed = [w for s in skipped.segments for w in s.words]
     assert not [w for w in timed if noise_start + 0.5 < (w.start + w.end) / 2 < noise_end - 0.5]

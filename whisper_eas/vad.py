@@ -358,18 +358,18 @@ BURST_S = 0.25
 
 
 # The VAD's state after a long stretch of noise or music can keep it from hearing the speech
-# that follows for seconds: after 20-180 s of recorded music, the first 5-6 s of jfk.flac ("And
-# so my fellow Americans, ask not") read as no speech, so they were never decoded (silero-vad's
-# own `get_speech_timestamps` and faster-whisper's VAD, the same network, lose them too; alone,
-# the VAD hears them from 0.3 s). So each long pause's end is read again from a fresh state
-# starting RESCAN_S before it (further back while speech runs to that start), and the pause
-# ends where the earliest of these reads hears speech. On dev-clean gap recordings the first
-# word after a gap had been heard 0.25-1.0 s later than in its utterance alone at 34 of 248
-# gaps; then at 1, with 1.7 s of synthetic music heard as speech before one (scratch, 2026-12-07).
-# From 4 s the reads start in less music, which the VAD adapts to; from 8 s they recover
-# the jfk cases that 4 s does not.
+# that follows for seconds: after 15-180 s of mains hum, pink noise or recorded music, the
+# first 5-6 s of jfk.flac ("And so my fellow Americans, ask not") read as no speech, so they
+# were never decoded (silero-vad's `get_speech_timestamps` and faster-whisper's VAD, the same
+# network, lose them too; alone, the VAD hears them from 0.3 s). So each long pause's end is
+# read again from a fresh state starting RESCAN_S before it (further back while speech runs to
+# that start), and the pause ends where the earliest read hears speech, if RESCAN_MIN_S or
+# more sooner. From 4 s the reads hold less noise to adapt to; from 8 s they recover the jfk
+# cases 4 s does not. On dev-clean's gap sets the first word after a gap had been heard
+# 0.25-1.0 s later than in its utterance alone at 34 of 248 gaps, then at 1 (docs/gaps.md).
 RESCAN_S = (4.0, 8.0)
 RESCAN_INTO_SPEECH_S = 2.0
+RESCAN_MIN_S = 0.4
 
 
 def pauses_of(waveform) -> list[tuple[int, int]]:
@@ -416,7 +416,9 @@ def speech_after(vad: "SileroVAD", audio: Tensor, start: int, end: int) -> int:
             if min(onsets) > 0:
                 break
             until = first  # speech runs to the read's start: read from further back
-    return earliest
+    # What the default skips or shortens keeps 0.4 s beside the speech, so an onset less
+    # than that sooner loses nothing; moving it would only move the cuts.
+    return earliest if end - earliest >= RESCAN_MIN_S * SAMPLE_RATE else end
 
 
 def without_bursts(
