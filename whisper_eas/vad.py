@@ -365,8 +365,9 @@ BURST_S = 0.25
 # read again from a fresh state starting RESCAN_S before it (further back while speech runs to
 # that start), and the pause ends where the earliest read hears speech, if RESCAN_MIN_S or
 # more sooner. From 4 s the reads hold less noise to adapt to; from 8 s they recover the jfk
-# cases 4 s does not. On dev-clean's gap sets the first word after a gap had been heard
-# 0.25-1.0 s later than in its utterance alone at 34 of 248 gaps, then at 1 (docs/gaps.md).
+# cases 4 s does not. On dev-clean's gap sets the first word after a gap had been heard 0.4 s
+# or more later than in its utterance alone (so cut) at 14 of 248 gaps, then at 2; 2 reads
+# took 1.7 and 5.7 s of music before speech for speech (docs/gaps.md).
 RESCAN_S = (4.0, 8.0)
 RESCAN_INTO_SPEECH_S = 2.0
 RESCAN_MIN_S = 0.4
