@@ -569,6 +569,16 @@ def test_a_short_window_of_heard_speech_reads_the_no_speech_probability_without_
     assert rules.is_silence(result_with(0.93, 0.85, -1.04, "you"), heard=0.57)  # noise
 
 
+def test_a_sentence_three_times_in_a_row_is_a_loop():
+    """tiny.en over a crowd's murmur: each "I don't think that's me." its own segment, slow
+    and confident, compressing to 2.0. Three in a row are a loop; short replies are not."""
+    rules = Safeguards()
+    loop = result_with(0.1, 0.1, -0.4, " I don't think that's me." * 3 + " Otto's folks came.")
+    assert rules.needs_fallback(loop, sparsified=False, seconds=20.0, heard=15.0)
+    for said in (" I don't think that's me." * 2, " Yes. Yes. Yes.", " He could." * 3):
+        assert not rules.needs_fallback(result_with(0.1, 0.1, -0.4, said), False, 5.0, 4.0)
+
+
 def test_chinese_and_japanese_words_are_counted_without_spaces():
     """A sentence written without spaces is not one word to the safeguards' rates."""
     from whisper_eas.windows import word_count
