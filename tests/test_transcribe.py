@@ -579,6 +579,16 @@ def test_a_sentence_three_times_in_a_row_is_a_loop():
         assert not rules.needs_fallback(result_with(0.1, 0.1, -0.4, said), False, 5.0, 4.0)
 
 
+def test_a_word_four_times_in_a_row_is_a_loop():
+    """tiny.en over a crowd's murmur: "The" six times, each its own segment. Said three
+    times, or with commas between, a word is speech."""
+    rules = Safeguards()
+    loop = result_with(0.1, 0.1, -0.8, " of praise. The The The The")
+    assert rules.needs_fallback(loop, sparsified=False, seconds=5.0, heard=4.0)
+    for said in (" No. No. No.", " It was very, very, very, very good.", " The the the end."):
+        assert not rules.needs_fallback(result_with(0.1, 0.1, -0.4, said), False, 5.0, 4.0)
+
+
 def test_chinese_and_japanese_words_are_counted_without_spaces():
     """A sentence written without spaces is not one word to the safeguards' rates."""
     from whisper_eas.windows import word_count

@@ -85,6 +85,21 @@ def sentence_repeats(text: str) -> int:
     return most
 
 
+# tiny.en wrote "The" six times over a crowd's murmur, each its own segment. A word that follows
+# itself this many times or more (as written, so "very, very, very" does not) is a loop too.
+MAX_WORD_REPEATS = 3
+
+
+def word_repeats(text: str) -> int:
+    """The most times a word, as written, follows itself in `text` (case aside)."""
+    words = text.lower().split()
+    most = run = 1
+    for before, word in zip(words, words[1:]):
+        run = run + 1 if word == before else 1
+        most = max(most, run)
+    return most
+
+
 def symbol_words(text: str) -> int:
     """How many of a text's words hold no letter or digit ("//", "...")."""
     return sum(not any(c.isalnum() for c in word) for word in text.split())
@@ -237,6 +252,8 @@ class Safeguards:
         if symbol_words(result.text) > MAX_SYMBOL_WORDS:  # a loop of marks
             return True
         if sentence_repeats(result.text) > MAX_SENTENCE_REPEATS:  # a loop of sentences
+            return True
+        if word_repeats(result.text) > MAX_WORD_REPEATS:  # a loop of one word
             return True
         if (thr := self.compression_ratio_threshold) is not None and result.compression_ratio > thr:
             return True
