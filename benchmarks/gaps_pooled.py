@@ -1,10 +1,13 @@
 """Ours against faster-whisper's `vad_filter` over every gap set at once: the WER of all their
 words pooled, and its substitutions, deletions and insertions, from the texts that
-`benchmarks/gaps.py` saved (each set at its last run with both systems; the sets' manifests
-must be built, see each row's script). One set's WER moves by a few tenths with any change;
-pooled over ten sets, a difference that holds on most of them shows. How sure that difference
-is: a paired bootstrap over the recordings (resampled within each set, 10,000 times), and how
-many recordings each system reads better.
+`benchmarks/gaps.py` saved (ours from each set's latest run of ours, `vad_filter` from its
+last run, whose texts do not change with our code; the sets' manifests must be built, see each
+row's script). Ours again on a set: `python benchmarks/gaps.py --models tiny.en,base --data D
+--pick first --limit N --systems "ours,ours --eas" --output benchmarks/results/R` (data/gaps:
+`--pick alternate`), with D, N and R as in SETS. One set's WER moves by a few tenths with
+any change; pooled over ten sets, a difference that holds on most of them shows. How sure
+that difference is: a paired bootstrap over the recordings (resampled within each set, 10,000
+times), and how many recordings each system reads better.
 
     python benchmarks/gaps_pooled.py --output benchmarks/results/gaps_pooled_cpu
 """
@@ -21,16 +24,26 @@ from whisper_eas.research.bench import run_header
 RESULTS = Path("benchmarks/results")
 # (set, its folder, the result holding ours, the result holding faster-whisper vad_filter)
 SETS = [
-    ("data/gaps, 12", "data/gaps", "gaps12_bursts_cpu", "gaps12_zen5_cpu"),
-    ("data/gaps_rest, 28", "data/gaps_rest", "gaps_rest28_shortened_cpu", None),
-    ("data/gaps_music, 12", "data/gaps_music", "gaps_music_cpu", None),
-    ("data/gaps_edges, 10", "data/gaps_edges", "gaps_edges_cpu", None),
-    ("data/gaps_tail, 7", "data/gaps_tail", "gaps_tail7_cpu", None),
-    ("last ~200 s, 12", "data/gaps_last200", "gaps_last200_bursts_cpu", "gaps_last200_12_cpu"),
-    ("data/gaps_more, 8", "data/gaps_more", "gaps_more_cpu", None),
-    ("data/music_nofade, 16", "data/music_nofade", "music_nofade16_cpu", None),
-    ("data/short_gaps, 47", "data/short_gaps", "short_gaps47_cpu", None),
-    ("data/mid_gaps, 20", "data/mid_gaps", "mid_gaps20_cpu", None),
+    ("data/gaps, 12", "data/gaps", "gaps12_head_zen4_cpu", "gaps12_zen5_cpu"),
+    (
+        "data/gaps_rest, 28",
+        "data/gaps_rest",
+        "gaps_rest28_head_zen4_cpu",
+        "gaps_rest28_shortened_cpu",
+    ),
+    ("data/gaps_music, 12", "data/gaps_music", "gaps_music_head_zen4_cpu", "gaps_music_cpu"),
+    ("data/gaps_edges, 10", "data/gaps_edges", "gaps_edges_head_zen4_cpu", "gaps_edges_cpu"),
+    ("data/gaps_tail, 7", "data/gaps_tail", "gaps_tail7_head_zen4_cpu", "gaps_tail7_cpu"),
+    ("last ~200 s, 12", "data/gaps_last200", "gaps_last200_head_zen4_cpu", "gaps_last200_12_cpu"),
+    ("data/gaps_more, 8", "data/gaps_more", "gaps_more_head_zen4_cpu", "gaps_more_cpu"),
+    (
+        "data/music_nofade, 16",
+        "data/music_nofade",
+        "music_nofade16_head_zen4_cpu",
+        "music_nofade16_cpu",
+    ),
+    ("data/short_gaps, 47", "data/short_gaps", "short_gaps47_head_zen4_cpu", "short_gaps47_cpu"),
+    ("data/mid_gaps, 20", "data/mid_gaps", "mid_gaps20_head_zen4_cpu", "mid_gaps20_cpu"),
 ]
 SYSTEMS = {"ours": "ours", "ours --eas": "ours --eas", "vad_filter": "faster-whisper vad_filter"}
 EMPTY = {"S": 0, "D": 0, "I": 0, "words": 0}
@@ -169,8 +182,9 @@ def main() -> None:
     table = [
         f"# Gap sets pooled: ours against faster-whisper vad_filter ({result['date']})",
         "",
-        "WER % of each set at its last run with both systems (greedy, float32, word timing "
-        "on), and of all their words pooled, with substitutions, deletions and insertions.",
+        "WER % of each set, ours at its latest run and faster-whisper's vad_filter at its "
+        "last (greedy, float32, word timing on), and of all their words pooled, with "
+        "substitutions, deletions and insertions.",
         "",
         "| model | set | ours | ours --eas | vad_filter | ours' commit | vad_filter's commit |",
         "|---|---|---|---|---|---|---|",
