@@ -11,6 +11,7 @@ the windows of every file.
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -75,29 +76,29 @@ def word_count(text: str) -> int:
 MAX_SENTENCE_REPEATS = 2
 
 
-def sentence_repeats(text: str) -> int:
-    """The most times a sentence of three words or more follows itself in `text`."""
-    sentences = [s.strip().lower() for s in re.split(r"(?<=[.?!])\s+", text) if s.strip()]
+def longest_run(items: list[str], counted: Callable[[str], bool] = lambda item: True) -> int:
+    """The most equal items in a row (1 at least); an item `counted` refuses ends a run."""
     most = run = 1
-    for before, sentence in zip(sentences, sentences[1:]):
-        run = run + 1 if sentence == before and len(sentence.split()) >= 3 else 1
+    for before, item in zip(items, items[1:]):
+        run = run + 1 if item == before and counted(item) else 1
         most = max(most, run)
     return most
 
 
-# tiny.en wrote "The" six times over a crowd's murmur, each its own segment. A word that follows
-# itself this many times or more (as written, so "very, very, very" does not) is a loop too.
+def sentence_repeats(text: str) -> int:
+    """The most times in a row a sentence of three words or more stands in `text`."""
+    sentences = [s.strip().lower() for s in re.split(r"(?<=[.?!])\s+", text) if s.strip()]
+    return longest_run(sentences, lambda sentence: len(sentence.split()) >= 3)
+
+
+# tiny.en wrote "The" six times over a crowd's murmur, each its own segment. A word written
+# more than this many times in a row (as written: "very, very, very" is not) is a loop too.
 MAX_WORD_REPEATS = 3
 
 
 def word_repeats(text: str) -> int:
-    """The most times a word, as written, follows itself in `text` (case aside)."""
-    words = text.lower().split()
-    most = run = 1
-    for before, word in zip(words, words[1:]):
-        run = run + 1 if word == before else 1
-        most = max(most, run)
-    return most
+    """The most times in a row a word, as written, stands in `text` (case aside)."""
+    return longest_run(text.lower().split())
 
 
 def symbol_words(text: str) -> int:
