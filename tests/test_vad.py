@@ -328,7 +328,8 @@ def test_long_stretches_without_speech_are_not_decoded_and_times_stay_the_files(
 def test_speech_after_a_long_hum_is_heard_from_its_start(tiny):
     """After 15 s of mains hum the VAD's state kept it from hearing jfk's first 5.7 s ("And so
     my fellow Americans, ask not"), and they were never decoded. The pause's end is read
-    again from a fresh state, which hears jfk from 0.3 s, as it does jfk alone."""
+    again from a fresh state, which hears jfk from 0.3 s, as it does jfk alone; by default
+    and with vad_filter."""
     from whisper_eas import transcribe
 
     jfk = load_audio(DATA / "jfk.flac")
@@ -341,6 +342,13 @@ def test_speech_after_a_long_hum_is_heard_from_its_start(tiny):
     first = vad.pauses_of(wave)[0]
     assert first[0] == 0 and 15.2 * 16_000 < first[1] < 15.6 * 16_000
     assert transcribe(tiny, wave).text.startswith("And so my fellow Americans")
+    # vad_filter's regions too (its 0.4 s pad before the onset); faster-whisper's lose it.
+    as_read = vad.speech_regions(vad.probabilities(wave), len(wave), vad.FILTER_OPTIONS)
+    assert as_read[0][0] > 16 * 16_000  # "And so my fellow" lost
+    (start, _), *_ = vad.speech_map(wave).regions
+    assert 14.8 * 16_000 < start < 15.2 * 16_000
+    kept = transcribe(tiny, wave, vad_filter=True)
+    assert kept.text.startswith("And so my fellow Americans") and kept.segments[0].start > 14.5
 
 
 def test_a_short_clip_without_speech_keeps_no_text(tiny):

@@ -380,7 +380,14 @@ def pauses_of(waveform) -> list[tuple[int, int]]:
     a fresh read of its end hears speech (RESCAN_S)."""
     audio = audible(torch.as_tensor(waveform))
     vad = load_vad(str(audio.device))
-    pauses = pauses_in(vad(audio).tolist(), len(audio))
+    return with_fresh_ends(vad, audio, pauses_in(vad(audio).tolist(), len(audio)))
+
+
+def with_fresh_ends(
+    vad: "SileroVAD", audio: Tensor, pauses: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The `pauses` of `audio`, each of CHECKED_SILENCE_S or more that speech ends ending
+    where a fresh read of its end hears that speech (`speech_after`)."""
     longest = CHECKED_SILENCE_S * SAMPLE_RATE
     return [
         (a, speech_after(vad, audio, a, b)) if b - a >= longest and b < len(audio) else (a, b)
@@ -490,8 +497,35 @@ def without_long_pauses(
 
 
 def speech_map(waveform, options: VadOptions = FILTER_OPTIONS) -> SpeechMap:
-    """What `vad_filter` decodes: the speech regions of a waveform, joined."""
-    return SpeechMap(regions_of(waveform, options))
+    """What `vad_filter` decodes: the speech regions of a waveform, joined. A region after a
+    long pause opens where a fresh read of the pause's end hears speech (RESCAN_S), as the
+    default's pauses do: as read, the first seconds of speech after long noise or music were
+    never decoded (faster-whisper's `vad_filter` loses them too)."""
+    audio = audible(torch.as_tensor(waveform))
+    vad = load_vad(str(audio.device))
+    probs = vad(audio).tolist()
+    regions = speech_regions(probs, len(audio), options)
+    as_read = pauses_in(probs, len(audio))
+    fresh = with_fresh_ends(vad, audio, as_read)
+    moved = [(new, old) for (_, new), (_, old) in zip(fresh, as_read) if new < old]
+    pad = round(options.speech_pad_ms * SAMPLE_RATE / 1000)
+    return SpeechMap(with_sooner_onsets(regions, moved, pad))
+
+
+def with_sooner_onsets(
+    regions: list[tuple[int, int]], moved: list[tuple[int, int]], pad: int
+) -> list[tuple[int, int]]:
+    """`regions` (padded by `pad`) with each speech onset a fresh read moved sooner: a moved
+    pause end (fresh, as read) straddling a region's onset opens it at the fresh one, less
+    the pad, never into the region before."""
+    opened = []
+    for i, (start, end) in enumerate(regions):
+        floor = opened[-1][1] if opened else 0
+        for fresh, read in moved:
+            if floor <= fresh < start + pad <= read:
+                start = max(floor, fresh - pad)
+        opened.append((start, end))
+    return opened
 
 
 def speech_frames(waveform, options: VadOptions, hop: int = 160) -> np.ndarray:
