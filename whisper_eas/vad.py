@@ -519,7 +519,7 @@ def with_sooner_onsets(
     pause end (fresh, as read) straddling a region's onset opens it at the fresh one, less
     the pad, never into the region before."""
     opened = []
-    for i, (start, end) in enumerate(regions):
+    for start, end in regions:
         floor = opened[-1][1] if opened else 0
         for fresh, read in moved:
             if floor <= fresh < start + pad <= read:
